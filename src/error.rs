@@ -1,0 +1,73 @@
+//! The one error type of the bflow library.
+//!
+//! Stopping a flow is never an error: every run returns a report with its
+//! [`StopReason`](crate::flow::StopReason). Errors are for input that cannot be used: a caller
+//! can match on the variant and read the data it carries.
+
+/// Why bflow could not do what it was asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Fewer than two gradient vectors or objectives: balance needs K ≥ 2.
+    #[error("need at least 2 objectives (gradient vectors), got {found}")]
+    TooFewObjectives {
+        /// How many were given.
+        found: usize,
+    },
+    /// Gradient vectors of different lengths.
+    #[error("gradient {index} has {found} components, gradient 0 has {expected}")]
+    RaggedGradients {
+        /// Index of the first vector whose length differs.
+        index: usize,
+        /// Length of gradient 0.
+        expected: usize,
+        /// Length of the offending vector.
+        found: usize,
+    },
+    /// Gradient vectors with no components at all.
+    #[error("gradient vectors are empty (n = 0)")]
+    EmptyGradients,
+    /// A NaN or infinite gradient component.
+    #[error("gradient {index} component {component} is not finite ({value})")]
+    NonFiniteGradient {
+        /// The objective.
+        index: usize,
+        /// The component.
+        component: usize,
+        /// The value, as f64.
+        value: f64,
+    },
+    /// A vector given for the problem has the wrong length.
+    #[error("{what} has {found} components, the problem has {expected} parameters")]
+    DimensionMismatch {
+        /// What the vector is (`"start"`, `"region"`, …).
+        what: String,
+        /// The problem's dimension n.
+        expected: usize,
+        /// The length given.
+        found: usize,
+    },
+    /// A parameter of a run is out of its range.
+    #[error("invalid {name}: {reason}")]
+    InvalidParameter {
+        /// The parameter's name as the user spells it (`"step_size"`, `"eps_switch"`, …).
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No built-in problem has this name.
+    #[error("unknown problem `{name}` (see `bflow problems` for the built-in ones)")]
+    UnknownProblem {
+        /// The name asked for.
+        name: String,
+    },
+    /// A start point where some loss or gradient is NaN or infinite.
+    #[error("objective {index} is not finite at the start point")]
+    NonFiniteStart {
+        /// The objective.
+        index: usize,
+    },
+}
+
+/// `Result` with bflow's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,8 @@
+//! bflow: a library to find, certify and map the equilibria of K competing objectives.
+pub mod balance;
+pub mod error;
+pub mod objectives;
+pub mod problems;
+pub mod real;
+
+pub use error::{Error, Result};

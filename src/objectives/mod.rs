@@ -1,0 +1,211 @@
+//! Objectives: the trait every problem implements, the derivative back-ends, and the exact
+//! gradient of the balance residual.
+//!
+//! A problem is K objectives `L_1..L_K` on `θ ∈ Rⁿ`. bflow needs from each objective its
+//! value, its gradient `g_i` and Hessian-vector products `H_i v`; the [`Objectives`] trait
+//! asks for exactly that. There are two ways to supply it:
+//!
+//! * closed-form problems implement [`Objectives`] directly (see [`crate::problems`]);
+//! * or write each loss once as a function generic over the number type and wrap it in
+//!   [`AutoDiff`], which gets exact gradients and HVPs by forward-mode automatic
+//!   differentiation ([`ad`]).
+//!
+//! [`BalanceEvaluator`] turns K gradients and K HVPs into B and its exact gradient
+//!
+//! ```text
+//! ∇B = (2/Q) [H_s s − B Σ_i H_i g_i] = (2/Q) Σ_i H_i (s − B g_i),
+//! ```
+//!
+//! with `s = Σ g_i`, `Q = Σ ||g_i||²`, `H_s = Σ H_i`: one HVP per objective along
+//! `v_i = s − B g_i`.
+
+pub mod ad;
+
+pub use ad::{AdObjectives, AutoDiff};
+
+use crate::balance::{Balance, balance_unchecked};
+use crate::real::{Real, all_finite};
+
+/// K objectives on shared parameters `θ ∈ Rⁿ`, with exact first and second-order derivatives.
+///
+/// Shapes are the caller's responsibility: `theta`, `v`, `grad` and `hvp` have length
+/// [`dim`](Objectives::dim) and `i < `[`num_objectives`](Objectives::num_objectives); a
+/// mismatch is a bug and may panic. Values may be NaN or infinite: callers check.
+pub trait Objectives<F: Real>: Send + Sync {
+    /// K, the number of objectives.
+    fn num_objectives(&self) -> usize;
+    /// n, the number of shared parameters.
+    fn dim(&self) -> usize;
+    /// `L_i(θ)`.
+    fn loss(&self, i: usize, theta: &[F]) -> F;
+    /// Writes `g_i = ∇L_i(θ)` into `grad`.
+    fn gradient(&self, i: usize, theta: &[F], grad: &mut [F]);
+    /// Writes the Hessian-vector product `H_i(θ) v` into `hvp`.
+    fn hvp(&self, i: usize, theta: &[F], v: &[F], hvp: &mut [F]);
+}
+
+/// How many derivative evaluations a computation used, per objective evaluated.
+///
+/// One gradient of one objective counts 1; one HVP of one objective counts 1. For
+/// comparisons, one HVP costs about two gradients
+/// ([`gradient_equivalents`](EvalCounts::gradient_equivalents)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EvalCounts {
+    /// Loss evaluations `L_i(θ)`.
+    pub losses: u64,
+    /// Gradient evaluations `g_i(θ)`.
+    pub gradients: u64,
+    /// Hessian-vector products `H_i(θ) v`.
+    pub hvps: u64,
+}
+
+impl EvalCounts {
+    /// Work in units of one gradient: gradients + 2 × HVPs (losses are not counted).
+    pub fn gradient_equivalents(&self) -> u64 {
+        self.gradients + 2 * self.hvps
+    }
+}
+
+/// Gradients and balance at one point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointEval<F> {
+    /// The K gradients, each of length n.
+    pub gradients: Vec<Vec<F>>,
+    /// Balance math on them.
+    pub balance: Balance<F>,
+}
+
+/// Evaluates gradients, B and the exact ∇B of a problem, counting every derivative it takes.
+pub struct BalanceEvaluator<'a, F: Real> {
+    objectives: &'a dyn Objectives<F>,
+    counts: EvalCounts,
+    direction: Vec<F>,
+    hvp: Vec<F>,
+}
+
+impl<'a, F: Real> BalanceEvaluator<'a, F> {
+    /// An evaluator over `objectives`, with zero counts.
+    pub fn new(objectives: &'a dyn Objectives<F>) -> Self {
+        let n = objectives.dim();
+        Self {
+            objectives,
+            counts: EvalCounts::default(),
+            direction: vec![F::zero(); n],
+            hvp: vec![F::zero(); n],
+        }
+    }
+
+    /// The objectives evaluated.
+    pub fn objectives(&self) -> &'a dyn Objectives<F> {
+        self.objectives
+    }
+
+    /// The evaluations made so far.
+    pub fn counts(&self) -> EvalCounts {
+        self.counts
+    }
+
+    /// The K gradients at `theta` and their balance; `None` when any gradient entry is NaN or
+    /// infinite. Costs K gradient evaluations.
+    pub fn point(&mut self, theta: &[F]) -> Option<PointEval<F>> {
+        let k = self.objectives.num_objectives();
+        let n = self.objectives.dim();
+        let mut gradients = vec![vec![F::zero(); n]; k];
+        for (i, g) in gradients.iter_mut().enumerate() {
+            self.objectives.gradient(i, theta, g);
+        }
+        self.counts.gradients += k as u64;
+        if !gradients.iter().all(|g| all_finite(g)) {
+            return None;
+        }
+        let balance = balance_unchecked(&gradients, n);
+        Some(PointEval { gradients, balance })
+    }
+
+    /// `Σ_i L_i(θ)`. Costs K loss evaluations.
+    pub fn total_loss(&mut self, theta: &[F]) -> F {
+        let k = self.objectives.num_objectives();
+        self.counts.losses += k as u64;
+        (0..k).fold(F::zero(), |acc, i| acc + self.objectives.loss(i, theta))
+    }
+
+    /// The exact `∇B` at `theta`, given the point's gradients: K HVPs along `s − B g_i`.
+    /// `None` when B is degenerate there (`Q = 0`, ∇B undefined) or a value is not finite.
+    pub fn balance_gradient(&mut self, theta: &[F], at: &PointEval<F>) -> Option<Vec<F>> {
+        let b = at.balance.b()?;
+        let q = at.balance.total_sq_norm;
+        let n = self.objectives.dim();
+        let mut grad_b = vec![F::zero(); n];
+        for (i, g) in at.gradients.iter().enumerate() {
+            for ((d, &s), &gi) in self.direction.iter_mut().zip(&at.balance.sum).zip(g) {
+                *d = s - b * gi;
+            }
+            self.objectives
+                .hvp(i, theta, &self.direction, &mut self.hvp);
+            for (acc, &h) in grad_b.iter_mut().zip(&self.hvp) {
+                *acc = *acc + h;
+            }
+        }
+        self.counts.hvps += at.gradients.len() as u64;
+        let two_over_q = F::lit(2.0) / q;
+        for x in grad_b.iter_mut() {
+            *x = *x * two_over_q;
+        }
+        all_finite(&grad_b).then_some(grad_b)
+    }
+
+    /// `∇B` by central differences of B with step `h` per coordinate, as the seed computes it:
+    /// `2n` evaluations of B, each of K gradients. `None` when B is degenerate or not finite at
+    /// any probe (the seed returned 0 there; bflow reports it instead).
+    pub fn balance_gradient_central(&mut self, theta: &[F], h: F) -> Option<Vec<F>> {
+        let n = theta.len();
+        let mut probe = theta.to_vec();
+        let mut grad_b = vec![F::zero(); n];
+        for j in 0..n {
+            probe[j] = theta[j] + h;
+            let plus = self.point(&probe)?.balance.b()?;
+            probe[j] = theta[j] - h;
+            let minus = self.point(&probe)?.balance.b()?;
+            probe[j] = theta[j];
+            grad_b[j] = (plus - minus) / (F::lit(2.0) * h);
+        }
+        all_finite(&grad_b).then_some(grad_b)
+    }
+}
+
+/// The largest relative difference between each objective's gradient and HVP and their
+/// central finite differences at `theta` (step `h`; HVPs along `v`). A derivative checker
+/// for objectives users write: agreement to about `h²` (relative to the derivative's scale)
+/// means the derivatives are right.
+pub fn check_derivatives<F: Real>(objectives: &dyn Objectives<F>, theta: &[F], v: &[F], h: F) -> F {
+    let n = objectives.dim();
+    let two_h = F::lit(2.0) * h;
+    let mut worst = F::zero();
+    let mut grad = vec![F::zero(); n];
+    let mut gp = vec![F::zero(); n];
+    let mut gm = vec![F::zero(); n];
+    let mut hv = vec![F::zero(); n];
+    let mut probe = theta.to_vec();
+    for i in 0..objectives.num_objectives() {
+        objectives.gradient(i, theta, &mut grad);
+        let scale = grad.iter().fold(F::one(), |m, &x| m.max(x.abs()));
+        for j in 0..n {
+            probe[j] = theta[j] + h;
+            let lp = objectives.loss(i, &probe);
+            probe[j] = theta[j] - h;
+            let lm = objectives.loss(i, &probe);
+            probe[j] = theta[j];
+            worst = worst.max(((lp - lm) / two_h - grad[j]).abs() / scale);
+        }
+        let plus: Vec<F> = theta.iter().zip(v).map(|(&t, &d)| t + h * d).collect();
+        let minus: Vec<F> = theta.iter().zip(v).map(|(&t, &d)| t - h * d).collect();
+        objectives.gradient(i, &plus, &mut gp);
+        objectives.gradient(i, &minus, &mut gm);
+        objectives.hvp(i, theta, v, &mut hv);
+        let hscale = hv.iter().fold(F::one(), |m, &x| m.max(x.abs()));
+        for j in 0..n {
+            worst = worst.max(((gp[j] - gm[j]) / two_h - hv[j]).abs() / hscale);
+        }
+    }
+    worst
+}
