@@ -130,9 +130,16 @@ impl<'a, F: Real> BalanceEvaluator<'a, F> {
     }
 
     /// The exact `∇B` at `theta`, given the point's gradients: K HVPs along `s − B g_i`.
-    /// `None` when B is degenerate there (`Q = 0`, ∇B undefined) or a value is not finite.
-    pub fn balance_gradient(&mut self, theta: &[F], at: &PointEval<F>) -> Option<Vec<F>> {
-        let b = at.balance.b()?;
+    ///
+    /// # Errors
+    /// [`Undefined::Degenerate`] where `Q = 0` (∇B does not exist) and
+    /// [`Undefined::NonFinite`] when an HVP is NaN or infinite.
+    pub fn balance_gradient(
+        &mut self,
+        theta: &[F],
+        at: &PointEval<F>,
+    ) -> Result<Vec<F>, Undefined> {
+        let b = at.balance.b().ok_or(Undefined::Degenerate)?;
         let q = at.balance.total_sq_norm;
         let n = self.objectives.dim();
         let mut grad_b = vec![F::zero(); n];
@@ -151,26 +158,68 @@ impl<'a, F: Real> BalanceEvaluator<'a, F> {
         for x in grad_b.iter_mut() {
             *x = *x * two_over_q;
         }
-        all_finite(&grad_b).then_some(grad_b)
+        finite_or_undefined(grad_b)
     }
 
     /// `∇B` by central differences of B with step `h` per coordinate, as the seed computes it:
-    /// `2n` evaluations of B, each of K gradients. `None` when B is degenerate or not finite at
-    /// any probe (the seed returned 0 there; bflow reports it instead).
-    pub fn balance_gradient_central(&mut self, theta: &[F], h: F) -> Option<Vec<F>> {
+    /// `2n` evaluations of B, each of K gradients.
+    ///
+    /// # Errors
+    /// [`Undefined::Degenerate`] when B is degenerate at a probe (the seed returned 0 there;
+    /// bflow reports it) and [`Undefined::NonFinite`] when a value is NaN or infinite.
+    pub fn balance_gradient_central(&mut self, theta: &[F], h: F) -> Result<Vec<F>, Undefined> {
         let n = theta.len();
         let mut probe = theta.to_vec();
         let mut grad_b = vec![F::zero(); n];
         for j in 0..n {
             probe[j] = theta[j] + h;
-            let plus = self.point(&probe)?.balance.b()?;
+            let plus = self.balance_at(&probe)?;
             probe[j] = theta[j] - h;
-            let minus = self.point(&probe)?.balance.b()?;
+            let minus = self.balance_at(&probe)?;
             probe[j] = theta[j];
             grad_b[j] = (plus - minus) / (F::lit(2.0) * h);
         }
-        all_finite(&grad_b).then_some(grad_b)
+        finite_or_undefined(grad_b)
     }
+
+    fn balance_at(&mut self, theta: &[F]) -> Result<F, Undefined> {
+        self.point(theta)
+            .ok_or(Undefined::NonFinite)?
+            .balance
+            .b()
+            .ok_or(Undefined::Degenerate)
+    }
+}
+
+/// Why ∇B could not be formed at a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undefined {
+    /// Every gradient vanishes (`Q = 0`): B and ∇B are 0/0.
+    Degenerate,
+    /// A gradient, HVP or B value is NaN or infinite.
+    NonFinite,
+}
+
+fn finite_or_undefined<F: Real>(v: Vec<F>) -> Result<Vec<F>, Undefined> {
+    if all_finite(&v) {
+        Ok(v)
+    } else {
+        Err(Undefined::NonFinite)
+    }
+}
+
+/// The exact ∇B at `theta`, with fresh evaluation counts (K gradients and K HVPs).
+///
+/// # Errors
+/// As [`BalanceEvaluator::balance_gradient`], and [`Undefined::NonFinite`] when a gradient
+/// is not finite.
+pub fn balance_gradient_at<F: Real>(
+    objectives: &dyn Objectives<F>,
+    theta: &[F],
+) -> Result<Vec<F>, Undefined> {
+    let mut eval = BalanceEvaluator::new(objectives);
+    let at = eval.point(theta).ok_or(Undefined::NonFinite)?;
+    eval.balance_gradient(theta, &at)
 }
 
 /// The largest relative difference between each objective's gradient and HVP and their

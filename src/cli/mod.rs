@@ -1,0 +1,98 @@
+//! Command-line parsing and the glue from flags to library calls.
+//!
+//! Exit codes: 0 success, 1 a run that could not finish its job (an I/O failure writing an
+//! output), 2 bad input (flags, files, values). Errors are one line on stderr.
+
+mod reproduce;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Find, certify and map the equilibria of K competing objectives.
+#[derive(Debug, Parser)]
+#[command(name = "bflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Rerun the seed's experiments E1–E4 under its exact settings and compare.
+    Reproduce {
+        /// Write every figure as JSON to this file.
+        #[arg(long, value_name = "PATH")]
+        json: Option<PathBuf>,
+    },
+    /// List the built-in problems.
+    Problems,
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct CliError {
+    /// 2 for bad input, 1 for a failure while doing the job.
+    pub code: u8,
+    /// One line.
+    pub message: String,
+}
+
+impl CliError {
+    /// Bad input: exit code 2.
+    pub fn input(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+
+    /// A failure while doing the job: exit code 1.
+    pub fn failure(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<bflow::Error> for CliError {
+    fn from(e: bflow::Error) -> Self {
+        CliError::input(e)
+    }
+}
+
+/// Writes `text` to `path`, mapping failure to a one-line error naming the file.
+pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::failure(format!("{}: cannot write: {e}", path.display())))
+}
+
+/// Parses the arguments, runs the command and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Reproduce { json } => reproduce::run(json.as_deref()),
+        Command::Problems => {
+            for entry in bflow::problems::CATALOG {
+                println!("{:<18} {}", entry.name, entry.summary);
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bflow: error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Experiments: the seed's runs repeated under its exact settings, and comparisons.
+//!
+//! [`reproduce`] reruns the seed's experiments E1–E4 ([`seed::SEED_EXPERIMENTS`]) and sets
+//! each figure the seed printed beside the one this run measured, with a verdict computed
+//! from the two numbers.
+
+pub mod seed;
+
+pub use seed::{
+    Agreement, ExperimentRun, FigureVerdict, ReproduceReport, SEED_EXPERIMENTS, SeedExperiment,
+    SeedFigure, compare_figure, reproduce,
+};

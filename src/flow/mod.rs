@@ -1,0 +1,630 @@
+//! Flows: loss-flow, B-flow and two-phase, their parameters, stop reasons, traces and reports.
+//!
+//! * **Loss-flow** descends `Σ L_i`: `θ ← θ − (η_L / c) s`, with `s = Σ g_i` and a divisor
+//!   `c` (the seed uses `c = 1` for K = 2 and the mean gradient, `c = 3`, for K = 3).
+//! * **B-flow** descends the balance residual: `θ ← θ − η_B ∇B`, with the exact
+//!   `∇B = (2/Q) Σ_i H_i (s − B g_i)` (K gradients and K HVPs per step).
+//! * **Seed B-flow** is B-flow with `∇B` taken by central differences of B (`h = 1e-4` in the
+//!   seed): `2n` evaluations of B per step, kept so the seed's runs can be repeated exactly.
+//! * **Two-phase** runs loss-flow until `|I + ½| = B/2 < ε_switch`, then exact B-flow.
+//!
+//! A run never fails once started: it stops for a [`StopReason`] and returns a [`RunReport`]
+//! with the last finite iterate, its balance, the evaluation counts and (optionally) a trace.
+
+use crate::error::{Error, Result};
+use crate::objectives::{BalanceEvaluator, EvalCounts, PointEval, Undefined};
+use crate::problems::Problem;
+use crate::real::{Real, all_finite};
+
+/// How many times the floor estimate `ε Σ ||g_i||` the final `||s||` may be and still count
+/// as having reached the floating-point floor. The computed `s` carries a rounding error of
+/// a few `ε |g_ij|` per component (one rounding per gradient entry and one per addition), so
+/// a residual within a small multiple of `ε Σ ||g_i||` is indistinguishable from zero.
+pub const FLOOR_FACTOR: f64 = 4.0;
+
+/// The floating-point floor of `||s||` at a point: `ε Σ_i ||g_i||`.
+pub fn floor_estimate<F: Real>(at: &PointEval<F>) -> F {
+    F::epsilon() * at.balance.gradient_norm_sum()
+}
+
+/// Which flow to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Descent on `Σ L_i`.
+    LossFlow,
+    /// Descent on B with the exact ∇B.
+    BFlow,
+    /// Descent on B with ∇B by central differences of B (the seed's B-flow).
+    BFlowCentral,
+    /// Loss-flow until `B/2 < ε_switch`, then exact B-flow.
+    TwoPhase,
+}
+
+impl Method {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::LossFlow => "loss-flow",
+            Method::BFlow => "B-flow",
+            Method::BFlowCentral => "B-flow (central differences)",
+            Method::TwoPhase => "two-phase",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The settings of one run. Build with [`Default`] and struct update syntax; checked by
+/// [`FlowParams::validate`] when the run starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowParams<F> {
+    /// The flow.
+    pub method: Method,
+    /// Step size η_B of B-flow (default 0.5, the seed's).
+    pub b_step: F,
+    /// Step size η_L of loss-flow (default 0.01, the seed's).
+    pub loss_step: F,
+    /// Divisor `c` of the loss-flow step `(η_L / c) s` (default 1).
+    pub loss_divisor: F,
+    /// Central-difference step for [`Method::BFlowCentral`] (default 1e-4, the seed's).
+    pub central_h: F,
+    /// Two-phase switches to B-flow once `|I + ½| = B/2 < eps_switch` (default 1e-3).
+    pub eps_switch: F,
+    /// Step budget (default 1000).
+    pub max_steps: usize,
+    /// Stop once `B ≤ target_b` (default: none).
+    pub target_b: Option<F>,
+    /// Stop when `||s||` has not reached a new minimum for this many steps (default: none, so
+    /// a seed-setting run takes exactly its budget).
+    pub stagnation_steps: Option<usize>,
+    /// Keep a per-step trace (default true).
+    pub record_trace: bool,
+}
+
+impl<F: Real> Default for FlowParams<F> {
+    fn default() -> Self {
+        Self {
+            method: Method::BFlow,
+            b_step: F::lit(0.5),
+            loss_step: F::lit(0.01),
+            loss_divisor: F::one(),
+            central_h: F::lit(1e-4),
+            eps_switch: F::lit(1e-3),
+            max_steps: 1000,
+            target_b: None,
+            stagnation_steps: None,
+            record_trace: true,
+        }
+    }
+}
+
+impl<F: Real> FlowParams<F> {
+    /// Checks every parameter's range.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first parameter out of range.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, x: F| {
+            if x.is_finite() && x > F::zero() {
+                Ok(())
+            } else {
+                Err(Error::InvalidParameter {
+                    name: name.to_string(),
+                    reason: format!("must be finite and > 0, got {x}"),
+                })
+            }
+        };
+        positive("b_step", self.b_step)?;
+        positive("loss_step", self.loss_step)?;
+        positive("loss_divisor", self.loss_divisor)?;
+        positive("central_h", self.central_h)?;
+        positive("eps_switch", self.eps_switch)?;
+        if let Some(t) = self.target_b
+            && (t.is_nan() || t < F::zero())
+        {
+            return Err(Error::InvalidParameter {
+                name: "target_b".into(),
+                reason: format!("must be ≥ 0, got {t}"),
+            });
+        }
+        if self.stagnation_steps == Some(0) {
+            return Err(Error::InvalidParameter {
+                name: "stagnation_steps".into(),
+                reason: "must be ≥ 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a run stopped. Only [`StopReason::NonFinite`] and [`StopReason::Degenerate`] mean
+/// the flow could not go on; the others are ordinary ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// The step budget was used.
+    MaxSteps,
+    /// `B ≤ target_b`.
+    TargetReached,
+    /// `s = Σ g_i` is exactly zero in floating point: nothing further can be gained.
+    ExactEquilibrium,
+    /// A step left θ unchanged: the iteration is at a fixed point in floating point.
+    FixedPoint,
+    /// `||s||` did not reach a new minimum for `stagnation_steps` steps.
+    Stagnated,
+    /// The next iterate, a gradient, an HVP or a loss was NaN or infinite; the report keeps
+    /// the last finite iterate.
+    NonFinite,
+    /// Every gradient vanishes (`Q = 0`) at the iterate or a probe: B is 0/0 and B-flow has
+    /// no direction. Such a point is stationary for every objective at once.
+    Degenerate,
+}
+
+impl StopReason {
+    /// True unless the flow was forced to stop by a non-finite or degenerate value.
+    pub fn is_success(self) -> bool {
+        !matches!(self, StopReason::NonFinite | StopReason::Degenerate)
+    }
+
+    /// The reason's short name, as in JSON (`"max-steps"`, `"fixed-point"`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            StopReason::MaxSteps => "max-steps",
+            StopReason::TargetReached => "target-reached",
+            StopReason::ExactEquilibrium => "exact-equilibrium",
+            StopReason::FixedPoint => "fixed-point",
+            StopReason::Stagnated => "stagnated",
+            StopReason::NonFinite => "non-finite",
+            StopReason::Degenerate => "degenerate",
+        }
+    }
+
+    /// The reason in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::MaxSteps => "step budget used",
+            StopReason::TargetReached => "target B reached",
+            StopReason::ExactEquilibrium => "s = Σ g_i is exactly zero",
+            StopReason::FixedPoint => "a step no longer changes θ",
+            StopReason::Stagnated => "||s|| stagnated",
+            StopReason::NonFinite => "a value became non-finite (last finite iterate kept)",
+            StopReason::Degenerate => "every gradient vanishes (Q = 0): B undefined",
+        }
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// One row of a run's trace: the state after `step` steps (step 0 is the start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceRow<F> {
+    /// Steps taken.
+    pub step: usize,
+    /// θ.
+    pub theta: Vec<F>,
+    /// B, `None` where degenerate.
+    pub b: Option<F>,
+    /// `||s||`.
+    pub sum_norm: F,
+    /// `Σ L_i`.
+    pub total_loss: F,
+}
+
+/// What a run did and where it ended. Every run returns one, whatever its stop reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport<F> {
+    /// The flow run.
+    pub method: Method,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Steps taken (accepted updates of θ).
+    pub steps: usize,
+    /// Derivative evaluations used.
+    pub counts: EvalCounts,
+    /// The last finite iterate.
+    pub theta: Vec<F>,
+    /// B there (`None` where degenerate).
+    pub b: Option<F>,
+    /// I there, `(B − 1)/2`.
+    pub interaction: Option<F>,
+    /// `|I + ½|`, computed as `B/2`.
+    pub abs_i_plus_half: Option<F>,
+    /// `||s||` there.
+    pub sum_norm: F,
+    /// `Σ L_i` there.
+    pub total_loss: F,
+    /// The floor estimate `ε Σ ||g_i||` there.
+    pub floor: F,
+    /// True when `||s|| ≤ FLOOR_FACTOR · floor`.
+    pub floor_reached: bool,
+    /// Distance to the nearest known equilibrium, where the problem knows one.
+    pub distance: Option<F>,
+    /// For two-phase: the step at which B-flow took over, if it did.
+    pub switched_at: Option<usize>,
+    /// The trace, when recorded.
+    pub trace: Vec<TraceRow<F>>,
+}
+
+/// The state the driver keeps between steps.
+struct Iterate<F: Real> {
+    theta: Vec<F>,
+    at: PointEval<F>,
+    total_loss: F,
+}
+
+/// Runs one flow on `problem` from `start`.
+///
+/// # Errors
+/// [`Error::DimensionMismatch`] for a start of the wrong length, [`Error::InvalidParameter`]
+/// for parameters out of range and [`Error::NonFiniteStart`] when a gradient or loss is not
+/// finite at the start. Once the run starts it always returns a report.
+///
+/// ```
+/// use bflow::flow::{run, FlowParams, Method, StopReason};
+/// let problem = bflow::problems::builtin::<f64>("e3")?;
+/// let params = FlowParams { method: Method::BFlow, max_steps: 500, ..FlowParams::default() };
+/// let report = run(&problem, &problem.start, &params)?;
+/// assert!(report.distance.unwrap() < 1e-14);
+/// assert!(report.floor_reached);
+/// # Ok::<(), bflow::Error>(())
+/// ```
+pub fn run<F: Real>(
+    problem: &Problem<F>,
+    start: &[F],
+    params: &FlowParams<F>,
+) -> Result<RunReport<F>> {
+    problem.check_point("start", start)?;
+    params.validate()?;
+    let mut eval = BalanceEvaluator::new(problem.objectives.as_ref());
+    let first = evaluate(&mut eval, start).ok_or_else(|| {
+        let index = first_non_finite_objective(problem, start);
+        Error::NonFiniteStart { index }
+    })?;
+    let mut current = first;
+    let mut trace = Vec::new();
+    if params.record_trace {
+        trace.push(row(0, &current));
+    }
+    let mut in_b_phase = matches!(params.method, Method::BFlow | Method::BFlowCentral);
+    let mut switched_at = None;
+    let mut steps = 0;
+    let mut best_sum_norm = current.at.balance.sum_norm;
+    let mut since_best = 0;
+    let stop = loop {
+        let balance = &current.at.balance;
+        if balance.sum_norm == F::zero() && !balance.is_degenerate() {
+            break StopReason::ExactEquilibrium;
+        }
+        if let (Some(target), Some(b)) = (params.target_b, balance.b())
+            && b <= target
+        {
+            break StopReason::TargetReached;
+        }
+        if steps == params.max_steps {
+            break StopReason::MaxSteps;
+        }
+        if params.method == Method::TwoPhase
+            && !in_b_phase
+            && balance
+                .abs_i_plus_half()
+                .is_some_and(|h| h < params.eps_switch)
+        {
+            in_b_phase = true;
+            switched_at = Some(steps);
+        }
+        let update = if in_b_phase {
+            let grad_b = if params.method == Method::BFlowCentral {
+                eval.balance_gradient_central(&current.theta, params.central_h)
+            } else {
+                eval.balance_gradient(&current.theta, &current.at)
+            };
+            match grad_b {
+                Ok(g) => scaled(&g, params.b_step),
+                Err(Undefined::Degenerate) => break StopReason::Degenerate,
+                Err(Undefined::NonFinite) => break StopReason::NonFinite,
+            }
+        } else {
+            scaled(
+                &current.at.balance.sum,
+                params.loss_step / params.loss_divisor,
+            )
+        };
+        let theta: Vec<F> = current
+            .theta
+            .iter()
+            .zip(&update)
+            .map(|(&t, &u)| t - u)
+            .collect();
+        if theta == current.theta {
+            break StopReason::FixedPoint;
+        }
+        let Some(next) = evaluate(&mut eval, &theta) else {
+            break StopReason::NonFinite;
+        };
+        current = next;
+        steps += 1;
+        if params.record_trace {
+            trace.push(row(steps, &current));
+        }
+        if current.at.balance.sum_norm < best_sum_norm {
+            best_sum_norm = current.at.balance.sum_norm;
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if params.stagnation_steps.is_some_and(|w| since_best >= w) {
+                break StopReason::Stagnated;
+            }
+        }
+    };
+    Ok(report(
+        problem,
+        params.method,
+        stop,
+        steps,
+        eval.counts(),
+        current,
+        switched_at,
+        trace,
+    ))
+}
+
+/// Gradients, balance and total loss at `theta`; `None` when anything is not finite.
+fn evaluate<F: Real>(eval: &mut BalanceEvaluator<'_, F>, theta: &[F]) -> Option<Iterate<F>> {
+    if !all_finite(theta) {
+        return None;
+    }
+    let at = eval.point(theta)?;
+    let total_loss = eval.total_loss(theta);
+    total_loss.is_finite().then(|| Iterate {
+        theta: theta.to_vec(),
+        at,
+        total_loss,
+    })
+}
+
+fn first_non_finite_objective<F: Real>(problem: &Problem<F>, theta: &[F]) -> usize {
+    let obj = problem.objectives.as_ref();
+    let mut g = vec![F::zero(); obj.dim()];
+    (0..obj.num_objectives())
+        .find(|&i| {
+            obj.gradient(i, theta, &mut g);
+            !obj.loss(i, theta).is_finite() || !all_finite(&g)
+        })
+        .unwrap_or(0)
+}
+
+fn scaled<F: Real>(v: &[F], c: F) -> Vec<F> {
+    v.iter().map(|&x| c * x).collect()
+}
+
+fn row<F: Real>(step: usize, it: &Iterate<F>) -> TraceRow<F> {
+    TraceRow {
+        step,
+        theta: it.theta.clone(),
+        b: it.at.balance.b(),
+        sum_norm: it.at.balance.sum_norm,
+        total_loss: it.total_loss,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report<F: Real>(
+    problem: &Problem<F>,
+    method: Method,
+    stop: StopReason,
+    steps: usize,
+    counts: EvalCounts,
+    last: Iterate<F>,
+    switched_at: Option<usize>,
+    trace: Vec<TraceRow<F>>,
+) -> RunReport<F> {
+    let floor = floor_estimate(&last.at);
+    let balance = &last.at.balance;
+    RunReport {
+        method,
+        stop,
+        steps,
+        counts,
+        b: balance.b(),
+        interaction: balance.interaction(),
+        abs_i_plus_half: balance.abs_i_plus_half(),
+        sum_norm: balance.sum_norm,
+        total_loss: last.total_loss,
+        floor,
+        floor_reached: balance.sum_norm <= F::lit(FLOOR_FACTOR) * floor,
+        distance: problem.distance_to_equilibrium(&last.theta),
+        switched_at,
+        theta: last.theta,
+        trace,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objectives::{AdObjectives, AutoDiff};
+    use crate::problems::{Targets, builtin};
+    use num_dual::DualNum;
+
+    fn problem_from<O: crate::objectives::Objectives<f64> + 'static>(
+        o: O,
+        start: Vec<f64>,
+    ) -> Problem<f64> {
+        Problem {
+            name: "test".into(),
+            description: String::new(),
+            objectives: Box::new(o),
+            start,
+            region: None,
+            equilibria: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn degenerate_point_is_reported_not_treated_as_balanced() {
+        // Both objectives are minimised at θ = 1: there every gradient vanishes, Q = 0.
+        let t = Targets::quadratic(vec![vec![1.0], vec![1.0]]);
+        let p = problem_from(t, vec![1.0]);
+        let r = run(&p, &[1.0], &FlowParams::default()).unwrap();
+        assert_eq!(r.stop, StopReason::Degenerate);
+        assert_eq!(r.b, None);
+        assert_eq!(r.abs_i_plus_half, None);
+        assert_eq!(r.steps, 0);
+        let l = run(
+            &p,
+            &[1.0],
+            &FlowParams {
+                method: Method::LossFlow,
+                ..FlowParams::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(l.stop, StopReason::FixedPoint);
+    }
+
+    struct Blowup;
+    impl AdObjectives for Blowup {
+        fn num_objectives(&self) -> usize {
+            2
+        }
+        fn dim(&self) -> usize {
+            1
+        }
+        fn loss<D: DualNum<Primitive = f64>>(&self, i: usize, theta: &[D]) -> D {
+            let x = theta[0].clone();
+            if i == 0 { x.powi(4) } else { -x * 3.0 }
+        }
+    }
+
+    #[test]
+    fn non_finite_stops_and_keeps_the_last_finite_iterate() {
+        let p = problem_from(AutoDiff(Blowup), vec![0.0]);
+        let params = FlowParams {
+            method: Method::LossFlow,
+            loss_step: 1.0,
+            max_steps: 50,
+            ..FlowParams::default()
+        };
+        // x = 2 → −27 → 78708 → … the quartic overflows within a few steps.
+        let r = run(&p, &[2.0], &params).unwrap();
+        assert_eq!(r.stop, StopReason::NonFinite);
+        assert!(r.steps >= 3 && r.steps < 10, "{} steps", r.steps);
+        assert!(!r.stop.is_success());
+        assert!(r.theta[0].is_finite());
+        assert!(r.total_loss.is_finite());
+        assert!(r.b.is_some());
+    }
+
+    #[test]
+    fn stagnation_stops_at_the_floor() {
+        let p = builtin::<f64>("e3").unwrap();
+        let params = FlowParams {
+            method: Method::BFlow,
+            max_steps: 100_000,
+            stagnation_steps: Some(10),
+            ..FlowParams::default()
+        };
+        let r = run(&p, &p.start, &params).unwrap();
+        assert!(
+            matches!(
+                r.stop,
+                StopReason::Stagnated | StopReason::ExactEquilibrium | StopReason::FixedPoint
+            ),
+            "{:?}",
+            r.stop
+        );
+        assert!(r.steps < 1000, "took {} steps", r.steps);
+        assert!(r.floor_reached);
+    }
+
+    #[test]
+    fn two_phase_switches_then_reaches_the_floor() {
+        let p = builtin::<f64>("e3").unwrap();
+        let params = FlowParams {
+            method: Method::TwoPhase,
+            loss_step: 0.05,
+            loss_divisor: 3.0,
+            eps_switch: 1e-2,
+            max_steps: 300,
+            ..FlowParams::default()
+        };
+        let r = run(&p, &p.start, &params).unwrap();
+        let k = r.switched_at.expect("never switched");
+        assert!(k > 0);
+        // Before the switch, B/2 ≥ ε_switch; from it on, below.
+        assert!(r.trace[k - 1].b.unwrap() / 2.0 >= 1e-2);
+        assert!(r.trace[k].b.unwrap() / 2.0 < 1e-2);
+        assert!(r.floor_reached, "||s|| = {:e}", r.sum_norm);
+        assert!(r.distance.unwrap() < 4e-15);
+    }
+
+    #[test]
+    fn f32_bflow_reaches_the_f32_floor() {
+        let p = builtin::<f32>("e3").unwrap();
+        let params = FlowParams {
+            method: Method::BFlow,
+            max_steps: 200,
+            ..FlowParams::default()
+        };
+        let r = run(&p, &p.start, &params).unwrap();
+        assert!(
+            r.floor_reached,
+            "||s|| = {:e}, floor {:e}",
+            r.sum_norm, r.floor
+        );
+        let d = r.distance.unwrap();
+        assert!(d < 8.0 * f32::EPSILON, "f32 distance {d:e}");
+        assert!(d > 0.0 || r.stop == StopReason::ExactEquilibrium);
+    }
+
+    #[test]
+    fn target_b_and_trace() {
+        let p = builtin::<f64>("e2").unwrap();
+        let params = FlowParams {
+            method: Method::BFlow,
+            target_b: Some(1e-10),
+            ..FlowParams::default()
+        };
+        let r = run(&p, &p.start, &params).unwrap();
+        assert_eq!(r.stop, StopReason::TargetReached);
+        assert!(r.b.unwrap() <= 1e-10);
+        assert_eq!(r.trace.len(), r.steps + 1);
+        assert_eq!(r.trace[0].theta, p.start);
+        assert_eq!(r.counts.gradients, 3 * (r.steps as u64 + 1));
+        assert_eq!(r.counts.hvps, 3 * r.steps as u64);
+    }
+
+    #[test]
+    fn bad_parameters_and_start_are_errors() {
+        let p = builtin::<f64>("e2").unwrap();
+        let bad = FlowParams {
+            b_step: -1.0,
+            ..FlowParams::default()
+        };
+        assert!(matches!(
+            run(&p, &p.start, &bad),
+            Err(Error::InvalidParameter { ref name, .. }) if name == "b_step"
+        ));
+        assert!(matches!(
+            run(&p, &[1.0], &FlowParams::default()),
+            Err(Error::DimensionMismatch {
+                expected: 2,
+                found: 1,
+                ..
+            })
+        ));
+        assert!(matches!(
+            run(&p, &[f64::NAN, 0.0], &FlowParams::default()),
+            Err(Error::NonFiniteStart { .. })
+        ));
+    }
+}

@@ -1,0 +1,310 @@
+//! Reports: human tables and machine JSON for runs and experiments.
+//!
+//! JSON numbers are `f64`; a NaN or infinite value, and a figure that does not exist
+//! (distance where no equilibrium is known, B where it is degenerate), is `null`.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::experiment::{Agreement, ExperimentRun, ReproduceReport};
+use crate::flow::RunReport;
+use crate::real::Real;
+
+/// `B ≤ √ε`: the end point balances its objectives to within `√ε` relatively, so it is an
+/// equilibrium up to the flow's own tolerance. A minimum of B with `B > 0` sits orders of
+/// magnitude above this.
+pub fn is_equilibrium<F: Real>(report: &RunReport<F>) -> bool {
+    report.b.is_some_and(|b| b <= F::epsilon().sqrt())
+}
+
+fn num<F: Real>(x: F) -> Value {
+    json!(x.to_f64_lossy())
+}
+
+fn opt<F: Real>(x: Option<F>) -> Value {
+    x.map_or(Value::Null, num)
+}
+
+/// A run report as JSON: `distance`, `B`, `I`, `abs_I_plus_half`, `total_loss`, `steps`,
+/// `sum_norm`, `floor`, `floor_reached`, `stop`, `theta`, `evaluations` and more.
+pub fn run_json<F: Real>(r: &RunReport<F>) -> Value {
+    json!({
+        "method": r.method.name(),
+        "float": F::NAME,
+        "stop": r.stop,
+        "stop_reason": r.stop.describe(),
+        "steps": r.steps,
+        "distance": opt(r.distance),
+        "B": opt(r.b),
+        "I": opt(r.interaction),
+        "abs_I_plus_half": opt(r.abs_i_plus_half),
+        "sum_norm": num(r.sum_norm),
+        "total_loss": num(r.total_loss),
+        "floor": num(r.floor),
+        "floor_reached": r.floor_reached,
+        "equilibrium": is_equilibrium(r),
+        "switched_at": r.switched_at,
+        "theta": r.theta.iter().map(|&x| x.to_f64_lossy()).collect::<Vec<_>>(),
+        "evaluations": {
+            "losses": r.counts.losses,
+            "gradients": r.counts.gradients,
+            "hvps": r.counts.hvps,
+            "gradient_equivalents": r.counts.gradient_equivalents(),
+        },
+    })
+}
+
+/// The final report of one run, as lines of text.
+pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+    let _ = writeln!(o, "method        {} ({})", r.method, F::NAME);
+    let _ = writeln!(o, "stopped       {} after {} steps", r.stop, r.steps);
+    let _ = writeln!(
+        o,
+        "evaluations   {} gradients, {} HVPs, {} losses ({} gradient-equivalents)",
+        r.counts.gradients,
+        r.counts.hvps,
+        r.counts.losses,
+        r.counts.gradient_equivalents()
+    );
+    let theta: Vec<String> = r.theta.iter().map(|x| format!("{x:.10}")).collect();
+    let _ = writeln!(o, "θ             ({})", theta.join(", "));
+    let _ = writeln!(o, "B             {}", fmt_opt(r.b));
+    let _ = writeln!(
+        o,
+        "I             {}",
+        r.interaction
+            .map_or("undefined (Q = 0)".into(), |i| format!("{i:.15}"))
+    );
+    let _ = writeln!(o, "|I + 1/2|     {}", fmt_opt(r.abs_i_plus_half));
+    let _ = writeln!(
+        o,
+        "||s||         {:.3e}   (floor ε·Σ||g_i|| = {:.3e}: {})",
+        r.sum_norm,
+        r.floor,
+        if r.floor_reached {
+            "reached"
+        } else {
+            "not reached"
+        }
+    );
+    let _ = writeln!(o, "Σ L_i         {:.10}", r.total_loss);
+    if let Some(d) = r.distance {
+        let _ = writeln!(o, "distance      {d:.3e} to the nearest known equilibrium");
+    }
+    if let Some(k) = r.switched_at {
+        let _ = writeln!(o, "switched      to B-flow at step {k}");
+    }
+    out
+}
+
+fn fmt_opt<F: Real>(x: Option<F>) -> String {
+    x.map_or_else(
+        || "undefined (Q = 0: every gradient vanishes)".into(),
+        |v| format!("{v:.3e}"),
+    )
+}
+
+fn agreement_word(a: Agreement) -> &'static str {
+    match a {
+        Agreement::Agrees => "agrees",
+        Agreement::BothAtFloor => "both at the floor",
+        Agreement::Disagrees => "DISAGREES",
+    }
+}
+
+/// `reproduce --json`: `{"experiments":[{"id":…,"bflow":{…},"lossflow":{…},"bflow_exact":{…},…}]}`.
+pub fn reproduce_json(rep: &ReproduceReport) -> Value {
+    let experiments: Vec<Value> = rep
+        .experiments
+        .iter()
+        .map(|e| {
+            let s = &e.setting;
+            json!({
+                "id": s.id,
+                "problem": s.problem,
+                "settings": {
+                    "bflow": {"steps": s.bflow_steps, "step_size": s.bflow_step_size,
+                              "gradient": "central differences of B, h = 1e-4"},
+                    "lossflow": {"steps": s.lossflow_steps, "step_size": s.lossflow_step_size,
+                                 "divisor": s.lossflow_divisor},
+                },
+                "bflow": run_json(&e.bflow),
+                "lossflow": run_json(&e.lossflow),
+                "bflow_exact": run_json(&e.bflow_exact),
+                "bflow_ulp_sensitivity": e.bflow_ulp_sensitivity,
+                "end_grad_b_norms": {
+                    "bflow": e.end_grad_b_norms[0],
+                    "lossflow": e.end_grad_b_norms[1],
+                    "bflow_exact": e.end_grad_b_norms[2],
+                },
+                "ratio": e.ratio(),
+                "seed_comparison": e.verdicts().iter().map(|v| json!({
+                    "figure": v.figure,
+                    "seed": v.seed.0,
+                    "measured": v.measured,
+                    "agreement": v.agreement,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "experiments": experiments })
+}
+
+fn floor_word<F: Real>(r: &RunReport<F>) -> &'static str {
+    if r.floor_reached {
+        "at floor"
+    } else {
+        "above floor"
+    }
+}
+
+fn experiment_text(out: &mut String, e: &ExperimentRun) {
+    let s = &e.setting;
+    let _ = writeln!(
+        out,
+        "{} ({}): B-flow {} steps η = {}, ∇B by central differences (h = 1e-4); loss-flow {} steps η = {} / {}",
+        s.id,
+        s.problem,
+        s.bflow_steps,
+        s.bflow_step_size,
+        s.lossflow_steps,
+        s.lossflow_step_size,
+        s.lossflow_divisor
+    );
+    let _ = writeln!(
+        out,
+        "  {:<26} {:>24} {:>24} {:>24}",
+        "", "B-flow (seed)", "loss-flow (seed)", "B-flow (exact ∇B)"
+    );
+    let runs = [&e.bflow, &e.lossflow, &e.bflow_exact];
+    let line = |label: &str, f: &dyn Fn(&RunReport<f64>) -> String| {
+        let cells: Vec<String> = runs.iter().map(|r| format!("{:>24}", f(r))).collect();
+        format!("  {label:<26} {}\n", cells.join(" "))
+    };
+    out.push_str(&line("steps (stop)", &|r| {
+        format!("{} ({})", r.steps, r.stop.code())
+    }));
+    out.push_str(&line("final distance", &|r| {
+        r.distance
+            .map_or("— (none known)".into(), |d| format!("{d:.4e}"))
+    }));
+    out.push_str(&line("||s||  vs floor", &|r| {
+        format!("{:.2e} {}", r.sum_norm, floor_word(r))
+    }));
+    out.push_str(&line("B", &|r| fmt_opt(r.b)));
+    out.push_str(&line("I", &|r| {
+        r.interaction
+            .map_or("undefined".into(), |i| format!("{i:.15}"))
+    }));
+    out.push_str(&line("|I + 1/2| (= B/2)", &|r| fmt_opt(r.abs_i_plus_half)));
+    out.push_str(&line("total loss", &|r| format!("{:.4}", r.total_loss)));
+    out.push_str(&line("end point", &|r| {
+        let t: Vec<String> = r.theta.iter().map(|x| format!("{x:.4}")).collect();
+        format!("({})", t.join(", "))
+    }));
+    let grads: Vec<String> = e
+        .end_grad_b_norms
+        .iter()
+        .map(|g| {
+            format!(
+                "{:>24}",
+                g.map_or("undefined".into(), |x| format!("{x:.3e}"))
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "  {:<26} {}", "||∇B|| (exact) at end", grads.join(" "));
+    if e.bflow.distance.is_none() {
+        out.push_str(&line("equilibrium?", &|r| {
+            if is_equilibrium(r) {
+                "yes (B ≤ √ε)".into()
+            } else {
+                format!("NO: B = {:.2} > 0", r.b.unwrap_or(f64::NAN))
+            }
+        }));
+    }
+    let _ = writeln!(
+        out,
+        "  B-flow (seed) end point moves by {:.3e} when the start moves by one ulp{}",
+        e.bflow_ulp_sensitivity,
+        if e.bflow_ulp_sensitivity > 1e-6 {
+            ": the fixed-step run is chaotic, its end point is decided by rounding"
+        } else {
+            ""
+        }
+    );
+    if let Some(r) = e.ratio() {
+        let _ = writeln!(
+            out,
+            "  precision ratio (loss-flow / B-flow distance): {r:.3e}"
+        );
+    }
+    let verdicts = e.verdicts();
+    if !verdicts.is_empty() {
+        let _ = writeln!(out, "  against the seed:");
+        for v in verdicts {
+            let _ = writeln!(
+                out,
+                "    {:<46} seed {:>20}   this run {:>22}   {}",
+                v.figure,
+                v.seed.0,
+                format_like_seed(v.measured, v.seed.0),
+                agreement_word(v.agreement)
+            );
+        }
+    }
+}
+
+/// Prints `x` with as many digits as the seed gave, plus a few more, so the two can be read
+/// side by side.
+fn format_like_seed(x: f64, seed: &str) -> String {
+    if seed.contains("0.5000000") || seed.contains("0.498") {
+        format!("{x:.15}")
+    } else if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
+        format!("{x:.4e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// The reproduction table: each experiment's three runs, then each seed figure beside this
+/// run's with the verdict.
+pub fn reproduce_text(rep: &ReproduceReport) -> String {
+    let mut out = String::new();
+    out.push_str("bflow reproduce: the seed's experiments under its exact settings (f64)\n\n");
+    for e in &rep.experiments {
+        experiment_text(&mut out, e);
+        out.push('\n');
+    }
+    let disagreements: Vec<String> = rep
+        .experiments
+        .iter()
+        .flat_map(|e| {
+            e.verdicts()
+                .into_iter()
+                .filter(|v| v.agreement == Agreement::Disagrees)
+                .map(move |v| {
+                    format!(
+                        "{} {}: seed {}, this run {}",
+                        e.setting.id,
+                        v.figure,
+                        v.seed.0,
+                        format_like_seed(v.measured, v.seed.0)
+                    )
+                })
+        })
+        .collect();
+    if disagreements.is_empty() {
+        out.push_str(
+            "Every figure the seed printed agrees with this run to the seed's precision.\n",
+        );
+    } else {
+        out.push_str("Where this run disagrees with the seed (both printed; this run's figures are measured):\n");
+        for d in disagreements {
+            let _ = writeln!(out, "  - {d}");
+        }
+    }
+    out
+}
