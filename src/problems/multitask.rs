@@ -117,7 +117,7 @@ impl<F: Real> Csr<F> {
         col_idx: Vec<u32>,
         values: Vec<F>,
     ) -> Result<Self> {
-        if ncols > u32::MAX as usize + 1 {
+        if ncols as u64 > u64::from(u32::MAX) + 1 {
             return Err(invalid("ncols", format!("{ncols} exceeds 2^32 columns")));
         }
         match row_ptr.first() {
@@ -374,7 +374,7 @@ impl MultiTaskParams {
         if self.n == 0 {
             return Err(invalid("n", "must be at least 1"));
         }
-        if self.n > u32::MAX as usize + 1 {
+        if self.n as u64 > u64::from(u32::MAX) + 1 {
             return Err(invalid("n", format!("{} exceeds 2^32", self.n)));
         }
         if self.k < 2 {
