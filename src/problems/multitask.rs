@@ -548,8 +548,9 @@ impl<F: Real> MultiTask<F> {
     /// the `f64` one rounded.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] as [`MultiTaskParams::validate`], or naming
-    /// `"rows_per_task"` when the data cannot be allocated.
+    /// [`Error::InvalidParameter`] as [`MultiTaskParams::validate`], or naming `"n"` or
+    /// `"rows_per_task"` when an array cannot be reserved (capacity overflow or a refused
+    /// allocation; an over-committing OS may still fail later, when the pages are touched).
     pub fn generate(params: &MultiTaskParams) -> Result<Self> {
         params.validate()?;
         let n = params.n;
