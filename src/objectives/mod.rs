@@ -20,8 +20,10 @@
 //! `v_i = s − B g_i`.
 
 pub mod ad;
+pub mod parallel;
 
 pub use ad::{AdObjectives, AutoDiff};
+pub use parallel::gradients_parallel;
 
 use crate::balance::{Balance, balance_unchecked};
 use crate::real::{Real, all_finite};

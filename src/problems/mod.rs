@@ -4,8 +4,13 @@
 //! default start, an optional region (a box) and the equilibria known in closed form, so
 //! that reports can give the distance to the true answer.
 
+mod multitask;
 mod targets;
 
+pub use multitask::{
+    Csr, FLIP_PROB, Loss, MAX_NNZ_PER_ROW, MultiTask, MultiTaskParams, NOISE_SD, OFFSET_SD,
+    multitask_problem,
+};
 pub use targets::Targets;
 
 use crate::error::{Error, Result};
