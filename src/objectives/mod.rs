@@ -224,6 +224,36 @@ pub fn balance_gradient_at<F: Real>(
     eval.balance_gradient(theta, &at)
 }
 
+/// The Hessian of `Σ L_i` (the Jacobian of `s = Σ g_i`) at `theta`, dense and row-major
+/// (`h[r * n + c]`), from `n · K` HVPs along the unit vectors, then symmetrised as
+/// `(H + Hᵀ)/2` to remove rounding asymmetry. For small n (classification, Newton polish);
+/// large problems use HVPs directly.
+pub fn sum_hessian<F: Real>(objectives: &dyn Objectives<F>, theta: &[F]) -> Vec<F> {
+    let n = objectives.dim();
+    let mut h = vec![F::zero(); n * n];
+    let mut unit = vec![F::zero(); n];
+    let mut column = vec![F::zero(); n];
+    for c in 0..n {
+        unit[c] = F::one();
+        for i in 0..objectives.num_objectives() {
+            objectives.hvp(i, theta, &unit, &mut column);
+            for r in 0..n {
+                h[r * n + c] = h[r * n + c] + column[r];
+            }
+        }
+        unit[c] = F::zero();
+    }
+    let half = F::lit(0.5);
+    for r in 0..n {
+        for c in r + 1..n {
+            let m = half * (h[r * n + c] + h[c * n + r]);
+            h[r * n + c] = m;
+            h[c * n + r] = m;
+        }
+    }
+    h
+}
+
 /// The largest relative difference between each objective's gradient and HVP and their
 /// central finite differences at `theta` (step `h`; HVPs along `v`). A derivative checker
 /// for objectives users write: agreement to about `h²` (relative to the derivative's scale)

@@ -200,6 +200,24 @@ mod tests {
     }
 
     #[test]
+    fn sum_hessian_of_e4_is_diagonal_and_matches_the_formula() {
+        let p = seed_e4::<f64>();
+        let theta = [0.3, -1.2];
+        let h = crate::objectives::sum_hessian(p.objectives.as_ref(), &theta);
+        let targets = [[2.0, 1.0], [-1.0, 3.0], [0.0, -2.0]];
+        let w = 2.0 * SEED_PI;
+        for d in 0..2 {
+            let expect: f64 = targets
+                .iter()
+                .map(|t| 2.0 + w * w * 5.0 * (w * (theta[d] - t[d])).cos())
+                .sum();
+            assert!((h[d * 2 + d] - expect).abs() < 1e-12 * expect.abs().max(1.0));
+        }
+        assert_eq!(h[1], 0.0);
+        assert_eq!(h[2], 0.0);
+    }
+
+    #[test]
     fn quadratic_equilibria_are_mean_targets() {
         let p = seed_e3::<f64>();
         let e = &p.equilibria[0];
