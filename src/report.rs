@@ -55,6 +55,33 @@ pub fn run_json<F: Real>(r: &RunReport<F>) -> Value {
     })
 }
 
+/// A run's trace as CSV: `step,theta_1..theta_n,B,sum_norm,total_loss` (B empty where
+/// degenerate), numbers with 17 significant digits.
+pub fn trace_csv<F: Real>(r: &RunReport<F>) -> String {
+    let n = r.theta.len();
+    let mut out = String::from("step");
+    for j in 1..=n {
+        let _ = write!(out, ",theta_{j}");
+    }
+    out.push_str(",B,sum_norm,total_loss\n");
+    for row in &r.trace {
+        let _ = write!(out, "{}", row.step);
+        for x in &row.theta {
+            let _ = write!(out, ",{:.16e}", x.to_f64_lossy());
+        }
+        let b = row
+            .b
+            .map_or(String::new(), |b| format!("{:.16e}", b.to_f64_lossy()));
+        let _ = writeln!(
+            out,
+            ",{b},{:.16e},{:.16e}",
+            row.sum_norm.to_f64_lossy(),
+            row.total_loss.to_f64_lossy()
+        );
+    }
+    out
+}
+
 /// The final report of one run, as lines of text.
 pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
     let mut out = String::new();

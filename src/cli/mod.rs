@@ -3,7 +3,11 @@
 //! Exit codes: 0 success, 1 a run that could not finish its job (an I/O failure writing an
 //! output), 2 bad input (flags, files, values). Errors are one line on stderr.
 
+mod problem_arg;
 mod reproduce;
+mod run;
+
+pub use problem_arg::load_problem;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +32,8 @@ enum Command {
     },
     /// List the built-in problems.
     Problems,
+    /// Run one flow on a problem and print its report.
+    Run(run::RunArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -69,6 +75,33 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::failure(format!("{}: cannot write: {e}", path.display())))
 }
 
+/// Parses a comma-separated point of `n` numbers given to `flag`.
+pub fn parse_point(flag: &str, text: &str, n: usize) -> Result<Vec<f64>, CliError> {
+    let values = text
+        .split(',')
+        .enumerate()
+        .map(|(j, field)| {
+            let field = field.trim();
+            field.parse::<f64>().map_err(|_| {
+                CliError::input(format!("{flag}: entry {} `{field}` is not a number", j + 1))
+            })
+        })
+        .collect::<Result<Vec<f64>, CliError>>()?;
+    if values.len() != n {
+        return Err(CliError::input(format!(
+            "{flag}: {} values given, the problem has {n} parameters",
+            values.len()
+        )));
+    }
+    if let Some(j) = values.iter().position(|x| !x.is_finite()) {
+        return Err(CliError::input(format!(
+            "{flag}: entry {} is not finite",
+            j + 1
+        )));
+    }
+    Ok(values)
+}
+
 /// Parses the arguments, runs the command and maps errors to exit codes.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -81,6 +114,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Reproduce { json } => reproduce::run(json.as_deref()),
+        Command::Run(args) => run::run_command(&args),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
                 println!("{:<18} {}", entry.name, entry.summary);

@@ -1,0 +1,120 @@
+//! `bflow run PROBLEM`: one flow from one start, with its report, trace and plot.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, load_problem, parse_point, write_file};
+use bflow::flow::{FlowParams, Method, run};
+
+/// The flows `--method` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// Descent on Σ L_i.
+    Loss,
+    /// Descent on B with the exact ∇B.
+    Bflow,
+    /// Descent on B with ∇B by central differences of B (the seed's).
+    BflowCentral,
+    /// Loss-flow until |I + ½| < ε_switch, then B-flow.
+    TwoPhase,
+}
+
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Loss => Method::LossFlow,
+            MethodArg::Bflow => Method::BFlow,
+            MethodArg::BflowCentral => Method::BFlowCentral,
+            MethodArg::TwoPhase => Method::TwoPhase,
+        }
+    }
+}
+
+/// Flags of `bflow run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A built-in problem name (`bflow problems`) or a path to a problem file.
+    pub problem: String,
+    /// The flow.
+    #[arg(long, value_enum, default_value = "bflow")]
+    pub method: MethodArg,
+    /// Start point, comma-separated (default: the problem's start).
+    #[arg(long, value_name = "x,y,…", allow_hyphen_values = true)]
+    pub start: Option<String>,
+    /// Step budget.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Step size η (B-flow and loss-flow; default 0.5 for B-flow, 0.01 for loss-flow).
+    #[arg(long, value_name = "η")]
+    pub step_size: Option<f64>,
+    /// Two-phase switches to B-flow once |I + ½| < ε.
+    #[arg(long, value_name = "ε", default_value_t = 1e-3)]
+    pub eps_switch: f64,
+    /// Stop when ||s|| has not improved for this many steps (0 = never).
+    #[arg(long, default_value_t = 50)]
+    pub stagnation: usize,
+    /// Write the report as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the trace (step, θ, B, ||s||, Σ L) as CSV.
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
+}
+
+/// Turns the flags into flow parameters (one place, so every message names its flag).
+fn flow_params(args: &RunArgs) -> Result<FlowParams<f64>, CliError> {
+    let defaults = FlowParams::<f64>::default();
+    let params = FlowParams {
+        method: args.method.into(),
+        b_step: args.step_size.unwrap_or(defaults.b_step),
+        loss_step: args.step_size.unwrap_or(defaults.loss_step),
+        eps_switch: args.eps_switch,
+        max_steps: args.steps,
+        stagnation_steps: (args.stagnation > 0).then_some(args.stagnation),
+        record_trace: args.csv.is_some(),
+        ..defaults
+    };
+    params.validate().map_err(|e| {
+        CliError::input(match e {
+            bflow::Error::InvalidParameter { name, reason } => {
+                let flag = match name.as_str() {
+                    "b_step" | "loss_step" => "--step-size",
+                    "eps_switch" => "--eps-switch",
+                    other => other,
+                };
+                format!("{flag}: {reason}")
+            }
+            other => other.to_string(),
+        })
+    })?;
+    Ok(params)
+}
+
+/// Runs the flow and writes the outputs asked for.
+pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
+    let problem = load_problem(&args.problem)?;
+    let start = match &args.start {
+        Some(text) => parse_point("--start", text, problem.dim())?,
+        None => problem.start.clone(),
+    };
+    let params = flow_params(args)?;
+    let report =
+        run(&problem, &start, &params).map_err(|e| CliError::input(format!("--start: {e}")))?;
+    println!(
+        "problem       {} (K = {}, n = {})",
+        problem.name,
+        problem.num_objectives(),
+        problem.dim()
+    );
+    print!("{}", bflow::report::run_text(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&bflow::report::run_json(&report))
+            .map_err(CliError::failure)?;
+        write_file(path, &text)?;
+    }
+    if let Some(path) = &args.csv {
+        write_file(path, &bflow::report::trace_csv(&report))?;
+    }
+    Ok(())
+}
