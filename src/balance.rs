@@ -236,7 +236,9 @@ pub fn cosine_matrix<F: Real, G: AsRef<[F]>>(gradients: &[G]) -> Result<Vec<Vec<
     let mut cos = vec![vec![None; k]; k];
     for i in 0..k {
         for j in 0..k {
-            if norms[i] > F::zero() && norms[j] > F::zero() {
+            if i == j && norms[i] > F::zero() {
+                cos[i][i] = Some(F::one()); // exactly, not the rounded self-dot
+            } else if norms[i] > F::zero() && norms[j] > F::zero() {
                 // Normalise first so the product cannot overflow.
                 let a: Vec<F> = gradients[i]
                     .as_ref()
@@ -254,6 +256,101 @@ pub fn cosine_matrix<F: Real, G: AsRef<[F]>>(gradients: &[G]) -> Result<Vec<Vec<
         }
     }
     Ok(cos)
+}
+
+/// Parses K gradient vectors from CSV text, one gradient per row, comma-separated.
+///
+/// Blank lines and lines starting with `#` are skipped. The first non-blank row is taken as
+/// a header and skipped when any of its fields is non-empty text that is not a number. `origin` names the file in
+/// errors.
+///
+/// # Errors
+/// [`Error::GradientsFile`] with the line and column of the first problem: a field that is
+/// not a number, a NaN or infinite value, a row whose length differs from the first, no
+/// data rows at all, or fewer than two rows (K ≥ 2).
+///
+/// ```
+/// let g = bflow::balance::parse_gradients_csv("g1,g2\n1.0, 2.0\n-1.0, -2.5\n", "grads.csv")?;
+/// assert_eq!(g, vec![vec![1.0, 2.0], vec![-1.0, -2.5]]);
+/// # Ok::<(), bflow::Error>(())
+/// ```
+pub fn parse_gradients_csv(text: &str, origin: &str) -> Result<Vec<Vec<f64>>> {
+    let err = |line: usize, column: usize, message: String| Error::GradientsFile {
+        file: origin.to_string(),
+        line,
+        column,
+        message,
+    };
+    let mut rows: Vec<Vec<f64>> = Vec::new();
+    let mut first_row_line = 0;
+    let mut seen_first = false;
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        // Fields with the 1-based character column where each starts.
+        let mut fields = Vec::new();
+        let mut start = 0;
+        for part in raw.split(',') {
+            let lead = part.len() - part.trim_start().len();
+            let column = raw[..start + lead].chars().count() + 1;
+            fields.push((column, part.trim()));
+            start += part.len() + 1;
+        }
+        let parsed: Vec<std::result::Result<f64, usize>> = fields
+            .iter()
+            .map(|&(column, f)| f.parse::<f64>().map_err(|_| column))
+            .collect();
+        if !seen_first {
+            seen_first = true;
+            let is_header = parsed
+                .iter()
+                .zip(&fields)
+                .any(|(p, (_, f))| p.is_err() && !f.is_empty());
+            if is_header {
+                continue;
+            }
+        }
+        let mut row = Vec::with_capacity(fields.len());
+        for (&(column, field), p) in fields.iter().zip(parsed) {
+            match p {
+                Ok(x) if x.is_finite() => row.push(x),
+                Ok(_) => return Err(err(line, column, format!("`{field}` is not finite"))),
+                Err(_) if field.is_empty() => {
+                    return Err(err(line, column, "empty field".to_string()));
+                }
+                Err(_) => return Err(err(line, column, format!("`{field}` is not a number"))),
+            }
+        }
+        if let Some(first) = rows.first() {
+            if row.len() != first.len() {
+                return Err(err(
+                    line,
+                    1,
+                    format!(
+                        "row has {} values, the first gradient (line {first_row_line}) has {}",
+                        row.len(),
+                        first.len()
+                    ),
+                ));
+            }
+        } else {
+            first_row_line = line;
+        }
+        rows.push(row);
+    }
+    let last_line = text.lines().count().max(1);
+    match rows.len() {
+        0 => Err(err(last_line, 1, "no gradient rows".to_string())),
+        1 => Err(err(
+            last_line,
+            1,
+            "only one gradient row: balance needs K ≥ 2".to_string(),
+        )),
+        _ => Ok(rows),
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +514,28 @@ mod tests {
         assert!((h / 2.5e-41 - 1.0).abs() < 1e-12, "|I+½| = {h:e}");
         // The naive form is exactly 0 here.
         assert_eq!(bal.interaction().unwrap() + 0.5, 0.0);
+    }
+
+    #[test]
+    fn gradients_csv_errors_name_line_and_column() {
+        let e = |text: &str| parse_gradients_csv(text, "g.csv").unwrap_err().to_string();
+        assert_eq!(e("1,2\n3,x\n"), "g.csv:2:3: `x` is not a number");
+        assert_eq!(e("1, 2\n3,  nan\n"), "g.csv:2:5: `nan` is not finite");
+        assert_eq!(
+            e("1,2\n3,4,5\n"),
+            "g.csv:2:1: row has 3 values, the first gradient (line 1) has 2"
+        );
+        assert_eq!(e(""), "g.csv:1:1: no gradient rows");
+        assert_eq!(e("a,b\n\n"), "g.csv:2:1: no gradient rows");
+        assert_eq!(
+            e("a,b\n1,2\n"),
+            "g.csv:2:1: only one gradient row: balance needs K ≥ 2"
+        );
+        assert_eq!(e("1,,2\n1,2,3\n"), "g.csv:1:3: empty field");
+        let ok = parse_gradients_csv("# comment\nx,y\n1,2\n\n-1,-2\n", "g.csv").unwrap();
+        assert_eq!(ok, vec![vec![1.0, 2.0], vec![-1.0, -2.0]]);
+        // A numeric first row is data, not a header.
+        assert_eq!(parse_gradients_csv("1,2\n3,4\n", "g").unwrap().len(), 2);
     }
 
     #[test]

@@ -67,6 +67,18 @@ pub enum Error {
         /// The objective.
         index: usize,
     },
+    /// Bad input in a gradients file (one gradient per row), at a known line and column.
+    #[error("{file}:{line}:{column}: {message}")]
+    GradientsFile {
+        /// The file (as the caller named it).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// `Result` with bflow's [`Error`].

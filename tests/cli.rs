@@ -94,3 +94,136 @@ fn problems_lists_the_catalog() {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing");
     }
 }
+
+#[test]
+fn run_prints_report_and_writes_json_and_csv() {
+    let json_path = temp_path("run.json");
+    let csv_path = temp_path("run.csv");
+    let out = bflow()
+        .args(["run", "e3", "--method", "bflow", "--steps", "400", "--json"])
+        .arg(&json_path)
+        .arg("--csv")
+        .arg(&csv_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("reached"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert!(v["distance"].as_f64().unwrap() < 4e-15);
+    assert_eq!(v["floor_reached"], true);
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "step,theta_1,theta_2,theta_3,theta_4,B,sum_norm,total_loss"
+    );
+    let steps = v["steps"].as_u64().unwrap() as usize;
+    assert_eq!(lines.count(), steps + 1);
+}
+
+#[test]
+fn run_bad_inputs_exit_2_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "e2", "--start", "1,x"],
+            "--start: entry 2 `x` is not a number",
+        ),
+        (
+            &["run", "e2", "--start", "1,2,3"],
+            "--start: 3 values given, the problem has 2",
+        ),
+        (
+            &["run", "e2", "--step-size", "-1"],
+            "--step-size: must be finite and > 0",
+        ),
+        (
+            &["run", "e2", "--eps-switch", "0"],
+            "--eps-switch: must be finite and > 0",
+        ),
+        (&["run", "nosuch"], "unknown problem `nosuch`"),
+    ];
+    for (args, needle) in cases {
+        let out = bflow().args(*args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn diagnose_a_problem_point_and_a_gradients_file() {
+    let json_path = temp_path("diag.json");
+    let out = bflow()
+        .args(["diagnose", "e2", "--at", "1.5,0.5", "--json"])
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert!((v["I"].as_f64().unwrap() + 0.418181818181818).abs() < 1e-12);
+    assert_eq!(v["degenerate"], false);
+    assert_eq!(v["losses"].as_array().unwrap().len(), 3);
+    assert_eq!(v["cosine"][1][1], 1.0);
+
+    let grads = temp_path("grads.csv");
+    std::fs::write(&grads, "task_a,task_b\n0,0\n0,0\n").unwrap();
+    let json2 = temp_path("diag2.json");
+    let out = bflow()
+        .args(["diagnose", "--gradients"])
+        .arg(&grads)
+        .arg("--json")
+        .arg(&json2)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains("undefined"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json2).unwrap()).unwrap();
+    assert_eq!(v["degenerate"], true);
+    assert!(v["B"].is_null());
+    assert!(v.get("losses").is_none());
+}
+
+#[test]
+fn diagnose_bad_gradients_files_exit_2_with_position() {
+    let cases = [
+        ("empty.csv", "", "empty.csv:1:1: no gradient rows"),
+        ("ragged.csv", "1,2\n3\n", "ragged.csv:2:1: row has 1 values"),
+        (
+            "text.csv",
+            "1,2\n3,abc\n",
+            "text.csv:2:3: `abc` is not a number",
+        ),
+        ("one.csv", "1,2\n", "only one gradient row"),
+    ];
+    for (name, content, needle) in cases {
+        let path = temp_path(name);
+        std::fs::write(&path, content).unwrap();
+        let out = bflow()
+            .args(["diagnose", "--gradients"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(needle), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1);
+    }
+    let out = bflow()
+        .args(["diagnose", "--gradients", "/nonexistent/g.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

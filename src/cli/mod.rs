@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a run that could not finish its job (an I/O failure writing an
 //! output), 2 bad input (flags, files, values). Errors are one line on stderr.
 
+mod diagnose;
 mod problem_arg;
 mod reproduce;
 mod run;
@@ -34,6 +35,8 @@ enum Command {
     Problems,
     /// Run one flow on a problem and print its report.
     Run(run::RunArgs),
+    /// Diagnose one state: losses, gradient norms, B, I, |I + ½| and the cosine matrix.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -115,6 +118,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Reproduce { json } => reproduce::run(json.as_deref()),
         Command::Run(args) => run::run_command(&args),
+        Command::Diagnose(args) => diagnose::diagnose_command(&args),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
                 println!("{:<18} {}", entry.name, entry.summary);

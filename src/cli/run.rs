@@ -46,10 +46,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
     /// Step size η (B-flow and loss-flow; default 0.5 for B-flow, 0.01 for loss-flow).
-    #[arg(long, value_name = "η")]
+    #[arg(long, value_name = "η", allow_negative_numbers = true)]
     pub step_size: Option<f64>,
     /// Two-phase switches to B-flow once |I + ½| < ε.
-    #[arg(long, value_name = "ε", default_value_t = 1e-3)]
+    #[arg(long, value_name = "ε", default_value_t = 1e-3, allow_negative_numbers = true)]
     pub eps_switch: f64,
     /// Stop when ||s|| has not improved for this many steps (0 = never).
     #[arg(long, default_value_t = 50)]
