@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a run that could not finish its job (an I/O failure writing an
 //! output), 2 bad input (flags, files, values). Errors are one line on stderr.
 
+mod bench;
 mod diagnose;
 mod problem_arg;
 mod reproduce;
@@ -35,6 +36,9 @@ enum Command {
     Problems,
     /// Run one flow on a problem and print its report.
     Run(run::RunArgs),
+    /// Measure the cost and memory of bflow's kernels.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Diagnose one state: losses, gradient norms, B, I, |I + ½| and the cosine matrix.
     Diagnose(diagnose::DiagnoseArgs),
 }
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Reproduce { json } => reproduce::run(json.as_deref()),
         Command::Run(args) => run::run_command(&args),
         Command::Diagnose(args) => diagnose::diagnose_command(&args),
+        Command::Bench(cmd) => bench::bench_command(&cmd),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
                 println!("{:<18} {}", entry.name, entry.summary);

@@ -49,7 +49,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "η", allow_negative_numbers = true)]
     pub step_size: Option<f64>,
     /// Two-phase switches to B-flow once |I + ½| < ε.
-    #[arg(long, value_name = "ε", default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "ε",
+        default_value_t = 1e-3,
+        allow_negative_numbers = true
+    )]
     pub eps_switch: f64,
     /// Stop when ||s|| has not improved for this many steps (0 = never).
     #[arg(long, default_value_t = 50)]

@@ -4,6 +4,7 @@
 //! each figure the seed printed beside the one this run measured, with a verdict computed
 //! from the two numbers.
 
+pub mod bench;
 pub mod seed;
 
 pub use seed::{

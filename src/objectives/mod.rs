@@ -21,9 +21,11 @@
 
 pub mod ad;
 pub mod parallel;
+pub mod workspace;
 
 pub use ad::{AdObjectives, AutoDiff};
 pub use parallel::gradients_parallel;
+pub use workspace::BalanceWorkspace;
 
 use crate::balance::{Balance, balance_unchecked};
 use crate::real::{Real, all_finite};
@@ -44,6 +46,16 @@ pub trait Objectives<F: Real>: Send + Sync {
     fn gradient(&self, i: usize, theta: &[F], grad: &mut [F]);
     /// Writes the Hessian-vector product `H_i(θ) v` into `hvp`.
     fn hvp(&self, i: usize, theta: &[F], v: &[F], hvp: &mut [F]);
+    /// Adds `scale · H_i(θ) v` to `out`. The default calls [`hvp`](Objectives::hvp) into a
+    /// temporary n-vector; problems meant for large n override it to accumulate in place,
+    /// which is what lets [`BalanceWorkspace`] run without per-step allocation.
+    fn hvp_add(&self, i: usize, theta: &[F], v: &[F], scale: F, out: &mut [F]) {
+        let mut tmp = vec![F::zero(); out.len()];
+        self.hvp(i, theta, v, &mut tmp);
+        for (o, &t) in out.iter_mut().zip(&tmp) {
+            *o = *o + scale * t;
+        }
+    }
 }
 
 /// How many derivative evaluations a computation used, per objective evaluated.

@@ -698,17 +698,26 @@ impl<F: Real> Objectives<F> for MultiTask<F> {
     }
 
     fn hvp(&self, i: usize, theta: &[F], v: &[F], hvp: &mut [F]) {
+        hvp.fill(F::zero());
+        self.hvp_add(i, theta, v, F::one(), hvp);
+    }
+
+    /// `out += scale · (A_iᵀ D A_i v / m_i + λ v)` in one pass over the rows, allocating
+    /// nothing.
+    fn hvp_add(&self, i: usize, theta: &[F], v: &[F], scale: F, out: &mut [F]) {
         let t = &self.tasks[i];
-        for (h, &x) in hvp.iter_mut().zip(v) {
-            *h = self.ridge * x;
+        let ridge = scale * self.ridge;
+        for (h, &x) in out.iter_mut().zip(v) {
+            *h = *h + ridge * x;
         }
+        let coef = scale * t.inv_m;
         for r in 0..t.a.nrows() {
             let u = t.a.row_dot(r, v);
             let c = match self.loss {
-                Loss::Quadratic => u * t.inv_m,
-                Loss::Logistic => sigmoid_slope(t.a.row_dot(r, theta)) * u * t.inv_m,
+                Loss::Quadratic => u * coef,
+                Loss::Logistic => sigmoid_slope(t.a.row_dot(r, theta)) * u * coef,
             };
-            t.a.row_axpy(r, c, hvp);
+            t.a.row_axpy(r, c, out);
         }
     }
 }

@@ -1,0 +1,289 @@
+//! Matrix-free B and ∇B for large n: buffers allocated once, objectives evaluated in
+//! parallel.
+//!
+//! One exact B-flow step needs the K gradients, `s = Σ g_i`, B, and
+//! `∇B = (2/Q) Σ_i H_i (s − B g_i)`. [`BalanceWorkspace`] holds every n-vector this takes
+//! and reuses them step after step:
+//!
+//! * K gradient buffers, each overwritten in place by its HVP direction `v_i = s − B g_i`
+//!   once s and B are known (the gradients are not needed after that);
+//! * `s`;
+//! * one accumulator per worker thread for `Σ_i H_i v_i` (objectives are split into as many
+//!   contiguous chunks as there are threads, each chunk adding its HVPs into its own
+//!   accumulator through [`Objectives::hvp_add`]), reduced into the first.
+//!
+//! With T threads that is `(K + 1 + T)·n` floats, allocated in [`BalanceWorkspace::new`].
+//! Results do not depend on the thread count's scheduling order: chunks are fixed by index and
+//! reduced in index order (they do depend on T itself, through the order of summation).
+
+use rayon::prelude::*;
+
+use super::{EvalCounts, Objectives, Undefined};
+use crate::real::{Real, all_finite, norm_l2, norm_max};
+
+/// B, ||s|| and Q after [`BalanceWorkspace::evaluate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BalanceScalars<F> {
+    /// `B = ||s||²/Q`.
+    pub b: F,
+    /// `||s||`.
+    pub sum_norm: F,
+    /// `Q = Σ ||g_i||²`.
+    pub total_sq_norm: F,
+    /// `Σ ||g_i||` (the floor is `ε` times this).
+    pub gradient_norm_sum: F,
+}
+
+/// Reusable buffers for B and the exact ∇B at large n (see the module docs).
+#[derive(Debug, Clone)]
+pub struct BalanceWorkspace<F> {
+    grads: Vec<Vec<F>>,
+    sum: Vec<F>,
+    partial: Vec<Vec<F>>,
+    scalars: Option<BalanceScalars<F>>,
+    directions_ready: bool,
+    counts: EvalCounts,
+}
+
+impl<F: Real> BalanceWorkspace<F> {
+    /// Buffers for `objectives`, with one accumulator per thread of the current rayon pool.
+    pub fn new(objectives: &dyn Objectives<F>) -> Self {
+        let n = objectives.dim();
+        let k = objectives.num_objectives();
+        let threads = rayon::current_num_threads().clamp(1, k.max(1));
+        Self {
+            grads: vec![vec![F::zero(); n]; k],
+            sum: vec![F::zero(); n],
+            partial: vec![vec![F::zero(); n]; threads],
+            scalars: None,
+            directions_ready: false,
+            counts: EvalCounts::default(),
+        }
+    }
+
+    /// Bytes held by the buffers: `(K + 1 + T)·n·size_of::<F>()`.
+    pub fn buffer_bytes(&self) -> usize {
+        let n = self.sum.len();
+        (self.grads.len() + 1 + self.partial.len()) * n * std::mem::size_of::<F>()
+    }
+
+    /// Evaluations so far.
+    pub fn counts(&self) -> EvalCounts {
+        self.counts
+    }
+
+    /// `s = Σ g_i` from the last [`evaluate`](Self::evaluate).
+    pub fn sum(&self) -> &[F] {
+        &self.sum
+    }
+
+    /// The K gradients from the last [`evaluate`](Self::evaluate) (before
+    /// [`balance_gradient`](Self::balance_gradient) overwrites them).
+    pub fn gradients(&self) -> &[Vec<F>] {
+        &self.grads
+    }
+
+    /// Computes the K gradients in parallel, s and B.
+    ///
+    /// # Errors
+    /// [`Undefined::NonFinite`] when a gradient entry is NaN or infinite,
+    /// [`Undefined::Degenerate`] when every gradient is zero.
+    pub fn evaluate(
+        &mut self,
+        objectives: &dyn Objectives<F>,
+        theta: &[F],
+    ) -> Result<BalanceScalars<F>, Undefined> {
+        self.scalars = None;
+        self.directions_ready = false;
+        self.grads
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(i, g)| objectives.gradient(i, theta, g));
+        self.counts.gradients += self.grads.len() as u64;
+        if !self.grads.par_iter().all(|g| all_finite(g)) {
+            return Err(Undefined::NonFinite);
+        }
+        let sum = &mut self.sum;
+        sum.fill(F::zero());
+        for g in &self.grads {
+            for (s, &x) in sum.iter_mut().zip(g) {
+                *s = *s + x;
+            }
+        }
+        let norms: Vec<F> = self.grads.par_iter().map(|g| norm_l2(g)).collect();
+        let scale = self.grads.iter().fold(F::zero(), |m, g| m.max(norm_max(g)));
+        if scale == F::zero() {
+            return Err(Undefined::Degenerate);
+        }
+        let scaled_q = norms
+            .iter()
+            .fold(F::zero(), |acc, &x| acc + (x / scale) * (x / scale));
+        let sum_norm = norm_l2(sum);
+        let scaled_s = sum_norm / scale;
+        let scalars = BalanceScalars {
+            b: scaled_s * scaled_s / scaled_q,
+            sum_norm,
+            total_sq_norm: scaled_q * scale * scale,
+            gradient_norm_sum: norms.iter().fold(F::zero(), |a, &x| a + x),
+        };
+        self.scalars = Some(scalars);
+        Ok(scalars)
+    }
+
+    /// The exact `∇B` at the point of the last [`evaluate`](Self::evaluate): K HVPs in
+    /// parallel, no allocation of n-vectors. Overwrites the stored gradients with the HVP
+    /// directions `s − B g_i`.
+    ///
+    /// # Errors
+    /// [`Undefined::Degenerate`] when called without a successful `evaluate` at this point,
+    /// [`Undefined::NonFinite`] when an HVP is not finite.
+    pub fn balance_gradient(
+        &mut self,
+        objectives: &dyn Objectives<F>,
+        theta: &[F],
+    ) -> Result<&[F], Undefined> {
+        let scalars = self.scalars.ok_or(Undefined::Degenerate)?;
+        if !self.directions_ready {
+            let (b, sum) = (scalars.b, &self.sum);
+            self.grads.par_iter_mut().for_each(|g| {
+                for (gi, &s) in g.iter_mut().zip(sum) {
+                    *gi = s - b * *gi;
+                }
+            });
+            self.directions_ready = true;
+        }
+        let two_over_q = F::lit(2.0) / scalars.total_sq_norm;
+        let k = self.grads.len();
+        let chunks = self.partial.len();
+        let per_chunk = k.div_ceil(chunks);
+        let directions = &self.grads;
+        self.partial
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(c, acc)| {
+                acc.fill(F::zero());
+                let chunk = directions.iter().enumerate().skip(c * per_chunk);
+                for (i, v) in chunk.take(per_chunk) {
+                    objectives.hvp_add(i, theta, v, two_over_q, acc);
+                }
+            });
+        self.counts.hvps += k as u64;
+        let (first, rest) = self.partial.split_at_mut(1);
+        for other in rest.iter() {
+            for (a, &x) in first[0].iter_mut().zip(other) {
+                *a = *a + x;
+            }
+        }
+        if all_finite(&first[0]) {
+            Ok(&first[0])
+        } else {
+            Err(Undefined::NonFinite)
+        }
+    }
+
+    /// One exact B-flow step in place, `θ ← θ − η ∇B`, from the point of the last
+    /// [`evaluate`](Self::evaluate); then evaluates the new point.
+    ///
+    /// # Errors
+    /// As [`balance_gradient`](Self::balance_gradient) and [`evaluate`](Self::evaluate); on
+    /// error θ is left as it was before the step when the failure came from ∇B.
+    pub fn bflow_step(
+        &mut self,
+        objectives: &dyn Objectives<F>,
+        theta: &mut [F],
+        step: F,
+    ) -> Result<BalanceScalars<F>, Undefined> {
+        let grad_b = self.balance_gradient(objectives, theta)?;
+        theta
+            .par_iter_mut()
+            .zip(grad_b.par_iter())
+            .for_each(|(t, &g)| *t = *t - step * g);
+        self.evaluate(objectives, theta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objectives::balance_gradient_at;
+    use crate::problems::{MultiTask, MultiTaskParams, builtin};
+
+    #[test]
+    fn matches_the_allocating_evaluator() {
+        for name in ["e2", "e3", "e4"] {
+            let p = builtin::<f64>(name).unwrap();
+            let theta: Vec<f64> = (0..p.dim()).map(|j| 0.4 - 0.9 * j as f64).collect();
+            let reference = balance_gradient_at(p.objectives.as_ref(), &theta).unwrap();
+            let mut ws = BalanceWorkspace::new(p.objectives.as_ref());
+            ws.evaluate(p.objectives.as_ref(), &theta).unwrap();
+            let g = ws.balance_gradient(p.objectives.as_ref(), &theta).unwrap();
+            for (a, b) in g.iter().zip(&reference) {
+                assert!(
+                    (a - b).abs() <= 1e-13 * b.abs().max(1.0),
+                    "{name}: {a} vs {b}"
+                );
+            }
+            assert_eq!(ws.counts().gradients, p.num_objectives() as u64);
+            assert_eq!(ws.counts().hvps, p.num_objectives() as u64);
+        }
+    }
+
+    #[test]
+    fn multitask_steps_decrease_b_and_match_across_thread_counts() {
+        let params = MultiTaskParams {
+            n: 300,
+            k: 5,
+            seed: 7,
+            ..MultiTaskParams::default()
+        };
+        let mt = MultiTask::<f64>::generate(&params).unwrap();
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut ws = BalanceWorkspace::new(&mt);
+                    let mut theta = vec![0.0; 300];
+                    let first = ws.evaluate(&mt, &theta).unwrap().b;
+                    let mut last = first;
+                    for _ in 0..20 {
+                        last = ws.bflow_step(&mt, &mut theta, 0.05).unwrap().b;
+                    }
+                    (first, last, theta)
+                })
+        };
+        let (first, last, t1) = run(1);
+        assert!(last < first, "B {first} → {last}");
+        let (_, _, t2) = run(2);
+        let diff = t1
+            .iter()
+            .zip(&t2)
+            .fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff < 1e-12, "thread counts disagree by {diff:e}");
+    }
+
+    #[test]
+    fn degenerate_point_is_reported() {
+        let p = crate::problems::Problem::<f64> {
+            name: "same".into(),
+            description: String::new(),
+            objectives: Box::new(crate::problems::Targets::quadratic(vec![
+                vec![1.0],
+                vec![1.0],
+            ])),
+            start: vec![1.0],
+            region: None,
+            equilibria: vec![],
+        };
+        let mut ws = BalanceWorkspace::new(p.objectives.as_ref());
+        assert_eq!(
+            ws.evaluate(p.objectives.as_ref(), &[1.0]),
+            Err(Undefined::Degenerate)
+        );
+        assert_eq!(
+            ws.balance_gradient(p.objectives.as_ref(), &[1.0]).err(),
+            Some(Undefined::Degenerate)
+        );
+    }
+}
