@@ -1,5 +1,6 @@
 //! bflow: a library to find, certify and map the equilibria of K competing objectives.
 pub mod balance;
+pub mod dd;
 pub mod error;
 pub mod objectives;
 pub mod problems;
