@@ -160,6 +160,8 @@ pub fn seed_e3<F: Real>() -> Problem<F> {
 }
 
 /// The value of π the seed's E4 code uses.
+// Deliberately the seed's truncated π, not `std::f64::consts::PI`.
+#[allow(clippy::approx_constant)]
 pub const SEED_PI: f64 = 3.14159265358979;
 
 /// Seed E4: `L_i = Σ_d (x_d − t_id)² + 5(1 − cos 2π(x_d − t_id))`, targets (2, 1), (−1, 3),
