@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 
 pub mod balance;
+pub mod dd;
 pub mod error;
 pub mod experiment;
 pub mod flow;
