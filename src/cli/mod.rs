@@ -5,6 +5,7 @@
 
 mod bench;
 mod diagnose;
+mod precision;
 mod problem_arg;
 mod reproduce;
 mod run;
@@ -39,6 +40,8 @@ enum Command {
     /// Measure the cost and memory of bflow's kernels.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run one problem in f32, f64 and double-double and compare the precision reached.
+    Precision(precision::PrecisionArgs),
     /// Diagnose one state: losses, gradient norms, B, I, |I + ½| and the cosine matrix.
     Diagnose(diagnose::DiagnoseArgs),
 }
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run_command(&args),
         Command::Diagnose(args) => diagnose::diagnose_command(&args),
         Command::Bench(cmd) => bench::bench_command(&cmd),
+        Command::Precision(args) => precision::precision_command(&args),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
                 println!("{:<18} {}", entry.name, entry.summary);

@@ -5,6 +5,7 @@
 //! from the two numbers.
 
 pub mod bench;
+pub mod precision;
 pub mod seed;
 
 pub use seed::{
