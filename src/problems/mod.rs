@@ -110,14 +110,36 @@ pub const CATALOG: &[CatalogEntry] = &[
         name: "e4",
         summary: "seed E4: 2-D, K=3 Rastrigin-like, non-convex; many equilibria in [−5.12, 5.12]²",
     },
+    CatalogEntry {
+        name: "multitask",
+        summary: "multi-task sparse regression, large n: multitask:n=…,k=…,nnz=…,loss=quadratic|logistic,seed=…",
+    },
 ];
 
 /// The built-in problem called `name` (case-insensitive), in float type `F`.
 ///
+/// `multitask` takes its sizes after a colon:
+/// `multitask:n=1000000,k=16,nnz=8,rows=…,loss=logistic,seed=3,ridge=0.001` (every key
+/// optional; defaults as [`MultiTaskParams::default`]).
+///
 /// # Errors
-/// [`Error::UnknownProblem`] when no built-in problem has that name.
+/// [`Error::UnknownProblem`] when no built-in problem has that name;
+/// [`Error::InvalidParameter`] naming the key of a bad `multitask` option.
 pub fn builtin<F: Real>(name: &str) -> Result<Problem<F>> {
-    match name.to_ascii_lowercase().as_str() {
+    let lower = name.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("multitask") {
+        let options = match rest.strip_prefix(':') {
+            Some(o) => o,
+            None if rest.is_empty() => "",
+            None => {
+                return Err(Error::UnknownProblem {
+                    name: name.to_string(),
+                });
+            }
+        };
+        return multitask_problem(&parse_multitask_options(options)?);
+    }
+    match lower.as_str() {
         "e1" => Ok(targets::seed_e1()),
         "e2" => Ok(targets::seed_e2()),
         "e3" => Ok(targets::seed_e3()),
@@ -125,5 +147,76 @@ pub fn builtin<F: Real>(name: &str) -> Result<Problem<F>> {
         _ => Err(Error::UnknownProblem {
             name: name.to_string(),
         }),
+    }
+}
+
+fn parse_multitask_options(options: &str) -> Result<MultiTaskParams> {
+    let mut p = MultiTaskParams::default();
+    for item in options.split(',').filter(|s| !s.trim().is_empty()) {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| Error::InvalidParameter {
+                name: item.trim().to_string(),
+                reason: "expected key=value".into(),
+            })?;
+        let (key, value) = (key.trim(), value.trim());
+        let bad = |what: &str| Error::InvalidParameter {
+            name: key.to_string(),
+            reason: format!("`{value}` is not {what}"),
+        };
+        let int = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| bad("a non-negative integer"))
+        };
+        match key {
+            "n" => p.n = int()?,
+            "k" => p.k = int()?,
+            "nnz" | "nnz_per_row" => p.nnz_per_row = int()?,
+            "rows" | "rows_per_task" => p.rows_per_task = Some(int()?),
+            "seed" => p.seed = value.parse().map_err(|_| bad("an unsigned integer"))?,
+            "ridge" => p.ridge = Some(value.parse().map_err(|_| bad("a number"))?),
+            "loss" => {
+                p.loss = match value {
+                    "quadratic" => Loss::Quadratic,
+                    "logistic" => Loss::Logistic,
+                    _ => return Err(bad("`quadratic` or `logistic`")),
+                }
+            }
+            _ => {
+                return Err(Error::InvalidParameter {
+                    name: key.to_string(),
+                    reason: "unknown multitask option (n, k, nnz, rows, loss, seed, ridge)".into(),
+                });
+            }
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod catalog_tests {
+    use super::*;
+
+    #[test]
+    fn multitask_spec_strings() {
+        let p = builtin::<f64>("multitask:n=50,k=3,loss=logistic,seed=9").unwrap();
+        assert_eq!((p.dim(), p.num_objectives()), (50, 3));
+        let d = builtin::<f64>("multitask").unwrap();
+        assert_eq!(d.dim(), MultiTaskParams::default().n);
+        let e = builtin::<f64>("multitask:n=abc").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid n: `abc` is not a non-negative integer"
+        );
+        let e = builtin::<f64>("multitask:size=3").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid size: unknown multitask option")
+        );
+        assert!(matches!(
+            builtin::<f64>("multitaskx"),
+            Err(Error::UnknownProblem { .. })
+        ));
     }
 }
