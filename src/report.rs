@@ -99,8 +99,7 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
         r.counts.losses,
         r.counts.gradient_equivalents()
     );
-    let theta: Vec<String> = r.theta.iter().map(|x| format!("{x:.10}")).collect();
-    let _ = writeln!(o, "θ             ({})", theta.join(", "));
+    let _ = writeln!(o, "θ             {}", fmt_point(&r.theta));
     let _ = writeln!(o, "B             {}", fmt_opt(r.b));
     let _ = writeln!(
         o,
@@ -128,6 +127,21 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
         let _ = writeln!(o, "switched      to B-flow at step {k}");
     }
     out
+}
+
+/// A point for text reports: every entry for n ≤ 8, else the first six and the count.
+fn fmt_point<F: Real>(theta: &[F]) -> String {
+    const SHOWN: usize = 6;
+    let entries = |xs: &[F]| xs.iter().map(|x| format!("{x:.10}")).collect::<Vec<_>>();
+    if theta.len() <= 8 {
+        format!("({})", entries(theta).join(", "))
+    } else {
+        format!(
+            "({}, … {} more; --json has every entry)",
+            entries(&theta[..SHOWN]).join(", "),
+            theta.len() - SHOWN
+        )
+    }
 }
 
 fn fmt_opt<F: Real>(x: Option<F>) -> String {
