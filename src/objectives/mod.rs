@@ -20,8 +20,12 @@
 //! `v_i = s − B g_i`.
 
 pub mod ad;
+pub mod expr;
+pub mod problem_file;
 
 pub use ad::{AdObjectives, AutoDiff};
+pub use expr::{Expr, ExprError, ExprScalar, Func};
+pub use problem_file::{ExprObjectives, ProblemFile, load_problem, parse_problem};
 
 use crate::balance::{Balance, balance_unchecked};
 use crate::real::{Real, all_finite};

@@ -160,6 +160,7 @@ pub fn seed_e3<F: Real>() -> Problem<F> {
 }
 
 /// The value of π the seed's E4 code uses.
+#[allow(clippy::approx_constant)] // Deliberately the seed's truncated π, not `PI`.
 pub const SEED_PI: f64 = 3.14159265358979;
 
 /// Seed E4: `L_i = Σ_d (x_d − t_id)² + 5(1 − cos 2π(x_d − t_id))`, targets (2, 1), (−1, 3),
