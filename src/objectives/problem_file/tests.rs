@@ -375,3 +375,118 @@ fn line_col_counts_characters() {
     );
     assert_eq!(line_col("ab", 99), (1, 3));
 }
+
+fn example_files() -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/problems");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn example_problems_load_and_are_right() {
+    let files = example_files();
+    assert!(files.len() >= 7, "{files:?}");
+    for path in files {
+        let p = load_problem(&path).unwrap_or_else(|e| panic!("{e}"));
+        let n = p.dim();
+        let v: Vec<f64> = (0..n).map(|j| 1.0 - 0.3 * j as f64).collect();
+        let err = check_derivatives(p.objectives.as_ref(), &p.start, &v, 1e-5);
+        assert!(
+            err < 1e-7,
+            "{}: relative FD error {err:e} at the start",
+            p.name
+        );
+        for eq in &p.equilibria {
+            let mut sum = vec![0.0; n];
+            let mut scale = 1.0_f64;
+            let mut g = vec![0.0; n];
+            for i in 0..p.num_objectives() {
+                p.objectives.gradient(i, eq, &mut g);
+                scale += crate::real::norm_l2(&g);
+                for (s, gj) in sum.iter_mut().zip(&g) {
+                    *s += gj;
+                }
+            }
+            let residual = crate::real::norm_l2(&sum);
+            assert!(
+                residual <= 1e-12 * scale,
+                "{}: ||Σ g_i|| = {residual:e} at {eq:?} (scale {scale})",
+                p.name
+            );
+        }
+    }
+}
+
+#[test]
+fn seed_files_match_the_builtin_problems() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/problems");
+    for name in ["e1", "e2", "e3", "e4"] {
+        let file = load_problem(&dir.join(format!("{name}.toml"))).unwrap();
+        let builtin = crate::problems::builtin::<f64>(name).unwrap();
+        assert_eq!(file.start, builtin.start, "{name}");
+        assert_eq!(file.region, builtin.region, "{name}");
+        assert_eq!(file.num_objectives(), builtin.num_objectives(), "{name}");
+        let n = file.dim();
+        assert_eq!(n, builtin.dim(), "{name}");
+        for eq in &file.equilibria {
+            if let Some(d) = builtin.distance_to_equilibrium(eq) {
+                assert!(
+                    d < 1e-15,
+                    "{name}: equilibrium {eq:?} is {d:e} from the builtin's"
+                );
+            }
+        }
+        let theta: Vec<f64> = (0..n).map(|j| 0.37 - 1.3 * j as f64).collect();
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        for i in 0..file.num_objectives() {
+            let (lf, lb) = (
+                file.objectives.loss(i, &theta),
+                builtin.objectives.loss(i, &theta),
+            );
+            assert!(
+                (lf - lb).abs() <= 1e-12 * lb.abs().max(1.0),
+                "{name} L{i}: {lf} vs {lb}"
+            );
+            file.objectives.gradient(i, &theta, &mut a);
+            builtin.objectives.gradient(i, &theta, &mut b);
+            for j in 0..n {
+                assert!(
+                    (a[j] - b[j]).abs() <= 1e-11 * b[j].abs().max(1.0),
+                    "{name} g{i}[{j}]: {} vs {}",
+                    a[j],
+                    b[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn saddle_example_is_a_saddle_with_nonvanishing_gradients() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/problems");
+    let p = load_problem(&dir.join("saddle.toml")).unwrap();
+    let eq = &p.equilibria[0];
+    let mut hv_sum = [[0.0; 2]; 2];
+    let mut q = 0.0;
+    let mut g = [0.0; 2];
+    for i in 0..p.num_objectives() {
+        p.objectives.gradient(i, eq, &mut g);
+        q += g[0] * g[0] + g[1] * g[1];
+        for (k, row) in hv_sum.iter_mut().enumerate() {
+            let mut e = [0.0; 2];
+            e[k] = 1.0;
+            let mut hv = [0.0; 2];
+            p.objectives.hvp(i, eq, &e, &mut hv);
+            row[0] += hv[0];
+            row[1] += hv[1];
+        }
+    }
+    assert!((q - 80.0).abs() < 1e-12, "Q = {q}");
+    assert!((hv_sum[0][0] - 5.0).abs() < 1e-12 && hv_sum[0][1].abs() < 1e-12);
+    assert!((hv_sum[1][1] + 1.0).abs() < 1e-12 && hv_sum[1][0].abs() < 1e-12);
+}
