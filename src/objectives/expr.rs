@@ -163,7 +163,42 @@ pub fn is_reserved_name(name: &str) -> bool {
 /// Implemented for every `D: num_dual::DualNum<Primitive = f64>`, which includes `f64`
 /// itself and all the dual numbers [`AutoDiff`](crate::objectives::AutoDiff) uses. A new
 /// type (an interval, say) implements the arithmetic operators, the two powers and
-/// [`apply`](ExprScalar::apply).
+/// [`apply`](ExprScalar::apply):
+///
+/// ```
+/// use bflow::objectives::expr::{Expr, ExprScalar, Func};
+/// use std::ops::{Add, Div, Mul, Neg, Sub};
+///
+/// /// A number that also counts the operations made on it.
+/// #[derive(Clone, Debug)]
+/// struct Counted(f64, u32);
+/// macro_rules! op {
+///     ($tr:ident, $f:ident, $o:tt) => {
+///         impl $tr for Counted {
+///             type Output = Counted;
+///             fn $f(self, b: Counted) -> Counted { Counted(self.0 $o b.0, self.1 + b.1 + 1) }
+///         }
+///     };
+/// }
+/// op!(Add, add, +);
+/// op!(Sub, sub, -);
+/// op!(Mul, mul, *);
+/// op!(Div, div, /);
+/// impl Neg for Counted {
+///     type Output = Counted;
+///     fn neg(self) -> Counted { Counted(-self.0, self.1 + 1) }
+/// }
+/// impl ExprScalar for Counted {
+///     fn constant(c: f64) -> Self { Counted(c, 0) }
+///     fn pow_int(&self, n: i32) -> Self { Counted(self.0.powi(n), self.1 + 1) }
+///     fn pow_real(&self, p: f64) -> Self { Counted(self.0.powf(p), self.1 + 1) }
+///     fn apply(&self, f: Func) -> Self { Counted(f.apply_f64(self.0), self.1 + 1) }
+/// }
+///
+/// let e = Expr::parse("sin(x)^2 + 3*y", &["x", "y"], &[]).unwrap();
+/// let v = e.eval(&[Counted(0.5, 0), Counted(2.0, 0)]);
+/// assert_eq!((v.0, v.1), (0.5f64.sin().powi(2) + 6.0, 4));
+/// ```
 pub trait ExprScalar:
     Clone
     + Add<Output = Self>
