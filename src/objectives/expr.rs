@@ -451,7 +451,7 @@ impl Expr {
 
     /// `a ^ p`: [`Expr::powi`] when `p` is an integer in `i32` range, else a real power.
     pub fn pow(a: Expr, p: f64) -> Expr {
-        if p.fract() == 0.0 && p.abs() <= f64::from(i32::MAX) {
+        if p.fract() == 0.0 && f64::from(i32::MIN) <= p && p <= f64::from(i32::MAX) {
             // In range and integral: the cast is exact.
             return Expr::powi(a, p as i32);
         }

@@ -129,12 +129,20 @@ impl ProblemFile {
 /// # Errors
 /// [`Error::ProblemFileRead`] when the file cannot be read; otherwise as [`parse_problem`].
 pub fn load_problem(path: &Path) -> Result<Problem<f64>> {
+    load_problem_file(path).map(ProblemFile::into_problem)
+}
+
+/// As [`load_problem`], but keeps the expression trees ([`ProblemFile`]).
+///
+/// # Errors
+/// As [`load_problem`].
+pub fn load_problem_file(path: &Path) -> Result<ProblemFile> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::ProblemFileRead {
         file: origin.clone(),
         message: e.to_string(),
     })?;
-    parse_problem(&text, &origin)
+    parse_problem_file(&text, &origin)
 }
 
 /// Parses a problem file's `text`; `origin` names it in errors (a path, `"<stdin>"`, …).

@@ -63,6 +63,11 @@ fn precedence_and_associativity() {
     assert!(matches!(parse("x^1.5"), Expr::PowF(_, p) if p == 1.5));
     assert!(matches!(parse("x^(1/3)"), Expr::PowF(_, p) if p == 1.0 / 3.0));
     assert_eq!(parse("e^(x*y)"), parse("exp(x*y)"));
+    // The whole i32 range is an integer power, so printing i32::MIN round-trips.
+    assert!(matches!(parse("x^-2147483648"), Expr::PowI(_, i32::MIN)));
+    assert!(matches!(parse("x^2147483648"), Expr::PowF(..)));
+    let d = parse("x^-2147483647").derivative(0);
+    assert_eq!(parse(&d.display(&VARS).to_string()), d);
 }
 
 #[test]

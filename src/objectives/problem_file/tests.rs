@@ -209,6 +209,20 @@ fn var_named_like_a_function_or_constant() {
 }
 
 #[test]
+fn non_finite_param() {
+    assert_fails(
+        &with("[params]\nk = nan\n"),
+        "p.toml:7:5:",
+        "param `k` is not finite",
+    );
+    assert_fails(
+        &with("[params]\nk = -inf\n"),
+        "p.toml:7:5:",
+        "param `k` is not finite",
+    );
+}
+
+#[test]
 fn start_of_wrong_shape() {
     assert_fails(
         &with("[start]\nx = 1\n"),
@@ -392,7 +406,21 @@ fn example_problems_load_and_are_right() {
     let files = example_files();
     assert!(files.len() >= 7, "{files:?}");
     for path in files {
-        let p = load_problem(&path).unwrap_or_else(|e| panic!("{e}"));
+        let pf = load_problem_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        // The trees' symbolic gradient agrees with AD at the start.
+        let mut g = vec![0.0; pf.start.len()];
+        for (i, e) in pf.objectives.exprs.iter().enumerate() {
+            AutoDiff(pf.objectives.clone()).gradient(i, &pf.start, &mut g);
+            for (j, gj) in g.iter().enumerate() {
+                let sym = e.derivative(j).eval(&pf.start);
+                assert!(
+                    (sym - gj).abs() <= 1e-12 * gj.abs().max(1.0),
+                    "{}: {sym} vs {gj}",
+                    pf.name
+                );
+            }
+        }
+        let p = pf.into_problem();
         let n = p.dim();
         let v: Vec<f64> = (0..n).map(|j| 1.0 - 0.3 * j as f64).collect();
         let err = check_derivatives(p.objectives.as_ref(), &p.start, &v, 1e-5);
