@@ -79,6 +79,36 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Bad input in a problem file, at a known line and column.
+    #[error("{file}:{line}:{column}: {message}")]
+    ProblemFile {
+        /// The file (as the caller named it).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Bad input in a problem file where no position is known: names the field.
+    #[error("{file}: `{field}`: {message}")]
+    ProblemFileField {
+        /// The file (as the caller named it).
+        file: String,
+        /// The field (`"objective"`, `"start"`, …).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A problem file that cannot be read.
+    #[error("cannot read {file}: {message}")]
+    ProblemFileRead {
+        /// The path.
+        file: String,
+        /// The I/O error, as text.
+        message: String,
+    },
 }
 
 /// `Result` with bflow's [`Error`].

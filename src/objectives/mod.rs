@@ -20,11 +20,15 @@
 //! `v_i = s − B g_i`.
 
 pub mod ad;
+pub mod expr;
 pub mod parallel;
+pub mod problem_file;
 pub mod workspace;
 
 pub use ad::{AdObjectives, AutoDiff};
+pub use expr::{Expr, ExprError, ExprScalar, Func};
 pub use parallel::gradients_parallel;
+pub use problem_file::{ExprObjectives, ProblemFile, load_problem, parse_problem};
 pub use workspace::BalanceWorkspace;
 
 use crate::balance::{Balance, balance_unchecked};

@@ -1,0 +1,27 @@
+//! Fuzzes the TOML problem-file parser: any text must load or fail with an error, never
+//! panic. A loaded problem must evaluate its gradients at its start.
+#![no_main]
+
+use bflow::objectives::problem_file::parse_problem;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match parse_problem(text, "fuzz.toml") {
+        Ok(p) => {
+            let mut g = vec![0.0; p.dim()];
+            for i in 0..p.num_objectives() {
+                p.objectives.gradient(i, &p.start, &mut g);
+                assert!(
+                    g.iter().all(|x| x.is_finite()),
+                    "the loader checks the start"
+                );
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+});

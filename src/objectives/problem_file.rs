@@ -1,0 +1,511 @@
+//! Problems written by users in TOML files: K objectives as [expressions](super::expr).
+//!
+//! ```toml
+//! name = "himmelblau-split"          # optional (default: the file name)
+//! description = "one line"           # optional
+//! vars = ["x", "y"]                   # parameter names, in order
+//! [params]                            # optional named constants
+//! a = 11.0
+//! [[objective]]                       # at least two
+//! name = "L1"                         # optional
+//! expr = "(x^2 + y - a)^2"
+//! [[objective]]
+//! expr = "(x + y^2 - 7)^2"
+//! [start]                             # optional default start, every var
+//! x = -3.0
+//! y = -3.0
+//! [region]                            # optional box, one [lo, hi] per var
+//! x = [-6.0, 6.0]
+//! y = [-6.0, 6.0]
+//! [[equilibrium]]                     # optional known equilibria (Σ g_i = 0)
+//! point = [3.0, 2.0]
+//! note = "a minimum of Σ L_i"         # optional
+//! ```
+//!
+//! The default start is the region's centre when a region is given, else the origin. Every
+//! error is an [`Error::ProblemFile`] carrying the file's line and column (or an
+//! [`Error::ProblemFileField`] naming the field when no position is known): misspelt fields
+//! are rejected, not ignored.
+//!
+//! ```
+//! use bflow::objectives::problem_file::parse_problem;
+//!
+//! let text = r#"
+//! vars = ["t"]
+//! [[objective]]
+//! expr = "(t - 3)^2"
+//! [[objective]]
+//! expr = "(t + 2)^2"
+//! [[equilibrium]]
+//! point = [0.5]
+//! "#;
+//! let p = parse_problem(text, "e1.toml").unwrap();
+//! assert_eq!((p.num_objectives(), p.dim()), (2, 1));
+//! assert_eq!(p.start, vec![0.0]);
+//! let mut g = [0.0];
+//! p.objectives.gradient(0, &[0.5], &mut g);
+//! assert_eq!(g, [-5.0]);
+//!
+//! let bad = "vars = [\"t\"]\n[[objective]]\nexpr = \"t +* 1\"\n[[objective]]\nexpr = \"t\"\n";
+//! let err = parse_problem(bad, "bad.toml").unwrap_err();
+//! assert_eq!(err.to_string(), "bad.toml:3:12: objective 1: expected a number, a name or `(`");
+//! ```
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+
+use num_dual::DualNum;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::expr::{Expr, is_reserved_name};
+use super::{AdObjectives, AutoDiff, Objectives};
+use crate::error::{Error, Result};
+use crate::problems::Problem;
+
+/// K objectives given as expression trees over named parameters.
+///
+/// It implements [`AdObjectives`], so `AutoDiff<ExprObjectives>` is an [`Objectives<f64>`]
+/// with exact derivatives; the trees are public so they can also be differentiated
+/// symbolically ([`Expr::derivative`]) or evaluated in another number type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExprObjectives {
+    /// The parameter names, in order (`Expr::Var(j)` is `vars[j]`).
+    pub vars: Vec<String>,
+    /// The objectives' names (`"L1"`, … when the file gives none).
+    pub names: Vec<String>,
+    /// The objectives `L_1..L_K`.
+    pub exprs: Vec<Expr>,
+}
+
+impl AdObjectives for ExprObjectives {
+    fn num_objectives(&self) -> usize {
+        self.exprs.len()
+    }
+
+    fn dim(&self) -> usize {
+        self.vars.len()
+    }
+
+    fn loss<D: DualNum<Primitive = f64>>(&self, i: usize, theta: &[D]) -> D {
+        self.exprs[i].eval(theta)
+    }
+}
+
+/// A parsed problem file: the expression objectives plus the facts the file states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemFile {
+    /// The file's `name`, or the origin's file stem.
+    pub name: String,
+    /// The file's `description`, or a summary of it.
+    pub description: String,
+    /// The objectives.
+    pub objectives: ExprObjectives,
+    /// The default start point.
+    pub start: Vec<f64>,
+    /// The box, one `(lo, hi)` per var.
+    pub region: Option<Vec<(f64, f64)>>,
+    /// The equilibria the file lists.
+    pub equilibria: Vec<Vec<f64>>,
+}
+
+impl ProblemFile {
+    /// The runnable [`Problem`], with [`AutoDiff`] derivatives.
+    pub fn into_problem(self) -> Problem<f64> {
+        Problem {
+            name: self.name,
+            description: self.description,
+            objectives: Box::new(AutoDiff(self.objectives)),
+            start: self.start,
+            region: self.region,
+            equilibria: self.equilibria,
+        }
+    }
+}
+
+/// Reads and parses the problem file at `path` (see the module docs for the format).
+///
+/// # Errors
+/// [`Error::ProblemFileRead`] when the file cannot be read; otherwise as [`parse_problem`].
+pub fn load_problem(path: &Path) -> Result<Problem<f64>> {
+    load_problem_file(path).map(ProblemFile::into_problem)
+}
+
+/// As [`load_problem`], but keeps the expression trees ([`ProblemFile`]).
+///
+/// # Errors
+/// As [`load_problem`].
+pub fn load_problem_file(path: &Path) -> Result<ProblemFile> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::ProblemFileRead {
+        file: origin.clone(),
+        message: e.to_string(),
+    })?;
+    parse_problem_file(&text, &origin)
+}
+
+/// Parses a problem file's `text`; `origin` names it in errors (a path, `"<stdin>"`, …).
+///
+/// # Errors
+/// [`Error::ProblemFile`] (with line and column) or [`Error::ProblemFileField`] for any bad
+/// input: TOML syntax, unknown or missing fields, bad expressions, bad start/region/
+/// equilibrium, fewer than 2 objectives, a start where a loss or gradient is not finite.
+pub fn parse_problem(text: &str, origin: &str) -> Result<Problem<f64>> {
+    parse_problem_file(text, origin).map(ProblemFile::into_problem)
+}
+
+/// As [`parse_problem`], but keeps the expression trees ([`ProblemFile`]).
+///
+/// # Errors
+/// As [`parse_problem`].
+pub fn parse_problem_file(text: &str, origin: &str) -> Result<ProblemFile> {
+    let ctx = Ctx { file: origin, text };
+    let spec: FileSpec = toml::from_str(text).map_err(|e| match e.span() {
+        Some(span) => ctx.at(span.start, e.message().trim_end()),
+        None => ctx.field("(file)", e.message().trim_end()),
+    })?;
+    build(&ctx, spec)
+}
+
+/// A table keyed by var name, keys and values with their spans.
+type VarTable<T> = BTreeMap<Spanned<String>, Spanned<T>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    name: Option<String>,
+    description: Option<String>,
+    vars: Spanned<Vec<Spanned<String>>>,
+    params: Option<VarTable<f64>>,
+    objective: Option<Spanned<Vec<ObjectiveSpec>>>,
+    start: Option<Spanned<VarTable<f64>>>,
+    region: Option<Spanned<VarTable<Vec<f64>>>>,
+    equilibrium: Option<Vec<EquilibriumSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectiveSpec {
+    name: Option<String>,
+    expr: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EquilibriumSpec {
+    point: Spanned<Vec<f64>>,
+    #[allow(dead_code)] // Documentation for the reader of the file.
+    note: Option<String>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    /// An error at byte `offset` of the file.
+    fn at(&self, offset: usize, message: impl Into<String>) -> Error {
+        let (line, column) = line_col(self.text, offset);
+        Error::ProblemFile {
+            file: self.file.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn span<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> Error {
+        self.at(s.span().start, message)
+    }
+
+    fn field(&self, field: &str, message: impl Into<String>) -> Error {
+        Error::ProblemFileField {
+            file: self.file.to_string(),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Byte offset in the file of byte `offset` of the string whose TOML token spans `span`,
+/// when the token holds the string verbatim (no escapes, no line-continuations); else the
+/// token's start.
+fn offset_in_string(text: &str, span: &Range<usize>, value: &str, offset: usize) -> usize {
+    let Some(raw) = text.get(span.clone()) else {
+        return span.start;
+    };
+    let (open, close) = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        let mut open = 3;
+        if raw[3..].starts_with("\r\n") {
+            open += 2;
+        } else if raw[3..].starts_with('\n') {
+            open += 1;
+        }
+        (open, 3)
+    } else if raw.starts_with('"') || raw.starts_with('\'') {
+        (1, 1)
+    } else {
+        return span.start;
+    };
+    match raw.get(open..raw.len().saturating_sub(close)) {
+        Some(content) if content == value => span.start + open + offset,
+        _ => span.start,
+    }
+}
+
+fn check_name(ctx: &Ctx<'_>, name: &Spanned<String>, what: &str) -> Result<()> {
+    let n = name.get_ref();
+    let valid = n
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(ctx.span(
+            name,
+            format!("{what} name `{n}` is not an identifier (letters, digits, `_`)"),
+        ));
+    }
+    if is_reserved_name(n) {
+        return Err(ctx.span(
+            name,
+            format!("{what} name `{n}` is reserved for a function or constant"),
+        ));
+    }
+    Ok(())
+}
+
+fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
+    // Vars.
+    let vars: Vec<String> = spec
+        .vars
+        .get_ref()
+        .iter()
+        .map(|v| v.get_ref().clone())
+        .collect();
+    if vars.is_empty() {
+        return Err(ctx.span(&spec.vars, "`vars` must name at least one parameter"));
+    }
+    for (j, v) in spec.vars.get_ref().iter().enumerate() {
+        check_name(ctx, v, "var")?;
+        if vars[..j].contains(v.get_ref()) {
+            return Err(ctx.span(v, format!("duplicate var `{}`", v.get_ref())));
+        }
+    }
+    let n = vars.len();
+    let var_index = |name: &str| vars.iter().position(|v| v == name);
+
+    // Params.
+    let mut params: Vec<(String, f64)> = Vec::new();
+    for (name, value) in spec.params.iter().flatten() {
+        check_name(ctx, name, "param")?;
+        if var_index(name.get_ref()).is_some() {
+            return Err(ctx.span(
+                name,
+                format!("param `{}` has the name of a var", name.get_ref()),
+            ));
+        }
+        if !value.get_ref().is_finite() {
+            return Err(ctx.span(value, format!("param `{}` is not finite", name.get_ref())));
+        }
+        params.push((name.get_ref().clone(), *value.get_ref()));
+    }
+
+    // Objectives.
+    let Some(objective) = spec.objective else {
+        return Err(ctx.field(
+            "objective",
+            "no [[objective]] given: need at least 2 objectives",
+        ));
+    };
+    if objective.get_ref().len() < 2 {
+        return Err(ctx.span(
+            &objective,
+            format!(
+                "need at least 2 objectives, got {}",
+                objective.get_ref().len()
+            ),
+        ));
+    }
+    let var_refs: Vec<&str> = vars.iter().map(String::as_str).collect();
+    let param_refs: Vec<(&str, f64)> = params.iter().map(|(p, v)| (p.as_str(), *v)).collect();
+    let mut names = Vec::new();
+    let mut exprs = Vec::new();
+    for (i, o) in objective.get_ref().iter().enumerate() {
+        let label = match &o.name {
+            Some(name) => format!("objective {} (`{name}`)", i + 1),
+            None => format!("objective {}", i + 1),
+        };
+        let e = Expr::parse(o.expr.get_ref(), &var_refs, &param_refs).map_err(|err| {
+            let span = o.expr.span();
+            let at = offset_in_string(ctx.text, &span, o.expr.get_ref(), err.offset);
+            let message = if at == span.start {
+                format!("{label}: column {} of expr: {}", err.column, err.message)
+            } else {
+                format!("{label}: {}", err.message)
+            };
+            ctx.at(at, message)
+        })?;
+        names.push(o.name.clone().unwrap_or_else(|| format!("L{}", i + 1)));
+        exprs.push(e);
+    }
+
+    // Region.
+    let region = match &spec.region {
+        None => None,
+        Some(table) => {
+            let mut boxes: Vec<Option<(f64, f64)>> = vec![None; n];
+            for (name, bounds) in table.get_ref() {
+                let Some(j) = var_index(name.get_ref()) else {
+                    return Err(
+                        ctx.span(name, format!("region for unknown var `{}`", name.get_ref()))
+                    );
+                };
+                let &[lo, hi] = bounds.get_ref().as_slice() else {
+                    return Err(ctx.span(
+                        bounds,
+                        format!(
+                            "region for `{}` must be [lo, hi], got {} numbers",
+                            name.get_ref(),
+                            bounds.get_ref().len()
+                        ),
+                    ));
+                };
+                if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                    return Err(ctx.span(
+                        bounds,
+                        format!(
+                            "region for `{}` needs finite lo < hi, got [{lo}, {hi}]",
+                            name.get_ref()
+                        ),
+                    ));
+                }
+                boxes[j] = Some((lo, hi));
+            }
+            let mut out = Vec::with_capacity(n);
+            for (j, b) in boxes.into_iter().enumerate() {
+                match b {
+                    Some(b) => out.push(b),
+                    None => {
+                        return Err(ctx.span(table, format!("region is missing var `{}`", vars[j])));
+                    }
+                }
+            }
+            Some(out)
+        }
+    };
+
+    // Start.
+    let (start, start_at) = match &spec.start {
+        Some(table) => {
+            let mut point: Vec<Option<f64>> = vec![None; n];
+            for (name, value) in table.get_ref() {
+                let Some(j) = var_index(name.get_ref()) else {
+                    return Err(
+                        ctx.span(name, format!("start for unknown var `{}`", name.get_ref()))
+                    );
+                };
+                if !value.get_ref().is_finite() {
+                    return Err(ctx.span(
+                        value,
+                        format!("start for `{}` is not finite", name.get_ref()),
+                    ));
+                }
+                point[j] = Some(*value.get_ref());
+            }
+            let mut out = Vec::with_capacity(n);
+            for (j, x) in point.into_iter().enumerate() {
+                match x {
+                    Some(x) => out.push(x),
+                    None => {
+                        return Err(ctx.span(table, format!("start is missing var `{}`", vars[j])));
+                    }
+                }
+            }
+            (out, Some(table.span().start))
+        }
+        None => match &region {
+            Some(r) => (
+                r.iter().map(|&(lo, hi)| lo + 0.5 * (hi - lo)).collect(),
+                None,
+            ),
+            None => (vec![0.0; n], None),
+        },
+    };
+
+    // Equilibria.
+    let mut equilibria = Vec::new();
+    for (k, eq) in spec.equilibrium.iter().flatten().enumerate() {
+        let p = eq.point.get_ref();
+        if p.len() != n {
+            return Err(ctx.span(
+                &eq.point,
+                format!(
+                    "equilibrium {} has {} components, there are {n} vars",
+                    k + 1,
+                    p.len()
+                ),
+            ));
+        }
+        if !p.iter().all(|x| x.is_finite()) {
+            return Err(ctx.span(&eq.point, format!("equilibrium {} is not finite", k + 1)));
+        }
+        equilibria.push(p.clone());
+    }
+
+    let name = spec.name.unwrap_or_else(|| {
+        Path::new(ctx.file).file_stem().map_or_else(
+            || ctx.file.to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    });
+    let description = spec
+        .description
+        .unwrap_or_else(|| format!("{} objectives on {n} vars from {}", exprs.len(), ctx.file));
+    let objectives = ExprObjectives { vars, names, exprs };
+
+    // The start must be usable.
+    let ad = AutoDiff(objectives);
+    let mut grad = vec![0.0; n];
+    for i in 0..ad.num_objectives() {
+        ad.gradient(i, &start, &mut grad);
+        let loss = ad.loss(i, &start);
+        if !(loss.is_finite() && grad.iter().all(|g| g.is_finite())) {
+            let message = format!(
+                "objective {} (`{}`) or its gradient is not finite at the start {start:?} (loss {loss})",
+                i + 1,
+                ad.0.names[i]
+            );
+            return Err(match start_at {
+                Some(at) => ctx.at(at, message),
+                None => ctx.field("start", format!("{message}; give a [start]")),
+            });
+        }
+    }
+
+    Ok(ProblemFile {
+        name,
+        description,
+        objectives: ad.0,
+        start,
+        region,
+        equilibria,
+    })
+}
+
+#[cfg(test)]
+mod tests;
