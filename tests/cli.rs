@@ -227,3 +227,62 @@ fn diagnose_bad_gradients_files_exit_2_with_position() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_example_problem_file_runs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/problems");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = bflow()
+                .args(["run", "--steps", "300"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 6, "only {count} example files");
+}
+
+#[test]
+fn problem_file_errors_exit_2_with_file_line_column() {
+    let path = temp_path("bad.toml");
+    std::fs::write(
+        &path,
+        "vars = [\"x\", \"y\"]\n[[objective]]\nexpr = \"(x - 1)^2\"\n[[objective]]\nexpr = \"(x + y * )^2\"\n",
+    )
+    .unwrap();
+    let out = bflow().args(["run"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let prefix = format!("bflow: error: {}:5:", path.display());
+    assert!(err.starts_with(&prefix), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let typo = temp_path("typo.toml");
+    std::fs::write(
+        &typo,
+        "vars = [\"x\"]\n[[objective]]\nexpr = \"x^2\"\n[[objective]]\nexpresion = \"x\"\n",
+    )
+    .unwrap();
+    let out = bflow().args(["diagnose"]).arg(&typo).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("expresion"), "{err}");
+
+    let out = bflow().args(["run", "missing.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("missing.toml")
+    );
+}

@@ -1,10 +1,21 @@
 //! Resolving a PROBLEM argument: a built-in name or a path to a problem file.
 
+use std::path::Path;
+
 use super::CliError;
 use bflow::problems::{Problem, builtin};
 
-/// Loads the problem named by `arg`: a built-in name (see `bflow problems`) or a path to a
-/// TOML problem file.
+/// Loads the problem named by `arg`: a path to a TOML problem file (anything ending in
+/// `.toml`, or naming an existing file), else a built-in name (see `bflow problems`).
 pub fn load_problem(arg: &str) -> Result<Problem<f64>, CliError> {
-    builtin::<f64>(arg).map_err(CliError::input)
+    let path = Path::new(arg);
+    if arg.ends_with(".toml") || path.is_file() {
+        return bflow::objectives::load_problem(path).map_err(CliError::input);
+    }
+    builtin::<f64>(arg).map_err(|e| match e {
+        bflow::Error::UnknownProblem { name } => CliError::input(format!(
+            "unknown problem `{name}`: not a built-in name (see `bflow problems`) and no such file"
+        )),
+        other => CliError::input(other),
+    })
 }
