@@ -67,6 +67,18 @@ pub enum Error {
         /// The objective.
         index: usize,
     },
+    /// Mapping needs a box to sample starts in, and the problem has none.
+    #[error("problem `{problem}` has no region: mapping needs a box (`region`) to sample starts in")]
+    MissingRegion {
+        /// The problem's name.
+        problem: String,
+    },
+    /// Shard outputs that cannot be merged into one map.
+    #[error("cannot merge shards: {reason}")]
+    ShardMismatch {
+        /// What differs or is missing.
+        reason: String,
+    },
 }
 
 /// `Result` with bflow's [`Error`].

@@ -26,6 +26,7 @@ pub use ad::{AdObjectives, AutoDiff};
 pub use parallel::gradients_parallel;
 
 use crate::balance::{Balance, balance_unchecked};
+use crate::interval::Interval;
 use crate::real::{Real, all_finite};
 
 /// K objectives on shared parameters `θ ∈ Rⁿ`, with exact first and second-order derivatives.
@@ -44,6 +45,22 @@ pub trait Objectives<F: Real>: Send + Sync {
     fn gradient(&self, i: usize, theta: &[F], grad: &mut [F]);
     /// Writes the Hessian-vector product `H_i(θ) v` into `hvp`.
     fn hvp(&self, i: usize, theta: &[F], v: &[F], hvp: &mut [F]);
+
+    /// A rigorous enclosure of `s = Σ_i g_i` over the box `x` (one [`Interval`] per
+    /// parameter): every exact value of `s(θ)` for `θ ∈ x` lies in the returned intervals.
+    /// `None` (the default) when the objectives cannot enclose their derivatives; then no
+    /// equilibrium of theirs can be certified.
+    fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let _ = x;
+        None
+    }
+
+    /// A rigorous enclosure of the Hessian of `Σ L_i` (the Jacobian of `s`) over the box
+    /// `x`, row-major `n × n`. `None` (the default) when not available.
+    fn enclose_sum_hessian(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let _ = x;
+        None
+    }
 }
 
 /// How many derivative evaluations a computation used, per objective evaluated.
