@@ -68,7 +68,9 @@ pub enum Error {
         index: usize,
     },
     /// Mapping needs a box to sample starts in, and the problem has none.
-    #[error("problem `{problem}` has no region: mapping needs a box (`region`) to sample starts in")]
+    #[error(
+        "problem `{problem}` has no region: mapping needs a box (`region`) to sample starts in"
+    )]
     MissingRegion {
         /// The problem's name.
         problem: String,

@@ -473,7 +473,12 @@ mod tests {
         assert!(t.lo < 0.1f64.sin() && t.hi > 0.2f64.sin() && t.width() < 0.1);
         assert!(t.hi < 0.2f64.sin() + 1e-15);
         assert_eq!(iv(0.0, 7.0).cos(), iv(-1.0, 1.0));
-        for x in [iv(-0.3, 0.4), iv(4.0, 5.5), iv(-10.0, -8.1), iv(100.0, 100.5)] {
+        for x in [
+            iv(-0.3, 0.4),
+            iv(4.0, 5.5),
+            iv(-10.0, -8.1),
+            iv(100.0, 100.5),
+        ] {
             encloses(x, Interval::sin, f64::sin);
             encloses(x, Interval::cos, f64::cos);
         }
@@ -495,7 +500,10 @@ mod tests {
         assert_eq!(iv(-1.0, 2.0).sqrt(), Interval::ENTIRE);
         let p = iv(2.0, 3.0).powf(Interval::point(0.5));
         assert!(p.contains(2f64.sqrt()) && p.contains(3f64.sqrt()) && p.width() < 0.33);
-        assert_eq!(iv(-2.0, -1.0).cosh().lo, 1.0f64.cosh().next_down().next_down());
+        assert_eq!(
+            iv(-2.0, -1.0).cosh().lo,
+            1.0f64.cosh().next_down().next_down()
+        );
         assert!(iv(-2.0, 1.0).cosh().lo == 1.0);
     }
 

@@ -13,7 +13,7 @@ pub use multitask::{
     multitask_problem,
 };
 pub use surfaces::{Surface, SurfaceKind, branin_split, himmelblau_split, saddle};
-pub use targets::Targets;
+pub use targets::{SEED_PI, Targets};
 
 use crate::error::{Error, Result};
 use crate::objectives::Objectives;

@@ -26,7 +26,9 @@ use crate::objectives::Objectives;
 use crate::real::Real;
 
 /// The numbers the surfaces are written in: `F` and [`Interval`].
-trait Num: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Neg<Output = Self> {
+trait Num:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Neg<Output = Self>
+{
     fn c(x: f64) -> Self;
     fn sin(self) -> Self;
     fn cos(self) -> Self;
@@ -112,9 +114,7 @@ impl Surface {
                 let h = y - c(BR_B) * x * x + c(BR_C) * x - c(BR_R);
                 h * h + x + y
             }
-            (SurfaceKind::BraninSplit, _) => {
-                c(BR_S) * c(1.0 - BR_T) * x.cos() + c(BR_S) - x - y
-            }
+            (SurfaceKind::BraninSplit, _) => c(BR_S) * c(1.0 - BR_T) * x.cos() + c(BR_S) - x - y,
             (SurfaceKind::Saddle, 0) => (x - c(1.0)) * (x - c(1.0)) + x + y,
             (SurfaceKind::Saddle, _) => -((y - c(2.0)) * (y - c(2.0))) - x - y,
         }
@@ -162,19 +162,11 @@ impl Surface {
                 let h = y - c(BR_B) * x * x + c(BR_C) * x - c(BR_R);
                 let hx = c(BR_C) - c(2.0 * BR_B) * x;
                 let xy = c(2.0) * hx;
-                [
-                    c(2.0) * hx * hx - c(4.0 * BR_B) * h,
-                    xy,
-                    xy,
-                    c(2.0),
-                ]
+                [c(2.0) * hx * hx - c(4.0 * BR_B) * h, xy, xy, c(2.0)]
             }
-            (SurfaceKind::BraninSplit, _) => [
-                -(c(BR_S) * c(1.0 - BR_T) * x.cos()),
-                c(0.0),
-                c(0.0),
-                c(0.0),
-            ],
+            (SurfaceKind::BraninSplit, _) => {
+                [-(c(BR_S) * c(1.0 - BR_T) * x.cos()), c(0.0), c(0.0), c(0.0)]
+            }
             (SurfaceKind::Saddle, 0) => [c(2.0), c(0.0), c(0.0), c(0.0)],
             (SurfaceKind::Saddle, _) => [c(0.0), c(0.0), c(0.0), -c(2.0)],
         }
@@ -309,7 +301,11 @@ mod tests {
                     s[0] += g[0];
                     s[1] += g[1];
                 }
-                assert!(s[0].abs() < 1e-12 && s[1].abs() < 1e-12, "{}: {s:?}", p.name);
+                assert!(
+                    s[0].abs() < 1e-12 && s[1].abs() < 1e-12,
+                    "{}: {s:?}",
+                    p.name
+                );
             }
         }
     }
@@ -338,6 +334,10 @@ mod tests {
         }
         // f32 cannot hold Branin's constants exactly: no enclosure rather than a wrong one.
         let b = branin_split::<f32>();
-        assert!(b.objectives.enclose_sum_gradient(&[Interval::point(0.0); 2]).is_none());
+        assert!(
+            b.objectives
+                .enclose_sum_gradient(&[Interval::point(0.0); 2])
+                .is_none()
+        );
     }
 }
