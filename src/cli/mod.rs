@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a run that could not finish its job (an I/O failure writing an
 //! output), 2 bad input (flags, files, values). Errors are one line on stderr.
 
+mod map;
 mod problem_arg;
 mod reproduce;
 mod run;
@@ -34,6 +35,10 @@ enum Command {
     Problems,
     /// Run one flow on a problem and print its report.
     Run(run::RunArgs),
+    /// Find, classify and certify every equilibrium in the problem's region.
+    Map(map::MapArgs),
+    /// Merge shard outputs of `bflow map --shard` into one map.
+    Merge(map::MergeArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -115,6 +120,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Reproduce { json } => reproduce::run(json.as_deref()),
         Command::Run(args) => run::run_command(&args),
+        Command::Map(args) => map::map_command(&args),
+        Command::Merge(args) => map::merge_command(&args),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
                 println!("{:<18} {}", entry.name, entry.summary);
