@@ -170,7 +170,7 @@ impl Interval {
             return Self::point(1.0) / self.powi(n.unsigned_abs() as i32);
         }
         let n = n as u32;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             Self::checked(pow_down(self.mig(), n), pow_up(self.mag(), n))
         } else {
             // Odd powers are increasing: bound each endpoint in the right direction.

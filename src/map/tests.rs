@@ -438,3 +438,38 @@ fn e4_true_equilibria_are_products_of_one_dimensional_roots() {
     assert_eq!(by_index(0) + by_index(1) + by_index(2), total);
     assert!(total > 100, "{} × {}", r1.len(), r2.len());
 }
+
+/// The map of E4 finds exactly the true set (products of the rigorous 1-D roots), each with
+/// its Morse index (the number of coordinates where `s_d' < 0`), and certifies every one.
+#[test]
+fn e4_map_finds_and_certifies_every_true_equilibrium() {
+    let (r1, r2) = (e4_roots(0), e4_roots(1));
+    let truth: Vec<([f64; 2], usize)> = r1
+        .iter()
+        .flat_map(|a| {
+            r2.iter()
+                .map(move |b| ([a.0, b.0], usize::from(a.1) + usize::from(b.1)))
+        })
+        .collect();
+    let p = builtin::<f64>("e4").unwrap();
+    let map = map_equilibria(
+        &p,
+        &MapParams {
+            starts: 4096,
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(map.equilibria.len(), truth.len());
+    for (t, morse) in &truth {
+        let e = map
+            .equilibria
+            .iter()
+            .find(|e| distance(&e.point, t) < 1e-9)
+            .unwrap_or_else(|| panic!("true equilibrium {t:?} not found"));
+        assert_eq!(e.classification.morse_index, *morse, "{t:?}");
+        assert!(e.certificate.radius.is_some(), "{t:?}");
+        assert!(!e.common_stationary);
+    }
+    assert!(map.spurious.is_empty() && map.diverged == 0);
+}
