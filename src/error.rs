@@ -109,6 +109,20 @@ pub enum Error {
         /// The I/O error, as text.
         message: String,
     },
+    /// Mapping needs a box to sample starts in, and the problem has none.
+    #[error(
+        "problem `{problem}` has no region: mapping needs a box (`region`) to sample starts in"
+    )]
+    MissingRegion {
+        /// The problem's name.
+        problem: String,
+    },
+    /// Shard outputs that cannot be merged into one map.
+    #[error("cannot merge shards: {reason}")]
+    ShardMismatch {
+        /// What differs or is missing.
+        reason: String,
+    },
 }
 
 /// `Result` with bflow's [`Error`].

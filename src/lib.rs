@@ -19,9 +19,11 @@
 //! |---|---|
 //! | [`real`] | the float trait [`real::Real`] and overflow-safe vector kernels |
 //! | [`balance`] | pure balance math on K gradient vectors: s, Q, B, I, Gram and cosine matrices |
+//! | [`interval`] | rigorous `f64` interval arithmetic for certificates |
 //! | [`objectives`] | the [`objectives::Objectives`] trait, forward-mode AD, the exact ∇B |
 //! | [`problems`] | the catalog of built-in problems |
 //! | [`flow`] | loss-flow, B-flow, two-phase: parameters, stop reasons, traces, reports |
+//! | [`map`] | equilibrium maps: multi-start B-flow, Newton polish, classification, certificates |
 //! | [`experiment`] | the seed's experiments rerun and compared |
 //! | [`report`] | text tables and JSON |
 //!
@@ -56,6 +58,8 @@ pub mod dd;
 pub mod error;
 pub mod experiment;
 pub mod flow;
+pub mod interval;
+pub mod map;
 pub mod objectives;
 pub mod problems;
 pub mod real;

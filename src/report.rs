@@ -461,3 +461,177 @@ impl Diagnosis {
         out
     }
 }
+
+fn finite_or_null(x: f64) -> Value {
+    if x.is_finite() { json!(x) } else { Value::Null }
+}
+
+/// An equilibrium map as JSON. Fields: `problem`, `starts` (N, all starts of the sequence),
+/// `starts_mapped` (this shard's), `seed`, `shard` (`"I/N"` or null), `scale`,
+/// `equilibria` (each: `point`, `kind` = `minimum|saddle|maximum|degenerate`,
+/// `morse_index`, `eigenvalues`, `common_stationary`, `B` (null where Q = 0), `grad_norm` =
+/// `||s||`, `certified_radius` (∞-norm box radius or null), `certified_unique_radius`,
+/// `certificate_note` (why not certified, or null), `basin_share`, `basin_starts`,
+/// `reached_by_lossflow`, `lossflow_starts`, `found_by_bflow`), `spurious` (each: `point`,
+/// `B`, `grad_B_norm`, `starts`), `escaped`, `diverged`, `unresolved`, `params` (the
+/// settings), `per_start` (every start's record: what `bflow merge` rebuilds a map from) and
+/// the timing field `seconds`.
+pub fn map_json(m: &crate::map::EquilibriumMap) -> Value {
+    let eq: Vec<Value> = m
+        .equilibria
+        .iter()
+        .map(|e| {
+            json!({
+                "point": e.point,
+                "kind": e.classification.kind.name(),
+                "morse_index": e.classification.morse_index,
+                "eigenvalues": e.classification.eigenvalues,
+                "common_stationary": e.common_stationary,
+                "B": e.b.map_or(Value::Null, finite_or_null),
+                "grad_norm": finite_or_null(e.grad_norm),
+                "certified_radius": e.certificate.radius,
+                "certified_unique_radius": e.certificate.unique_radius,
+                "certificate_note": e.certificate.reason,
+                "basin_share": e.basin_share,
+                "basin_starts": e.basin_starts,
+                "reached_by_lossflow": e.lossflow_starts > 0,
+                "lossflow_starts": e.lossflow_starts,
+                "found_by_bflow": e.found_by_bflow,
+            })
+        })
+        .collect();
+    let sp: Vec<Value> = m
+        .spurious
+        .iter()
+        .map(|s| {
+            json!({
+                "point": s.point,
+                "B": finite_or_null(s.b),
+                "grad_B_norm": s.grad_b_norm,
+                "starts": s.starts,
+            })
+        })
+        .collect();
+    json!({
+        "problem": m.problem,
+        "starts": m.params.starts,
+        "starts_mapped": m.starts_mapped(),
+        "seed": m.params.seed,
+        "shard": m.params.shard.map(|s| format!("{}/{}", s.index, s.count)),
+        "scale": m.scale,
+        "equilibria": eq,
+        "spurious": sp,
+        "escaped": m.escaped,
+        "diverged": m.diverged,
+        "unresolved": m.unresolved,
+        "params": m.params,
+        "per_start": m.records,
+        "seconds": m.seconds,
+    })
+}
+
+/// Reads back what [`map_json`] wrote, for merging shards: problem, settings, per-start
+/// records and seconds.
+///
+/// # Errors
+/// [`crate::Error::ShardMismatch`] naming the field that is missing or malformed.
+pub fn map_shard_from_json(v: &Value) -> crate::Result<crate::map::ShardData> {
+    let field = |name: &str| {
+        v.get(name)
+            .cloned()
+            .ok_or_else(|| crate::Error::ShardMismatch {
+                reason: format!("field `{name}` is missing (not a `bflow map --json` output?)"),
+            })
+    };
+    let bad = |name: &str, e: serde_json::Error| crate::Error::ShardMismatch {
+        reason: format!("field `{name}`: {e}"),
+    };
+    Ok(crate::map::ShardData {
+        problem: serde_json::from_value(field("problem")?).map_err(|e| bad("problem", e))?,
+        params: serde_json::from_value(field("params")?).map_err(|e| bad("params", e))?,
+        records: serde_json::from_value(field("per_start")?).map_err(|e| bad("per_start", e))?,
+        seconds: field("seconds")?.as_f64().unwrap_or(0.0),
+    })
+}
+
+/// An equilibrium map as a text table: one row per equilibrium, then the spurious points
+/// and the counts.
+pub fn map_text(m: &crate::map::EquilibriumMap) -> String {
+    let mut out = String::new();
+    let shard = m.params.shard.map_or(String::new(), |s| {
+        format!(", shard {}/{}", s.index, s.count)
+    });
+    let _ = writeln!(
+        out,
+        "problem {}: {} starts mapped of {} (seed {}{shard}), {:.2} s",
+        m.problem,
+        m.starts_mapped(),
+        m.params.starts,
+        m.params.seed,
+        m.seconds
+    );
+    let _ = writeln!(
+        out,
+        "{:>3}  {:<30} {:<10} {:>5} {:>6} {:>10} {:>10} {:>10} {:>7} {:>5}",
+        "#", "point", "kind", "morse", "common", "B", "||s||", "cert r", "basin", "loss"
+    );
+    for (k, e) in m.equilibria.iter().enumerate() {
+        let point = e
+            .point
+            .iter()
+            .map(|x| format!("{x:.6}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "{:>3}  {:<30} {:<10} {:>5} {:>6} {:>10} {:>10.2e} {:>10} {:>6.1}% {:>5}",
+            k + 1,
+            format!("({point})"),
+            e.classification.kind.name(),
+            e.classification.morse_index,
+            if e.common_stationary { "yes" } else { "no" },
+            e.b.map_or("undef".to_string(), |b| format!("{b:.2e}")),
+            e.grad_norm,
+            e.certificate
+                .radius
+                .map_or("none".to_string(), |r| format!("{r:.1e}")),
+            100.0 * e.basin_share,
+            if e.lossflow_starts > 0 { "yes" } else { "no" },
+        );
+    }
+    let count = |k: crate::map::Kind| {
+        m.equilibria
+            .iter()
+            .filter(|e| e.classification.kind == k)
+            .count()
+    };
+    use crate::map::Kind;
+    let certified = m
+        .equilibria
+        .iter()
+        .filter(|e| e.certificate.radius.is_some())
+        .count();
+    let _ = writeln!(
+        out,
+        "{} equilibria: {} minima, {} saddles, {} maxima, {} degenerate; {} certified",
+        m.equilibria.len(),
+        count(Kind::Minimum),
+        count(Kind::Saddle),
+        count(Kind::Maximum),
+        count(Kind::Degenerate),
+        certified
+    );
+    for s in &m.spurious {
+        let _ = writeln!(
+            out,
+            "spurious (B > 0, not an equilibrium): {:?}  B = {:.3e}  ({} starts)",
+            s.point, s.b, s.starts
+        );
+    }
+    let _ = writeln!(
+        out,
+        "escaped {}, diverged {}, unresolved {}",
+        m.escaped, m.diverged, m.unresolved
+    );
+    out
+}

@@ -5,6 +5,7 @@
 
 mod bench;
 mod diagnose;
+mod map;
 mod precision;
 mod problem_arg;
 mod reproduce;
@@ -44,6 +45,10 @@ enum Command {
     Precision(precision::PrecisionArgs),
     /// Diagnose one state: losses, gradient norms, B, I, |I + ½| and the cosine matrix.
     Diagnose(diagnose::DiagnoseArgs),
+    /// Find, classify and certify every equilibrium in the problem's region.
+    Map(map::MapArgs),
+    /// Merge shard outputs of `bflow map --shard` into one map.
+    Merge(map::MergeArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -128,6 +133,8 @@ pub fn main() -> ExitCode {
         Command::Diagnose(args) => diagnose::diagnose_command(&args),
         Command::Bench(cmd) => bench::bench_command(&cmd),
         Command::Precision(args) => precision::precision_command(&args),
+        Command::Map(args) => map::map_command(&args),
+        Command::Merge(args) => map::merge_command(&args),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
                 println!("{:<18} {}", entry.name, entry.summary);

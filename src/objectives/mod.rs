@@ -32,6 +32,7 @@ pub use problem_file::{ExprObjectives, ProblemFile, load_problem, parse_problem}
 pub use workspace::BalanceWorkspace;
 
 use crate::balance::{Balance, balance_unchecked};
+use crate::interval::Interval;
 use crate::real::{Real, all_finite};
 
 /// K objectives on shared parameters `θ ∈ Rⁿ`, with exact first and second-order derivatives.
@@ -59,6 +60,22 @@ pub trait Objectives<F: Real>: Send + Sync {
         for (o, &t) in out.iter_mut().zip(&tmp) {
             *o = *o + scale * t;
         }
+    }
+
+    /// A rigorous enclosure of `s = Σ_i g_i` over the box `x` (one [`Interval`] per
+    /// parameter): every exact value of `s(θ)` for `θ ∈ x` lies in the returned intervals.
+    /// `None` (the default) when the objectives cannot enclose their derivatives; then no
+    /// equilibrium of theirs can be certified.
+    fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let _ = x;
+        None
+    }
+
+    /// A rigorous enclosure of the Hessian of `Σ L_i` (the Jacobian of `s`) over the box
+    /// `x`, row-major `n × n`. `None` (the default) when not available.
+    fn enclose_sum_hessian(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let _ = x;
+        None
     }
 }
 

@@ -5,17 +5,26 @@
 //! that reports can give the distance to the true answer.
 
 mod multitask;
+mod surfaces;
 mod targets;
 
 pub use multitask::{
     Csr, FLIP_PROB, Loss, MAX_NNZ_PER_ROW, MultiTask, MultiTaskParams, NOISE_SD, OFFSET_SD,
     multitask_problem,
 };
-pub use targets::Targets;
+pub use surfaces::{Surface, SurfaceKind, branin_split, himmelblau_split, saddle};
+pub use targets::{SEED_PI, Targets};
 
 use crate::error::{Error, Result};
 use crate::objectives::Objectives;
 use crate::real::{Real, distance};
+
+/// `x` as an `f64` when that is exact (converting back gives `x`), else `None`. Interval
+/// enclosures are `f64`, so a problem in a wider float type only encloses what it can.
+pub(crate) fn exact_f64<F: Real>(x: F) -> Option<f64> {
+    let y = x.to_f64_lossy();
+    (y.is_finite() && F::lit(y) == x).then_some(y)
+}
 
 /// A problem ready to run: objectives plus the facts known about them.
 pub struct Problem<F: Real> {
@@ -114,6 +123,18 @@ pub const CATALOG: &[CatalogEntry] = &[
         name: "multitask",
         summary: "multi-task sparse regression, large n: multitask:n=…,k=…,nnz=…,loss=quadratic|logistic,seed=…",
     },
+    CatalogEntry {
+        name: "himmelblau-split",
+        summary: "2-D, K=2: Himmelblau's two squares on [−6, 6]²; 4 minima, 4 saddles, 1 maximum",
+    },
+    CatalogEntry {
+        name: "branin-split",
+        summary: "2-D, K=2: Branin as competing terms on [−5, 10]×[0, 15]; 3 minima, 2 saddles",
+    },
+    CatalogEntry {
+        name: "saddle",
+        summary: "2-D, K=2: Σ L = (x−1)² − (y−2)²; one equilibrium, the saddle (1, 2)",
+    },
 ];
 
 /// The built-in problem called `name` (case-insensitive), in float type `F`.
@@ -144,6 +165,9 @@ pub fn builtin<F: Real>(name: &str) -> Result<Problem<F>> {
         "e2" => Ok(targets::seed_e2()),
         "e3" => Ok(targets::seed_e3()),
         "e4" => Ok(targets::seed_e4()),
+        "himmelblau-split" => Ok(surfaces::himmelblau_split()),
+        "branin-split" => Ok(surfaces::branin_split()),
+        "saddle" => Ok(surfaces::saddle()),
         _ => Err(Error::UnknownProblem {
             name: name.to_string(),
         }),

@@ -8,7 +8,8 @@
 //! `∂L_i/∂θ_d = 2w u + 2πA sin(2πu)`, and the Hessian is diagonal,
 //! `∂²L_i/∂θ_d² = 2w + 4π²A cos(2πu)`.
 
-use super::Problem;
+use super::{Problem, exact_f64};
+use crate::interval::Interval;
 use crate::objectives::Objectives;
 use crate::real::Real;
 
@@ -92,6 +93,55 @@ impl<F: Real> Objectives<F> for Targets<F> {
             }
             *h = curv * vd;
         }
+    }
+
+    /// `s_d = Σ_i 2w u + 2πA sin(2πu)` with `u = x_d − t_id`, in interval arithmetic with the
+    /// problem's own `w`, `A`, `π` (`None` when they have no exact `f64` form).
+    fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let (w, a, pi) = self.f64_params()?;
+        let two_pi = Interval::point(2.0) * Interval::point(pi);
+        let mut out = vec![Interval::point(0.0); x.len()];
+        for t in &self.targets {
+            for ((o, &xd), &td) in out.iter_mut().zip(x).zip(t) {
+                let u = xd - Interval::point(exact_f64(td)?);
+                let mut g = Interval::point(2.0 * w) * u;
+                if a != 0.0 {
+                    g = g + two_pi * Interval::point(a) * (two_pi * u).sin();
+                }
+                *o = *o + g;
+            }
+        }
+        Some(out)
+    }
+
+    /// Diagonal: `Σ_i 2w + 4π²A cos(2πu)`; off-diagonal entries are exactly 0.
+    fn enclose_sum_hessian(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let (w, a, pi) = self.f64_params()?;
+        let n = x.len();
+        let two_pi = Interval::point(2.0) * Interval::point(pi);
+        let mut out = vec![Interval::point(0.0); n * n];
+        for t in &self.targets {
+            for (d, (&xd, &td)) in x.iter().zip(t).enumerate() {
+                let u = xd - Interval::point(exact_f64(td)?);
+                let mut h = Interval::point(2.0 * w);
+                if a != 0.0 {
+                    h = h + two_pi.sqr() * Interval::point(a) * (two_pi * u).cos();
+                }
+                out[d * n + d] = out[d * n + d] + h;
+            }
+        }
+        Some(out)
+    }
+}
+
+impl<F: Real> Targets<F> {
+    /// `(w, A, π)` as exact `f64` values, or `None`.
+    fn f64_params(&self) -> Option<(f64, f64, f64)> {
+        Some((
+            exact_f64(self.weight)?,
+            exact_f64(self.amplitude)?,
+            exact_f64(self.pi)?,
+        ))
     }
 }
 

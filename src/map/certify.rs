@@ -1,0 +1,209 @@
+//! Classification by the Hessian of `Σ L` and the Krawczyk certificate of a zero of `s`.
+
+use nalgebra::{DMatrix, SymmetricEigen};
+
+use crate::interval::Interval;
+use crate::objectives::{Objectives, sum_hessian};
+
+/// What kind of stationary point of `Σ L` an equilibrium is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Every Hessian eigenvalue positive.
+    Minimum,
+    /// Some negative, some positive eigenvalues (the Morse index counts the negative ones).
+    Saddle,
+    /// Every eigenvalue negative.
+    Maximum,
+    /// Some eigenvalue is zero within the tolerance [`degenerate_tolerance`]: the second-order
+    /// test cannot decide.
+    Degenerate,
+}
+
+impl Kind {
+    /// `"minimum"`, `"saddle"`, `"maximum"` or `"degenerate"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Minimum => "minimum",
+            Kind::Saddle => "saddle",
+            Kind::Maximum => "maximum",
+            Kind::Degenerate => "degenerate",
+        }
+    }
+}
+
+/// The relative tolerance below which an eigenvalue counts as zero:
+/// `|λ| ≤ √ε · max_j |λ_j|` (with `ε` the `f64` machine epsilon), or every eigenvalue is 0.
+pub fn degenerate_tolerance() -> f64 {
+    f64::EPSILON.sqrt()
+}
+
+/// Classification of a point by the eigenvalues of the Hessian of `Σ L`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// The kind.
+    pub kind: Kind,
+    /// Number of negative eigenvalues (those below `−tolerance`, for a degenerate point).
+    pub morse_index: usize,
+    /// The eigenvalues, ascending.
+    pub eigenvalues: Vec<f64>,
+}
+
+/// Classifies `point` by the eigenvalues of the dense Hessian of `Σ L` (nalgebra's
+/// `SymmetricEigen`). Returns `None` when the Hessian is not finite.
+pub fn classify(objectives: &dyn Objectives<f64>, point: &[f64]) -> Option<Classification> {
+    let n = point.len();
+    let h = sum_hessian(objectives, point);
+    if h.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let m = DMatrix::from_row_slice(n, n, &h);
+    let mut eigenvalues: Vec<f64> = SymmetricEigen::new(m).eigenvalues.iter().copied().collect();
+    eigenvalues.sort_by(f64::total_cmp);
+    let scale = eigenvalues.iter().fold(0.0_f64, |a, l| a.max(l.abs()));
+    let tol = degenerate_tolerance() * scale;
+    let negative = eigenvalues.iter().filter(|&&l| l < -tol).count();
+    let zero = scale == 0.0 || eigenvalues.iter().any(|l| l.abs() <= tol);
+    let kind = if zero {
+        Kind::Degenerate
+    } else if negative == 0 {
+        Kind::Minimum
+    } else if negative == n {
+        Kind::Maximum
+    } else {
+        Kind::Saddle
+    };
+    Some(Classification {
+        kind,
+        morse_index: negative,
+        eigenvalues,
+    })
+}
+
+/// The outcome of the Krawczyk test at one point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Certificate {
+    /// The smallest radius `r` (∞-norm: the box `x̃ + [−r, r]ⁿ`) at which the test proved that
+    /// the box holds exactly one zero of `s`; `None` when no radius was certified.
+    pub radius: Option<f64>,
+    /// The largest radius tried that was certified: the zero is unique in that larger box.
+    pub unique_radius: Option<f64>,
+    /// Why no radius was certified (`None` when one was).
+    pub reason: Option<String>,
+}
+
+/// The radii tried, as multiples of the problem's scale: `10^-12, 10^-11, …, 10^-3`.
+pub fn certificate_radii(scale: f64) -> Vec<f64> {
+    (0..10).map(|k| scale * 10f64.powi(k - 12)).collect()
+}
+
+/// The Krawczyk test on the box `X = x̃ + [−r, r]ⁿ`:
+///
+/// ```text
+/// K(X) = x̃ − C s([x̃]) + (I − C J(X)) (X − x̃),   C ≈ J(x̃)⁻¹ (floating point),
+/// ```
+///
+/// with `s` and `J` (the Hessian of `Σ L`) enclosed in interval arithmetic. If
+/// `K(X) ⊂ interior(X)`, `X` contains exactly one zero of `s` (Krawczyk 1969; Moore's form of
+/// the uniqueness statement). `C` needs no rigour: any matrix works, a good inverse makes the
+/// test succeed.
+///
+/// `Ok(true)`: certified; `Ok(false)`: the test failed at this radius; `Err(reason)`: it
+/// cannot be run (no enclosures, singular or non-finite Jacobian at `x̃`).
+pub fn krawczyk(
+    objectives: &dyn Objectives<f64>,
+    point: &[f64],
+    radius: f64,
+) -> Result<bool, String> {
+    let c = preconditioner(objectives, point)?;
+    krawczyk_with(objectives, point, radius, &c)
+}
+
+fn preconditioner(objectives: &dyn Objectives<f64>, point: &[f64]) -> Result<DMatrix<f64>, String> {
+    let n = point.len();
+    let h = sum_hessian(objectives, point);
+    if h.iter().any(|x| !x.is_finite()) {
+        return Err("the Hessian of Σ L is not finite at the point".into());
+    }
+    let inv = DMatrix::from_row_slice(n, n, &h)
+        .try_inverse()
+        .filter(|m| m.iter().all(|x| x.is_finite()))
+        .ok_or_else(|| {
+            "the Hessian of Σ L is singular at the point: Krawczyk needs an invertible Jacobian"
+                .to_string()
+        })?;
+    Ok(inv)
+}
+
+fn krawczyk_with(
+    objectives: &dyn Objectives<f64>,
+    point: &[f64],
+    radius: f64,
+    c: &DMatrix<f64>,
+) -> Result<bool, String> {
+    let n = point.len();
+    let none = || "the problem has no interval enclosures of its derivatives".to_string();
+    let xp: Vec<Interval> = point.iter().map(|&x| Interval::point(x)).collect();
+    let s = objectives.enclose_sum_gradient(&xp).ok_or_else(none)?;
+    let boxx: Vec<Interval> = point
+        .iter()
+        .map(|&x| Interval::centered(x, radius))
+        .collect();
+    let j = objectives.enclose_sum_hessian(&boxx).ok_or_else(none)?;
+    let delta: Vec<Interval> = boxx
+        .iter()
+        .zip(point)
+        .map(|(&b, &x)| b - Interval::point(x))
+        .collect();
+    for r in 0..n {
+        let mut k = Interval::point(point[r]);
+        for l in 0..n {
+            k = k - Interval::point(c[(r, l)]) * s[l];
+        }
+        for col in 0..n {
+            let mut m = Interval::point(if r == col { 1.0 } else { 0.0 });
+            for l in 0..n {
+                m = m - Interval::point(c[(r, l)]) * j[l * n + col];
+            }
+            k = k + m * delta[col];
+        }
+        if !k.interior_of(boxx[r]) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Runs the Krawczyk test at each radius of [`certificate_radii`] and reports the smallest
+/// and largest certified ones, or why none was.
+pub fn certify(objectives: &dyn Objectives<f64>, point: &[f64], scale: f64) -> Certificate {
+    let failed = |reason: String| Certificate {
+        radius: None,
+        unique_radius: None,
+        reason: Some(reason),
+    };
+    let c = match preconditioner(objectives, point) {
+        Ok(c) => c,
+        Err(reason) => return failed(reason),
+    };
+    let mut certified = Vec::new();
+    for r in certificate_radii(scale) {
+        match krawczyk_with(objectives, point, r, &c) {
+            Ok(true) => certified.push(r),
+            Ok(false) => {}
+            Err(reason) => return failed(reason),
+        }
+    }
+    match (certified.first(), certified.last()) {
+        (Some(&lo), Some(&hi)) => Certificate {
+            radius: Some(lo),
+            unique_radius: Some(hi),
+            reason: None,
+        },
+        _ => failed(format!(
+            "the Krawczyk test failed at every radius from {:e} to {:e}",
+            scale * 1e-12,
+            scale * 1e-3
+        )),
+    }
+}

@@ -1,0 +1,475 @@
+use super::*;
+use crate::interval::Interval;
+use crate::problems::{Targets, builtin, himmelblau_split};
+
+/// A 1-D, K = 2 problem given by its two gradients and Hessians in closed form.
+struct OneD {
+    g: fn(usize, f64) -> f64,
+    h: fn(usize, f64) -> f64,
+    l: fn(usize, f64) -> f64,
+}
+
+impl Objectives<f64> for OneD {
+    fn num_objectives(&self) -> usize {
+        2
+    }
+    fn dim(&self) -> usize {
+        1
+    }
+    fn loss(&self, i: usize, t: &[f64]) -> f64 {
+        (self.l)(i, t[0])
+    }
+    fn gradient(&self, i: usize, t: &[f64], g: &mut [f64]) {
+        g[0] = (self.g)(i, t[0]);
+    }
+    fn hvp(&self, i: usize, t: &[f64], v: &[f64], hv: &mut [f64]) {
+        hv[0] = (self.h)(i, t[0]) * v[0];
+    }
+}
+
+fn one_d(name: &str, o: OneD, lo: f64, hi: f64) -> Problem<f64> {
+    Problem {
+        name: name.into(),
+        description: String::new(),
+        objectives: Box::new(o),
+        start: vec![0.0],
+        region: Some(vec![(lo, hi)]),
+        equilibria: Vec::new(),
+    }
+}
+
+fn count(map: &EquilibriumMap, kind: Kind) -> usize {
+    map.equilibria
+        .iter()
+        .filter(|e| e.classification.kind == kind)
+        .count()
+}
+
+#[test]
+fn himmelblau_has_four_minima_four_saddles_one_maximum() {
+    let p = himmelblau_split::<f64>();
+    let map = map_equilibria(
+        &p,
+        &MapParams {
+            starts: 96,
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(map.equilibria.len(), 9, "{:#?}", map.equilibria);
+    assert_eq!(count(&map, Kind::Minimum), 4);
+    assert_eq!(count(&map, Kind::Saddle), 4);
+    assert_eq!(count(&map, Kind::Maximum), 1);
+    for e in &map.equilibria {
+        let expect = match e.classification.kind {
+            Kind::Minimum => 0,
+            Kind::Saddle => 1,
+            _ => 2,
+        };
+        assert_eq!(e.classification.morse_index, expect);
+        // Both squares vanish at the minima only: B is 0/0 there.
+        assert_eq!(
+            e.common_stationary,
+            e.classification.kind == Kind::Minimum,
+            "{e:?}"
+        );
+        let r = e
+            .certificate
+            .radius
+            .expect("every Himmelblau equilibrium is regular");
+        assert!(r <= 1e-9 * map.scale, "{r}");
+    }
+    let max = map
+        .equilibria
+        .iter()
+        .find(|e| e.classification.kind == Kind::Maximum)
+        .unwrap();
+    assert!((max.point[0] + 0.270845).abs() < 1e-5 && (max.point[1] + 0.923039).abs() < 1e-5);
+    assert!(
+        map.equilibria
+            .iter()
+            .any(|e| distance(&e.point, &[3.0, 2.0]) < 1e-13)
+    );
+    // Loss-flow reaches minima only, and from these starts it reaches each of them.
+    for e in &map.equilibria {
+        assert_eq!(
+            e.lossflow_starts > 0,
+            e.classification.kind == Kind::Minimum,
+            "{e:?}"
+        );
+    }
+    // (3, 2) is common stationary: B → a direction-dependent limit there, so B-flow does
+    // not end at it; loss-flow's polished end points find it.
+    let m32 = map
+        .equilibria
+        .iter()
+        .find(|e| distance(&e.point, &[3.0, 2.0]) < 1e-13)
+        .unwrap();
+    assert!(!m32.found_by_bflow && m32.basin_starts == 0);
+    let total: usize = map.equilibria.iter().map(|e| e.basin_starts).sum();
+    assert_eq!(
+        total
+            + map.escaped
+            + map.diverged
+            + map.unresolved
+            + map.spurious.iter().map(|s| s.starts).sum::<usize>(),
+        96
+    );
+}
+
+#[test]
+fn deduplication_merges_points_closer_than_the_tolerance() {
+    let p = builtin::<f64>("saddle").unwrap();
+    let rec = |index: usize, dx: f64| StartRecord {
+        index,
+        start: vec![0.0, 0.0],
+        outcome: Outcome::Equilibrium,
+        point: Some(vec![1.0 + dx, 2.0]),
+        b: Some(0.0),
+        grad_b_norm: None,
+        bflow_steps: 1,
+        newton_steps: 1,
+        lossflow_end: None,
+    };
+    // Scale 6: tolerance √ε·6 ≈ 8.9e-8.
+    let map = assemble(
+        &p,
+        MapParams::default(),
+        vec![rec(1, 5e-8), rec(0, 0.0), rec(2, 2e-7)],
+    )
+    .unwrap();
+    assert_eq!(map.equilibria.len(), 2);
+    assert_eq!(map.equilibria[0].point, vec![1.0, 2.0]); // from start 0, the lowest index
+    assert_eq!(map.equilibria[0].basin_starts, 2);
+    assert_eq!(map.equilibria[1].basin_starts, 1);
+    assert!((map.equilibria[0].basin_share - 2.0 / 3.0).abs() < 1e-15);
+}
+
+#[test]
+fn result_does_not_depend_on_the_thread_count() {
+    let p = builtin::<f64>("e4").unwrap();
+    let params = MapParams {
+        starts: 48,
+        seed: 7,
+        ..MapParams::default()
+    };
+    let run = |k: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(k)
+            .build()
+            .unwrap();
+        let mut m = pool.install(|| map_equilibria(&p, &params)).unwrap();
+        m.seconds = 0.0;
+        m
+    };
+    let one = run(1);
+    let two = run(2);
+    assert!(!one.equilibria.is_empty());
+    assert_eq!(one, two);
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_map() {
+    let p = builtin::<f64>("branin-split").unwrap();
+    let params = MapParams {
+        starts: 30,
+        seed: 3,
+        ..MapParams::default()
+    };
+    let mut whole = map_equilibria(&p, &params).unwrap();
+    let parts: Vec<ShardData> = (0..3)
+        .map(|i| {
+            let m = map_equilibria(
+                &p,
+                &MapParams {
+                    shard: Some(Shard { index: i, count: 3 }),
+                    ..params.clone()
+                },
+            )
+            .unwrap();
+            assert_eq!(m.records.len(), 10);
+            ShardData {
+                problem: m.problem,
+                params: m.params,
+                records: m.records,
+                seconds: 0.0,
+            }
+        })
+        .collect();
+    let merged = merge(&p, &parts).unwrap();
+    whole.seconds = 0.0;
+    assert_eq!(merged, whole);
+    assert_eq!(whole.equilibria.len(), 5);
+    assert_eq!(count(&whole, Kind::Minimum), 3);
+    assert_eq!(count(&whole, Kind::Saddle), 2);
+    let err = merge(&p, &parts[..2]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot merge shards: start 2 is in no shard"
+    );
+}
+
+#[test]
+fn a_positive_minimum_of_b_is_spurious_not_an_equilibrium() {
+    // g1 = 1 + x², g2 = −x: s = x² − x + 1 > 0 everywhere, so there is no equilibrium, and
+    // B = s²/(g1² + g2²) has a positive minimum.
+    let p = one_d(
+        "no-root",
+        OneD {
+            l: |i, x| {
+                if i == 0 {
+                    x + x * x * x / 3.0
+                } else {
+                    -x * x / 2.0
+                }
+            },
+            g: |i, x| if i == 0 { 1.0 + x * x } else { -x },
+            h: |i, x| if i == 0 { 2.0 * x } else { -1.0 },
+        },
+        -3.0,
+        3.0,
+    );
+    let map = map_equilibria(
+        &p,
+        &MapParams {
+            starts: 16,
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    assert!(map.equilibria.is_empty());
+    assert!(!map.spurious.is_empty());
+    let total: usize = map.spurious.iter().map(|s| s.starts).sum();
+    assert!(total >= 8, "{map:#?}");
+    // B = (x²−x+1)²/((1+x²)² + x²) has its minimum 1/5 at x = 1 (B' = (2·5 − 1·10)/25 = 0).
+    for s in &map.spurious {
+        assert!(
+            (s.point[0] - 1.0).abs() < 1e-5 && (s.b - 0.2).abs() < 1e-9,
+            "{s:?}"
+        );
+    }
+}
+
+#[test]
+fn common_stationary_is_decided_from_the_gradients() {
+    // L1 = (x−1)², L2 = (x−1)⁴: both gradients vanish at 1; B is 0/0 there.
+    let p = one_d(
+        "common",
+        OneD {
+            l: |i, x| {
+                if i == 0 {
+                    (x - 1.0).powi(2)
+                } else {
+                    (x - 1.0).powi(4)
+                }
+            },
+            g: |i, x| {
+                if i == 0 {
+                    2.0 * (x - 1.0)
+                } else {
+                    4.0 * (x - 1.0).powi(3)
+                }
+            },
+            h: |i, x| {
+                if i == 0 {
+                    2.0
+                } else {
+                    12.0 * (x - 1.0).powi(2)
+                }
+            },
+        },
+        -2.0,
+        3.0,
+    );
+    let map = map_equilibria(
+        &p,
+        &MapParams {
+            starts: 8,
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(map.equilibria.len(), 1);
+    let e = &map.equilibria[0];
+    assert!((e.point[0] - 1.0).abs() < 1e-12);
+    assert!(e.common_stationary);
+    assert_eq!(e.classification.kind, Kind::Minimum);
+    // No enclosures on this hand-written problem: honest "could not certify".
+    assert_eq!(e.certificate.radius, None);
+    assert!(
+        e.certificate
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no interval enclosures")
+    );
+}
+
+#[test]
+fn certificate_fails_at_a_double_root_and_at_a_too_large_radius() {
+    // s = x²: a double root at 0, singular Jacobian.
+    let p = one_d(
+        "double",
+        OneD {
+            l: |i, x| if i == 0 { x * x * x / 3.0 + x } else { -x },
+            g: |i, x| if i == 0 { x * x + 1.0 } else { -1.0 },
+            h: |i, x| if i == 0 { 2.0 * x } else { 0.0 },
+        },
+        -1.0,
+        1.0,
+    );
+    let c = certify(p.objectives.as_ref(), &[0.0], 2.0);
+    assert_eq!(c.radius, None);
+    assert!(c.reason.unwrap().contains("singular"));
+    let class = classify(p.objectives.as_ref(), &[0.0]).unwrap();
+    assert_eq!(class.kind, Kind::Degenerate);
+
+    // E4 along one axis has a root every half unit or so: a box of radius 1 holds several.
+    let e4 = builtin::<f64>("e4").unwrap();
+    let map = map_equilibria(
+        &e4,
+        &MapParams {
+            starts: 8,
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    let e = &map.equilibria[0];
+    assert_eq!(krawczyk(e4.objectives.as_ref(), &e.point, 1e-10), Ok(true));
+    assert_eq!(krawczyk(e4.objectives.as_ref(), &e.point, 1.0), Ok(false));
+}
+
+#[test]
+fn missing_region_is_an_error_naming_region() {
+    let p = builtin::<f64>("e3").unwrap();
+    let err = map_equilibria(&p, &MapParams::default()).unwrap_err();
+    assert!(err.to_string().contains("`region`"), "{err}");
+    let e2 = builtin::<f64>("e2").unwrap();
+    let bad = MapParams {
+        shard: Some(Shard { index: 3, count: 3 }),
+        ..MapParams::default()
+    };
+    assert!(
+        matches!(map_equilibria(&e2, &bad), Err(Error::InvalidParameter { name, .. }) if name == "shard")
+    );
+}
+
+/// The true equilibria of E4, independently: `s_d(x) = Σ_i 2(x − t_id) + 10π sin(2π(x − t_id))`
+/// depends on `x_d` only, so the equilibria are the products of the 1-D roots. Roots are
+/// found rigorously: the region is cut into cells; a cell where the enclosure of `s_d`
+/// excludes 0 has no root; one where the enclosure of `s_d'` excludes 0 is monotone and
+/// has a root iff the (rigorous) signs at its ends differ; otherwise it is split.
+pub(crate) fn e4_roots(d: usize) -> Vec<(f64, bool)> {
+    let t = Targets {
+        targets: vec![vec![2.0, 1.0], vec![-1.0, 3.0], vec![0.0, -2.0]],
+        weight: 1.0,
+        amplitude: 5.0,
+        pi: crate::problems::SEED_PI,
+    };
+    let enc = |x: Interval, deriv: bool| {
+        let mut b = vec![Interval::point(0.0); 2];
+        b[d] = x;
+        if deriv {
+            t.enclose_sum_hessian(&b).unwrap()[d * 2 + d]
+        } else {
+            t.enclose_sum_gradient(&b).unwrap()[d]
+        }
+    };
+    let mut roots = Vec::new();
+    let mut stack = vec![(-5.12, 5.12)];
+    while let Some((a, b)) = stack.pop() {
+        let x = Interval::new(a, b).unwrap();
+        if !enc(x, false).contains(0.0) {
+            continue;
+        }
+        let ds = enc(x, true);
+        if !ds.contains(0.0) {
+            let (sa, sb) = (
+                enc(Interval::point(a), false),
+                enc(Interval::point(b), false),
+            );
+            let sign = |v: Interval| {
+                if v.lo() > 0.0 {
+                    1
+                } else if v.hi() < 0.0 {
+                    -1
+                } else {
+                    0
+                }
+            };
+            assert!(sign(sa) != 0 && sign(sb) != 0, "root at a cell end {a} {b}");
+            if sign(sa) != sign(sb) {
+                let (mut lo, mut hi) = (a, b);
+                for _ in 0..80 {
+                    let m = 0.5 * (lo + hi);
+                    if sign(enc(Interval::point(m), false)) == sign(sa) {
+                        lo = m
+                    } else {
+                        hi = m
+                    }
+                }
+                roots.push((0.5 * (lo + hi), ds.hi() < 0.0));
+            }
+            continue;
+        }
+        assert!(b - a > 1e-9, "cannot separate roots near {a}");
+        let m = 0.5 * (a + b);
+        stack.push((a, m));
+        stack.push((m, b));
+    }
+    roots.sort_by(|x, y| x.0.total_cmp(&y.0));
+    roots
+}
+
+#[test]
+fn e4_true_equilibria_are_products_of_one_dimensional_roots() {
+    let (r1, r2) = (e4_roots(0), e4_roots(1));
+    // Roots alternate between increasing and decreasing crossings of s_d.
+    for w in r1.windows(2).chain(r2.windows(2)) {
+        assert_ne!(w[0].1, w[1].1);
+    }
+    let total = r1.len() * r2.len();
+    let by_index = |k: usize| {
+        r1.iter()
+            .flat_map(|a| r2.iter().map(move |b| usize::from(a.1) + usize::from(b.1)))
+            .filter(|&m| m == k)
+            .count()
+    };
+    assert_eq!(by_index(0) + by_index(1) + by_index(2), total);
+    assert!(total > 100, "{} × {}", r1.len(), r2.len());
+}
+
+/// The map of E4 finds exactly the true set (products of the rigorous 1-D roots), each with
+/// its Morse index (the number of coordinates where `s_d' < 0`), and certifies every one.
+#[test]
+fn e4_map_finds_and_certifies_every_true_equilibrium() {
+    let (r1, r2) = (e4_roots(0), e4_roots(1));
+    let truth: Vec<([f64; 2], usize)> = r1
+        .iter()
+        .flat_map(|a| {
+            r2.iter()
+                .map(move |b| ([a.0, b.0], usize::from(a.1) + usize::from(b.1)))
+        })
+        .collect();
+    let p = builtin::<f64>("e4").unwrap();
+    let map = map_equilibria(
+        &p,
+        &MapParams {
+            starts: 4096,
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(map.equilibria.len(), truth.len());
+    for (t, morse) in &truth {
+        let e = map
+            .equilibria
+            .iter()
+            .find(|e| distance(&e.point, t) < 1e-9)
+            .unwrap_or_else(|| panic!("true equilibrium {t:?} not found"));
+        assert_eq!(e.classification.morse_index, *morse, "{t:?}");
+        assert!(e.certificate.radius.is_some(), "{t:?}");
+        assert!(!e.common_stationary);
+    }
+    assert!(map.spurious.is_empty() && map.diverged == 0);
+}
