@@ -14,7 +14,7 @@ use bflow::problems::Problem;
 
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
-const GRID: usize = 160;
+const GRID: usize = 320;
 
 /// Viridis-like colour ramp for `t ∈ [0, 1]`.
 fn ramp(t: f64) -> RGBColor {
@@ -81,12 +81,13 @@ fn draw<DB: DrawingBackend>(
     let region = problem.region.clone().ok_or("no region")?;
     let (xr, yr) = (region[0].0..region[0].1, region[1].0..region[1].1);
     let grid = log_balance_grid(problem, GRID, GRID).map_err(|e| e.to_string())?;
-    let (lo, hi) = grid
-        .iter()
-        .flatten()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
+    // Colour from the 2nd percentile to the maximum of log10 B: B dips to 0 only in small
+    // neighbourhoods of the equilibria, so a min-to-max scale would spend most colours on a
+    // few cells. Cells below the 2nd percentile get the darkest colour.
+    let mut sorted: Vec<f64> = grid.iter().flatten().copied().collect();
+    sorted.sort_by(f64::total_cmp);
+    let lo = sorted.get(sorted.len() / 50).copied().unwrap_or(0.0);
+    let hi = sorted.last().copied().unwrap_or(1.0);
     let panels = root.split_evenly((1, 2));
     let font = ("sans-serif", 16).into_font();
 
