@@ -163,13 +163,18 @@ impl Interval {
 
     /// `xⁿ` for an integer `n` (`x⁰ = 1`; negative `n` is `1 / x^|n|`).
     pub fn powi(self, n: i32) -> Self {
+        if n < 0 {
+            // Through u32: |i32::MIN| does not fit an i32.
+            return Self::point(1.0) / self.powu(n.unsigned_abs());
+        }
+        self.powu(n.unsigned_abs())
+    }
+
+    /// `xⁿ` for an unsigned `n`.
+    fn powu(self, n: u32) -> Self {
         if n == 0 {
             return Self::point(1.0);
         }
-        if n < 0 {
-            return Self::point(1.0) / self.powi(n.unsigned_abs() as i32);
-        }
-        let n = n as u32;
         if n.is_multiple_of(2) {
             Self::checked(pow_down(self.mig(), n), pow_up(self.mag(), n))
         } else {
@@ -185,6 +190,20 @@ impl Interval {
                 -pow_down(-self.hi, n)
             };
             Self::checked(lo, hi)
+        }
+    }
+
+    /// The sign function (−1, 0 or 1). Over an interval that straddles 0 the function jumps,
+    /// and nothing built on derivatives can hold there: the result is `ENTIRE`.
+    pub fn sign(self) -> Self {
+        if self.lo > 0.0 {
+            Self::point(1.0)
+        } else if self.hi < 0.0 {
+            Self::point(-1.0)
+        } else if self.lo == 0.0 && self.hi == 0.0 {
+            Self::point(0.0)
+        } else {
+            Self::ENTIRE
         }
     }
 
@@ -445,6 +464,14 @@ mod tests {
         assert!(iv(-1.0, 2.0).sqr().hi >= 4.0);
         let d = iv(1.0, 2.0) - iv(1.0, 2.0);
         assert!(d.lo <= -1.0 && d.hi >= 1.0);
+    }
+
+    #[test]
+    fn powi_extreme_exponent_terminates() {
+        let x = iv(2.0, 3.0).powi(i32::MIN);
+        assert!(x.lo >= 0.0 && x.hi < 1e-300, "{x:?}");
+        assert_eq!(iv(-1.0, 2.0).sign(), Interval::ENTIRE);
+        assert_eq!(iv(0.5, 2.0).sign(), Interval::point(1.0));
     }
 
     #[test]

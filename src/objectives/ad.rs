@@ -37,6 +37,7 @@ use nalgebra::DVector;
 use num_dual::{Dual64, DualNum, gradient};
 
 use super::Objectives;
+use crate::interval::Interval;
 
 /// K objectives written once over a generic dual number type.
 pub trait AdObjectives: Send + Sync {
@@ -46,6 +47,20 @@ pub trait AdObjectives: Send + Sync {
     fn dim(&self) -> usize;
     /// `L_i(θ)`, written for any dual number type over `f64`.
     fn loss<D: DualNum<Primitive = f64>>(&self, i: usize, theta: &[D]) -> D;
+
+    /// A rigorous enclosure of `s = Σ_i ∇L_i` over a box (see
+    /// [`Objectives::enclose_sum_gradient`]); `None` (the default) when not available.
+    fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let _ = x;
+        None
+    }
+
+    /// A rigorous enclosure of the Hessian of `Σ L_i` over a box, row-major (see
+    /// [`Objectives::enclose_sum_hessian`]); `None` (the default) when not available.
+    fn enclose_sum_hessian(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let _ = x;
+        None
+    }
 }
 
 /// Wraps an [`AdObjectives`] to give exact derivatives through forward-mode AD.
@@ -80,5 +95,13 @@ impl<P: AdObjectives> Objectives<f64> for AutoDiff<P> {
         for (h, gj) in hvp.iter_mut().zip(g.iter()) {
             *h = gj.eps;
         }
+    }
+
+    fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        self.0.enclose_sum_gradient(x)
+    }
+
+    fn enclose_sum_hessian(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        self.0.enclose_sum_hessian(x)
     }
 }

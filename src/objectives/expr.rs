@@ -217,6 +217,39 @@ pub trait ExprScalar:
     fn apply(&self, f: Func) -> Self;
 }
 
+/// Rigorous enclosures: evaluating a tree over [`Interval`]s encloses every value the
+/// expression takes on the box (used to certify equilibria of problem files).
+impl ExprScalar for crate::interval::Interval {
+    fn constant(c: f64) -> Self {
+        Self::point(c)
+    }
+
+    fn pow_int(&self, n: i32) -> Self {
+        self.powi(n)
+    }
+
+    fn pow_real(&self, p: f64) -> Self {
+        self.powf(Self::point(p))
+    }
+
+    fn apply(&self, f: Func) -> Self {
+        match f {
+            Func::Sin => self.sin(),
+            Func::Cos => self.cos(),
+            Func::Tan => self.tan(),
+            Func::Exp => self.exp(),
+            Func::Ln => self.ln(),
+            Func::Sqrt => self.sqrt(),
+            Func::Abs => self.abs(),
+            Func::Sign => self.sign(),
+            Func::Tanh => self.tanh(),
+            Func::Sinh => self.sinh(),
+            Func::Cosh => self.cosh(),
+            Func::Atan => self.atan(),
+        }
+    }
+}
+
 impl<D: DualNum<Primitive = f64>> ExprScalar for D {
     fn constant(c: f64) -> Self {
         D::from(c)

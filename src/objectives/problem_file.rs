@@ -62,7 +62,9 @@ use toml::Spanned;
 use super::expr::{Expr, is_reserved_name};
 use super::{AdObjectives, AutoDiff, Objectives};
 use crate::error::{Error, Result};
+use crate::interval::Interval;
 use crate::problems::Problem;
+use std::sync::OnceLock;
 
 /// K objectives given as expression trees over named parameters.
 ///
@@ -77,6 +79,45 @@ pub struct ExprObjectives {
     pub names: Vec<String>,
     /// The objectives `L_1..L_K`.
     pub exprs: Vec<Expr>,
+    /// The symbolic `s = Σ ∇L_i` and Hessian of `Σ L_i`, built on first use.
+    sum_derivatives: OnceLock<SumDerivatives>,
+}
+
+/// Symbolic derivatives of `Σ L_i`: `s_j = ∂/∂θ_j Σ L_i` and `J_jk = ∂s_j/∂θ_k`.
+#[derive(Debug, Clone, PartialEq)]
+struct SumDerivatives {
+    gradient: Vec<Expr>,
+    hessian: Vec<Expr>,
+}
+
+impl ExprObjectives {
+    /// Objectives from their trees; `exprs[i]` may use `Expr::Var(j)` for `j < vars.len()`.
+    pub fn new(vars: Vec<String>, names: Vec<String>, exprs: Vec<Expr>) -> Self {
+        Self {
+            vars,
+            names,
+            exprs,
+            sum_derivatives: OnceLock::new(),
+        }
+    }
+
+    fn sum_derivatives(&self) -> &SumDerivatives {
+        self.sum_derivatives.get_or_init(|| {
+            let n = self.vars.len();
+            let total = self
+                .exprs
+                .iter()
+                .cloned()
+                .reduce(Expr::add)
+                .unwrap_or(Expr::Const(0.0));
+            let gradient: Vec<Expr> = (0..n).map(|j| total.derivative(j)).collect();
+            let hessian = gradient
+                .iter()
+                .flat_map(|g| (0..n).map(move |k| g.derivative(k)))
+                .collect();
+            SumDerivatives { gradient, hessian }
+        })
+    }
 }
 
 impl AdObjectives for ExprObjectives {
@@ -90,6 +131,19 @@ impl AdObjectives for ExprObjectives {
 
     fn loss<D: DualNum<Primitive = f64>>(&self, i: usize, theta: &[D]) -> D {
         self.exprs[i].eval(theta)
+    }
+
+    /// Interval evaluation of the symbolic `s = ∇ Σ L_i`: rigorous, since every operation
+    /// rounds outward.
+    fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let g = &self.sum_derivatives().gradient;
+        Some(g.iter().map(|e| e.eval(x)).collect())
+    }
+
+    /// Interval evaluation of the symbolic Hessian of `Σ L_i`.
+    fn enclose_sum_hessian(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let h = &self.sum_derivatives().hessian;
+        Some(h.iter().map(|e| e.eval(x)).collect())
     }
 }
 
@@ -476,7 +530,7 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
     let description = spec
         .description
         .unwrap_or_else(|| format!("{} objectives on {n} vars from {}", exprs.len(), ctx.file));
-    let objectives = ExprObjectives { vars, names, exprs };
+    let objectives = ExprObjectives::new(vars, names, exprs);
 
     // The start must be usable.
     let ad = AutoDiff(objectives);

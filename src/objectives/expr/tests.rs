@@ -177,11 +177,11 @@ fn simplification() {
 }
 
 fn objectives(sources: &[&str]) -> AutoDiff<ExprObjectives> {
-    AutoDiff(ExprObjectives {
-        vars: VARS.iter().map(|s| s.to_string()).collect(),
-        names: (0..sources.len()).map(|i| format!("L{i}")).collect(),
-        exprs: sources.iter().map(|s| parse(s)).collect(),
-    })
+    AutoDiff(ExprObjectives::new(
+        VARS.iter().map(|s| s.to_string()).collect(),
+        (0..sources.len()).map(|i| format!("L{i}")).collect(),
+        sources.iter().map(|s| parse(s)).collect(),
+    ))
 }
 
 const SAMPLES: [&str; 8] = [
