@@ -5,6 +5,7 @@
 //! that reports can give the distance to the true answer.
 
 mod multitask;
+pub mod suite;
 mod targets;
 
 pub use multitask::{
@@ -12,6 +13,9 @@ pub use multitask::{
     multitask_problem,
 };
 pub use targets::Targets;
+
+#[cfg(test)]
+pub(crate) use multitask::SplitMix64;
 
 use crate::error::{Error, Result};
 use crate::objectives::Objectives;
