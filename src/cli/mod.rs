@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a run that could not finish its job (an I/O failure writing an
 //! output), 2 bad input (flags, files, values). Errors are one line on stderr.
 
+mod compare;
 mod problem_arg;
 mod reproduce;
 mod run;
@@ -34,6 +35,8 @@ enum Command {
     Problems,
     /// Run one flow on a problem and print its report.
     Run(run::RunArgs),
+    /// Compare every flow × step rule under equal work budgets; verdicts on the seed's claims.
+    Compare(compare::CompareArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -115,6 +118,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Reproduce { json } => reproduce::run(json.as_deref()),
         Command::Run(args) => run::run_command(&args),
+        Command::Compare(args) => compare::run_command(&args),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
                 println!("{:<18} {}", entry.name, entry.summary);

@@ -12,7 +12,7 @@ pub use multitask::{
     Csr, FLIP_PROB, Loss, MAX_NNZ_PER_ROW, MultiTask, MultiTaskParams, NOISE_SD, OFFSET_SD,
     multitask_problem,
 };
-pub use targets::Targets;
+pub use targets::{SEED_PI, Targets};
 
 #[cfg(test)]
 pub(crate) use multitask::SplitMix64;

@@ -3,6 +3,12 @@
 //! JSON numbers are `f64`; a NaN or infinite value, and a figure that does not exist
 //! (distance where no equilibrium is known, B where it is degenerate), is `null`.
 
+pub mod compare;
+pub mod compare_plot;
+
+pub use compare::{compare_json, compare_markdown, compare_text, peers_text};
+pub use compare_plot::{PlotMetric, compare_svg};
+
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
@@ -31,6 +37,7 @@ fn opt<F: Real>(x: Option<F>) -> Value {
 pub fn run_json<F: Real>(r: &RunReport<F>) -> Value {
     json!({
         "method": r.method.name(),
+        "step_rule": r.step_rule,
         "float": F::NAME,
         "stop": r.stop,
         "stop_reason": r.stop.describe(),
@@ -43,6 +50,8 @@ pub fn run_json<F: Real>(r: &RunReport<F>) -> Value {
         "total_loss": num(r.total_loss),
         "floor": num(r.floor),
         "floor_reached": r.floor_reached,
+        "evaluations_to_floor": r.evaluations_to_floor,
+        "trial_points": r.trial_points,
         "equilibrium": is_equilibrium(r),
         "switched_at": r.switched_at,
         "theta": r.theta.iter().map(|&x| x.to_f64_lossy()).collect::<Vec<_>>(),
