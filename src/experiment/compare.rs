@@ -671,11 +671,13 @@ fn problems_of(runs: &[RunRecord]) -> Vec<&str> {
 /// Claim 3. Rule: over problems with a known equilibrium where `Q > 0`, take B-flow's best
 /// step rule per problem. *Holds* if it reached the floor on every one, *does not hold* if
 /// on none, else *holds only when* the problem is in one of the classes where it reached
-/// the floor on every member (the failing classes are named in the evidence).
+/// the floor on every member; when every miss has a known condition number κ the condition
+/// is stated as `κ < (smallest κ missed)`.
 pub fn verdict_bflow_precision(runs: &[RunRecord]) -> (Verdict, String) {
     let mut reached_classes: Vec<&str> = Vec::new();
     let mut failed_classes: Vec<&str> = Vec::new();
     let mut failures = Vec::new();
+    let mut failed_kappas: Vec<Option<f64>> = Vec::new();
     let mut tested = 0;
     for name in problems_of(runs) {
         let of = || runs.iter().filter(move |r| r.problem == name);
@@ -695,6 +697,7 @@ pub fn verdict_bflow_precision(runs: &[RunRecord]) -> (Verdict, String) {
             if !failed_classes.contains(&first.class.as_str()) {
                 failed_classes.push(&first.class);
             }
+            failed_kappas.push(first.kappa);
             failures.push((
                 first.class.clone(),
                 b.sum_norm / b.floor.max(f64::MIN_POSITIVE),
@@ -731,16 +734,26 @@ pub fn verdict_bflow_precision(runs: &[RunRecord]) -> (Verdict, String) {
             format!("; missed within the budget on {}", per_class.join(", "))
         }
     );
+    // If every miss has a known κ, the condition is a κ threshold: the smallest κ missed.
+    let missed_kappa: Option<Vec<f64>> = failed_kappas.iter().copied().collect();
+    let threshold = missed_kappa
+        .filter(|k| !k.is_empty())
+        .map(|k| k.iter().copied().fold(f64::INFINITY, f64::min));
     let verdict = if tested == 0 {
         Verdict::NotTested
     } else if failures.is_empty() {
         Verdict::Holds
     } else if only.is_empty() {
         Verdict::DoesNotHold
+    } else if let Some(t) = threshold {
+        Verdict::HoldsOnlyWhen(format!(
+            "κ(Σ H_i) < {t:.0e} (every problem below it reached the floor; {} at or above it did \
+             not within the budget — minimising B squares κ)",
+            failures.len()
+        ))
     } else {
         Verdict::HoldsOnlyWhen(format!(
-            "the problem is well conditioned (classes reached: {}; not reached within the budget: \
-             {}) — minimising B squares the condition number",
+            "the problem is in one of the classes {} (not reached within the budget: {})",
             only.join(", "),
             failed_classes.join(", ")
         ))
@@ -1094,6 +1107,15 @@ mod tests {
         assert!(
             evidence.contains("1 of 2") && evidence.contains("class-a: 1"),
             "{evidence}"
+        );
+        let mut with_kappa = runs.clone();
+        for r in with_kappa.iter_mut().filter(|r| r.problem == "a") {
+            r.kappa = Some(1e3);
+        }
+        let (v, _) = verdict_bflow_precision(&with_kappa);
+        assert!(
+            matches!(v, Verdict::HoldsOnlyWhen(ref c) if c.starts_with("κ(Σ H_i) < 1e3")),
+            "{v}"
         );
         runs[4].floor_reached = false;
         assert_eq!(verdict_bflow_precision(&runs).0, Verdict::DoesNotHold);
