@@ -95,7 +95,13 @@ pub fn trace_csv<F: Real>(r: &RunReport<F>) -> String {
 pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
     let mut out = String::new();
     let o = &mut out;
-    let _ = writeln!(o, "method        {} ({})", r.method, F::NAME);
+    let _ = writeln!(
+        o,
+        "method        {} ({}), step rule {}",
+        r.method,
+        F::NAME,
+        r.step_rule
+    );
     let _ = writeln!(o, "stopped       {} after {} steps", r.stop, r.steps);
     let _ = writeln!(
         o,
@@ -105,6 +111,9 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
         r.counts.losses,
         r.counts.gradient_equivalents()
     );
+    if let Some(e) = r.evaluations_to_floor {
+        let _ = writeln!(o, "to the floor  {e} gradient-equivalents");
+    }
     let theta: Vec<String> = r.theta.iter().map(|x| format!("{x:.10}")).collect();
     let _ = writeln!(o, "θ             ({})", theta.join(", "));
     let _ = writeln!(o, "B             {}", fmt_opt(r.b));
