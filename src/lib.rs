@@ -21,7 +21,7 @@
 //! | [`balance`] | pure balance math on K gradient vectors: s, Q, B, I, Gram and cosine matrices |
 //! | [`objectives`] | the [`objectives::Objectives`] trait, forward-mode AD, the exact ∇B |
 //! | [`problems`] | the catalog of built-in problems |
-//! | [`flow`] | loss-flow, B-flow, two-phase: parameters, stop reasons, traces, reports |
+//! | [`flow`] | loss-flow, B-flow, two-phase; step rules (fixed, Armijo, L-BFGS, Levenberg–Marquardt), CG; stop reasons, the floor, reports |
 //! | [`experiment`] | the seed's experiments rerun and compared |
 //! | [`report`] | text tables and JSON |
 //!

@@ -29,7 +29,7 @@
 #[cfg(feature = "argmin")]
 pub mod argmin_adapter;
 pub mod cg;
-mod step;
+pub mod step;
 
 pub use step::{ArmijoParams, LbfgsParams, NewtonParams, StepRule};
 
