@@ -470,7 +470,10 @@ mod tests {
     fn powi_extreme_exponent_terminates() {
         let x = iv(2.0, 3.0).powi(i32::MIN);
         // 2^-2147483648 underflows: an enclosure of a tiny positive number, rounded outward.
-        assert!(x.lo <= 0.0 && x.lo > -1e-300 && x.hi > 0.0 && x.hi < 1e-300, "{x:?}");
+        assert!(
+            x.lo <= 0.0 && x.lo > -1e-300 && x.hi > 0.0 && x.hi < 1e-300,
+            "{x:?}"
+        );
         assert_eq!(iv(-1.0, 2.0).sign(), Interval::ENTIRE);
         assert_eq!(iv(0.5, 2.0).sign(), Interval::point(1.0));
     }

@@ -22,7 +22,7 @@
 //! | [`interval`] | rigorous `f64` interval arithmetic for certificates |
 //! | [`objectives`] | the [`objectives::Objectives`] trait, forward-mode AD, the exact ∇B |
 //! | [`problems`] | the catalog of built-in problems |
-//! | [`flow`] | loss-flow, B-flow, two-phase: parameters, stop reasons, traces, reports |
+//! | [`flow`] | loss-flow, B-flow, two-phase; step rules (fixed, Armijo, L-BFGS, Levenberg–Marquardt), CG; stop reasons, the floor, reports |
 //! | [`map`] | equilibrium maps: multi-start B-flow, Newton polish, classification, certificates |
 //! | [`experiment`] | the seed's experiments rerun and compared |
 //! | [`report`] | text tables and JSON |

@@ -286,3 +286,89 @@ fn problem_file_errors_exit_2_with_file_line_column() {
             .contains("missing.toml")
     );
 }
+
+#[test]
+fn compare_one_problem_writes_json_markdown_and_plot() {
+    let json_path = temp_path("compare.json");
+    let md_path = temp_path("compare.md");
+    let svg_path = temp_path("compare.svg");
+    let out = bflow()
+        .args(["compare", "e3", "--budget", "2000", "--json"])
+        .arg(&json_path)
+        .arg("--markdown")
+        .arg(&md_path)
+        .arg("--plot")
+        .arg(&svg_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in ["newton-lm", "B-flow/lbfgs", "claim 5", "verdict:"] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 10);
+    assert_eq!(v["budget"], 2000);
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(md.contains("### Verdicts on the seed's claims"));
+    assert!(
+        std::fs::read_to_string(&svg_path)
+            .unwrap()
+            .starts_with("<svg")
+    );
+}
+
+#[test]
+fn compare_rejects_bad_input_with_one_line_naming_the_flag() {
+    let out = bflow().args(["compare", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("bflow: error: PROBLEM: `nope` is not in the suite"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+    let out = bflow()
+        .args(["compare", "e1", "--budget", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("--budget: must be ≥ 1")
+    );
+}
+
+#[test]
+fn run_plots_svg_and_png() {
+    for ext in ["svg", "png"] {
+        let path = temp_path(&format!("run-plot.{ext}"));
+        let out = bflow()
+            .args(["run", "e2", "--steps", "200", "--plot"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        match ext {
+            "svg" => assert!(String::from_utf8_lossy(&bytes).contains("<svg")),
+            _ => assert_eq!(&bytes[1..4], b"PNG"),
+        }
+    }
+    let out = bflow()
+        .args(["run", "e2", "--plot", "x.pdf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "ran before rejecting the plot path");
+}

@@ -4,6 +4,7 @@
 //! output), 2 bad input (flags, files, values). Errors are one line on stderr.
 
 mod bench;
+mod compare;
 mod diagnose;
 mod map;
 mod precision;
@@ -49,6 +50,8 @@ enum Command {
     Map(map::MapArgs),
     /// Merge shard outputs of `bflow map --shard` into one map.
     Merge(map::MergeArgs),
+    /// Compare every flow × step rule under equal work budgets; verdicts on the seed's claims.
+    Compare(compare::CompareArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -135,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Precision(args) => precision::precision_command(&args),
         Command::Map(args) => map::map_command(&args),
         Command::Merge(args) => map::merge_command(&args),
+        Command::Compare(args) => compare::run_command(&args),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
                 println!("{:<18} {}", entry.name, entry.summary);

@@ -5,7 +5,31 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::{CliError, load_problem, parse_point, write_file};
-use bflow::flow::{FlowParams, Method, run};
+use bflow::flow::{FlowParams, Method, StepRule, run};
+
+/// The step rules `--rule` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuleArg {
+    /// The fixed step size (--step-size), the seed's rule.
+    Fixed,
+    /// Armijo backtracking on the flow's objective.
+    Armijo,
+    /// L-BFGS (memory 7) with Armijo backtracking.
+    Lbfgs,
+    /// Levenberg–Marquardt balance step on s(θ) = 0.
+    Newton,
+}
+
+impl From<RuleArg> for StepRule<f64> {
+    fn from(r: RuleArg) -> Self {
+        match r {
+            RuleArg::Fixed => StepRule::Fixed,
+            RuleArg::Armijo => StepRule::armijo(),
+            RuleArg::Lbfgs => StepRule::lbfgs(),
+            RuleArg::Newton => StepRule::newton(),
+        }
+    }
+}
 
 /// The flows `--method` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -42,9 +66,15 @@ pub struct RunArgs {
     /// Start point, comma-separated (default: the problem's start).
     #[arg(long, value_name = "x,y,…", allow_hyphen_values = true)]
     pub start: Option<String>,
+    /// How each step is sized.
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub rule: RuleArg,
     /// Step budget.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
+    /// Stop once ||s|| has stayed at the floating-point floor for this many iterates (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub floor_steps: usize,
     /// Step size η (B-flow and loss-flow; default 0.5 for B-flow, 0.01 for loss-flow).
     #[arg(long, value_name = "η", allow_negative_numbers = true)]
     pub step_size: Option<f64>,
@@ -65,6 +95,9 @@ pub struct RunArgs {
     /// Write the trace (step, θ, B, ||s||, Σ L) as CSV.
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
+    /// Plot ||s|| and B against the step (log scale) to PATH.svg or PATH.png.
+    #[arg(long, value_name = "PATH.svg|.png")]
+    pub plot: Option<PathBuf>,
 }
 
 /// Turns the flags into flow parameters (one place, so every message names its flag).
@@ -75,9 +108,11 @@ fn flow_params(args: &RunArgs) -> Result<FlowParams<f64>, CliError> {
         b_step: args.step_size.unwrap_or(defaults.b_step),
         loss_step: args.step_size.unwrap_or(defaults.loss_step),
         eps_switch: args.eps_switch,
+        step_rule: args.rule.into(),
         max_steps: args.steps,
+        floor_steps: (args.floor_steps > 0).then_some(args.floor_steps),
         stagnation_steps: (args.stagnation > 0).then_some(args.stagnation),
-        record_trace: args.csv.is_some(),
+        record_trace: args.csv.is_some() || args.plot.is_some(),
         ..defaults
     };
     params.validate().map_err(|e| {
@@ -104,6 +139,17 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
         None => problem.start.clone(),
     };
     let params = flow_params(args)?;
+    if let Some(path) = &args.plot
+        && !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("svg" | "png")
+        )
+    {
+        return Err(CliError::input(format!(
+            "--plot: {}: the plot file must end in .svg or .png",
+            path.display()
+        )));
+    }
     let report =
         run(&problem, &start, &params).map_err(|e| CliError::input(format!("--start: {e}")))?;
     println!(
@@ -120,6 +166,15 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.csv {
         write_file(path, &bflow::report::trace_csv(&report))?;
+    }
+    if let Some(path) = &args.plot {
+        bflow::report::plot::run_plot(&report, path).map_err(|e| {
+            if e.contains("must end in") {
+                CliError::input(format!("--plot: {e}"))
+            } else {
+                CliError::failure(e)
+            }
+        })?;
     }
     Ok(())
 }

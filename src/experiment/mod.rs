@@ -2,9 +2,11 @@
 //!
 //! [`reproduce`] reruns the seed's experiments E1–E4 ([`seed::SEED_EXPERIMENTS`]) and sets
 //! each figure the seed printed beside the one this run measured, with a verdict computed
-//! from the two numbers.
+//! from the two numbers. [`compare`] runs every flow × step rule under equal work budgets on a
+//! suite of problem classes and computes verdicts on the seed's claims.
 
 pub mod bench;
+pub mod compare;
 pub mod precision;
 pub mod seed;
 

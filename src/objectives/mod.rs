@@ -196,6 +196,25 @@ impl<'a, F: Real> BalanceEvaluator<'a, F> {
         finite_or_undefined(grad_b)
     }
 
+    /// `out = (Σ_i H_i) v`, the Jacobian of `s = Σ g_i` applied to `v`. Costs K HVPs.
+    pub fn sum_hvp(&mut self, theta: &[F], v: &[F], out: &mut [F]) {
+        out.iter_mut().for_each(|x| *x = F::zero());
+        for i in 0..self.objectives.num_objectives() {
+            self.objectives.hvp(i, theta, v, &mut self.hvp);
+            for (acc, &h) in out.iter_mut().zip(&self.hvp) {
+                *acc = *acc + h;
+            }
+        }
+        self.counts.hvps += self.objectives.num_objectives() as u64;
+    }
+
+    /// [`sum_hessian`] at `theta`, counted: `n · K` HVPs.
+    pub fn sum_hessian(&mut self, theta: &[F]) -> Vec<F> {
+        let k = self.objectives.num_objectives() as u64;
+        self.counts.hvps += k * self.objectives.dim() as u64;
+        sum_hessian(self.objectives, theta)
+    }
+
     /// `∇B` by central differences of B with step `h` per coordinate, as the seed computes it:
     /// `2n` evaluations of B, each of K gradients.
     ///

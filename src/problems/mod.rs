@@ -5,6 +5,7 @@
 //! that reports can give the distance to the true answer.
 
 mod multitask;
+pub mod suite;
 mod surfaces;
 mod targets;
 
@@ -14,6 +15,9 @@ pub use multitask::{
 };
 pub use surfaces::{Surface, SurfaceKind, branin_split, himmelblau_split, saddle};
 pub use targets::{SEED_PI, Targets};
+
+#[cfg(test)]
+pub(crate) use multitask::SplitMix64;
 
 use crate::error::{Error, Result};
 use crate::objectives::Objectives;

@@ -273,10 +273,10 @@ impl<F: Real> Csr<F> {
 /// splitmix64 (Steele, Lea & Flood 2014): a 64-bit state advanced by a Weyl sequence and
 /// mixed; passes BigCrush, and its output is fixed by the seed on every platform.
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -285,18 +285,18 @@ impl SplitMix64 {
     }
 
     /// Uniform on [0, 1), 53 random bits.
-    fn uniform(&mut self) -> f64 {
+    pub(crate) fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform integer in `0..bound` (`bound ≥ 1`) by the multiply-high map; the bias is at
     /// most `bound/2⁶⁴`, negligible here.
-    fn below(&mut self, bound: usize) -> usize {
+    pub(crate) fn below(&mut self, bound: usize) -> usize {
         ((u128::from(self.next_u64()) * bound as u128) >> 64) as usize
     }
 
     /// Standard normal by Box–Muller (one of the pair is used; simplicity over speed).
-    fn normal(&mut self) -> f64 {
+    pub(crate) fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform(); // (0, 1]
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()

@@ -6,13 +6,10 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 
 use super::CliError;
 use bflow::map::{EquilibriumMap, Kind, Outcome, log_balance_grid};
 use bflow::problems::Problem;
-
-static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 const GRID: usize = 320;
 
@@ -54,7 +51,7 @@ fn palette(k: usize) -> RGBColor {
 
 /// Writes the plot to `path` (SVG for `.svg`, PNG otherwise).
 pub fn plot(problem: &Problem<f64>, map: &EquilibriumMap, path: &Path) -> Result<(), CliError> {
-    let _ = register_font("sans-serif", FontStyle::Normal, FONT);
+    bflow::report::plot::ensure_font();
     let fail = |e: String| CliError::failure(format!("{}: cannot plot: {e}", path.display()));
     let size = (1300, 600);
     let is_svg = path

@@ -3,6 +3,13 @@
 //! JSON numbers are `f64`; a NaN or infinite value, and a figure that does not exist
 //! (distance where no equilibrium is known, B where it is degenerate), is `null`.
 
+pub mod compare;
+pub mod compare_plot;
+pub mod plot;
+
+pub use compare::{compare_json, compare_markdown, compare_text, peers_text};
+pub use compare_plot::{PlotMetric, compare_svg};
+
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
@@ -34,6 +41,7 @@ fn opt<F: Real>(x: Option<F>) -> Value {
 pub fn run_json<F: Real>(r: &RunReport<F>) -> Value {
     json!({
         "method": r.method.name(),
+        "step_rule": r.step_rule,
         "float": F::NAME,
         "stop": r.stop,
         "stop_reason": r.stop.describe(),
@@ -46,6 +54,8 @@ pub fn run_json<F: Real>(r: &RunReport<F>) -> Value {
         "total_loss": num(r.total_loss),
         "floor": num(r.floor),
         "floor_reached": r.floor_reached,
+        "evaluations_to_floor": r.evaluations_to_floor,
+        "trial_points": r.trial_points,
         "equilibrium": is_equilibrium(r),
         "switched_at": r.switched_at,
         "theta": r.theta.iter().map(|&x| x.to_f64_lossy()).collect::<Vec<_>>(),
@@ -89,7 +99,13 @@ pub fn trace_csv<F: Real>(r: &RunReport<F>) -> String {
 pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
     let mut out = String::new();
     let o = &mut out;
-    let _ = writeln!(o, "method        {} ({})", r.method, F::NAME);
+    let _ = writeln!(
+        o,
+        "method        {} ({}), step rule {}",
+        r.method,
+        F::NAME,
+        r.step_rule
+    );
     let _ = writeln!(o, "stopped       {} after {} steps", r.stop, r.steps);
     let _ = writeln!(
         o,
@@ -99,6 +115,9 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
         r.counts.losses,
         r.counts.gradient_equivalents()
     );
+    if let Some(e) = r.evaluations_to_floor {
+        let _ = writeln!(o, "to the floor  {e} gradient-equivalents");
+    }
     let _ = writeln!(o, "θ             {}", fmt_point(&r.theta));
     let _ = writeln!(o, "B             {}", fmt_opt(r.b));
     let _ = writeln!(
