@@ -102,6 +102,22 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
         "  B: {:.6e} → {:.6e} over {} steps",
         r.b_first, r.b_last, r.repeats
     );
+    if let Some(nw) = &r.newton {
+        println!(
+            "  Newton–CG from θ = 0: {} after {} steps, {} CG iterations, {:.1} s; ||s|| = {:.3e}, floor {:.3e}: {}",
+            nw.stop,
+            nw.steps,
+            nw.cg_iterations,
+            nw.seconds,
+            nw.sum_norm,
+            nw.floor,
+            if nw.floor_reached {
+                "reached"
+            } else {
+                "NOT reached"
+            }
+        );
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&r).map_err(CliError::failure)?;
         write_file(path, &text)?;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::{CliError, load_problem, parse_point, write_file};
-use bflow::flow::{FlowParams, Method, StepRule, run};
+use bflow::flow::{FlowParams, Method, Progress, StepRule, run_observed};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The step rules `--rule` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +96,9 @@ pub struct RunArgs {
     /// Write the trace (step, θ, B, ||s||, Σ L) as CSV.
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
+    /// Stop after this many seconds of wall-clock time (the report is printed as usual).
+    #[arg(long, value_name = "SECONDS")]
+    pub max_time: Option<f64>,
     /// Plot ||s|| and B against the step (log scale) to PATH.svg or PATH.png.
     #[arg(long, value_name = "PATH.svg|.png")]
     pub plot: Option<PathBuf>,
@@ -113,6 +117,15 @@ fn flow_params(args: &RunArgs) -> Result<FlowParams<f64>, CliError> {
         floor_steps: (args.floor_steps > 0).then_some(args.floor_steps),
         stagnation_steps: (args.stagnation > 0).then_some(args.stagnation),
         record_trace: args.csv.is_some() || args.plot.is_some(),
+        max_time: match args.max_time {
+            None => None,
+            Some(t) if t.is_finite() && t >= 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+            Some(t) => {
+                return Err(CliError::input(format!(
+                    "--max-time: must be a number of seconds ≥ 0, got {t}"
+                )));
+            }
+        },
         ..defaults
     };
     params.validate().map_err(|e| {
@@ -150,8 +163,27 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
             path.display()
         )));
     }
-    let report =
-        run(&problem, &start, &params).map_err(|e| CliError::input(format!("--start: {e}")))?;
+    // A progress bar on stderr, shown only once a run has taken more than a second.
+    let bar =
+        ProgressBar::with_draw_target(Some(params.max_steps as u64), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} step {pos}/{len}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut shown = false;
+    let mut observer = |p: &Progress<f64>| {
+        if !shown && p.elapsed.as_secs_f64() > 1.0 {
+            shown = true;
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        if shown {
+            bar.set_position(p.step as u64);
+            bar.set_message(format!("||s|| = {:.3e}", p.sum_norm));
+        }
+    };
+    let report = run_observed(&problem, &start, &params, &mut observer)
+        .map_err(|e| CliError::input(format!("--start: {e}")))?;
+    bar.finish_and_clear();
     println!(
         "problem       {} (K = {}, n = {})",
         problem.name,

@@ -10,8 +10,9 @@
 use std::time::Instant;
 
 use crate::error::Result;
+use crate::flow::matrix_free::{MatrixFreeParams, run_matrix_free};
 use crate::objectives::{BalanceWorkspace, Objectives, Undefined};
-use crate::problems::{MultiTask, MultiTaskParams};
+use crate::problems::{Loss, MultiTask, MultiTaskParams};
 
 /// What one `bench multitask` run measured.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -34,8 +35,9 @@ pub struct MultiTaskBench {
     pub peak_rss_bytes: Option<u64>,
     /// Bytes of problem data (CSR arrays and targets).
     pub data_bytes: usize,
-    /// Peak RSS after the data were generated minus RSS right after it: what the flow added
-    /// (null where the peak counter could not be reset).
+    /// Peak RSS after the data were generated minus RSS right after it: what the B-flow
+    /// steps and the Newton–CG run added, including θ (null where the peak counter could not
+    /// be reset).
     pub added_peak_bytes: Option<u64>,
     /// The target for `added_peak_bytes`: `(K + 6)·n·8`.
     pub memory_budget_bytes: usize,
@@ -47,6 +49,29 @@ pub struct MultiTaskBench {
     pub b_last: f64,
     /// Repeats of each timing.
     pub repeats: usize,
+    /// The matrix-free Newton–CG run to the floor (quadratic loss only; null otherwise).
+    pub newton: Option<NewtonBench>,
+}
+
+/// A matrix-free Newton–CG run from θ = 0 on the quadratic multi-task problem.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NewtonBench {
+    /// Why it stopped.
+    pub stop: &'static str,
+    /// Newton steps.
+    pub steps: usize,
+    /// CG iterations over all steps.
+    pub cg_iterations: usize,
+    /// `||s||` at the end.
+    pub sum_norm: f64,
+    /// The floor estimate `ε Σ ||g_i||` there.
+    pub floor: f64,
+    /// Whether `||s|| ≤ 4 · floor`.
+    pub floor_reached: bool,
+    /// Gradient-equivalents used.
+    pub gradient_equivalents: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
 }
 
 fn proc_status_kib(field: &str) -> Option<u64> {
@@ -97,6 +122,7 @@ pub fn bench_multitask(
             .map_err(|u| undefined("start", u))?;
         gradient_seconds = gradient_seconds.min(t.elapsed().as_secs_f64());
     }
+    let workspace_bytes = ws.buffer_bytes();
     let mut bflow_step_seconds = f64::INFINITY;
     let mut last = first;
     for _ in 0..repeats {
@@ -106,6 +132,24 @@ pub fn bench_multitask(
             .map_err(|u| undefined("step", u))?;
         bflow_step_seconds = bflow_step_seconds.min(t.elapsed().as_secs_f64());
     }
+    drop(ws);
+    let newton = match params.loss {
+        Loss::Quadratic => {
+            let mut theta = vec![0.0; n];
+            let r = run_matrix_free(&mt, &mut theta, &MatrixFreeParams::default())?;
+            Some(NewtonBench {
+                stop: r.stop.code(),
+                steps: r.steps,
+                cg_iterations: r.cg_iterations,
+                sum_norm: r.sum_norm,
+                floor: r.floor,
+                floor_reached: r.floor_reached,
+                gradient_equivalents: r.counts.gradient_equivalents(),
+                seconds: r.seconds,
+            })
+        }
+        Loss::Logistic => None,
+    };
     let peak_kib = proc_status_kib("VmHWM:");
     let added_peak_bytes = match (can_reset, peak_kib, baseline_kib) {
         (true, Some(p), Some(b)) => Some(p.saturating_sub(b) * 1024),
@@ -123,10 +167,11 @@ pub fn bench_multitask(
         data_bytes,
         added_peak_bytes,
         memory_budget_bytes: (k + 6) * n * 8,
-        workspace_bytes: ws.buffer_bytes(),
+        workspace_bytes,
         b_first: first.b,
         b_last: last.b,
         repeats,
+        newton,
     })
 }
 
@@ -145,6 +190,8 @@ mod tests {
         assert_eq!((r.n, r.k), (2000, 4));
         assert!(r.gradient_seconds > 0.0 && r.bflow_step_seconds > 0.0);
         assert!(r.b_last < r.b_first, "B {} → {}", r.b_first, r.b_last);
+        let newton = r.newton.unwrap();
+        assert!(newton.floor_reached, "{newton:?}");
         assert_eq!(r.memory_budget_bytes, 10 * 2000 * 8);
         let t = rayon::current_num_threads().min(4);
         assert_eq!(r.workspace_bytes, (4 + 1 + t) * 2000 * 8);

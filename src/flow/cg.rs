@@ -135,7 +135,7 @@ impl<F: Real> CgScratch<F> {
 /// ```
 #[track_caller]
 pub fn conjugate_gradient<F: Real>(
-    mut apply: impl FnMut(&[F], &mut [F]),
+    apply: impl FnMut(&[F], &mut [F]),
     b: &[F],
     x: &mut [F],
     params: &CgParams<F>,
@@ -149,6 +149,34 @@ pub fn conjugate_gradient<F: Real>(
         "conjugate_gradient: scratch has the wrong size"
     );
     let CgScratch { r, p, ap } = scratch;
+    conjugate_gradient_in(apply, b, x, params, r, p, ap)
+}
+
+/// [`conjugate_gradient`] with caller-owned work vectors `r`, `p`, `ap` (each of length n),
+/// so a caller that already holds spare n-vectors (the matrix-free Newton step borrows the
+/// gradient buffers of a [`BalanceWorkspace`](crate::objectives::BalanceWorkspace)) needs
+/// no more memory.
+///
+/// # Errors
+/// As [`conjugate_gradient`].
+///
+/// # Panics
+/// When the vectors differ in length (a bug in the caller).
+#[track_caller]
+pub fn conjugate_gradient_in<F: Real>(
+    mut apply: impl FnMut(&[F], &mut [F]),
+    b: &[F],
+    x: &mut [F],
+    params: &CgParams<F>,
+    r: &mut [F],
+    p: &mut [F],
+    ap: &mut [F],
+) -> Result<CgInfo<F>, CgError<F>> {
+    let n = b.len();
+    assert!(
+        x.len() == n && r.len() == n && p.len() == n && ap.len() == n,
+        "conjugate_gradient_in: vectors differ in length"
+    );
     let b_norm = norm_l2(b);
     let tol = (params.rel_tol * b_norm).max(params.abs_tol);
     apply(x, ap);

@@ -29,6 +29,7 @@
 #[cfg(feature = "argmin")]
 pub mod argmin_adapter;
 pub mod cg;
+pub mod matrix_free;
 pub mod step;
 
 pub use step::{ArmijoParams, LbfgsParams, NewtonParams, StepRule};
@@ -118,6 +119,9 @@ pub struct FlowParams<F> {
     pub stagnation_steps: Option<usize>,
     /// Keep a per-step trace (default true).
     pub record_trace: bool,
+    /// Wall-clock limit, checked before each step (default: none). A run that hits it stops
+    /// with [`StopReason::TimeLimit`] and reports its last iterate like any other.
+    pub max_time: Option<std::time::Duration>,
 }
 
 impl<F: Real> Default for FlowParams<F> {
@@ -136,6 +140,7 @@ impl<F: Real> Default for FlowParams<F> {
             target_b: None,
             stagnation_steps: None,
             record_trace: true,
+            max_time: None,
         }
     }
 }
@@ -213,6 +218,11 @@ pub enum StopReason {
     FloorReached,
     /// The work budget `max_evaluations` was used.
     MaxEvaluations,
+    /// The wall-clock limit `max_time` was reached.
+    TimeLimit,
+    /// The linear solve of a Newton step broke down (conjugate gradients met a direction of
+    /// non-positive curvature: Σ H_i is not positive definite there).
+    LinearSolveFailed,
     /// A line search (or the Levenberg–Marquardt damping loop) found no acceptable trial
     /// point above the floor: the direction is not a usable descent direction, or the
     /// objective's own rounding hides the decrease.
@@ -228,7 +238,10 @@ pub enum StopReason {
 impl StopReason {
     /// True unless the flow was forced to stop by a non-finite or degenerate value.
     pub fn is_success(self) -> bool {
-        !matches!(self, StopReason::NonFinite | StopReason::Degenerate)
+        !matches!(
+            self,
+            StopReason::NonFinite | StopReason::Degenerate | StopReason::LinearSolveFailed
+        )
     }
 
     /// The reason's short name, as in JSON (`"max-steps"`, `"fixed-point"`, …).
@@ -241,6 +254,8 @@ impl StopReason {
             StopReason::Stagnated => "stagnated",
             StopReason::FloorReached => "floor-reached",
             StopReason::MaxEvaluations => "max-evaluations",
+            StopReason::TimeLimit => "time-limit",
+            StopReason::LinearSolveFailed => "linear-solve-failed",
             StopReason::LineSearchFailed => "line-search-failed",
             StopReason::NonFinite => "non-finite",
             StopReason::Degenerate => "degenerate",
@@ -257,6 +272,8 @@ impl StopReason {
             StopReason::Stagnated => "||s|| stagnated",
             StopReason::FloorReached => "||s|| at the floating-point floor: no further progress",
             StopReason::MaxEvaluations => "work budget (gradient-equivalents) used",
+            StopReason::TimeLimit => "time limit reached",
+            StopReason::LinearSolveFailed => "the Newton step's linear solve broke down",
             StopReason::LineSearchFailed => "line search found no decrease",
             StopReason::NonFinite => "a value became non-finite (last finite iterate kept)",
             StopReason::Degenerate => "every gradient vanishes (Q = 0): B undefined",
@@ -357,6 +374,36 @@ pub fn run<F: Real>(
     start: &[F],
     params: &FlowParams<F>,
 ) -> Result<RunReport<F>> {
+    run_observed(problem, start, params, &mut |_| {})
+}
+
+/// Where a run is, handed to the observer of [`run_observed`] after every step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress<F> {
+    /// Steps taken.
+    pub step: usize,
+    /// The step budget.
+    pub max_steps: usize,
+    /// `||s||` at the current iterate.
+    pub sum_norm: F,
+    /// B there (`None` where degenerate).
+    pub b: Option<F>,
+    /// Time since the run started.
+    pub elapsed: std::time::Duration,
+}
+
+/// [`run`], calling `observer` after every accepted step (for progress bars; the library
+/// never prints).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_observed<F: Real>(
+    problem: &Problem<F>,
+    start: &[F],
+    params: &FlowParams<F>,
+    observer: &mut dyn FnMut(&Progress<F>),
+) -> Result<RunReport<F>> {
+    let started = std::time::Instant::now();
     problem.check_point("start", start)?;
     params.validate()?;
     let mut eval = BalanceEvaluator::new(problem.objectives.as_ref());
@@ -400,6 +447,9 @@ pub fn run<F: Real>(
         {
             break StopReason::MaxEvaluations;
         }
+        if params.max_time.is_some_and(|t| started.elapsed() >= t) {
+            break StopReason::TimeLimit;
+        }
         if params.method == Method::TwoPhase
             && !in_b_phase
             && balance
@@ -433,6 +483,13 @@ pub fn run<F: Real>(
         if params.record_trace {
             trace.push(row(steps, &current, &eval));
         }
+        observer(&Progress {
+            step: steps,
+            max_steps: params.max_steps,
+            sum_norm: current.at.balance.sum_norm,
+            b: current.at.balance.b(),
+            elapsed: started.elapsed(),
+        });
         if at_floor(&current) {
             at_floor_run += 1;
             evaluations_to_floor.get_or_insert(eval.counts().gradient_equivalents());
@@ -684,6 +741,29 @@ mod tests {
         let d = r.distance.unwrap();
         assert!(d < 8.0 * f32::EPSILON, "f32 distance {d:e}");
         assert!(d > 0.0 || r.stop == StopReason::ExactEquilibrium);
+    }
+
+    #[test]
+    fn time_limit_stops_and_observer_sees_every_step() {
+        let p = builtin::<f64>("e3").unwrap();
+        let zero = FlowParams {
+            max_time: Some(std::time::Duration::ZERO),
+            ..FlowParams::default()
+        };
+        let r = run(&p, &p.start, &zero).unwrap();
+        assert_eq!((r.stop, r.steps), (StopReason::TimeLimit, 0));
+        let mut seen = Vec::new();
+        let params = FlowParams {
+            max_steps: 25,
+            ..FlowParams::default()
+        };
+        let r = run_observed(&p, &p.start, &params, &mut |pr| {
+            seen.push((pr.step, pr.sum_norm))
+        })
+        .unwrap();
+        assert_eq!(seen.len(), r.steps);
+        assert_eq!(seen.last().unwrap().0, 25);
+        assert_eq!(seen.last().unwrap().1, r.sum_norm);
     }
 
     #[test]

@@ -34,10 +34,63 @@ pub struct BalanceScalars<F> {
     pub gradient_norm_sum: F,
 }
 
+/// What [`BalanceWorkspace::solve_buffers`] lends: `s`, four spare n-vectors and the
+/// operator `v ↦ Σ_i H_i v`.
+#[derive(Debug)]
+pub struct SolveBuffers<'a, F> {
+    /// `s = Σ g_i` at the last evaluated point.
+    pub sum: &'a [F],
+    /// Four spare n-vectors (their contents are undefined on entry).
+    pub work: [&'a mut [F]; 4],
+    /// `v ↦ Σ_i H_i v`, parallel over objectives.
+    pub hvp: SumHvp<'a, F>,
+}
+
+/// The Hessian of `Σ L_i` applied to vectors, K HVPs in parallel chunks with the
+/// workspace's per-thread accumulators (counted in the workspace's evaluations).
+#[derive(Debug)]
+pub struct SumHvp<'a, F> {
+    partial: &'a mut [Vec<F>],
+    counts: &'a mut EvalCounts,
+}
+
+impl<'a, F: Real> SumHvp<'a, F> {
+    /// Stores `v` where [`BalanceWorkspace::held_step`] finds it after the next
+    /// [`evaluate`](BalanceWorkspace::evaluate) (which does not touch it), so a step can be
+    /// taken back if the new point fails.
+    pub fn hold(self, v: &[F]) {
+        self.partial[0].copy_from_slice(v);
+    }
+
+    /// Writes `Σ_i H_i(θ) v` into `out`.
+    pub fn apply(&mut self, objectives: &dyn Objectives<F>, theta: &[F], v: &[F], out: &mut [F]) {
+        let k = objectives.num_objectives();
+        let per_chunk = k.div_ceil(self.partial.len());
+        self.partial
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(c, acc)| {
+                acc.fill(F::zero());
+                for i in (c * per_chunk..(c + 1) * per_chunk).take_while(|&i| i < k) {
+                    objectives.hvp_add(i, theta, v, F::one(), acc);
+                }
+            });
+        self.counts.hvps += k as u64;
+        out.copy_from_slice(&self.partial[0]);
+        for other in &self.partial[1..] {
+            for (o, &x) in out.iter_mut().zip(other) {
+                *o = *o + x;
+            }
+        }
+    }
+}
+
 /// Reusable buffers for B and the exact ∇B at large n (see the module docs).
 #[derive(Debug, Clone)]
 pub struct BalanceWorkspace<F> {
     grads: Vec<Vec<F>>,
+    /// Extra n-vectors for [`solve_buffers`](Self::solve_buffers) when K < 4, made once.
+    extra: Vec<Vec<F>>,
     sum: Vec<F>,
     partial: Vec<Vec<F>>,
     scalars: Option<BalanceScalars<F>>,
@@ -53,6 +106,7 @@ impl<F: Real> BalanceWorkspace<F> {
         let threads = rayon::current_num_threads().clamp(1, k.max(1));
         Self {
             grads: vec![vec![F::zero(); n]; k],
+            extra: Vec::new(),
             sum: vec![F::zero(); n],
             partial: vec![vec![F::zero(); n]; threads],
             scalars: None,
@@ -61,10 +115,39 @@ impl<F: Real> BalanceWorkspace<F> {
         }
     }
 
-    /// Bytes held by the buffers: `(K + 1 + T)·n·size_of::<F>()`.
+    /// Bytes held by the buffers: `(K + 1 + T)·n·size_of::<F>()`, plus `(4 − K)·n` floats
+    /// once [`solve_buffers`](Self::solve_buffers) has been used with K < 4.
     pub fn buffer_bytes(&self) -> usize {
         let n = self.sum.len();
-        (self.grads.len() + 1 + self.partial.len()) * n * std::mem::size_of::<F>()
+        (self.grads.len() + self.extra.len() + 1 + self.partial.len())
+            * n
+            * std::mem::size_of::<F>()
+    }
+
+    /// Four spare n-vectors and the parallel `Σ_i H_i v` operator, for a matrix-free linear
+    /// solve at the point of the last [`evaluate`](Self::evaluate) (a Newton step on
+    /// `s = 0`). The spare vectors are the gradient buffers, which a Newton step no longer
+    /// needs once s is known; using them invalidates the stored gradients (call `evaluate`
+    /// again before [`balance_gradient`](Self::balance_gradient)). Nothing is allocated
+    /// unless K < 4, and then only on first use.
+    pub fn solve_buffers(&mut self) -> SolveBuffers<'_, F> {
+        let n = self.sum.len();
+        while self.grads.len() + self.extra.len() < 4 {
+            self.extra.push(vec![F::zero(); n]);
+        }
+        self.scalars = None;
+        self.directions_ready = false;
+        let mut spare = self.grads.iter_mut().chain(self.extra.iter_mut());
+        let mut next = || spare.next().map(Vec::as_mut_slice).unwrap_or_default();
+        let work = [next(), next(), next(), next()];
+        SolveBuffers {
+            sum: &self.sum,
+            work,
+            hvp: SumHvp {
+                partial: &mut self.partial,
+                counts: &mut self.counts,
+            },
+        }
     }
 
     /// Evaluations so far.
@@ -181,12 +264,18 @@ impl<F: Real> BalanceWorkspace<F> {
         }
     }
 
+    /// The last step vector: ∇B after [`balance_gradient`](Self::balance_gradient), or what
+    /// [`SumHvp::hold`] stored. [`evaluate`](Self::evaluate) leaves it alone.
+    pub fn held_step(&self) -> &[F] {
+        &self.partial[0]
+    }
+
     /// One exact B-flow step in place, `θ ← θ − η ∇B`, from the point of the last
     /// [`evaluate`](Self::evaluate); then evaluates the new point.
     ///
     /// # Errors
-    /// As [`balance_gradient`](Self::balance_gradient) and [`evaluate`](Self::evaluate); on
-    /// error θ is left as it was before the step when the failure came from ∇B.
+    /// As [`balance_gradient`](Self::balance_gradient) and [`evaluate`](Self::evaluate). When
+    /// the new point fails, the step is taken back (θ restored to within rounding).
     pub fn bflow_step(
         &mut self,
         objectives: &dyn Objectives<F>,
@@ -198,7 +287,13 @@ impl<F: Real> BalanceWorkspace<F> {
             .par_iter_mut()
             .zip(grad_b.par_iter())
             .for_each(|(t, &g)| *t = *t - step * g);
-        self.evaluate(objectives, theta)
+        let result = self.evaluate(objectives, theta);
+        if result.is_err() {
+            for (t, &g) in theta.iter_mut().zip(self.held_step()) {
+                *t = *t + step * g;
+            }
+        }
+        result
     }
 }
 

@@ -1,0 +1,306 @@
+//! Matrix-free flows for large n: exact B-flow and a Newton–CG balance step on a
+//! [`BalanceWorkspace`], with no n-vector allocated per step.
+//!
+//! * **B-flow**: `θ ← θ − η ∇B`, ∇B from K HVPs along `s − B g_i`
+//!   ([`BalanceWorkspace::bflow_step`]).
+//! * **Newton–CG**: solve `J d = s` by conjugate gradients, `J = Σ_i H_i` applied as K HVPs
+//!   in parallel ([`SumHvp`](crate::objectives::workspace::SumHvp)), then `θ ← θ − d`. CG's
+//!   work vectors are the workspace's gradient buffers, free once s is known. CG needs J
+//!   positive definite (a convex Σ L, as in the quadratic multi-task class); where it meets
+//!   non-positive curvature the run stops with [`StopReason::LinearSolveFailed`]. An
+//!   unconverged CG still gives a usable inexact Newton step and is taken.
+//!
+//! Memory: the workspace's `(K + 1 + T)·n` floats (T threads; at least 4 spare vectors), plus
+//! θ, which the caller owns.
+
+use std::time::{Duration, Instant};
+
+use super::cg::{CgParams, conjugate_gradient_in};
+use super::{FLOOR_FACTOR, StopReason};
+use crate::error::{Error, Result};
+use crate::objectives::workspace::{BalanceScalars, SolveBuffers};
+use crate::objectives::{BalanceWorkspace, EvalCounts, Objectives, Undefined};
+use crate::real::Real;
+
+/// Which matrix-free flow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MatrixFreeMethod<F> {
+    /// Exact B-flow with a fixed step.
+    BFlow {
+        /// η.
+        step: F,
+    },
+    /// Newton on `s = 0` with the linear system solved by CG over HVPs.
+    NewtonCg {
+        /// The inner solve's tolerances and iteration cap.
+        cg: CgParams<F>,
+    },
+}
+
+/// Settings of a matrix-free run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatrixFreeParams<F> {
+    /// The flow.
+    pub method: MatrixFreeMethod<F>,
+    /// Step budget.
+    pub max_steps: usize,
+    /// Wall-clock limit, checked before each step.
+    pub max_time: Option<Duration>,
+    /// Stop once `||s|| ≤ FLOOR_FACTOR · ε Σ ||g_i||` has held at this many consecutive
+    /// iterates (≥ 1).
+    pub floor_steps: usize,
+}
+
+impl<F: Real> Default for MatrixFreeParams<F> {
+    /// Newton–CG (CG to a relative residual of 1e-10, at most 500 iterations), 50 steps,
+    /// stop at the first iterate at the floor.
+    fn default() -> Self {
+        Self {
+            method: MatrixFreeMethod::NewtonCg {
+                cg: CgParams::default(),
+            },
+            max_steps: 50,
+            max_time: None,
+            floor_steps: 1,
+        }
+    }
+}
+
+/// What a matrix-free run did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatrixFreeReport<F> {
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Steps taken.
+    pub steps: usize,
+    /// Gradients and HVPs used (CG's HVPs included).
+    pub counts: EvalCounts,
+    /// CG iterations over all Newton steps (0 for B-flow).
+    pub cg_iterations: usize,
+    /// B at the end.
+    pub b: F,
+    /// `||s||` at the end.
+    pub sum_norm: F,
+    /// The floor estimate `ε Σ ||g_i||` at the end.
+    pub floor: F,
+    /// `||s|| ≤ FLOOR_FACTOR · floor`.
+    pub floor_reached: bool,
+    /// Wall-clock time of the run.
+    pub seconds: f64,
+    /// Bytes of workspace buffers (θ excluded).
+    pub buffer_bytes: usize,
+}
+
+fn floor_of<F: Real>(s: &BalanceScalars<F>) -> F {
+    F::epsilon() * s.gradient_norm_sum
+}
+
+fn at_floor<F: Real>(s: &BalanceScalars<F>) -> bool {
+    s.sum_norm <= F::lit(FLOOR_FACTOR) * floor_of(s)
+}
+
+/// Runs a matrix-free flow from `theta`, which it updates in place to the last finite
+/// iterate (a step whose new point gives non-finite values is undone, to within rounding).
+///
+/// # Errors
+/// [`Error::DimensionMismatch`] for a `theta` of the wrong length,
+/// [`Error::InvalidParameter`] for `floor_steps = 0` or a B-flow step that is not finite
+/// and positive, [`Error::NonFiniteStart`] when the start's gradients are not finite or all
+/// vanish.
+pub fn run_matrix_free<F: Real>(
+    objectives: &dyn Objectives<F>,
+    theta: &mut [F],
+    params: &MatrixFreeParams<F>,
+) -> Result<MatrixFreeReport<F>> {
+    let started = Instant::now();
+    if theta.len() != objectives.dim() {
+        return Err(Error::DimensionMismatch {
+            what: "start".into(),
+            expected: objectives.dim(),
+            found: theta.len(),
+        });
+    }
+    if params.floor_steps == 0 {
+        return Err(Error::InvalidParameter {
+            name: "floor_steps".into(),
+            reason: "must be ≥ 1".into(),
+        });
+    }
+    if let MatrixFreeMethod::BFlow { step } = params.method
+        && !(step.is_finite() && step > F::zero())
+    {
+        return Err(Error::InvalidParameter {
+            name: "step".into(),
+            reason: format!("must be finite and > 0, got {step}"),
+        });
+    }
+    let mut ws = BalanceWorkspace::new(objectives);
+    let mut scalars = ws
+        .evaluate(objectives, theta)
+        .map_err(|_| Error::NonFiniteStart { index: 0 })?;
+    let mut steps = 0;
+    let mut cg_iterations = 0;
+    let mut floor_run = usize::from(at_floor(&scalars));
+    let stop = loop {
+        if scalars.sum_norm == F::zero() {
+            break StopReason::ExactEquilibrium;
+        }
+        if floor_run >= params.floor_steps {
+            break StopReason::FloorReached;
+        }
+        if steps == params.max_steps {
+            break StopReason::MaxSteps;
+        }
+        if params.max_time.is_some_and(|t| started.elapsed() >= t) {
+            break StopReason::TimeLimit;
+        }
+        let next = match params.method {
+            MatrixFreeMethod::BFlow { step } => bflow_step(&mut ws, objectives, theta, step),
+            MatrixFreeMethod::NewtonCg { cg } => {
+                newton_step(&mut ws, objectives, theta, &cg, &mut cg_iterations)
+            }
+        };
+        match next {
+            Ok(s) => scalars = s,
+            Err(reason) => break reason,
+        }
+        steps += 1;
+        floor_run = if at_floor(&scalars) { floor_run + 1 } else { 0 };
+    };
+    Ok(MatrixFreeReport {
+        stop,
+        steps,
+        counts: ws.counts(),
+        cg_iterations,
+        b: scalars.b,
+        sum_norm: scalars.sum_norm,
+        floor: floor_of(&scalars),
+        floor_reached: at_floor(&scalars),
+        seconds: started.elapsed().as_secs_f64(),
+        buffer_bytes: ws.buffer_bytes(),
+    })
+}
+
+fn undefined(u: Undefined) -> StopReason {
+    match u {
+        Undefined::Degenerate => StopReason::Degenerate,
+        Undefined::NonFinite => StopReason::NonFinite,
+    }
+}
+
+/// `θ ← θ + scale · d` in place.
+fn axpy_in_place<F: Real>(theta: &mut [F], scale: F, d: &[F]) {
+    for (t, &x) in theta.iter_mut().zip(d) {
+        *t = *t + scale * x;
+    }
+}
+
+fn bflow_step<F: Real>(
+    ws: &mut BalanceWorkspace<F>,
+    objectives: &dyn Objectives<F>,
+    theta: &mut [F],
+    step: F,
+) -> std::result::Result<BalanceScalars<F>, StopReason> {
+    ws.bflow_step(objectives, theta, step).map_err(undefined)
+}
+
+fn newton_step<F: Real>(
+    ws: &mut BalanceWorkspace<F>,
+    objectives: &dyn Objectives<F>,
+    theta: &mut [F],
+    cg: &CgParams<F>,
+    cg_iterations: &mut usize,
+) -> std::result::Result<BalanceScalars<F>, StopReason> {
+    let SolveBuffers {
+        sum,
+        work: [d, r, p, ap],
+        mut hvp,
+    } = ws.solve_buffers();
+    d.fill(F::zero());
+    let at: &[F] = theta;
+    let solve = conjugate_gradient_in(
+        |v: &[F], out: &mut [F]| hvp.apply(objectives, at, v, out),
+        sum,
+        d,
+        cg,
+        r,
+        p,
+        ap,
+    );
+    match solve {
+        Ok(info) => *cg_iterations += info.iterations,
+        Err(super::cg::CgError::NoConvergence { iterations, .. }) => *cg_iterations += iterations,
+        Err(_) => return Err(StopReason::LinearSolveFailed),
+    }
+    axpy_in_place(theta, -F::one(), d);
+    hvp.hold(d);
+    ws.evaluate(objectives, theta).map_err(|u| {
+        // Take the step back (to within rounding): the last finite iterate is kept.
+        axpy_in_place(theta, F::one(), ws.held_step());
+        undefined(u)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problems::{MultiTask, MultiTaskParams, builtin};
+
+    #[test]
+    fn newton_cg_reaches_the_floor_on_the_quadratic_multitask() {
+        let params = MultiTaskParams {
+            n: 3000,
+            k: 6,
+            seed: 11,
+            ..MultiTaskParams::default()
+        };
+        let mt = MultiTask::<f64>::generate(&params).unwrap();
+        let mut theta = vec![0.0; 3000];
+        let r = run_matrix_free(&mt, &mut theta, &MatrixFreeParams::default()).unwrap();
+        assert!(r.floor_reached, "{r:?}");
+        assert_eq!(r.stop, StopReason::FloorReached);
+        assert!(r.steps <= 4, "{} Newton steps", r.steps);
+        assert!(r.cg_iterations > 0);
+        // Every HVP counted: K per CG iteration plus K for CG's initial residual per step.
+        assert_eq!(r.counts.hvps, 6 * (r.cg_iterations + r.steps) as u64);
+    }
+
+    #[test]
+    fn bflow_matrix_free_matches_the_general_driver_on_e3() {
+        let p = builtin::<f64>("e3").unwrap();
+        let mut theta = p.start.clone();
+        let params = MatrixFreeParams {
+            method: MatrixFreeMethod::BFlow { step: 0.5 },
+            max_steps: 100,
+            ..MatrixFreeParams::default()
+        };
+        let r = run_matrix_free(p.objectives.as_ref(), &mut theta, &params).unwrap();
+        let general = crate::flow::run(
+            &p,
+            &p.start,
+            &crate::flow::FlowParams {
+                max_steps: r.steps,
+                ..crate::flow::FlowParams::default()
+            },
+        )
+        .unwrap();
+        for (a, b) in theta.iter().zip(&general.theta) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn indefinite_hessian_stops_the_newton_solve() {
+        // Σ L for the saddle class is indefinite: CG meets negative curvature.
+        let p = builtin::<f64>("saddle").unwrap();
+        let mut theta = vec![3.0, 4.0];
+        let r = run_matrix_free(
+            p.objectives.as_ref(),
+            &mut theta,
+            &MatrixFreeParams::default(),
+        )
+        .unwrap();
+        assert_eq!(r.stop, StopReason::LinearSolveFailed);
+        assert_eq!(theta, vec![3.0, 4.0]);
+    }
+}
