@@ -55,6 +55,18 @@ pub fn dot<F: Real>(a: &[F], b: &[F]) -> F {
     a.iter().zip(b).fold(F::zero(), |acc, (&x, &y)| acc + x * y)
 }
 
+/// `y ← y + a·x`, entry by entry.
+///
+/// # Panics
+/// When the slices differ in length (a bug in the caller, not a user error).
+#[track_caller]
+pub fn axpy<F: Real>(y: &mut [F], a: F, x: &[F]) {
+    assert_eq!(y.len(), x.len(), "axpy: length mismatch");
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = *yi + a * xi;
+    }
+}
+
 /// The largest absolute entry, `max_j |a_j|` (0 for an empty slice, NaN if any entry is NaN).
 pub fn norm_max<F: Real>(a: &[F]) -> F {
     let mut m = F::zero();

@@ -6,6 +6,10 @@ fn bflow() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bflow"))
 }
 
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn temp_path(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("bflow-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -37,8 +41,7 @@ fn reproduce_prints_the_table_and_writes_json() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let v = read_json(&json_path);
     let exps = v["experiments"].as_array().unwrap();
     assert_eq!(exps.len(), 4);
     let e3 = &exps[2];
@@ -113,8 +116,7 @@ fn run_prints_report_and_writes_json_and_csv() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("reached"), "{text}");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let v = read_json(&json_path);
     assert!(v["distance"].as_f64().unwrap() < 4e-15);
     assert_eq!(v["floor_reached"], true);
     let csv = std::fs::read_to_string(&csv_path).unwrap();
@@ -170,8 +172,7 @@ fn diagnose_a_problem_point_and_a_gradients_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let v = read_json(&json_path);
     assert!((v["I"].as_f64().unwrap() + 0.418181818181818).abs() < 1e-12);
     assert_eq!(v["degenerate"], false);
     assert_eq!(v["losses"].as_array().unwrap().len(), 3);
@@ -189,8 +190,7 @@ fn diagnose_a_problem_point_and_a_gradients_file() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("undefined"));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json2).unwrap()).unwrap();
+    let v = read_json(&json2);
     assert_eq!(v["degenerate"], true);
     assert!(v["B"].is_null());
     assert!(v.get("losses").is_none());
@@ -310,8 +310,7 @@ fn compare_one_problem_writes_json_markdown_and_plot() {
     for needle in ["newton-lm", "B-flow/lbfgs", "claim 5", "verdict:"] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let v = read_json(&json_path);
     assert_eq!(v["runs"].as_array().unwrap().len(), 10);
     assert_eq!(v["budget"], 2000);
     let md = std::fs::read_to_string(&md_path).unwrap();

@@ -20,7 +20,7 @@ use super::{FLOOR_FACTOR, StopReason};
 use crate::error::{Error, Result};
 use crate::objectives::workspace::{BalanceScalars, SolveBuffers};
 use crate::objectives::{BalanceWorkspace, EvalCounts, Objectives, Undefined};
-use crate::real::Real;
+use crate::real::{Real, axpy};
 
 /// Which matrix-free flow.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -188,13 +188,6 @@ fn undefined(u: Undefined) -> StopReason {
     }
 }
 
-/// `θ ← θ + scale · d` in place.
-fn axpy_in_place<F: Real>(theta: &mut [F], scale: F, d: &[F]) {
-    for (t, &x) in theta.iter_mut().zip(d) {
-        *t = *t + scale * x;
-    }
-}
-
 fn bflow_step<F: Real>(
     ws: &mut BalanceWorkspace<F>,
     objectives: &dyn Objectives<F>,
@@ -232,11 +225,11 @@ fn newton_step<F: Real>(
         Err(super::cg::CgError::NoConvergence { iterations, .. }) => *cg_iterations += iterations,
         Err(_) => return Err(StopReason::LinearSolveFailed),
     }
-    axpy_in_place(theta, -F::one(), d);
+    axpy(theta, -F::one(), d);
     hvp.hold(d);
     ws.evaluate(objectives, theta).map_err(|u| {
         // Take the step back (to within rounding): the last finite iterate is kept.
-        axpy_in_place(theta, F::one(), ws.held_step());
+        axpy(theta, F::one(), ws.held_step());
         undefined(u)
     })
 }

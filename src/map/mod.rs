@@ -55,7 +55,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::flow::FLOOR_FACTOR;
 use crate::objectives::{BalanceEvaluator, Objectives, Undefined, sum_hessian};
-use crate::problems::Problem;
+use crate::problems::{Problem, SplitMix64};
 use crate::real::{all_finite, distance, norm_l2};
 
 /// One slice of the starts: those with `index mod count == index_of_shard`.
@@ -291,13 +291,6 @@ fn radical_inverse(mut i: u64, base: u64) -> f64 {
     r
 }
 
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Start point `index` of the Halton sequence (bases 2, 3, 5, …) in `region`, shifted by
 /// `seed` when `shifted` (at most 32 parameters).
 pub fn start_point(region: &[(f64, f64)], seed: u64, index: usize, shifted: bool) -> Vec<f64> {
@@ -307,8 +300,7 @@ pub fn start_point(region: &[(f64, f64)], seed: u64, index: usize, shifted: bool
         .map(|(j, &(lo, hi))| {
             let mut u = radical_inverse(index as u64 + 1, PRIMES[j]);
             if shifted {
-                let shift =
-                    (splitmix64(seed ^ splitmix64(j as u64)) >> 11) as f64 / (1u64 << 53) as f64;
+                let shift = SplitMix64(seed ^ SplitMix64(j as u64).next_u64()).uniform();
                 u = (u + shift).fract();
             }
             lo + u * (hi - lo)

@@ -19,7 +19,7 @@
 use rayon::prelude::*;
 
 use super::{EvalCounts, Objectives, Undefined};
-use crate::real::{Real, all_finite, norm_l2, norm_max};
+use crate::real::{Real, all_finite, axpy, norm_l2, norm_max};
 
 /// B, ||s|| and Q after [`BalanceWorkspace::evaluate`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -289,9 +289,7 @@ impl<F: Real> BalanceWorkspace<F> {
             .for_each(|(t, &g)| *t = *t - step * g);
         let result = self.evaluate(objectives, theta);
         if result.is_err() {
-            for (t, &g) in theta.iter_mut().zip(self.held_step()) {
-                *t = *t + step * g;
-            }
+            axpy(theta, step, &self.partial[0]);
         }
         result
     }

@@ -16,7 +16,6 @@ pub use multitask::{
 pub use surfaces::{Surface, SurfaceKind, branin_split, himmelblau_split, saddle};
 pub use targets::{SEED_PI, Targets};
 
-#[cfg(test)]
 pub(crate) use multitask::SplitMix64;
 
 use crate::error::{Error, Result};
