@@ -217,7 +217,7 @@ pub trait ExprScalar:
     fn apply(&self, f: Func) -> Self;
 }
 
-/// Rigorous enclosures: evaluating a tree over [`Interval`]s encloses every value the
+/// Rigorous enclosures: evaluating a tree over [`Interval`](crate::interval::Interval)s encloses every value the
 /// expression takes on the box (used to certify equilibria of problem files).
 impl ExprScalar for crate::interval::Interval {
     fn constant(c: f64) -> Self {
