@@ -328,7 +328,7 @@ fn compare_rejects_bad_input_with_one_line_naming_the_flag() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.starts_with("bflow: error: PROBLEM: `nope` is not in the suite"),
+        err.starts_with("bflow: error: PROBLEM: unknown problem `nope`"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1);
@@ -370,4 +370,31 @@ fn run_plots_svg_and_png() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "ran before rejecting the plot path");
+}
+
+#[test]
+fn compare_accepts_problem_files_and_builtins_outside_the_suite() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/problems/saddle.toml");
+    let json_path = temp_path("compare-user.json");
+    let out = bflow()
+        .args(["compare", file, "--budget", "3000", "--json"])
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = read_json(&json_path);
+    assert!(v.to_string().contains("\"user\""), "class user missing");
+    let out = bflow()
+        .args(["compare", "himmelblau-split", "--budget", "2000", "--peers"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("peers: skipped"));
+    let out = bflow().args(["compare", "nosuch"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
 }

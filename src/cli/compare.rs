@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 
 use super::{CliError, write_file};
 use bflow::experiment::compare::{
-    CompareParams, SuiteProblem, SuiteSize, compare, configs, parse_peers, peer_ratios,
-    peers_input, suite,
+    CompareParams, ProblemSpec, SuiteProblem, SuiteSize, compare, configs, parse_peers,
+    peer_ratios, peers_input, suite, user_problem,
 };
 use bflow::report::{PlotMetric, compare_json, compare_markdown, compare_svg, compare_text};
 
@@ -73,18 +73,21 @@ fn select(args: &CompareArgs) -> Result<Vec<SuiteProblem>, CliError> {
     match &args.problem {
         None => Ok(all),
         Some(name) => {
-            let names: Vec<String> = all.iter().map(|p| p.problem.name.clone()).collect();
             let chosen: Vec<SuiteProblem> = all
                 .into_iter()
                 .filter(|p| p.problem.name.eq_ignore_ascii_case(name))
                 .collect();
-            if chosen.is_empty() {
-                return Err(CliError::input(format!(
-                    "PROBLEM: `{name}` is not in the suite (one of: {})",
-                    names.join(", ")
-                )));
+            if !chosen.is_empty() {
+                return Ok(chosen);
             }
-            Ok(chosen)
+            // Not a suite problem: any built-in name or problem file, compared as a user problem.
+            let problem = super::load_problem(name).map_err(|e| {
+                CliError::input(format!(
+                    "PROBLEM: {} (suite problems: `bflow compare --suite`)",
+                    e.message
+                ))
+            })?;
+            Ok(vec![user_problem(problem)])
         }
     }
 }
@@ -126,7 +129,12 @@ pub fn run_command(args: &CompareArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::input(format!("--plot-problem: {e}")))?;
         write_file(path, &svg)?;
     }
-    if args.peers {
+    if args.peers && problems.iter().all(|p| p.spec == ProblemSpec::Opaque) {
+        println!(
+            "\npeers: skipped, none of these problems has formulas the scipy script can evaluate \
+             (problem files and built-ins outside the suite are bflow-only)"
+        );
+    } else if args.peers {
         let ratios = run_peers(&args.peers_script, &problems, &rep)?;
         print!("\n{}", bflow::report::peers_text(&ratios));
     }

@@ -65,6 +65,9 @@ pub enum ProblemSpec {
     },
     /// `L_1 = (1 − x)²`, `L_2 = 100 (y − x²)²`.
     Rosenbrock,
+    /// Objectives known only to bflow (a problem file, or a built-in problem outside the
+    /// suite): peers skip it.
+    Opaque,
 }
 
 /// One problem of the suite, with what the verdicts need to know about it.
@@ -80,6 +83,28 @@ pub struct SuiteProblem {
     pub kind: EquilibriumKind,
     /// The formulas, for peers.
     pub spec: ProblemSpec,
+}
+
+/// A problem from outside the suite (a built-in name or a problem file) made comparable:
+/// class `"user"`, the kind of its first known equilibrium from the eigenvalues of the
+/// Hessian of Σ L there (unknown without one), no κ, and no formulas for peers.
+pub fn user_problem(problem: Problem<f64>) -> SuiteProblem {
+    let kind = problem
+        .equilibria
+        .first()
+        .and_then(|e| crate::map::classify(problem.objectives.as_ref(), e))
+        .map_or(EquilibriumKind::Unknown, |c| match c.kind {
+            crate::map::Kind::Minimum => EquilibriumKind::Minimum,
+            crate::map::Kind::Saddle => EquilibriumKind::Saddle,
+            _ => EquilibriumKind::Unknown,
+        });
+    SuiteProblem {
+        problem,
+        class: "user".into(),
+        kappa: None,
+        kind,
+        spec: ProblemSpec::Opaque,
+    }
 }
 
 /// How much of the suite to run.
@@ -906,6 +931,7 @@ pub fn peers_input(problems: &[SuiteProblem]) -> Value {
     Value::Array(
         problems
             .iter()
+            .filter(|sp| sp.spec != ProblemSpec::Opaque)
             .map(|sp| {
                 json!({
                     "name": sp.problem.name,
