@@ -44,8 +44,12 @@ pub struct Balance<F> {
     /// `||g_i||₂` for each objective.
     pub gradient_norms: Vec<F>,
     /// `Q = Σ ||g_i||²` (may overflow to ∞ or underflow to 0 for extreme gradients even
-    /// when B itself is computed correctly).
+    /// when B itself is computed correctly: use `scaled_sq_norm` and `gradient_scale`).
     pub total_sq_norm: F,
+    /// The largest entry `max_ij |g_ij|` (0 when degenerate).
+    pub gradient_scale: F,
+    /// `Q / gradient_scale²`, always representable (0 when degenerate).
+    pub scaled_sq_norm: F,
     /// B, or [`Residual::Degenerate`].
     pub residual: Residual<F>,
 }
@@ -148,27 +152,39 @@ pub(crate) fn balance_unchecked<F: Real, G: AsRef<[F]>>(gradients: &[G], n: usiz
     let scale = gradients
         .iter()
         .fold(F::zero(), |m, g| m.max(norm_max(g.as_ref())));
+    let (residual, scaled_sq_norm) = scaled_residual(&gradient_norms, sum_norm, scale);
+    Balance {
+        sum,
+        sum_norm,
+        total_sq_norm: scaled_sq_norm * scale * scale,
+        gradient_norms,
+        gradient_scale: scale,
+        scaled_sq_norm,
+        residual,
+    }
+}
+
+/// B from each `||g_i||`, `||s||` and the largest gradient entry `scale`, with every square
+/// taken of a quantity divided by `scale` (so none overflows or underflows); also returns
+/// `Q / scale²`. Degenerate when `scale = 0`.
+pub(crate) fn scaled_residual<F: Real>(
+    gradient_norms: &[F],
+    sum_norm: F,
+    scale: F,
+) -> (Residual<F>, F) {
     if scale == F::zero() {
-        return Balance {
-            sum,
-            sum_norm,
-            gradient_norms,
-            total_sq_norm: F::zero(),
-            residual: Residual::Degenerate,
-        };
+        return (Residual::Degenerate, F::zero());
     }
     let scaled_q = gradient_norms
         .iter()
         .fold(F::zero(), |acc, &x| acc + (x / scale) * (x / scale));
     let scaled_s = sum_norm / scale;
-    let b = scaled_s * scaled_s / scaled_q;
-    Balance {
-        sum,
-        sum_norm,
-        total_sq_norm: scaled_q * scale * scale,
-        gradient_norms,
-        residual: Residual::Defined { b },
-    }
+    (
+        Residual::Defined {
+            b: scaled_s * scaled_s / scaled_q,
+        },
+        scaled_q,
+    )
 }
 
 /// The balance residual B alone; `Ok(None)` when degenerate (`Q = 0`).
@@ -435,6 +451,16 @@ mod tests {
                 .collect();
             assert_eq!(balance_residual(&s).unwrap().unwrap(), b0, "c = {c:e}");
         }
+    }
+
+    #[test]
+    fn tiny_and_huge_gradients_keep_q_representable_in_scaled_form() {
+        let g: Vec<Vec<f64>> = vec![vec![1e-170, 0.0], vec![0.0, -2e-170]];
+        let bal = balance(&g).unwrap();
+        assert_eq!(bal.total_sq_norm, 0.0); // Q itself underflows …
+        assert_eq!(bal.gradient_scale, 2e-170);
+        assert!((bal.scaled_sq_norm - 1.25).abs() < 1e-15); // … its scaled form does not
+        assert!((bal.b().unwrap() - 1.0).abs() < 1e-15);
     }
 
     #[test]

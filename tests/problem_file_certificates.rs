@@ -35,3 +35,26 @@ fn a_kink_in_the_box_cannot_be_certified() {
     let c = certify(p.objectives.as_ref(), &[0.0, 0.0], 1.0);
     assert!(c.radius.is_none(), "certified a kink: {c:?}");
 }
+
+#[test]
+fn abs_in_an_objective_is_never_certified() {
+    // s(x) = sign(x) + 1 + x has no zero at all; the symbolic Jacobian (sign' = 0) would
+    // wrongly "prove" one near 0, so enclosures must be refused for non-smooth objectives.
+    let text = "vars = [\"x\"]\n[[objective]]\nexpr = \"abs(x) + x\"\n[[objective]]\nexpr = \"0.5*x^2\"\n[start]\nx = 1.0\n";
+    let p = parse_problem(text, "kink2.toml").unwrap();
+    let c = certify(p.objectives.as_ref(), &[-2.5e-12], 1.0);
+    assert!(
+        c.radius.is_none(),
+        "certified a point where s has no zero: {c:?}"
+    );
+}
+
+#[test]
+fn derivative_trees_do_not_round_constants() {
+    // 0.1 + 0.2 − 0.30000000000000004 is −2.78e-17 exactly, not 0: the only zero of s is
+    // near x = 1388, so nothing may be certified at x = 0.
+    let text = "vars = [\"x\"]\n[[objective]]\nexpr = \"0.1*x + 0.2*x - 0.30000000000000004*x\"\n[[objective]]\nexpr = \"1e-20*x^2\"\n";
+    let p = parse_problem(text, "fold.toml").unwrap();
+    let c = certify(p.objectives.as_ref(), &[0.0], 1.0);
+    assert!(c.radius.is_none(), "certified a non-zero: {c:?}");
+}

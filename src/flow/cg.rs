@@ -23,6 +23,30 @@ pub struct CgParams<F> {
     pub max_iters: usize,
 }
 
+impl<F: Real> CgParams<F> {
+    /// Checks the tolerances and the iteration cap; `prefix` names the parameters in errors
+    /// (`"newton.cg"` gives `newton.cg.rel_tol`).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] for a negative or non-finite tolerance or
+    /// `max_iters = 0`.
+    pub fn validate(&self, prefix: &str) -> crate::Result<()> {
+        let invalid = |field: &str, reason: String| crate::Error::InvalidParameter {
+            name: format!("{prefix}.{field}"),
+            reason,
+        };
+        for (field, tol) in [("rel_tol", self.rel_tol), ("abs_tol", self.abs_tol)] {
+            if !(tol.is_finite() && tol >= F::zero()) {
+                return Err(invalid(field, format!("must be finite and ≥ 0, got {tol}")));
+            }
+        }
+        if self.max_iters == 0 {
+            return Err(invalid("max_iters", "must be ≥ 1".into()));
+        }
+        Ok(())
+    }
+}
+
 impl<F: Real> Default for CgParams<F> {
     fn default() -> Self {
         Self {
@@ -179,11 +203,16 @@ pub fn conjugate_gradient_in<F: Real>(
     );
     let b_norm = norm_l2(b);
     let tol = (params.rel_tol * b_norm).max(params.abs_tol);
-    apply(x, ap);
-    for j in 0..n {
-        r[j] = b[j] - ap[j];
-        p[j] = r[j];
+    if x.iter().all(|&v| v == F::zero()) {
+        // A cold start: r = b, and no product is needed (one fewer apply per solve).
+        r.copy_from_slice(b);
+    } else {
+        apply(x, ap);
+        for j in 0..n {
+            r[j] = b[j] - ap[j];
+        }
     }
+    p.copy_from_slice(r);
     let mut rr = dot(r, r);
     let info = |iterations: usize, rr: F| {
         let residual_norm = rr.sqrt();

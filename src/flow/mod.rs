@@ -49,7 +49,17 @@ pub const FLOOR_FACTOR: f64 = 4.0;
 
 /// The floating-point floor of `||s||` at a point: `ε Σ_i ||g_i||`.
 pub fn floor_estimate<F: Real>(at: &PointEval<F>) -> F {
-    F::epsilon() * at.balance.gradient_norm_sum()
+    floor_of(at.balance.gradient_norm_sum())
+}
+
+/// The floor `ε Σ_i ||g_i||` from `Σ_i ||g_i||`.
+pub fn floor_of<F: Real>(gradient_norm_sum: F) -> F {
+    F::epsilon() * gradient_norm_sum
+}
+
+/// `||s|| ≤ FLOOR_FACTOR · ε Σ_i ||g_i||`: the residual is indistinguishable from zero.
+pub fn is_at_floor<F: Real>(sum_norm: F, gradient_norm_sum: F) -> bool {
+    sum_norm <= F::lit(FLOOR_FACTOR) * floor_of(gradient_norm_sum)
 }
 
 /// Which flow to run.
@@ -524,7 +534,7 @@ pub fn run_observed<F: Real>(
 
 /// True when `||s|| ≤ FLOOR_FACTOR · ε Σ ||g_i||` at the iterate.
 fn at_floor<F: Real>(it: &Iterate<F>) -> bool {
-    it.at.balance.sum_norm <= F::lit(FLOOR_FACTOR) * floor_estimate(&it.at)
+    is_at_floor(it.at.balance.sum_norm, it.at.balance.gradient_norm_sum())
 }
 
 /// How a run ended, for [`report`].

@@ -173,8 +173,11 @@ impl<F: Real> Default for LbfgsParams<F> {
 
 impl<F: Real> LbfgsParams<F> {
     fn validate(&self) -> Result<()> {
-        if self.memory == 0 {
-            return Err(invalid("lbfgs.memory".into(), "must be ≥ 1".into()));
+        if self.memory == 0 || self.memory > MAX_LBFGS_MEMORY {
+            return Err(invalid(
+                "lbfgs.memory".into(),
+                format!("must be in 1..={MAX_LBFGS_MEMORY}, got {}", self.memory),
+            ));
         }
         self.line_search.validate("lbfgs.line_search")
     }
@@ -231,18 +234,12 @@ impl<F: Real> NewtonParams<F> {
         if self.max_trials == 0 {
             return Err(invalid("newton.max_trials".into(), "must be ≥ 1".into()));
         }
-        if !(self.cg.rel_tol.is_finite() && self.cg.rel_tol >= F::zero()) {
-            return Err(invalid(
-                "newton.cg.rel_tol".into(),
-                format!("must be finite and ≥ 0, got {}", self.cg.rel_tol),
-            ));
-        }
-        if self.cg.max_iters == 0 {
-            return Err(invalid("newton.cg.max_iters".into(), "must be ≥ 1".into()));
-        }
-        Ok(())
+        self.cg.validate("newton.cg")
     }
 }
+
+/// The largest L-BFGS memory accepted: each pair costs 2n floats, allocated at the start.
+pub const MAX_LBFGS_MEMORY: usize = 1000;
 
 /// Which objective the current phase descends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +256,16 @@ pub(super) enum Outcome<F: Real> {
     Next(Iterate<F>, usize),
     /// The run must stop; `usize` points were evaluated on the way.
     Stop(StopReason, usize),
+}
+
+/// A trial step too small to move θ: a fixed point when it was the first trial, a failed
+/// search when larger trials were evaluated and rejected first.
+fn fixed_or_failed(evaluated: usize) -> StopReason {
+    if evaluated == 0 {
+        StopReason::FixedPoint
+    } else {
+        StopReason::LineSearchFailed
+    }
 }
 
 /// L-BFGS memory, allocated once per run.
@@ -295,13 +302,17 @@ impl<F: Real> Memory<F> {
     fn update(&mut self, theta: &[F], grad: &[F]) {
         if let Some((pt, pg)) = &self.prev {
             let m = self.s.len();
-            let slot = (self.head + self.len) % m;
-            for j in 0..theta.len() {
-                self.s[slot][j] = theta[j] - pt[j];
-                self.y[slot][j] = grad[j] - pg[j];
-            }
-            let sy = dot(&self.s[slot], &self.y[slot]);
+            // Test the pair before storing it: a rejected pair must not overwrite the oldest
+            // accepted one (the slot after a full memory).
+            let sy = (0..theta.len()).fold(F::zero(), |acc, j| {
+                acc + (theta[j] - pt[j]) * (grad[j] - pg[j])
+            });
             if sy > F::zero() && sy.is_finite() {
+                let slot = (self.head + self.len) % m;
+                for j in 0..theta.len() {
+                    self.s[slot][j] = theta[j] - pt[j];
+                    self.y[slot][j] = grad[j] - pg[j];
+                }
                 self.rho[slot] = F::one() / sy;
                 if self.len < m {
                     self.len += 1;
@@ -565,7 +576,7 @@ impl<F: Real> Stepper<F> {
             };
             let theta: Vec<F> = current.theta.iter().zip(&d).map(|(&t, &x)| t + x).collect();
             if theta == current.theta {
-                return Outcome::Stop(StopReason::FixedPoint, evaluated);
+                return Outcome::Stop(fixed_or_failed(evaluated), evaluated);
             }
             evaluated += 1;
             if let Some(next) = evaluate(eval, &theta)
@@ -619,7 +630,7 @@ fn backtrack<F: Real>(
             .map(|(&t, &d)| t + alpha * d)
             .collect();
         if theta == current.theta {
-            return (Outcome::Stop(StopReason::FixedPoint, evaluated), None);
+            return (Outcome::Stop(fixed_or_failed(evaluated), evaluated), None);
         }
         evaluated += 1;
         if let Some(next) = evaluate(eval, &theta)

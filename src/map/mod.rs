@@ -53,7 +53,7 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::flow::FLOOR_FACTOR;
+use crate::flow::is_at_floor;
 use crate::objectives::{BalanceEvaluator, Objectives, Undefined, sum_hessian};
 use crate::problems::{Problem, SplitMix64};
 use crate::real::{all_finite, distance, norm_l2};
@@ -426,7 +426,7 @@ fn newton(ctx: &Ctx<'_>, start: &[f64]) -> (Option<Vec<f64>>, usize) {
             return (None, k);
         };
         let sn = at.balance.sum_norm;
-        if sn <= FLOOR_FACTOR * f64::EPSILON * at.balance.gradient_norm_sum() {
+        if is_at_floor(sn, at.balance.gradient_norm_sum()) {
             return (Some(theta), k);
         }
         let h = sum_hessian(ctx.objectives, &theta);

@@ -336,6 +336,37 @@ fn finite_or(value: f64, otherwise: impl FnOnce() -> Expr) -> Expr {
     }
 }
 
+/// Folds `value` into a constant only when it is finite and `exact` (the operation on the two
+/// constants had no rounding error). A rounded fold would make a derivative tree differ from
+/// the exact derivative of the parsed function, and interval enclosures built on it could
+/// then miss the true values.
+fn exact_or(value: f64, exact: bool, otherwise: impl FnOnce() -> Expr) -> Expr {
+    if exact {
+        finite_or(value, otherwise)
+    } else {
+        otherwise()
+    }
+}
+
+/// `x + y` has no rounding error (TwoSum's error term is 0).
+fn sum_is_exact(x: f64, y: f64) -> bool {
+    let s = x + y;
+    let bb = s - x;
+    (x - (s - bb)) + (y - bb) == 0.0
+}
+
+/// `x · y` has no rounding error (the fused residual is 0, and nothing underflowed).
+fn product_is_exact(x: f64, y: f64) -> bool {
+    let p = x * y;
+    x.mul_add(y, -p) == 0.0 && (p != 0.0 || x == 0.0 || y == 0.0)
+}
+
+/// `x / y` has no rounding error (`q·y − x` is exactly 0).
+fn quotient_is_exact(x: f64, y: f64) -> bool {
+    let q = x / y;
+    q.mul_add(y, -x) == 0.0 && (q != 0.0 || x == 0.0)
+}
+
 impl Expr {
     /// Parses `text`. `vars` names the parameters in order (a name resolves to its index);
     /// `params` are named constants, folded in. A name that is neither a var, a param, `pi`
@@ -391,6 +422,31 @@ impl Expr {
         }
     }
 
+    /// The value of a tree without variables (a constant expression that was not folded
+    /// because folding would have rounded, such as `1/3`), evaluated once in `f64`; `None`
+    /// when the tree has a variable or the value is not finite.
+    pub fn constant_value(&self) -> Option<f64> {
+        if let Some(c) = self.as_const() {
+            return Some(c);
+        }
+        if self.has_var() {
+            return None;
+        }
+        let v: f64 = self.eval(&[]);
+        v.is_finite().then_some(v)
+    }
+
+    fn has_var(&self) -> bool {
+        match self {
+            Expr::Const(_) => false,
+            Expr::Var(_) => true,
+            Expr::Neg(a) | Expr::PowI(a, _) | Expr::PowF(a, _) | Expr::Call(_, a) => a.has_var(),
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
+                a.has_var() || b.has_var()
+            }
+        }
+    }
+
     /// Depth of the tree (a leaf has depth 1).
     pub fn depth(&self) -> usize {
         match self {
@@ -398,6 +454,18 @@ impl Expr {
             Expr::Neg(a) | Expr::PowI(a, _) | Expr::PowF(a, _) | Expr::Call(_, a) => 1 + a.depth(),
             Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
                 1 + a.depth().max(b.depth())
+            }
+        }
+    }
+
+    /// True when the tree calls `f` anywhere.
+    pub fn uses(&self, f: Func) -> bool {
+        match self {
+            Expr::Const(_) | Expr::Var(_) => false,
+            Expr::Call(g, a) => *g == f || a.uses(f),
+            Expr::Neg(a) | Expr::PowI(a, _) | Expr::PowF(a, _) => a.uses(f),
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
+                a.uses(f) || b.uses(f)
             }
         }
     }
@@ -430,7 +498,9 @@ impl Expr {
     #[allow(clippy::should_implement_trait)]
     pub fn add(a: Expr, b: Expr) -> Expr {
         match (a.as_const(), b.as_const()) {
-            (Some(x), Some(y)) => finite_or(x + y, || Expr::Add(Box::new(a), Box::new(b))),
+            (Some(x), Some(y)) => exact_or(x + y, sum_is_exact(x, y), || {
+                Expr::Add(Box::new(a), Box::new(b))
+            }),
             (Some(0.0), None) => b,
             (None, Some(0.0)) => a,
             _ => Expr::Add(Box::new(a), Box::new(b)),
@@ -441,7 +511,9 @@ impl Expr {
     #[allow(clippy::should_implement_trait)]
     pub fn sub(a: Expr, b: Expr) -> Expr {
         match (a.as_const(), b.as_const()) {
-            (Some(x), Some(y)) => finite_or(x - y, || Expr::Sub(Box::new(a), Box::new(b))),
+            (Some(x), Some(y)) => exact_or(x - y, sum_is_exact(x, -y), || {
+                Expr::Sub(Box::new(a), Box::new(b))
+            }),
             (Some(0.0), None) => Expr::neg(b),
             (None, Some(0.0)) => a,
             _ => Expr::Sub(Box::new(a), Box::new(b)),
@@ -452,7 +524,9 @@ impl Expr {
     #[allow(clippy::should_implement_trait)]
     pub fn mul(a: Expr, b: Expr) -> Expr {
         match (a.as_const(), b.as_const()) {
-            (Some(x), Some(y)) => finite_or(x * y, || Expr::Mul(Box::new(a), Box::new(b))),
+            (Some(x), Some(y)) => exact_or(x * y, product_is_exact(x, y), || {
+                Expr::Mul(Box::new(a), Box::new(b))
+            }),
             (Some(x), _) | (_, Some(x)) if x == 0.0 => Expr::Const(0.0),
             (Some(1.0), None) => b,
             (None, Some(1.0)) => a,
@@ -466,7 +540,9 @@ impl Expr {
     #[allow(clippy::should_implement_trait)]
     pub fn div(a: Expr, b: Expr) -> Expr {
         match (a.as_const(), b.as_const()) {
-            (Some(x), Some(y)) => finite_or(x / y, || Expr::Div(Box::new(a), Box::new(b))),
+            (Some(x), Some(y)) => exact_or(x / y, quotient_is_exact(x, y), || {
+                Expr::Div(Box::new(a), Box::new(b))
+            }),
             (None, Some(1.0)) => a,
             _ => Expr::Div(Box::new(a), Box::new(b)),
         }
@@ -475,7 +551,11 @@ impl Expr {
     /// `a ^ n`, simplified (`x^0 = 1`, `x^1 = x`).
     pub fn powi(a: Expr, n: i32) -> Expr {
         match (a.as_const(), n) {
-            (Some(x), _) => finite_or(x.powi(n), || Expr::PowI(Box::new(a), n)),
+            // Folded only where the power is exact: 0, 1 and any x to the 0th or 1st.
+            (Some(x), _) if n == 0 || n == 1 || x == 1.0 || (x == 0.0 && n > 0) => {
+                finite_or(x.powi(n), || Expr::PowI(Box::new(a), n))
+            }
+            (Some(_), _) => Expr::PowI(Box::new(a), n),
             (None, 0) => Expr::Const(1.0),
             (None, 1) => a,
             _ => Expr::PowI(Box::new(a), n),
@@ -489,8 +569,8 @@ impl Expr {
             return Expr::powi(a, p as i32);
         }
         match a.as_const() {
-            Some(x) => finite_or(x.powf(p), || Expr::PowF(Box::new(a), p)),
-            None => Expr::PowF(Box::new(a), p),
+            Some(1.0) => Expr::Const(1.0),
+            _ => Expr::PowF(Box::new(a), p),
         }
     }
 
@@ -543,7 +623,14 @@ impl Expr {
                 Expr::mul(outer, a.derivative(j))
             }
             Expr::PowF(a, p) => {
-                let outer = Expr::mul(Expr::Const(*p), Expr::pow((**a).clone(), *p - 1.0));
+                // p·a^(p−1), or p·a^p / a where p − 1 would round (a^p is only defined for
+                // a > 0, so the division is safe wherever the function is).
+                let power = if sum_is_exact(*p, -1.0) {
+                    Expr::pow((**a).clone(), *p - 1.0)
+                } else {
+                    Expr::div(self.clone(), (**a).clone())
+                };
+                let outer = Expr::mul(Expr::Const(*p), power);
                 Expr::mul(outer, a.derivative(j))
             }
             Expr::Call(f, a) => {
@@ -883,9 +970,9 @@ impl Parser<'_> {
         self.enter(t.offset)?;
         let (exponent, exp_d) = self.unary()?;
         self.nesting -= 1;
-        let Some(p) = exponent.as_const() else {
+        let Some(p) = exponent.constant_value() else {
             // A positive constant base: c^u = exp(ln(c) u).
-            if let Some(c) = base.as_const().filter(|&c| c > 0.0) {
+            if let Some(c) = base.constant_value().filter(|&c| c > 0.0) {
                 let log_c = if c == std::f64::consts::E {
                     1.0
                 } else {

@@ -175,12 +175,14 @@ impl<'a, F: Real> BalanceEvaluator<'a, F> {
         at: &PointEval<F>,
     ) -> Result<Vec<F>, Undefined> {
         let b = at.balance.b().ok_or(Undefined::Degenerate)?;
-        let q = at.balance.total_sq_norm;
+        // ∇B = (2/Q) Σ H_i (s − B g_i), evaluated as (2/(Q/c²·c)) Σ H_i ((s − B g_i)/c) with
+        // c the largest gradient entry: Q itself may underflow or overflow, Q/c² cannot.
+        let scale = at.balance.gradient_scale;
         let n = self.objectives.dim();
         let mut grad_b = vec![F::zero(); n];
         for (i, g) in at.gradients.iter().enumerate() {
             for ((d, &s), &gi) in self.direction.iter_mut().zip(&at.balance.sum).zip(g) {
-                *d = s - b * gi;
+                *d = (s - b * gi) / scale;
             }
             self.objectives
                 .hvp(i, theta, &self.direction, &mut self.hvp);
@@ -189,9 +191,9 @@ impl<'a, F: Real> BalanceEvaluator<'a, F> {
             }
         }
         self.counts.hvps += at.gradients.len() as u64;
-        let two_over_q = F::lit(2.0) / q;
+        let factor = F::lit(2.0) / (at.balance.scaled_sq_norm * scale);
         for x in grad_b.iter_mut() {
-            *x = *x * two_over_q;
+            *x = *x * factor;
         }
         finite_or_undefined(grad_b)
     }

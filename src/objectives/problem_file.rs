@@ -59,7 +59,7 @@ use num_dual::DualNum;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::expr::{Expr, is_reserved_name};
+use super::expr::{Expr, Func, is_reserved_name};
 use super::{AdObjectives, AutoDiff, Objectives};
 use crate::error::{Error, Result};
 use crate::interval::Interval;
@@ -101,6 +101,15 @@ impl ExprObjectives {
         }
     }
 
+    /// The symbolic derivatives, or `None` when an objective is not smooth (`abs`, `sign`).
+    fn smooth_sum_derivatives(&self) -> Option<&SumDerivatives> {
+        let smooth = self
+            .exprs
+            .iter()
+            .all(|e| !e.uses(Func::Abs) && !e.uses(Func::Sign));
+        smooth.then(|| self.sum_derivatives())
+    }
+
     fn sum_derivatives(&self) -> &SumDerivatives {
         self.sum_derivatives.get_or_init(|| {
             let n = self.vars.len();
@@ -134,15 +143,17 @@ impl AdObjectives for ExprObjectives {
     }
 
     /// Interval evaluation of the symbolic `s = ∇ Σ L_i`: rigorous, since every operation
-    /// rounds outward.
+    /// rounds outward and the derivative trees fold constants only exactly. `None` when an
+    /// objective uses `abs` or `sign`: s is then not differentiable everywhere (the
+    /// derivative of `sign` is not 0 at its jump), and no certificate may rest on it.
     fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
-        let g = &self.sum_derivatives().gradient;
+        let g = &self.smooth_sum_derivatives()?.gradient;
         Some(g.iter().map(|e| e.eval(x)).collect())
     }
 
-    /// Interval evaluation of the symbolic Hessian of `Σ L_i`.
+    /// Interval evaluation of the symbolic Hessian of `Σ L_i`; `None` as above.
     fn enclose_sum_hessian(&self, x: &[Interval]) -> Option<Vec<Interval>> {
-        let h = &self.sum_derivatives().hessian;
+        let h = &self.smooth_sum_derivatives()?.hessian;
         Some(h.iter().map(|e| e.eval(x)).collect())
     }
 }

@@ -19,7 +19,8 @@
 use rayon::prelude::*;
 
 use super::{EvalCounts, Objectives, Undefined};
-use crate::real::{Real, all_finite, axpy, norm_l2, norm_max};
+use crate::balance::{Residual, scaled_residual};
+use crate::real::{Real, all_finite, norm_l2, norm_max};
 
 /// B, ||s|| and Q after [`BalanceWorkspace::evaluate`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,11 +29,19 @@ pub struct BalanceScalars<F> {
     pub b: F,
     /// `||s||`.
     pub sum_norm: F,
-    /// `Q = Σ ||g_i||²`.
+    /// `Q = Σ ||g_i||²` (may under- or overflow; ∇B uses the scaled form).
     pub total_sq_norm: F,
+    /// The largest gradient entry `c = max_ij |g_ij|`.
+    pub gradient_scale: F,
+    /// `Q / c²`.
+    pub scaled_sq_norm: F,
     /// `Σ ||g_i||` (the floor is `ε` times this).
     pub gradient_norm_sum: F,
 }
+
+/// The most per-thread HVP accumulators a workspace keeps: HVPs run in at most this many
+/// parallel chunks, and the memory stays within (K + 1 + 4)·n floats on any machine.
+pub const MAX_ACCUMULATORS: usize = 4;
 
 /// What [`BalanceWorkspace::solve_buffers`] lends: `s`, four spare n-vectors and the
 /// operator `v ↦ Σ_i H_i v`.
@@ -55,32 +64,43 @@ pub struct SumHvp<'a, F> {
 }
 
 impl<'a, F: Real> SumHvp<'a, F> {
-    /// Stores `v` where [`BalanceWorkspace::held_step`] finds it after the next
-    /// [`evaluate`](BalanceWorkspace::evaluate) (which does not touch it), so a step can be
-    /// taken back if the new point fails.
+    /// Stores a copy of `v` (the iterate before a step) where [`BalanceWorkspace::held`]
+    /// finds it after the next [`evaluate`](BalanceWorkspace::evaluate), which does not touch
+    /// it, so a step whose new point fails can be taken back exactly.
     pub fn hold(self, v: &[F]) {
         self.partial[0].copy_from_slice(v);
     }
 
     /// Writes `Σ_i H_i(θ) v` into `out`.
     pub fn apply(&mut self, objectives: &dyn Objectives<F>, theta: &[F], v: &[F], out: &mut [F]) {
-        let k = objectives.num_objectives();
-        let per_chunk = k.div_ceil(self.partial.len());
-        self.partial
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(c, acc)| {
-                acc.fill(F::zero());
-                for i in (c * per_chunk..(c + 1) * per_chunk).take_while(|&i| i < k) {
-                    objectives.hvp_add(i, theta, v, F::one(), acc);
-                }
-            });
-        self.counts.hvps += k as u64;
+        accumulate_hvps(self.partial, objectives, theta, |_| v, F::one());
+        self.counts.hvps += objectives.num_objectives() as u64;
         out.copy_from_slice(&self.partial[0]);
-        for other in &self.partial[1..] {
-            for (o, &x) in out.iter_mut().zip(other) {
-                *o = *o + x;
-            }
+    }
+}
+
+/// `partial[0] ← scale · Σ_i H_i(θ) v_i`: objectives split into `partial.len()` contiguous
+/// chunks by index, each chunk accumulating into its own buffer in parallel (through
+/// [`Objectives::hvp_add`]), then reduced into the first buffer in index order.
+fn accumulate_hvps<'v, F: Real>(
+    partial: &mut [Vec<F>],
+    objectives: &dyn Objectives<F>,
+    theta: &[F],
+    direction: impl Fn(usize) -> &'v [F] + Sync,
+    scale: F,
+) {
+    let k = objectives.num_objectives();
+    let per_chunk = k.div_ceil(partial.len());
+    partial.par_iter_mut().enumerate().for_each(|(c, acc)| {
+        acc.fill(F::zero());
+        for i in (c * per_chunk..(c + 1) * per_chunk).take_while(|&i| i < k) {
+            objectives.hvp_add(i, theta, direction(i), scale, acc);
+        }
+    });
+    let (first, rest) = partial.split_at_mut(1);
+    for other in rest.iter() {
+        for (a, &x) in first[0].iter_mut().zip(other) {
+            *a = *a + x;
         }
     }
 }
@@ -103,7 +123,7 @@ impl<F: Real> BalanceWorkspace<F> {
     pub fn new(objectives: &dyn Objectives<F>) -> Self {
         let n = objectives.dim();
         let k = objectives.num_objectives();
-        let threads = rayon::current_num_threads().clamp(1, k.max(1));
+        let threads = rayon::current_num_threads().clamp(1, k.clamp(1, MAX_ACCUMULATORS));
         Self {
             grads: vec![vec![F::zero(); n]; k],
             extra: Vec::new(),
@@ -195,18 +215,16 @@ impl<F: Real> BalanceWorkspace<F> {
         }
         let norms: Vec<F> = self.grads.par_iter().map(|g| norm_l2(g)).collect();
         let scale = self.grads.iter().fold(F::zero(), |m, g| m.max(norm_max(g)));
-        if scale == F::zero() {
-            return Err(Undefined::Degenerate);
-        }
-        let scaled_q = norms
-            .iter()
-            .fold(F::zero(), |acc, &x| acc + (x / scale) * (x / scale));
         let sum_norm = norm_l2(sum);
-        let scaled_s = sum_norm / scale;
+        let (Residual::Defined { b }, scaled_q) = scaled_residual(&norms, sum_norm, scale) else {
+            return Err(Undefined::Degenerate);
+        };
         let scalars = BalanceScalars {
-            b: scaled_s * scaled_s / scaled_q,
+            b,
             sum_norm,
             total_sq_norm: scaled_q * scale * scale,
+            gradient_scale: scale,
+            scaled_sq_norm: scaled_q,
             gradient_norm_sum: norms.iter().fold(F::zero(), |a, &x| a + x),
         };
         self.scalars = Some(scalars);
@@ -226,47 +244,38 @@ impl<F: Real> BalanceWorkspace<F> {
         theta: &[F],
     ) -> Result<&[F], Undefined> {
         let scalars = self.scalars.ok_or(Undefined::Degenerate)?;
+        // Directions (s − B g_i)/c and the factor 2/((Q/c²)·c): Q itself may under- or
+        // overflow, Q/c² cannot (c = the largest gradient entry).
+        let scale = scalars.gradient_scale;
         if !self.directions_ready {
             let (b, sum) = (scalars.b, &self.sum);
             self.grads.par_iter_mut().for_each(|g| {
                 for (gi, &s) in g.iter_mut().zip(sum) {
-                    *gi = s - b * *gi;
+                    *gi = (s - b * *gi) / scale;
                 }
             });
             self.directions_ready = true;
         }
-        let two_over_q = F::lit(2.0) / scalars.total_sq_norm;
-        let k = self.grads.len();
-        let chunks = self.partial.len();
-        let per_chunk = k.div_ceil(chunks);
+        let factor = F::lit(2.0) / (scalars.scaled_sq_norm * scale);
         let directions = &self.grads;
-        self.partial
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(c, acc)| {
-                acc.fill(F::zero());
-                let chunk = directions.iter().enumerate().skip(c * per_chunk);
-                for (i, v) in chunk.take(per_chunk) {
-                    objectives.hvp_add(i, theta, v, two_over_q, acc);
-                }
-            });
-        self.counts.hvps += k as u64;
-        let (first, rest) = self.partial.split_at_mut(1);
-        for other in rest.iter() {
-            for (a, &x) in first[0].iter_mut().zip(other) {
-                *a = *a + x;
-            }
-        }
-        if all_finite(&first[0]) {
-            Ok(&first[0])
+        accumulate_hvps(
+            &mut self.partial,
+            objectives,
+            theta,
+            |i| &directions[i],
+            factor,
+        );
+        self.counts.hvps += self.grads.len() as u64;
+        if all_finite(&self.partial[0]) {
+            Ok(&self.partial[0])
         } else {
             Err(Undefined::NonFinite)
         }
     }
 
-    /// The last step vector: ∇B after [`balance_gradient`](Self::balance_gradient), or what
+    /// What the last step held: the iterate before [`bflow_step`](Self::bflow_step), or what
     /// [`SumHvp::hold`] stored. [`evaluate`](Self::evaluate) leaves it alone.
-    pub fn held_step(&self) -> &[F] {
+    pub fn held(&self) -> &[F] {
         &self.partial[0]
     }
 
@@ -275,21 +284,26 @@ impl<F: Real> BalanceWorkspace<F> {
     ///
     /// # Errors
     /// As [`balance_gradient`](Self::balance_gradient) and [`evaluate`](Self::evaluate). When
-    /// the new point fails, the step is taken back (θ restored to within rounding).
+    /// the new point fails, θ is restored exactly to the iterate before the step.
     pub fn bflow_step(
         &mut self,
         objectives: &dyn Objectives<F>,
         theta: &mut [F],
         step: F,
     ) -> Result<BalanceScalars<F>, Undefined> {
-        let grad_b = self.balance_gradient(objectives, theta)?;
+        self.balance_gradient(objectives, theta)?;
+        // Update θ and keep the old iterate in ∇B's buffer, which is not needed after this.
         theta
             .par_iter_mut()
-            .zip(grad_b.par_iter())
-            .for_each(|(t, &g)| *t = *t - step * g);
+            .zip(self.partial[0].par_iter_mut())
+            .for_each(|(t, g)| {
+                let old = *t;
+                *t = old - step * *g;
+                *g = old;
+            });
         let result = self.evaluate(objectives, theta);
         if result.is_err() {
-            axpy(theta, step, &self.partial[0]);
+            theta.copy_from_slice(&self.partial[0]);
         }
         result
     }
