@@ -293,3 +293,66 @@ mod tests {
         assert_eq!(theta, vec![3.0, 4.0]);
     }
 }
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+    use crate::objectives::{AdObjectives, AutoDiff, balance_gradient_at};
+    use crate::problems::Targets;
+    use num_dual::DualNum;
+
+    struct Blowup;
+    impl AdObjectives for Blowup {
+        fn num_objectives(&self) -> usize {
+            2
+        }
+        fn dim(&self) -> usize {
+            1
+        }
+        fn loss<D: DualNum<Primitive = f64>>(&self, i: usize, theta: &[D]) -> D {
+            let x = theta[0].clone();
+            if i == 0 { x.powi(4) } else { -x * 3.0 }
+        }
+    }
+
+    #[test]
+    fn a_failed_step_is_taken_back_exactly() {
+        let mut theta = vec![2.0];
+        let params = MatrixFreeParams {
+            method: MatrixFreeMethod::BFlow { step: 1e300 },
+            max_steps: 10,
+            ..MatrixFreeParams::default()
+        };
+        let r = run_matrix_free(&AutoDiff(Blowup), &mut theta, &params).unwrap();
+        assert_eq!(r.stop, StopReason::NonFinite);
+        assert_eq!(
+            theta,
+            vec![2.0],
+            "the last finite iterate was not kept exactly"
+        );
+    }
+
+    #[test]
+    fn balance_gradient_survives_gradients_near_1e_minus_170() {
+        // B is invariant under scaling every g_i, so ∇B must be the same for w = 1e-170 as
+        // for w = 1, although Q ≈ 1e-340 underflows to 0.
+        let targets = vec![vec![3.0, 1.0], vec![-1.0, 4.0], vec![1.0, -2.0]];
+        let unit = Targets::quadratic(targets.clone());
+        let tiny = Targets {
+            weight: 1e-170,
+            ..Targets::quadratic(targets)
+        };
+        let theta = [0.3, -0.7];
+        let g1 = balance_gradient_at::<f64>(&unit, &theta).unwrap();
+        let g2 = balance_gradient_at::<f64>(&tiny, &theta).unwrap();
+        for (a, b) in g1.iter().zip(&g2) {
+            assert!((a - b).abs() <= 1e-14 * a.abs().max(1e-300), "{a} vs {b}");
+        }
+        let mut ws = BalanceWorkspace::new(&tiny);
+        ws.evaluate(&tiny, &theta).unwrap();
+        let g3 = ws.balance_gradient(&tiny, &theta).unwrap();
+        for (a, b) in g1.iter().zip(g3) {
+            assert!((a - b).abs() <= 1e-14 * a.abs().max(1e-300), "{a} vs {b}");
+        }
+    }
+}

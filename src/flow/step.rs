@@ -655,3 +655,23 @@ fn backtrack<F: Real>(
     }
     (Outcome::Stop(StopReason::LineSearchFailed, evaluated), None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lbfgs_keeps_its_pairs_when_a_new_pair_is_rejected() {
+        // Memory of one pair. (s, y) = (1, 1) gives the inverse-Hessian estimate 1, so the
+        // direction for g = 1 is −1. A later pair with sᵀy < 0 must be dropped, not stored.
+        let mut m = Memory::<f64>::new(1, 1);
+        m.update(&[0.0], &[0.0]);
+        m.update(&[1.0], &[1.0]);
+        let mut d = [0.0];
+        m.direction(&[1.0], &mut d);
+        assert_eq!(d, [-1.0]);
+        m.update(&[2.0], &[0.5]); // s = 1, y = −0.5: rejected
+        m.direction(&[1.0], &mut d);
+        assert_eq!(d, [-1.0], "a rejected pair changed the stored curvature");
+    }
+}
