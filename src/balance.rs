@@ -277,7 +277,8 @@ pub fn cosine_matrix<F: Real, G: AsRef<[F]>>(gradients: &[G]) -> Result<Vec<Vec<
 /// Parses K gradient vectors from CSV text, one gradient per row, comma-separated.
 ///
 /// Blank lines and lines starting with `#` are skipped. The first non-blank row is taken as
-/// a header and skipped when any of its fields is non-empty text that is not a number. `origin` names the file in
+/// a header and skipped when none of its fields is a number. A leading byte-order mark is
+/// ignored. `origin` names the file in
 /// errors.
 ///
 /// # Errors
@@ -300,6 +301,8 @@ pub fn parse_gradients_csv(text: &str, origin: &str) -> Result<Vec<Vec<f64>>> {
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut first_row_line = 0;
     let mut seen_first = false;
+    // A byte-order mark (spreadsheets write one) is not part of the first field.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let trimmed = raw.trim();
@@ -321,10 +324,10 @@ pub fn parse_gradients_csv(text: &str, origin: &str) -> Result<Vec<Vec<f64>>> {
             .collect();
         if !seen_first {
             seen_first = true;
-            let is_header = parsed
-                .iter()
-                .zip(&fields)
-                .any(|(p, (_, f))| p.is_err() && !f.is_empty());
+            // A header names columns: no field of it is a number. A row with one mistyped
+            // number among numbers is data with an error, not a header.
+            let is_header =
+                parsed.iter().all(|p| p.is_err()) && fields.iter().any(|(_, f)| !f.is_empty());
             if is_header {
                 continue;
             }
@@ -562,6 +565,11 @@ mod tests {
         assert_eq!(ok, vec![vec![1.0, 2.0], vec![-1.0, -2.0]]);
         // A numeric first row is data, not a header.
         assert_eq!(parse_gradients_csv("1,2\n3,4\n", "g").unwrap().len(), 2);
+        // A mistyped number in the first row is an error, not a header.
+        assert_eq!(e("1.0,2.o\n3,4\n5,6\n"), "g.csv:1:5: `2.o` is not a number");
+        // A byte-order mark does not turn the first row into a header.
+        let bom = parse_gradients_csv("\u{feff}1,2\n3,4\n5,6\n", "g").unwrap();
+        assert_eq!(bom, vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]);
     }
 
     #[test]

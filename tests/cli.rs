@@ -398,3 +398,79 @@ fn compare_accepts_problem_files_and_builtins_outside_the_suite() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
 }
+
+#[test]
+fn shards_of_a_problem_file_merge_and_foreign_shards_are_refused() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/problems/himmelblau-split.toml"
+    );
+    let (a, b, whole) = (
+        temp_path("hf0.json"),
+        temp_path("hf1.json"),
+        temp_path("hf.json"),
+    );
+    for (shard, out) in [("0/2", &a), ("1/2", &b)] {
+        let st = bflow()
+            .args(["map", file, "--starts", "64", "--shard", shard, "--json"])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+    let st = bflow()
+        .args(["map", file, "--starts", "64", "--json"])
+        .arg(&whole)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let merged = temp_path("hf-merged.json");
+    let st = bflow()
+        .arg("merge")
+        .arg(&a)
+        .arg(&b)
+        .arg("--json")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let strip = |mut v: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("seconds");
+        v
+    };
+    assert_eq!(strip(read_json(&merged)), strip(read_json(&whole)));
+
+    // A shard whose objectives differ (same name, other expression) is refused.
+    let mut foreign = read_json(&b);
+    foreign["problem_fingerprint"] = serde_json::json!([1.0, 2.0, 3.0]);
+    let fb = temp_path("hf-foreign.json");
+    std::fs::write(&fb, foreign.to_string()).unwrap();
+    let st = bflow().arg("merge").arg(&a).arg(&fb).output().unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("different objectives"));
+}
+
+#[test]
+fn bad_flags_are_refused_before_any_work() {
+    for (args, needle) in [
+        (&["run", "e3", "--max-time", "1e300"][..], "--max-time"),
+        (&["map", "e4", "--plot", "x.pdf"][..], "--plot"),
+        (&["compare", "e3", "--plot", "x.png"][..], "--plot"),
+    ] {
+        let out = bflow().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} did work before refusing");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}"
+        );
+    }
+}

@@ -59,7 +59,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub peers: bool,
     /// The peers script.
-    #[arg(long, value_name = "PATH", default_value = "benches/peers/peers.py")]
+    #[arg(long, value_name = "PATH", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/peers.py"))]
     pub peers_script: PathBuf,
 }
 
@@ -94,7 +94,24 @@ fn select(args: &CompareArgs) -> Result<Vec<SuiteProblem>, CliError> {
 
 /// Runs the comparison and writes the outputs asked for.
 pub fn run_command(args: &CompareArgs) -> Result<(), CliError> {
+    if let Some(path) = &args.plot {
+        super::check_plot_path("--plot", path, &["svg"])?;
+    }
     let problems = select(args)?;
+    // The problem --plot draws, checked before the runs: by default PROBLEM's own name
+    // (a file's `name`, not its path), or e3 with --suite.
+    let plot_problem = args
+        .plot_problem
+        .clone()
+        .unwrap_or_else(|| match &args.problem {
+            Some(_) => problems[0].problem.name.clone(),
+            None => "e3".into(),
+        });
+    if args.plot.is_some() && !problems.iter().any(|p| p.problem.name == plot_problem) {
+        return Err(CliError::input(format!(
+            "--plot-problem: `{plot_problem}` is not among the problems compared"
+        )));
+    }
     let params = CompareParams {
         budget: args.budget,
         floor_steps: args.floor_steps,
@@ -116,11 +133,7 @@ pub fn run_command(args: &CompareArgs) -> Result<(), CliError> {
         write_file(path, &compare_markdown(&rep))?;
     }
     if let Some(path) = &args.plot {
-        let name = args
-            .plot_problem
-            .clone()
-            .or_else(|| args.problem.clone())
-            .unwrap_or_else(|| "e3".into());
+        let name = plot_problem;
         let metric = match args.plot_metric {
             MetricArg::SumNorm => PlotMetric::SumNorm,
             MetricArg::Distance => PlotMetric::Distance,

@@ -44,8 +44,12 @@ pub fn diagnose_command(args: &DiagnoseArgs) -> Result<(), CliError> {
             Some(text) => parse_point("--at", text, problem.dim())?,
             None => problem.start.clone(),
         };
-        Diagnosis::at_point(problem.objectives.as_ref(), &theta)
-            .map_err(|e| CliError::input(format!("--at: {e}")))?
+        Diagnosis::at_point(problem.objectives.as_ref(), &theta).map_err(|e| match &args.at {
+            Some(_) => CliError::input(format!("--at: {e}")),
+            None => CliError::input(format!(
+                "the problem's default start {theta:?}: {e}; give --at"
+            )),
+        })?
     };
     print!("{}", diagnosis.text());
     if let Some(path) = &args.json {

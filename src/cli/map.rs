@@ -84,11 +84,16 @@ fn output(
     json: Option<&std::path::Path>,
     plot_path: Option<&std::path::Path>,
     problem: &bflow::problems::Problem<f64>,
+    source: &str,
 ) -> Result<(), CliError> {
     print!("{}", bflow::report::map_text(map));
     if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&bflow::report::map_json(map))
-            .map_err(CliError::failure)?;
+        let mut value = bflow::report::map_json(map);
+        // What `bflow merge` needs to reload exactly this problem and check it is the same.
+        value["problem_source"] = serde_json::json!(source);
+        value["problem_fingerprint"] =
+            serde_json::json!(bflow::map::problem_fingerprint(problem).map_err(CliError::input)?);
+        let text = serde_json::to_string_pretty(&value).map_err(CliError::failure)?;
         write_file(path, &text)?;
     }
     if let Some(path) = plot_path {
@@ -101,6 +106,9 @@ fn output(
 pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
     let problem = load_problem(&args.problem)?;
     let params = map_params(args)?;
+    if let Some(path) = &args.plot {
+        super::check_plot_path("--plot", path, &["svg", "png"])?;
+    }
     if args.plot.is_some() && problem.dim() != 2 {
         return Err(CliError::input(format!(
             "--plot: problem `{}` has {} parameters; plots need 2",
@@ -121,23 +129,63 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
     };
     let map = map_equilibria_observed(&problem, &params, &observer).map_err(CliError::input)?;
     bar.finish_and_clear();
-    output(&map, args.json.as_deref(), args.plot.as_deref(), &problem)
+    output(
+        &map,
+        args.json.as_deref(),
+        args.plot.as_deref(),
+        &problem,
+        &args.problem,
+    )
 }
 
 /// Runs `bflow merge`.
 pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
+    if let Some(path) = &args.plot {
+        super::check_plot_path("--plot", path, &["svg", "png"])?;
+    }
     let mut parts = Vec::new();
+    let mut sources = Vec::new();
     for path in &args.parts {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| CliError::input(format!("{}: not JSON: {e}", path.display())))?;
-        parts.push(
-            bflow::report::map_shard_from_json(&value)
-                .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?,
-        );
+        let part = bflow::report::map_shard_from_json(&value)
+            .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+        let source = value["problem_source"]
+            .as_str()
+            .map_or_else(|| part.problem.clone(), str::to_string);
+        let fingerprint: Option<Vec<f64>> =
+            serde_json::from_value(value["problem_fingerprint"].clone()).ok();
+        sources.push((source, fingerprint));
+        parts.push(part);
     }
-    let problem = load_problem(&parts[0].problem)?;
+    // The problem as the first shard's `bflow map` loaded it (a built-in name or a file path,
+    // relative to where that command ran), checked against every shard's fingerprint.
+    let source = sources[0].0.clone();
+    let problem = load_problem(&source)?;
+    let fingerprint = bflow::map::problem_fingerprint(&problem).map_err(CliError::input)?;
+    for (path, (_, stored)) in args.parts.iter().zip(&sources) {
+        if stored.as_ref().is_some_and(|f| *f != fingerprint) {
+            return Err(CliError::input(format!(
+                "{}: this shard was mapped on different objectives than `{source}`",
+                path.display()
+            )));
+        }
+    }
+    if args.plot.is_some() && problem.dim() != 2 {
+        return Err(CliError::input(format!(
+            "--plot: problem `{}` has {} parameters; plots need 2",
+            problem.name,
+            problem.dim()
+        )));
+    }
     let map = merge(&problem, &parts).map_err(CliError::input)?;
-    output(&map, args.json.as_deref(), args.plot.as_deref(), &problem)
+    output(
+        &map,
+        args.json.as_deref(),
+        args.plot.as_deref(),
+        &problem,
+        &source,
+    )
 }

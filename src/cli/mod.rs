@@ -93,6 +93,25 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::failure(format!("{}: cannot write: {e}", path.display())))
 }
 
+/// Checks a plot path's extension before any work is done, naming the flag.
+pub fn check_plot_path(
+    flag: &str,
+    path: &std::path::Path,
+    allowed: &[&str],
+) -> Result<(), CliError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if allowed.contains(&ext) {
+        Ok(())
+    } else {
+        let list: Vec<String> = allowed.iter().map(|e| format!(".{e}")).collect();
+        Err(CliError::input(format!(
+            "{flag}: {}: the plot file must end in {}",
+            path.display(),
+            list.join(" or ")
+        )))
+    }
+}
+
 /// Parses a comma-separated point of `n` numbers given to `flag`.
 pub fn parse_point(flag: &str, text: &str, n: usize) -> Result<Vec<f64>, CliError> {
     let values = text

@@ -119,12 +119,11 @@ fn flow_params(args: &RunArgs) -> Result<FlowParams<f64>, CliError> {
         record_trace: args.csv.is_some() || args.plot.is_some(),
         max_time: match args.max_time {
             None => None,
-            Some(t) if t.is_finite() && t >= 0.0 => Some(std::time::Duration::from_secs_f64(t)),
-            Some(t) => {
-                return Err(CliError::input(format!(
-                    "--max-time: must be a number of seconds ≥ 0, got {t}"
-                )));
-            }
+            Some(t) => Some(std::time::Duration::try_from_secs_f64(t).map_err(|_| {
+                CliError::input(format!(
+                    "--max-time: must be a number of seconds ≥ 0 that fits a duration, got {t}"
+                ))
+            })?),
         },
         ..defaults
     };
@@ -152,16 +151,8 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
         None => problem.start.clone(),
     };
     let params = flow_params(args)?;
-    if let Some(path) = &args.plot
-        && !matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("svg" | "png")
-        )
-    {
-        return Err(CliError::input(format!(
-            "--plot: {}: the plot file must end in .svg or .png",
-            path.display()
-        )));
+    if let Some(path) = &args.plot {
+        super::check_plot_path("--plot", path, &["svg", "png"])?;
     }
     // A progress bar on stderr, shown only once a run has taken more than a second.
     let bar =
@@ -181,8 +172,13 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
             bar.set_message(format!("||s|| = {:.3e}", p.sum_norm));
         }
     };
-    let report = run_observed(&problem, &start, &params, &mut observer)
-        .map_err(|e| CliError::input(format!("--start: {e}")))?;
+    let report =
+        run_observed(&problem, &start, &params, &mut observer).map_err(|e| match &args.start {
+            Some(_) => CliError::input(format!("--start: {e}")),
+            None => CliError::input(format!(
+                "the problem's default start {start:?}: {e}; give --start"
+            )),
+        })?;
     bar.finish_and_clear();
     println!(
         "problem       {} (K = {}, n = {})",
@@ -200,13 +196,8 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
         write_file(path, &bflow::report::trace_csv(&report))?;
     }
     if let Some(path) = &args.plot {
-        bflow::report::plot::run_plot(&report, path).map_err(|e| {
-            if e.contains("must end in") {
-                CliError::input(format!("--plot: {e}"))
-            } else {
-                CliError::failure(e)
-            }
-        })?;
+        bflow::report::plot::run_plot(&report, path)
+            .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
     }
     Ok(())
 }

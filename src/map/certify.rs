@@ -84,7 +84,9 @@ pub fn classify(objectives: &dyn Objectives<f64>, point: &[f64]) -> Option<Class
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Certificate {
     /// The smallest radius `r` (∞-norm: the box `x̃ + [−r, r]ⁿ`) at which the test proved that
-    /// the box holds exactly one zero of `s`; `None` when no radius was certified.
+    /// the box holds exactly one zero of `s`: the half-width of the box actually tested,
+    /// rounded up (outward rounding of its ends can add an ulp of x̃ to the radius tried);
+    /// `None` when no radius was certified.
     pub radius: Option<f64>,
     /// The largest radius tried that was certified: the zero is unique in that larger box.
     pub unique_radius: Option<f64>,
@@ -116,7 +118,7 @@ pub fn krawczyk(
     radius: f64,
 ) -> Result<bool, String> {
     let c = preconditioner(objectives, point)?;
-    krawczyk_with(objectives, point, radius, &c)
+    krawczyk_with(objectives, point, radius, &c).map(|r| r.is_some())
 }
 
 fn preconditioner(objectives: &dyn Objectives<f64>, point: &[f64]) -> Result<DMatrix<f64>, String> {
@@ -140,7 +142,7 @@ fn krawczyk_with(
     point: &[f64],
     radius: f64,
     c: &DMatrix<f64>,
-) -> Result<bool, String> {
+) -> Result<Option<f64>, String> {
     let n = point.len();
     let none = || "the problem has no interval enclosures of its derivatives".to_string();
     let xp: Vec<Interval> = point.iter().map(|&x| Interval::point(x)).collect();
@@ -168,10 +170,15 @@ fn krawczyk_with(
             k = k + m * delta[col];
         }
         if !k.interior_of(boxx[r]) {
-            return Ok(false);
+            return Ok(None);
         }
     }
-    Ok(true)
+    // The box actually proved: `centered` rounds each end outward, so its half-width can
+    // exceed `radius` by an ulp of x̃. Report that half-width, rounded up.
+    let half_width = boxx.iter().zip(point).fold(0.0_f64, |m, (b, &x)| {
+        m.max((x - b.lo()).next_up()).max((b.hi() - x).next_up())
+    });
+    Ok(Some(half_width.max(radius)))
 }
 
 /// Runs the Krawczyk test at each radius of [`certificate_radii`] and reports the smallest
@@ -189,8 +196,8 @@ pub fn certify(objectives: &dyn Objectives<f64>, point: &[f64], scale: f64) -> C
     let mut certified = Vec::new();
     for r in certificate_radii(scale) {
         match krawczyk_with(objectives, point, r, &c) {
-            Ok(true) => certified.push(r),
-            Ok(false) => {}
+            Ok(Some(proved)) => certified.push(proved),
+            Ok(None) => {}
             Err(reason) => return failed(reason),
         }
     }

@@ -190,7 +190,7 @@ pub struct Equilibrium {
     pub classification: Classification,
     /// Every `g_i` vanishes there (B is 0/0).
     pub common_stationary: bool,
-    /// B there (`None` where Q = 0).
+    /// B there (`None` where Q = 0 or the point is common-stationary: 0/0 either way).
     pub b: Option<f64>,
     /// `||s||` there.
     pub grad_norm: f64,
@@ -444,7 +444,13 @@ fn newton(ctx: &Ctx<'_>, start: &[f64]) -> (Option<Vec<f64>>, usize) {
         if !dn.is_finite() {
             return (None, k);
         }
-        if dn <= 1e-12 * ctx.scale {
+        // Converged when the step is below the region's resolution or below what θ itself
+        // can resolve: a few ulps of each coordinate (far from the origin, ulp(θ) dominates).
+        let below_ulps = delta
+            .iter()
+            .zip(&theta)
+            .all(|(&d, &x)| d.abs() <= 4.0 * f64::EPSILON * x.abs());
+        if dn <= 1e-12 * ctx.scale || below_ulps {
             return (Some(theta), k);
         }
         let mut t = 1.0;
@@ -721,7 +727,9 @@ pub fn assemble(
             point,
             classification,
             common_stationary: common,
-            b,
+            // Where every g_i vanishes the computed B is a ratio of rounding errors (0/0):
+            // report it as undefined, not as the number that rounding happened to give.
+            b: if common { None } else { b },
             grad_norm,
             basin_starts: starts,
             basin_share: starts as f64 / mapped,
@@ -762,6 +770,12 @@ pub struct ShardData {
 /// [`Error::ShardMismatch`] when the shards are of different problems or settings, or do not
 /// cover every start exactly once.
 pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumMap> {
+    if problem.dim() > PRIMES.len() {
+        return Err(Error::InvalidParameter {
+            name: "region".into(),
+            reason: format!("mapping supports at most {} parameters", PRIMES.len()),
+        });
+    }
     let first = parts.first().ok_or_else(|| Error::ShardMismatch {
         reason: "no shard given".into(),
     })?;
@@ -793,6 +807,23 @@ pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumM
                     k + 1
                 ),
             });
+        }
+        for r in &part.records {
+            let lengths_ok = r.start.len() == problem.dim()
+                && r.point.as_ref().is_none_or(|p| p.len() == problem.dim())
+                && r.lossflow_end
+                    .as_ref()
+                    .is_none_or(|p| p.len() == problem.dim());
+            if !lengths_ok {
+                return Err(Error::ShardMismatch {
+                    reason: format!(
+                        "shard {}: start {} has points of the wrong length for a problem with {} parameters",
+                        k + 1,
+                        r.index,
+                        problem.dim()
+                    ),
+                });
+            }
         }
         records.extend(part.records.iter().cloned());
         seconds += part.seconds;
@@ -850,3 +881,20 @@ pub fn log_balance_grid(problem: &Problem<f64>, nx: usize, ny: usize) -> Result<
 
 #[cfg(test)]
 mod tests;
+
+/// A fingerprint of a problem for shard files: `Σ L_i` at the first three unshifted start
+/// points of its region. Shards of one map must come from the same objectives, not only
+/// from problems with the same name; `bflow merge` compares fingerprints bit for bit.
+///
+/// # Errors
+/// [`Error::MissingRegion`] when the problem has no region.
+pub fn problem_fingerprint(problem: &Problem<f64>) -> Result<Vec<f64>> {
+    let region = region_of(problem)?;
+    let obj = problem.objectives.as_ref();
+    Ok((0..3)
+        .map(|i| {
+            let p = start_point(&region, 0, i, false);
+            (0..obj.num_objectives()).map(|k| obj.loss(k, &p)).sum()
+        })
+        .collect())
+}

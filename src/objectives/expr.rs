@@ -271,7 +271,9 @@ impl<D: DualNum<Primitive = f64>> ExprScalar for D {
             Func::Exp => DualNum::exp(self),
             Func::Ln => DualNum::ln(self),
             Func::Sqrt => DualNum::sqrt(self),
-            Func::Abs => num_traits::Signed::abs(self),
+            // x·sign(x): |x| with derivative sign(x), 0 at 0 — the same as the symbolic
+            // derivative (dual numbers' own abs gives ±1 at ±0).
+            Func::Abs => self.clone() * D::from(sign_f64(self.re())),
             Func::Sign => D::from(sign_f64(self.re())),
             Func::Tanh => DualNum::tanh(self),
             Func::Sinh => DualNum::sinh(self),
@@ -447,6 +449,17 @@ impl Expr {
         }
     }
 
+    /// Number of nodes in the tree.
+    pub fn size(&self) -> usize {
+        match self {
+            Expr::Const(_) | Expr::Var(_) => 1,
+            Expr::Neg(a) | Expr::PowI(a, _) | Expr::PowF(a, _) | Expr::Call(_, a) => 1 + a.size(),
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
+                1 + a.size() + b.size()
+            }
+        }
+    }
+
     /// Depth of the tree (a leaf has depth 1).
     pub fn depth(&self) -> usize {
         match self {
@@ -564,7 +577,9 @@ impl Expr {
 
     /// `a ^ p`: [`Expr::powi`] when `p` is an integer in `i32` range, else a real power.
     pub fn pow(a: Expr, p: f64) -> Expr {
-        if p.fract() == 0.0 && f64::from(i32::MIN) <= p && p <= f64::from(i32::MAX) {
+        // Integral exponents up to 2^20 in size are exact powers; beyond that (and for
+        // i32::MIN, whose n − 1 overflows inside the dual-number powi) a real power.
+        if p.fract() == 0.0 && p.abs() <= 1_048_576.0 {
             // In range and integral: the cast is exact.
             return Expr::powi(a, p as i32);
         }

@@ -80,7 +80,7 @@ pub struct ExprObjectives {
     /// The objectives `L_1..L_K`.
     pub exprs: Vec<Expr>,
     /// The symbolic `s = Σ ∇L_i` and Hessian of `Σ L_i`, built on first use.
-    sum_derivatives: OnceLock<SumDerivatives>,
+    sum_derivatives: OnceLock<Option<SumDerivatives>>,
 }
 
 /// Symbolic derivatives of `Σ L_i`: `s_j = ∂/∂θ_j Σ L_i` and `J_jk = ∂s_j/∂θ_k`.
@@ -101,33 +101,52 @@ impl ExprObjectives {
         }
     }
 
-    /// The symbolic derivatives, or `None` when an objective is not smooth (`abs`, `sign`).
+    /// The symbolic derivatives, or `None` when an objective is not smooth (`abs`, `sign`) or
+    /// the derivative trees would be too large to build.
     fn smooth_sum_derivatives(&self) -> Option<&SumDerivatives> {
         let smooth = self
             .exprs
             .iter()
             .all(|e| !e.uses(Func::Abs) && !e.uses(Func::Sign));
-        smooth.then(|| self.sum_derivatives())
+        if !smooth {
+            return None;
+        }
+        self.sum_derivatives
+            .get_or_init(|| self.build_sum_derivatives())
+            .as_ref()
     }
 
-    fn sum_derivatives(&self) -> &SumDerivatives {
-        self.sum_derivatives.get_or_init(|| {
-            let n = self.vars.len();
-            let total = self
-                .exprs
-                .iter()
-                .cloned()
-                .reduce(Expr::add)
-                .unwrap_or(Expr::Const(0.0));
-            let gradient: Vec<Expr> = (0..n).map(|j| total.derivative(j)).collect();
-            let hessian = gradient
-                .iter()
-                .flat_map(|g| (0..n).map(move |k| g.derivative(k)))
-                .collect();
-            SumDerivatives { gradient, hessian }
-        })
+    /// Differentiates `Σ L_i` twice. A derivative tree has at most about (size × depth) nodes
+    /// of the tree it comes from; a tree whose bound exceeds [`MAX_DERIVATIVE_NODES`] is not
+    /// differentiated (a product of hundreds of factors would need gigabytes), and the problem
+    /// then simply has no enclosures: its equilibria are reported as not certified.
+    fn build_sum_derivatives(&self) -> Option<SumDerivatives> {
+        let small = |e: &Expr| e.size().saturating_mul(e.depth() + 1) <= MAX_DERIVATIVE_NODES;
+        let n = self.vars.len();
+        let total = self
+            .exprs
+            .iter()
+            .cloned()
+            .reduce(Expr::add)
+            .unwrap_or(Expr::Const(0.0));
+        if !small(&total) {
+            return None;
+        }
+        let gradient: Vec<Expr> = (0..n).map(|j| total.derivative(j)).collect();
+        if !gradient.iter().all(small) {
+            return None;
+        }
+        let hessian = gradient
+            .iter()
+            .flat_map(|g| (0..n).map(move |k| g.derivative(k)))
+            .collect();
+        Some(SumDerivatives { gradient, hessian })
     }
 }
+
+/// The largest derivative tree (in nodes, estimated before building it) that certificates
+/// will build for a problem file.
+pub const MAX_DERIVATIVE_NODES: usize = 2_000_000;
 
 impl AdObjectives for ExprObjectives {
     fn num_objectives(&self) -> usize {
@@ -505,7 +524,8 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
         }
         None => match &region {
             Some(r) => (
-                r.iter().map(|&(lo, hi)| lo + 0.5 * (hi - lo)).collect(),
+                // 0.5·lo + 0.5·hi cannot overflow, unlike hi − lo for [−1e308, 1e308].
+                r.iter().map(|&(lo, hi)| 0.5 * lo + 0.5 * hi).collect(),
                 None,
             ),
             None => (vec![0.0; n], None),
@@ -543,10 +563,17 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
         .unwrap_or_else(|| format!("{} objectives on {n} vars from {}", exprs.len(), ctx.file));
     let objectives = ExprObjectives::new(vars, names, exprs);
 
-    // The start must be usable.
+    // An explicit start must be usable. A default start (region centre or origin) is not
+    // checked here: a user may never use it (`--start`), and a run from it reports a
+    // non-finite start with that point.
     let ad = AutoDiff(objectives);
     let mut grad = vec![0.0; n];
-    for i in 0..ad.num_objectives() {
+    let checked = if start_at.is_some() {
+        ad.num_objectives()
+    } else {
+        0
+    };
+    for i in 0..checked {
         ad.gradient(i, &start, &mut grad);
         let loss = ad.loss(i, &start);
         if !(loss.is_finite() && grad.iter().all(|g| g.is_finite())) {
@@ -557,7 +584,7 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
             );
             return Err(match start_at {
                 Some(at) => ctx.at(at, message),
-                None => ctx.field("start", format!("{message}; give a [start]")),
+                None => ctx.field("start", message),
             });
         }
     }

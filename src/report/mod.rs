@@ -138,7 +138,7 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
             "not reached"
         }
     );
-    let _ = writeln!(o, "Σ L_i         {:.10}", r.total_loss);
+    let _ = writeln!(o, "Σ L_i         {}", fmt_num(r.total_loss));
     if let Some(d) = r.distance {
         let _ = writeln!(o, "distance      {d:.3e} to the nearest known equilibrium");
     }
@@ -149,9 +149,20 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
 }
 
 /// A point for text reports: every entry for n ≤ 8, else the first six and the count.
+/// A number for text reports: fixed notation for moderate sizes, exponent notation for very
+/// large or very small ones (a float near 1e300 would print 300 digits otherwise).
+fn fmt_num<F: Real>(x: F) -> String {
+    let a = x.abs();
+    if x == F::zero() || (a >= F::lit(1e-4) && a < F::lit(1e6)) || !x.is_finite() {
+        format!("{x:.10}")
+    } else {
+        format!("{x:.10e}")
+    }
+}
+
 fn fmt_point<F: Real>(theta: &[F]) -> String {
     const SHOWN: usize = 6;
-    let entries = |xs: &[F]| xs.iter().map(|x| format!("{x:.10}")).collect::<Vec<_>>();
+    let entries = |xs: &[F]| xs.iter().map(|&x| fmt_num(x)).collect::<Vec<_>>();
     if theta.len() <= 8 {
         format!("({})", entries(theta).join(", "))
     } else {
