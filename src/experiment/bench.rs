@@ -192,8 +192,11 @@ mod tests {
         assert!(r.b_last < r.b_first, "B {} → {}", r.b_first, r.b_last);
         let newton = r.newton.unwrap();
         assert!(newton.floor_reached, "{newton:?}");
-        assert_eq!(r.memory_budget_bytes, 10 * 2000 * 8);
-        let t = rayon::current_num_threads().min(4);
+        // The workspace plus θ stays within the (K + 6)·n·8 budget on any machine (at most 4
+        // accumulators); the measured peak is reported by the bench, not asserted here, since
+        // other tests share this process's memory.
+        let t = rayon::current_num_threads().clamp(1, 4);
         assert_eq!(r.workspace_bytes, (4 + 1 + t) * 2000 * 8);
+        assert!(r.workspace_bytes + 2000 * 8 <= r.memory_budget_bytes);
     }
 }

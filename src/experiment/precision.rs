@@ -93,8 +93,8 @@ fn row<F: Real>(r: &RunReport<F>) -> PrecisionRow {
 /// Only on a bug in the problem's construction.
 pub fn precision_in<F: Real>() -> Result<PrecisionRow> {
     let p = four_thirds_problem::<F>();
-    // η = 0.1: near (4/3, 1) the curvature of B is 18/c = 6 (c = Σ||t_i − θ*||² = 3), so
-    // fixed steps converge only for η < 2/6. The seed's η = 0.5 does not: it falls into a
+    // η = 0.1: near (4/3, 1) the curvature of B is 18/c = 6.75 (c = Σ||t_i − θ*||² = 8/3),
+    // so fixed steps converge only for η < 2/6.75 ≈ 0.296. The seed's η = 0.5 does not: it falls into a
     // 2-cycle at B ≈ 0.69 (see `fixed_step_half_cycles` below).
     let params = FlowParams {
         method: Method::BFlow,

@@ -77,8 +77,8 @@ pub struct MatrixFreeReport<F> {
     pub counts: EvalCounts,
     /// CG iterations over all Newton steps (0 for B-flow).
     pub cg_iterations: usize,
-    /// B at the end.
-    pub b: F,
+    /// B at the end (`None` when every gradient vanished at the start: 0/0).
+    pub b: Option<F>,
     /// `||s||` at the end.
     pub sum_norm: F,
     /// The floor estimate `ε Σ ||g_i||` at the end.
@@ -100,9 +100,10 @@ fn at_floor<F: Real>(s: &BalanceScalars<F>) -> bool {
 ///
 /// # Errors
 /// [`Error::DimensionMismatch`] for a `theta` of the wrong length,
-/// [`Error::InvalidParameter`] for `floor_steps = 0` or a B-flow step that is not finite
-/// and positive, [`Error::NonFiniteStart`] when the start's gradients are not finite or all
-/// vanish.
+/// [`Error::InvalidParameter`] for `floor_steps = 0`, a B-flow step that is not finite
+/// and positive or bad CG parameters, [`Error::NonFiniteStart`] naming the objective whose
+/// gradient is not finite at the start. A start where every gradient vanishes is not an
+/// error: the report says [`StopReason::Degenerate`] with B undefined.
 pub fn run_matrix_free<F: Real>(
     objectives: &dyn Objectives<F>,
     theta: &mut [F],
@@ -122,18 +123,45 @@ pub fn run_matrix_free<F: Real>(
             reason: "must be ≥ 1".into(),
         });
     }
-    if let MatrixFreeMethod::BFlow { step } = params.method
-        && !(step.is_finite() && step > F::zero())
-    {
-        return Err(Error::InvalidParameter {
-            name: "step".into(),
-            reason: format!("must be finite and > 0, got {step}"),
-        });
+    match params.method {
+        MatrixFreeMethod::BFlow { step } if !(step.is_finite() && step > F::zero()) => {
+            return Err(Error::InvalidParameter {
+                name: "step".into(),
+                reason: format!("must be finite and > 0, got {step}"),
+            });
+        }
+        MatrixFreeMethod::NewtonCg { cg } => cg.validate("cg")?,
+        MatrixFreeMethod::BFlow { .. } => {}
     }
     let mut ws = BalanceWorkspace::new(objectives);
-    let mut scalars = ws
-        .evaluate(objectives, theta)
-        .map_err(|_| Error::NonFiniteStart { index: 0 })?;
+    let mut scalars = match ws.evaluate(objectives, theta) {
+        Ok(s) => s,
+        Err(Undefined::NonFinite) => {
+            let mut grad = vec![F::zero(); theta.len()];
+            let index = (0..objectives.num_objectives())
+                .find(|&i| {
+                    objectives.gradient(i, theta, &mut grad);
+                    grad.iter().any(|g| !g.is_finite())
+                })
+                .unwrap_or(0);
+            return Err(Error::NonFiniteStart { index });
+        }
+        // Every gradient vanishes at the start: B is 0/0 there. Say so; there is no step.
+        Err(Undefined::Degenerate) => {
+            return Ok(MatrixFreeReport {
+                stop: StopReason::Degenerate,
+                steps: 0,
+                counts: ws.counts(),
+                cg_iterations: 0,
+                b: None,
+                sum_norm: F::zero(),
+                floor: F::zero(),
+                floor_reached: true,
+                seconds: started.elapsed().as_secs_f64(),
+                buffer_bytes: ws.buffer_bytes(),
+            });
+        }
+    };
     let mut steps = 0;
     let mut cg_iterations = 0;
     let mut floor_run = usize::from(at_floor(&scalars));
@@ -168,7 +196,7 @@ pub fn run_matrix_free<F: Real>(
         steps,
         counts: ws.counts(),
         cg_iterations,
-        b: scalars.b,
+        b: Some(scalars.b),
         sum_norm: scalars.sum_norm,
         floor: floor_of(scalars.gradient_norm_sum),
         floor_reached: at_floor(&scalars),
@@ -313,6 +341,25 @@ mod failure_tests {
             let x = theta[0].clone();
             if i == 0 { x.powi(4) } else { -x * 3.0 }
         }
+    }
+
+    #[test]
+    fn degenerate_start_is_reported_and_bad_cg_parameters_refused() {
+        let same = Targets::quadratic(vec![vec![1.0], vec![1.0]]);
+        let mut theta = vec![1.0];
+        let r = run_matrix_free(&same, &mut theta, &MatrixFreeParams::default()).unwrap();
+        assert_eq!((r.stop, r.b, r.steps), (StopReason::Degenerate, None, 0));
+        let bad = MatrixFreeParams {
+            method: MatrixFreeMethod::NewtonCg {
+                cg: CgParams {
+                    max_iters: 0,
+                    ..CgParams::default()
+                },
+            },
+            ..MatrixFreeParams::default()
+        };
+        let err = run_matrix_free(&same, &mut theta, &bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidParameter { ref name, .. } if name == "cg.max_iters"));
     }
 
     #[test]
