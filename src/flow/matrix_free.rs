@@ -205,20 +205,14 @@ pub fn run_matrix_free<F: Real>(
     })
 }
 
-fn undefined(u: Undefined) -> StopReason {
-    match u {
-        Undefined::Degenerate => StopReason::Degenerate,
-        Undefined::NonFinite => StopReason::NonFinite,
-    }
-}
-
 fn bflow_step<F: Real>(
     ws: &mut BalanceWorkspace<F>,
     objectives: &dyn Objectives<F>,
     theta: &mut [F],
     step: F,
 ) -> std::result::Result<BalanceScalars<F>, StopReason> {
-    ws.bflow_step(objectives, theta, step).map_err(undefined)
+    ws.bflow_step(objectives, theta, step)
+        .map_err(StopReason::from)
 }
 
 fn newton_step<F: Real>(
@@ -254,7 +248,7 @@ fn newton_step<F: Real>(
     ws.evaluate(objectives, theta).map_err(|u| {
         // Take the step back exactly: the last finite iterate is kept.
         theta.copy_from_slice(ws.held());
-        undefined(u)
+        StopReason::from(u)
     })
 }
 

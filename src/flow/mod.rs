@@ -37,7 +37,7 @@ pub use step::{ArmijoParams, LbfgsParams, NewtonParams, StepRule};
 use step::{Outcome, Phase, Stepper};
 
 use crate::error::{Error, Result};
-use crate::objectives::{BalanceEvaluator, EvalCounts, PointEval};
+use crate::objectives::{BalanceEvaluator, EvalCounts, PointEval, Undefined};
 use crate::problems::Problem;
 use crate::real::{Real, all_finite};
 
@@ -287,6 +287,16 @@ impl StopReason {
             StopReason::LineSearchFailed => "line search found no decrease",
             StopReason::NonFinite => "a value became non-finite (last finite iterate kept)",
             StopReason::Degenerate => "every gradient vanishes (Q = 0): B undefined",
+        }
+    }
+}
+
+impl From<Undefined> for StopReason {
+    /// Why a flow cannot take its step: B or ∇B is 0/0, or a value is not finite.
+    fn from(u: Undefined) -> Self {
+        match u {
+            Undefined::Degenerate => StopReason::Degenerate,
+            Undefined::NonFinite => StopReason::NonFinite,
         }
     }
 }

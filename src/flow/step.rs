@@ -26,7 +26,7 @@
 use super::cg::{CgError, CgParams, CgScratch, cholesky_solve_in_place, conjugate_gradient};
 use super::{FlowParams, Iterate, Method, StopReason, evaluate};
 use crate::error::{Error, Result};
-use crate::objectives::{BalanceEvaluator, Undefined};
+use crate::objectives::BalanceEvaluator;
 use crate::real::{Real, dot};
 
 /// How each step is sized (see the [module docs](self)). Default [`StepRule::Fixed`].
@@ -423,8 +423,7 @@ impl<F: Real> Stepper<F> {
                 };
                 match g {
                     Ok(g) => g,
-                    Err(Undefined::Degenerate) => return Outcome::Stop(StopReason::Degenerate, 0),
-                    Err(Undefined::NonFinite) => return Outcome::Stop(StopReason::NonFinite, 0),
+                    Err(u) => return Outcome::Stop(u.into(), 0),
                 }
             }
         };
