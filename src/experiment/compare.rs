@@ -213,7 +213,7 @@ pub fn suite(size: SuiteSize) -> Result<Vec<SuiteProblem>> {
     let (matrices, targets, start) = saddle_data();
     out.push(SuiteProblem {
         problem: quadratic_problem(
-            "saddle",
+            "saddle-split",
             "split quadratic whose equilibrium (1/3, −1) is a saddle of Σ L",
             matrices.clone(),
             targets.clone(),
@@ -608,8 +608,10 @@ pub fn verdict_b_zero(runs: &[RunRecord]) -> (Verdict, String) {
             .map(|r| r.problem.as_str()),
     );
     let evidence = format!(
-        "{} end points, {exact} with s = 0 exactly, {violations} where B = 0 and s = 0 disagree; \
-         B undefined (Q = 0) at the equilibrium of: {}",
+        "{} end points, {exact} with s = 0 exactly, {violations} where B = 0 and s = 0 disagree \
+         (B is computed from s, so they can only disagree through underflow: this checks the \
+         arithmetic, the condition below is the mathematics); B undefined (Q = 0) at the \
+         equilibrium of: {}",
         runs.len(),
         if degenerate.is_empty() {
             "none".to_string()
@@ -696,13 +698,16 @@ fn problems_of(runs: &[RunRecord]) -> Vec<&str> {
 /// Claim 3. Rule: over problems with a known equilibrium where `Q > 0`, take B-flow's best
 /// step rule per problem. *Holds* if it reached the floor on every one, *does not hold* if
 /// on none, else *holds only when* the problem is in one of the classes where it reached
-/// the floor on every member; when every miss has a known condition number κ the condition
-/// is stated as `κ < (smallest κ missed)`.
+/// the floor on every member; the condition is stated as `κ < (smallest κ missed)` only when
+/// κ alone separates the outcomes (every miss has a known κ and no problem at or above that
+/// κ reached the floor). The evidence says how many misses used the whole budget.
 pub fn verdict_bflow_precision(runs: &[RunRecord]) -> (Verdict, String) {
     let mut reached_classes: Vec<&str> = Vec::new();
     let mut failed_classes: Vec<&str> = Vec::new();
     let mut failures = Vec::new();
     let mut failed_kappas: Vec<Option<f64>> = Vec::new();
+    let mut reached_kappas: Vec<Option<f64>> = Vec::new();
+    let mut failed_stops: Vec<String> = Vec::new();
     let mut tested = 0;
     for name in problems_of(runs) {
         let of = || runs.iter().filter(move |r| r.problem == name);
@@ -718,7 +723,9 @@ pub fn verdict_bflow_precision(runs: &[RunRecord]) -> (Verdict, String) {
             if !reached_classes.contains(&first.class.as_str()) {
                 reached_classes.push(&first.class);
             }
+            reached_kappas.push(first.kappa);
         } else {
+            failed_stops.push(b.stop.clone());
             if !failed_classes.contains(&first.class.as_str()) {
                 failed_classes.push(&first.class);
             }
@@ -756,14 +763,26 @@ pub fn verdict_bflow_precision(runs: &[RunRecord]) -> (Verdict, String) {
                     )
                 })
                 .collect();
-            format!("; missed within the budget on {}", per_class.join(", "))
+            let budget_used = failed_stops
+                .iter()
+                .filter(|s| *s == "max-evaluations" || *s == "max-steps")
+                .count();
+            format!(
+                "; missed on {} ({budget_used} of the {} misses used the whole budget; stop \
+                 reasons: {})",
+                per_class.join(", "),
+                failures.len(),
+                unique(failed_stops.iter().map(String::as_str)).join(", ")
+            )
         }
     );
-    // If every miss has a known κ, the condition is a κ threshold: the smallest κ missed.
+    // A κ threshold is stated only when κ alone separates the outcomes: every miss has a
+    // known κ, and no problem at or above the smallest κ missed reached the floor.
     let missed_kappa: Option<Vec<f64>> = failed_kappas.iter().copied().collect();
     let threshold = missed_kappa
         .filter(|k| !k.is_empty())
-        .map(|k| k.iter().copied().fold(f64::INFINITY, f64::min));
+        .map(|k| k.iter().copied().fold(f64::INFINITY, f64::min))
+        .filter(|&t| !reached_kappas.iter().any(|k| k.is_some_and(|k| k >= t)));
     let verdict = if tested == 0 {
         Verdict::NotTested
     } else if failures.is_empty() {
@@ -778,7 +797,8 @@ pub fn verdict_bflow_precision(runs: &[RunRecord]) -> (Verdict, String) {
         ))
     } else {
         Verdict::HoldsOnlyWhen(format!(
-            "the problem is in one of the classes {} (not reached within the budget: {})",
+            "the problem is in one of the classes {} (missed on some problems of: {}; no single \
+             condition number separates the misses from the problems reached)",
             only.join(", "),
             failed_classes.join(", ")
         ))
@@ -787,10 +807,11 @@ pub fn verdict_bflow_precision(runs: &[RunRecord]) -> (Verdict, String) {
 }
 
 /// Claim 4. Rule: on problems whose equilibrium is a saddle of `Σ L_i`, the claim needs
-/// loss-flow (every rule) to miss the floor and B-flow (best rule) to reach it; if so, the
-/// verdict is *holds* when loss-flow also misses on the minimum-kind problems, else *holds
-/// only when the equilibrium is a saddle of Σ L* (where it is a minimum, loss-flow with a
-/// line search reached the floor). *Does not hold* if loss-flow reaches the floor at a
+/// loss-flow (every rule) to miss the floor and B-flow (best rule) to reach it. When
+/// loss-flow runs end more than 1e-3 from the saddle they were repelled, not stalled, and the
+/// verdict says so (*holds only when* read as "cannot reach"); otherwise *holds* when
+/// loss-flow also misses on the minimum-kind problems, else *holds only when the equilibrium
+/// is a saddle of Σ L* (where it is a minimum, loss-flow with a line search reached it). *Does not hold* if loss-flow reaches the floor at a
 /// saddle or B-flow misses it; *not tested* without saddle problems.
 pub fn verdict_saddle(runs: &[RunRecord]) -> (Verdict, String) {
     let saddles = unique(
@@ -805,6 +826,27 @@ pub fn verdict_saddle(runs: &[RunRecord]) -> (Verdict, String) {
         runs.iter()
             .any(|r| r.problem == *p && r.is_lossflow() && r.floor_reached)
     });
+    // "Stalls at a saddle" means ending near it. Loss-flow is repelled along the negative
+    // curvature instead: it ends far away (or diverges). Count the loss-flow runs on saddle
+    // problems that ended within 1e-3 of the saddle.
+    let loss_runs_at_saddles: Vec<&RunRecord> = runs
+        .iter()
+        .filter(|r| saddles.contains(&r.problem.as_str()) && r.is_lossflow())
+        .collect();
+    let stalled_near = loss_runs_at_saddles
+        .iter()
+        .filter(|r| r.distance.is_some_and(|d| d <= 1e-3))
+        .count();
+    let farthest = loss_runs_at_saddles
+        .iter()
+        .filter_map(|r| r.distance)
+        .fold(0.0_f64, |m, d| {
+            if d.is_finite() {
+                m.max(d)
+            } else {
+                f64::INFINITY
+            }
+        });
     let b_at_saddle = saddles.iter().all(|p| {
         best(runs.iter().filter(|r| r.problem == *p && r.is_bflow()))
             .is_some_and(|r| r.floor_reached)
@@ -831,9 +873,13 @@ pub fn verdict_saddle(runs: &[RunRecord]) -> (Verdict, String) {
         .filter(|r| r.floor_reached)
         .map(|r| (r.config.clone(), r.distance.unwrap_or(f64::NAN)));
     let mut evidence = format!(
-        "saddle problems: loss-flow reached the floor: {}; B-flow reached it: {}. \
-         Minimum-kind problems: loss-flow reached the floor on {loss_at_minima} of {}",
+        "saddle problems ({}): loss-flow reached the floor: {}; loss-flow runs ending within \
+         1e-3 of the saddle: {stalled_near} of {} (farthest end point {farthest:.1e} away); \
+         B-flow reached the floor: {}. Minimum-kind problems: loss-flow reached the floor on \
+         {loss_at_minima} of {}",
+        saddles.join(", "),
         if loss_at_saddle { "yes" } else { "no" },
+        loss_runs_at_saddles.len(),
         if b_at_saddle { "yes" } else { "no" },
         minima.len()
     );
@@ -845,6 +891,15 @@ pub fn verdict_saddle(runs: &[RunRecord]) -> (Verdict, String) {
     }
     let verdict = if loss_at_saddle || !b_at_saddle {
         Verdict::DoesNotHold
+    } else if stalled_near < loss_runs_at_saddles.len() {
+        // B-flow reaches the saddle and loss-flow does not — but not by stalling there.
+        Verdict::HoldsOnlyWhen(
+            "read as \"loss-flow cannot reach an equilibrium that is a saddle of Σ L, B-flow \
+             can\": loss-flow does not stall at the saddle, it is repelled from it; where the \
+             equilibrium is a minimum, loss-flow with a line search reaches the floor too (the \
+             seed's E3 \"stall\" is its fixed step)"
+                .into(),
+        )
     } else if loss_at_minima == 0 {
         Verdict::Holds
     } else {
@@ -1143,6 +1198,17 @@ mod tests {
             matches!(v, Verdict::HoldsOnlyWhen(ref c) if c.starts_with("κ(Σ H_i) < 1e3")),
             "{v}"
         );
+        // A problem reached at a larger κ than the one missed: κ does not separate them, so
+        // no κ threshold may be stated.
+        for r in with_kappa.iter_mut().filter(|r| r.problem == "saddle") {
+            r.kappa = Some(1e4);
+        }
+        let (v, _) = verdict_bflow_precision(&with_kappa);
+        assert!(
+            matches!(v, Verdict::HoldsOnlyWhen(ref c) if !c.contains("κ(Σ H_i) <")
+                && c.contains("no single condition number")),
+            "{v}"
+        );
         runs[4].floor_reached = false;
         assert_eq!(verdict_bflow_precision(&runs).0, Verdict::DoesNotHold);
     }
@@ -1154,6 +1220,20 @@ mod tests {
         assert!(matches!(verdict_saddle(&runs).0, Verdict::HoldsOnlyWhen(_)));
         runs[0].floor_reached = false;
         assert_eq!(verdict_saddle(&runs).0, Verdict::Holds);
+        // Loss-flow ending far from the saddle was repelled, not stalled: said so.
+        let mut repelled = runs.clone();
+        for r in repelled
+            .iter_mut()
+            .filter(|r| r.problem == "saddle" && r.is_lossflow())
+        {
+            r.distance = Some(1e80);
+        }
+        let (v, evidence) = verdict_saddle(&repelled);
+        assert!(
+            matches!(v, Verdict::HoldsOnlyWhen(ref c) if c.contains("repelled")),
+            "{v}"
+        );
+        assert!(evidence.contains("1.0e80 away"), "{evidence}");
         runs[3].floor_reached = true;
         assert_eq!(verdict_saddle(&runs).0, Verdict::DoesNotHold);
         let no_saddle: Vec<RunRecord> = synthetic().into_iter().take(3).collect();
@@ -1215,8 +1295,8 @@ mod tests {
                 .unwrap()
         };
         // Newton reaches the floor on the saddle; loss-flow does not.
-        assert!(get("saddle", "newton-lm").floor_reached);
-        assert!(!get("saddle", "loss-flow/lbfgs").floor_reached);
+        assert!(get("saddle-split", "newton-lm").floor_reached);
+        assert!(!get("saddle-split", "loss-flow/lbfgs").floor_reached);
         assert!(get("e3", "loss-flow/lbfgs").floor_reached);
         // The seed's fixed loss-flow step does not reach the floor on E3 within 3000.
         assert!(!get("e3", "loss-flow/fixed").floor_reached);

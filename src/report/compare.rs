@@ -155,7 +155,10 @@ pub fn compare_markdown(rep: &CompareReport) -> String {
          flow time). Every configuration gets the same budget of **{} gradient-equivalents** \
          (one gradient of one objective = 1, one HVP = 2, every line-search trial counted) and \
          stops once `||s||` has stayed at the floating-point floor `4 ε Σ||g_i||` for {} \
-         iterates. Fixed steps are the seed's (η_B = 0.5, η_L = 0.01 / c).\n",
+         iterates. Fixed steps are the seed's (η_B = 0.5, η_L = 0.01 / c). The random \
+         quadratics share one eigenbasis per problem (their A_i commute, so κ(Σ A_i) is exactly \
+         the κ in the name): verdicts about κ are drawn from that class. Distances are to \
+         equilibria refined with double-double residuals.\n",
         rep.runs.len(),
         total_seconds,
         rep.budget,
