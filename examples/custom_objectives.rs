@@ -64,7 +64,8 @@ fn main() -> Result<(), bflow::Error> {
             e.grad_norm,
             match e.certificate.radius {
                 Some(r) => format!("certified within {r:.0e}"),
-                // AutoDiff problems have no interval enclosures: found, but not proved.
+                // This problem supplies no interval enclosures (AdObjectives::enclose_*):
+                // found, but not proved.
                 None => "not certified (no interval enclosures for this problem)".into(),
             }
         );

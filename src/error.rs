@@ -62,9 +62,9 @@ pub enum Error {
         name: String,
     },
     /// A start point where some loss or gradient is NaN or infinite.
-    #[error("objective {index} is not finite at the start point")]
+    #[error("objective {} is not finite at the start point", .index + 1)]
     NonFiniteStart {
-        /// The objective.
+        /// The objective (0-based; printed 1-based, as problem files number them).
         index: usize,
     },
     /// Bad input in a gradients file (one gradient per row), at a known line and column.

@@ -18,6 +18,9 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`real`] | the float trait [`real::Real`] and overflow-safe vector kernels |
+//! | [`dd`] | [`dd::DoubleDouble`], a float type with about 32 significant digits |
+//! | [`interval`] | rigorous interval arithmetic for certificates |
+//! | [`error`] | the library's error type [`Error`] |
 //! | [`balance`] | pure balance math on K gradient vectors: s, Q, B, I, Gram and cosine matrices |
 //! | [`interval`] | rigorous `f64` interval arithmetic for certificates |
 //! | [`objectives`] | the [`objectives::Objectives`] trait, forward-mode AD, the exact ∇B |

@@ -15,7 +15,7 @@ use bflow::map::{MapParams, Shard, map_equilibria_observed, merge};
 /// Flags of `bflow map`.
 #[derive(Debug, Args)]
 pub struct MapArgs {
-    /// A built-in problem name (`bflow problems`); it must have a region.
+    /// A built-in problem name or a path to a problem file; it must have a region.
     pub problem: String,
     /// Number of starts N (Halton points in the region).
     #[arg(long, default_value_t = 256)]

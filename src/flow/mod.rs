@@ -207,8 +207,8 @@ impl<F: Real> FlowParams<F> {
     }
 }
 
-/// Why a run stopped. Only [`StopReason::NonFinite`] and [`StopReason::Degenerate`] mean
-/// the flow could not go on; the others are ordinary ends (whether the end is *good* is
+/// Why a run stopped. Only [`StopReason::NonFinite`], [`StopReason::Degenerate`] and
+/// [`StopReason::LinearSolveFailed`] mean the flow could not go on; the others are ordinary ends (whether the end is *good* is
 /// [`RunReport::floor_reached`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -246,7 +246,8 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    /// True unless the flow was forced to stop by a non-finite or degenerate value.
+    /// True unless the flow was forced to stop by a non-finite or degenerate value or a
+    /// failed linear solve.
     pub fn is_success(self) -> bool {
         !matches!(
             self,

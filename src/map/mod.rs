@@ -12,8 +12,9 @@
 //!    depend on the flow module's step rules; it uses the same [`BalanceEvaluator`].
 //! 3. **Newton polish** on `s(θ) = 0` with the dense Hessian of `Σ L`
 //!    ([`sum_hessian`]) solved by SVD (singular values below `√ε σ_max` dropped), damped by
-//!    halving until `||s||` decreases. Converged when `||s|| ≤ 4 ε Σ||g_i||` (the floor) or
-//!    when the full Newton step is below `10⁻¹²·scale`.
+//!    halving until `||s||` decreases. Converged when `||s|| ≤ 4 ε Σ||g_i||` (the floor),
+//!    when the full Newton step is below `10⁻¹²·scale`, or when every component of the step
+//!    is within 4 ulps of its coordinate.
 //! 4. **Outcome** of the start: `equilibrium` (polished, inside the region),
 //!    `spurious` (Newton failed and B > √ε at the B-flow end: a minimum of B that is not an
 //!    equilibrium), `escaped` (the B-flow or the polish left the region), `diverged` (a value

@@ -3,12 +3,15 @@
 //!
 //! A problem is K objectives `L_1..L_K` on `θ ∈ Rⁿ`. bflow needs from each objective its
 //! value, its gradient `g_i` and Hessian-vector products `H_i v`; the [`Objectives`] trait
-//! asks for exactly that. There are two ways to supply it:
+//! asks for exactly that. There are three ways to supply it:
 //!
 //! * closed-form problems implement [`Objectives`] directly (see [`crate::problems`]);
 //! * or write each loss once as a function generic over the number type and wrap it in
 //!   [`AutoDiff`], which gets exact gradients and HVPs by forward-mode automatic
-//!   differentiation ([`ad`]).
+//!   differentiation ([`ad`]);
+//! * or write them as expressions in a TOML problem file ([`problem_file`]): exact
+//!   derivatives by AD over the parsed tree, and symbolic derivatives evaluated over intervals
+//!   so that equilibria can be certified.
 //!
 //! [`BalanceEvaluator`] turns K gradients and K HVPs into B and its exact gradient
 //!
