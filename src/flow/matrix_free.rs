@@ -319,23 +319,9 @@ mod tests {
 #[cfg(test)]
 mod failure_tests {
     use super::*;
-    use crate::objectives::{AdObjectives, AutoDiff, balance_gradient_at};
+    use crate::flow::tests::Blowup;
+    use crate::objectives::{AutoDiff, balance_gradient_at};
     use crate::problems::Targets;
-    use num_dual::DualNum;
-
-    struct Blowup;
-    impl AdObjectives for Blowup {
-        fn num_objectives(&self) -> usize {
-            2
-        }
-        fn dim(&self) -> usize {
-            1
-        }
-        fn loss<D: DualNum<Primitive = f64>>(&self, i: usize, theta: &[D]) -> D {
-            let x = theta[0].clone();
-            if i == 0 { x.powi(4) } else { -x * 3.0 }
-        }
-    }
 
     #[test]
     fn degenerate_start_is_reported_and_bad_cg_parameters_refused() {

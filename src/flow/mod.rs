@@ -669,7 +669,9 @@ mod tests {
         assert_eq!(l.stop, StopReason::FixedPoint);
     }
 
-    struct Blowup;
+    /// L1 = x⁴, L2 = −3x: from x = 2 a large step overflows within a few steps. Shared by
+    /// the flow tests that need a run to become non-finite.
+    pub(in crate::flow) struct Blowup;
     impl AdObjectives for Blowup {
         fn num_objectives(&self) -> usize {
             2
