@@ -474,3 +474,33 @@ fn bad_flags_are_refused_before_any_work() {
         );
     }
 }
+
+#[test]
+fn run_matrix_free_newton_reaches_the_floor_on_a_multitask_problem() {
+    let json = temp_path("mf.json");
+    let out = bflow()
+        .args([
+            "run",
+            "multitask:n=3000,k=4,seed=2",
+            "--matrix-free",
+            "--rule",
+            "newton",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = read_json(&json);
+    assert_eq!(v["floor_reached"], true);
+    assert!(v["cg_iterations"].as_u64().unwrap() > 0);
+    let out = bflow()
+        .args(["run", "e3", "--matrix-free", "--method", "loss"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// Stop after this many seconds of wall-clock time (the report is printed as usual).
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
+    /// Run matrix-free for large n: exact B-flow with --rule fixed, Newton–CG with --rule
+    /// newton; buffers allocated once, objectives in parallel (no trace, CSV or plot).
+    #[arg(long, conflicts_with_all = ["csv", "plot"])]
+    pub matrix_free: bool,
     /// Plot ||s|| and B against the step (log scale) to PATH.svg or PATH.png.
     #[arg(long, value_name = "PATH.svg|.png")]
     pub plot: Option<PathBuf>,
@@ -151,6 +155,9 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
         None => problem.start.clone(),
     };
     let params = flow_params(args)?;
+    if args.matrix_free {
+        return run_matrix_free_command(args, &problem, start, &params);
+    }
     if let Some(path) = &args.plot {
         super::check_plot_path("--plot", path, &["svg", "png"])?;
     }
@@ -198,6 +205,122 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
     if let Some(path) = &args.plot {
         bflow::report::plot::run_plot(&report, path)
             .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// `bflow run --matrix-free`: the allocation-free flows of `flow::matrix_free`.
+fn run_matrix_free_command(
+    args: &RunArgs,
+    problem: &bflow::problems::Problem<f64>,
+    mut theta: Vec<f64>,
+    params: &FlowParams<f64>,
+) -> Result<(), CliError> {
+    use bflow::flow::cg::CgParams;
+    use bflow::flow::matrix_free::{MatrixFreeMethod, MatrixFreeParams, run_matrix_free};
+    if args.method != MethodArg::Bflow {
+        return Err(CliError::input(
+            "--matrix-free: runs B-flow only (--method bflow); use --rule fixed or newton",
+        ));
+    }
+    let method = match args.rule {
+        RuleArg::Fixed => MatrixFreeMethod::BFlow {
+            step: params.b_step,
+        },
+        RuleArg::Newton => MatrixFreeMethod::NewtonCg {
+            cg: CgParams::default(),
+        },
+        _ => {
+            return Err(CliError::input(
+                "--matrix-free: --rule must be fixed (B-flow) or newton (Newton–CG)",
+            ));
+        }
+    };
+    let mf = MatrixFreeParams {
+        method,
+        max_steps: params.max_steps,
+        max_time: params.max_time,
+        floor_steps: params.floor_steps.unwrap_or(1),
+    };
+    let r = run_matrix_free(problem.objectives.as_ref(), &mut theta, &mf).map_err(|e| {
+        CliError::input(match e {
+            bflow::Error::NonFiniteStart { .. } if args.start.is_none() => {
+                format!("the problem's default start: {e}; give --start")
+            }
+            other => format!("--start: {other}"),
+        })
+    })?;
+    let rule = if args.rule == RuleArg::Newton {
+        "Newton–CG"
+    } else {
+        "fixed step"
+    };
+    println!(
+        "problem       {} (K = {}, n = {})",
+        problem.name,
+        problem.num_objectives(),
+        problem.dim()
+    );
+    println!("method        B-flow, matrix-free, {rule} (f64)");
+    println!("stopped       {} after {} steps", r.stop, r.steps);
+    println!(
+        "evaluations   {} gradients, {} HVPs ({} gradient-equivalents){}",
+        r.counts.gradients,
+        r.counts.hvps,
+        r.counts.gradient_equivalents(),
+        if r.cg_iterations > 0 {
+            format!(", {} CG iterations", r.cg_iterations)
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "B             {}",
+        r.b.map_or("undefined (every gradient vanishes)".into(), |b| format!(
+            "{b:.3e}"
+        ))
+    );
+    println!(
+        "||s||         {:.3e}   (floor ε·Σ||g_i|| = {:.3e}: {})",
+        r.sum_norm,
+        r.floor,
+        if r.floor_reached {
+            "reached"
+        } else {
+            "not reached"
+        }
+    );
+    if let Some(d) = problem.distance_to_equilibrium(&theta) {
+        println!("distance      {d:.3e} to the nearest known equilibrium");
+    }
+    println!(
+        "time          {:.2} s; workspace {:.1} MiB",
+        r.seconds,
+        r.buffer_bytes as f64 / (1024.0 * 1024.0)
+    );
+    if let Some(path) = &args.json {
+        let v = serde_json::json!({
+            "method": "B-flow",
+            "matrix_free": true,
+            "rule": rule,
+            "stop": r.stop,
+            "steps": r.steps,
+            "B": r.b,
+            "sum_norm": r.sum_norm,
+            "floor": r.floor,
+            "floor_reached": r.floor_reached,
+            "distance": problem.distance_to_equilibrium(&theta),
+            "cg_iterations": r.cg_iterations,
+            "seconds": r.seconds,
+            "theta": theta,
+            "evaluations": {
+                "gradients": r.counts.gradients,
+                "hvps": r.counts.hvps,
+                "gradient_equivalents": r.counts.gradient_equivalents(),
+            },
+        });
+        let text = serde_json::to_string_pretty(&v).map_err(CliError::failure)?;
+        write_file(path, &text)?;
     }
     Ok(())
 }
