@@ -73,7 +73,8 @@ pub struct RunArgs {
     /// Step budget.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
-    /// Stop once ||s|| has stayed at the floating-point floor for this many iterates (0 = never).
+    /// Stop once ||s|| has stayed at the floating-point floor for this many iterates (0 = never;
+    /// with --matrix-free, 0 means the first iterate at the floor).
     #[arg(long, default_value_t = 0)]
     pub floor_steps: usize,
     /// Step size η (B-flow and loss-flow; default 0.5 for B-flow, 0.01 for loss-flow).
