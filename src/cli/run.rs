@@ -262,64 +262,10 @@ fn run_matrix_free_command(
         problem.num_objectives(),
         problem.dim()
     );
-    println!("method        B-flow, matrix-free, {rule} (f64)");
-    println!("stopped       {} after {} steps", r.stop, r.steps);
-    println!(
-        "evaluations   {} gradients, {} HVPs ({} gradient-equivalents){}",
-        r.counts.gradients,
-        r.counts.hvps,
-        r.counts.gradient_equivalents(),
-        if r.cg_iterations > 0 {
-            format!(", {} CG iterations", r.cg_iterations)
-        } else {
-            String::new()
-        }
-    );
-    println!(
-        "B             {}",
-        r.b.map_or("undefined (every gradient vanishes)".into(), |b| format!(
-            "{b:.3e}"
-        ))
-    );
-    println!(
-        "||s||         {:.3e}   (floor ε·Σ||g_i|| = {:.3e}: {})",
-        r.sum_norm,
-        r.floor,
-        if r.floor_reached {
-            "reached"
-        } else {
-            "not reached"
-        }
-    );
-    if let Some(d) = problem.distance_to_equilibrium(&theta) {
-        println!("distance      {d:.3e} to the nearest known equilibrium");
-    }
-    println!(
-        "time          {:.2} s; workspace {:.1} MiB",
-        r.seconds,
-        r.buffer_bytes as f64 / (1024.0 * 1024.0)
-    );
+    let distance = problem.distance_to_equilibrium(&theta);
+    print!("{}", bflow::report::matrix_free_text(&r, rule, distance));
     if let Some(path) = &args.json {
-        let v = serde_json::json!({
-            "method": "B-flow",
-            "matrix_free": true,
-            "rule": rule,
-            "stop": r.stop,
-            "steps": r.steps,
-            "B": r.b,
-            "sum_norm": r.sum_norm,
-            "floor": r.floor,
-            "floor_reached": r.floor_reached,
-            "distance": problem.distance_to_equilibrium(&theta),
-            "cg_iterations": r.cg_iterations,
-            "seconds": r.seconds,
-            "theta": theta,
-            "evaluations": {
-                "gradients": r.counts.gradients,
-                "hvps": r.counts.hvps,
-                "gradient_equivalents": r.counts.gradient_equivalents(),
-            },
-        });
+        let v = bflow::report::matrix_free_json(&r, rule, distance, &theta);
         let text = serde_json::to_string_pretty(&v).map_err(CliError::failure)?;
         write_file(path, &text)?;
     }

@@ -18,6 +18,7 @@ use crate::balance::{Balance, balance, cosine_matrix};
 use crate::error::{Error, Result};
 use crate::experiment::{Agreement, ExperimentRun, ReproduceReport};
 use crate::flow::RunReport;
+use crate::flow::matrix_free::MatrixFreeReport;
 use crate::objectives::Objectives;
 use crate::real::Real;
 
@@ -127,21 +128,9 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
             .map_or("undefined (Q = 0)".into(), |i| format!("{i:.15}"))
     );
     let _ = writeln!(o, "|I + 1/2|     {}", fmt_opt(r.abs_i_plus_half));
-    let _ = writeln!(
-        o,
-        "||s||         {:.3e}   (floor ε·Σ||g_i|| = {:.3e}: {})",
-        r.sum_norm,
-        r.floor,
-        if r.floor_reached {
-            "reached"
-        } else {
-            "not reached"
-        }
-    );
+    o.push_str(&floor_line(r.sum_norm, r.floor, r.floor_reached));
     let _ = writeln!(o, "Σ L_i         {}", fmt_num(r.total_loss));
-    if let Some(d) = r.distance {
-        let _ = writeln!(o, "distance      {d:.3e} to the nearest known equilibrium");
-    }
+    o.push_str(&distance_line(r.distance));
     if let Some(k) = r.switched_at {
         let _ = writeln!(o, "switched      to B-flow at step {k}");
     }
@@ -149,6 +138,92 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
 }
 
 /// A point for text reports: every entry for n ≤ 8, else the first six and the count.
+/// The `||s||` line of a text report, against the floor estimate.
+fn floor_line<F: Real>(sum_norm: F, floor: F, reached: bool) -> String {
+    format!(
+        "||s||         {sum_norm:.3e}   (floor ε·Σ||g_i|| = {floor:.3e}: {})\n",
+        if reached { "reached" } else { "not reached" }
+    )
+}
+
+/// The distance line of a text report (empty where no equilibrium is known).
+fn distance_line<F: Real>(distance: Option<F>) -> String {
+    distance.map_or_else(String::new, |d| {
+        format!("distance      {d:.3e} to the nearest known equilibrium\n")
+    })
+}
+
+/// The final report of a matrix-free run (`bflow run --matrix-free`), as text. `rule` names
+/// the step (`"fixed step"`, `"Newton–CG"`); `distance` is to the nearest known equilibrium.
+pub fn matrix_free_text<F: Real>(
+    r: &MatrixFreeReport<F>,
+    rule: &str,
+    distance: Option<F>,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "method        B-flow, matrix-free, {rule} ({})", F::NAME);
+    let _ = writeln!(o, "stopped       {} after {} steps", r.stop, r.steps);
+    let cg = if r.cg_iterations > 0 {
+        format!(", {} CG iterations", r.cg_iterations)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        o,
+        "evaluations   {} gradients, {} HVPs ({} gradient-equivalents){cg}",
+        r.counts.gradients,
+        r.counts.hvps,
+        r.counts.gradient_equivalents()
+    );
+    let _ = writeln!(
+        o,
+        "B             {}",
+        r.b.map_or("undefined (every gradient vanishes)".into(), |b| format!(
+            "{b:.3e}"
+        ))
+    );
+    o.push_str(&floor_line(r.sum_norm, r.floor, r.floor_reached));
+    o.push_str(&distance_line(distance));
+    let _ = writeln!(
+        o,
+        "time          {:.2} s; workspace {:.1} MiB",
+        r.seconds,
+        r.buffer_bytes as f64 / (1024.0 * 1024.0)
+    );
+    o
+}
+
+/// The JSON form of a matrix-free run: `stop`, `steps`, `B`, `sum_norm`, `floor`,
+/// `floor_reached`, `distance`, `cg_iterations`, `seconds`, `theta`, `evaluations`.
+pub fn matrix_free_json<F: Real>(
+    r: &MatrixFreeReport<F>,
+    rule: &str,
+    distance: Option<F>,
+    theta: &[F],
+) -> Value {
+    json!({
+        "method": "B-flow",
+        "matrix_free": true,
+        "rule": rule,
+        "float": F::NAME,
+        "stop": r.stop,
+        "steps": r.steps,
+        "B": opt(r.b),
+        "sum_norm": num(r.sum_norm),
+        "floor": num(r.floor),
+        "floor_reached": r.floor_reached,
+        "distance": opt(distance),
+        "cg_iterations": r.cg_iterations,
+        "seconds": r.seconds,
+        "theta": theta.iter().map(|&x| x.to_f64_lossy()).collect::<Vec<_>>(),
+        "evaluations": {
+            "gradients": r.counts.gradients,
+            "hvps": r.counts.hvps,
+            "gradient_equivalents": r.counts.gradient_equivalents(),
+        },
+    })
+}
+
 /// A number for text reports: fixed notation for moderate sizes, exponent notation for very
 /// large or very small ones (a float near 1e300 would print 300 digits otherwise).
 fn fmt_num<F: Real>(x: F) -> String {
