@@ -1,0 +1,742 @@
+//! Reports: human tables and machine JSON for runs and experiments.
+//!
+//! JSON numbers are `f64`; a NaN or infinite value, and a figure that does not exist
+//! (distance where no equilibrium is known, B where it is degenerate), is `null`.
+
+pub mod compare;
+pub mod compare_plot;
+pub mod plot;
+
+pub use compare::{compare_json, compare_markdown, compare_text, peers_text};
+pub use compare_plot::{PlotMetric, compare_svg};
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::experiment::{Agreement, ExperimentRun, ReproduceReport};
+use bflow::balance::{Balance, balance, cosine_matrix};
+use bflow::error::{Error, Result};
+use bflow::flow::RunReport;
+use bflow::flow::matrix_free::MatrixFreeReport;
+use bflow::objectives::Objectives;
+use bflow::real::Real;
+
+/// `B ≤ √ε`: the end point balances its objectives to within `√ε` relatively, so it is an
+/// equilibrium up to the flow's own tolerance. A minimum of B with `B > 0` sits orders of
+/// magnitude above this.
+pub fn is_equilibrium<F: Real>(report: &RunReport<F>) -> bool {
+    report.b.is_some_and(|b| b <= F::epsilon().sqrt())
+}
+
+fn num<F: Real>(x: F) -> Value {
+    json!(x.to_f64_lossy())
+}
+
+fn opt<F: Real>(x: Option<F>) -> Value {
+    x.map_or(Value::Null, num)
+}
+
+/// A run report as JSON: `distance`, `B`, `I`, `abs_I_plus_half`, `total_loss`, `steps`,
+/// `sum_norm`, `floor`, `floor_reached`, `stop`, `theta`, `evaluations` and more.
+pub fn run_json<F: Real>(r: &RunReport<F>) -> Value {
+    json!({
+        "method": r.method.name(),
+        "step_rule": r.step_rule,
+        "float": F::NAME,
+        "stop": r.stop,
+        "stop_reason": r.stop.describe(),
+        "steps": r.steps,
+        "distance": opt(r.distance),
+        "B": opt(r.b),
+        "I": opt(r.interaction),
+        "abs_I_plus_half": opt(r.abs_i_plus_half),
+        "sum_norm": num(r.sum_norm),
+        "total_loss": num(r.total_loss),
+        "floor": num(r.floor),
+        "floor_reached": r.floor_reached,
+        "evaluations_to_floor": r.evaluations_to_floor,
+        "trial_points": r.trial_points,
+        "equilibrium": is_equilibrium(r),
+        "switched_at": r.switched_at,
+        "theta": r.theta.iter().map(|&x| x.to_f64_lossy()).collect::<Vec<_>>(),
+        "evaluations": {
+            "losses": r.counts.losses,
+            "gradients": r.counts.gradients,
+            "hvps": r.counts.hvps,
+            "gradient_equivalents": r.counts.gradient_equivalents(),
+        },
+    })
+}
+
+/// A run's trace as CSV: `step,theta_1..theta_n,B,sum_norm,total_loss` (B empty where
+/// degenerate), numbers with 17 significant digits.
+pub fn trace_csv<F: Real>(r: &RunReport<F>) -> String {
+    let n = r.theta.len();
+    let mut out = String::from("step");
+    for j in 1..=n {
+        let _ = write!(out, ",theta_{j}");
+    }
+    out.push_str(",B,sum_norm,total_loss\n");
+    for row in &r.trace {
+        let _ = write!(out, "{}", row.step);
+        for x in &row.theta {
+            let _ = write!(out, ",{:.16e}", x.to_f64_lossy());
+        }
+        let b = row
+            .b
+            .map_or(String::new(), |b| format!("{:.16e}", b.to_f64_lossy()));
+        let _ = writeln!(
+            out,
+            ",{b},{:.16e},{:.16e}",
+            row.sum_norm.to_f64_lossy(),
+            row.total_loss.to_f64_lossy()
+        );
+    }
+    out
+}
+
+/// The final report of one run, as lines of text.
+pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+    let _ = writeln!(
+        o,
+        "method        {} ({}), step rule {}",
+        r.method,
+        F::NAME,
+        r.step_rule
+    );
+    let _ = writeln!(o, "stopped       {} after {} steps", r.stop, r.steps);
+    let _ = writeln!(
+        o,
+        "evaluations   {} gradients, {} HVPs, {} losses ({} gradient-equivalents)",
+        r.counts.gradients,
+        r.counts.hvps,
+        r.counts.losses,
+        r.counts.gradient_equivalents()
+    );
+    if let Some(e) = r.evaluations_to_floor {
+        let _ = writeln!(o, "to the floor  {e} gradient-equivalents");
+    }
+    let _ = writeln!(o, "θ             {}", fmt_point(&r.theta));
+    let _ = writeln!(o, "B             {}", fmt_opt(r.b));
+    let _ = writeln!(
+        o,
+        "I             {}",
+        r.interaction
+            .map_or("undefined (Q = 0)".into(), |i| format!("{i:.15}"))
+    );
+    let _ = writeln!(o, "|I + 1/2|     {}", fmt_opt(r.abs_i_plus_half));
+    o.push_str(&floor_line(r.sum_norm, r.floor, r.floor_reached));
+    let _ = writeln!(o, "Σ L_i         {}", fmt_num(r.total_loss));
+    o.push_str(&distance_line(r.distance));
+    if let Some(k) = r.switched_at {
+        let _ = writeln!(o, "switched      to B-flow at step {k}");
+    }
+    out
+}
+
+/// A point for text reports: every entry for n ≤ 8, else the first six and the count.
+/// The `||s||` line of a text report, against the floor estimate.
+fn floor_line<F: Real>(sum_norm: F, floor: F, reached: bool) -> String {
+    format!(
+        "||s||         {sum_norm:.3e}   (floor ε·Σ||g_i|| = {floor:.3e}: {})\n",
+        if reached { "reached" } else { "not reached" }
+    )
+}
+
+/// The distance line of a text report (empty where no equilibrium is known).
+fn distance_line<F: Real>(distance: Option<F>) -> String {
+    distance.map_or_else(String::new, |d| {
+        format!("distance      {d:.3e} to the nearest known equilibrium\n")
+    })
+}
+
+/// The final report of a matrix-free run (`bflow run --matrix-free`), as text. `rule` names
+/// the step (`"fixed step"`, `"Newton–CG"`); `distance` is to the nearest known equilibrium.
+pub fn matrix_free_text<F: Real>(
+    r: &MatrixFreeReport<F>,
+    rule: &str,
+    distance: Option<F>,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "method        B-flow, matrix-free, {rule} ({})", F::NAME);
+    let _ = writeln!(o, "stopped       {} after {} steps", r.stop, r.steps);
+    let cg = if r.cg_iterations > 0 {
+        format!(", {} CG iterations", r.cg_iterations)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        o,
+        "evaluations   {} gradients, {} HVPs ({} gradient-equivalents){cg}",
+        r.counts.gradients,
+        r.counts.hvps,
+        r.counts.gradient_equivalents()
+    );
+    let _ = writeln!(
+        o,
+        "B             {}",
+        r.b.map_or("undefined (every gradient vanishes)".into(), |b| format!(
+            "{b:.3e}"
+        ))
+    );
+    o.push_str(&floor_line(r.sum_norm, r.floor, r.floor_reached));
+    o.push_str(&distance_line(distance));
+    let _ = writeln!(
+        o,
+        "time          {:.2} s; workspace {:.1} MiB",
+        r.seconds,
+        r.buffer_bytes as f64 / (1024.0 * 1024.0)
+    );
+    o
+}
+
+/// The JSON form of a matrix-free run: `stop`, `steps`, `B`, `sum_norm`, `floor`,
+/// `floor_reached`, `distance`, `cg_iterations`, `seconds`, `theta`, `evaluations`.
+pub fn matrix_free_json<F: Real>(
+    r: &MatrixFreeReport<F>,
+    rule: &str,
+    distance: Option<F>,
+    theta: &[F],
+) -> Value {
+    json!({
+        "method": "B-flow",
+        "matrix_free": true,
+        "rule": rule,
+        "float": F::NAME,
+        "stop": r.stop,
+        "steps": r.steps,
+        "B": opt(r.b),
+        "sum_norm": num(r.sum_norm),
+        "floor": num(r.floor),
+        "floor_reached": r.floor_reached,
+        "distance": opt(distance),
+        "cg_iterations": r.cg_iterations,
+        "seconds": r.seconds,
+        "theta": theta.iter().map(|&x| x.to_f64_lossy()).collect::<Vec<_>>(),
+        "evaluations": {
+            "gradients": r.counts.gradients,
+            "hvps": r.counts.hvps,
+            "gradient_equivalents": r.counts.gradient_equivalents(),
+        },
+    })
+}
+
+/// A number for text reports: fixed notation for moderate sizes, exponent notation for very
+/// large or very small ones (a float near 1e300 would print 300 digits otherwise).
+fn fmt_num<F: Real>(x: F) -> String {
+    let a = x.abs();
+    if x == F::zero() || (a >= F::lit(1e-4) && a < F::lit(1e6)) || !x.is_finite() {
+        format!("{x:.10}")
+    } else {
+        format!("{x:.10e}")
+    }
+}
+
+fn fmt_point<F: Real>(theta: &[F]) -> String {
+    const SHOWN: usize = 6;
+    let entries = |xs: &[F]| xs.iter().map(|&x| fmt_num(x)).collect::<Vec<_>>();
+    if theta.len() <= 8 {
+        format!("({})", entries(theta).join(", "))
+    } else {
+        format!(
+            "({}, … {} more; --json has every entry)",
+            entries(&theta[..SHOWN]).join(", "),
+            theta.len() - SHOWN
+        )
+    }
+}
+
+fn fmt_opt<F: Real>(x: Option<F>) -> String {
+    x.map_or_else(
+        || "undefined (Q = 0: every gradient vanishes)".into(),
+        |v| format!("{v:.3e}"),
+    )
+}
+
+fn agreement_word(a: Agreement) -> &'static str {
+    match a {
+        Agreement::Agrees => "agrees",
+        Agreement::BothAtFloor => "both at the floor",
+        Agreement::Disagrees => "DISAGREES",
+    }
+}
+
+/// `reproduce --json`: `{"experiments":[{"id":…,"bflow":{…},"lossflow":{…},"bflow_exact":{…},…}]}`.
+pub fn reproduce_json(rep: &ReproduceReport) -> Value {
+    let experiments: Vec<Value> = rep
+        .experiments
+        .iter()
+        .map(|e| {
+            let s = &e.setting;
+            json!({
+                "id": s.id,
+                "problem": s.problem,
+                "settings": {
+                    "bflow": {"steps": s.bflow_steps, "step_size": s.bflow_step_size,
+                              "gradient": "central differences of B, h = 1e-4"},
+                    "lossflow": {"steps": s.lossflow_steps, "step_size": s.lossflow_step_size,
+                                 "divisor": s.lossflow_divisor},
+                },
+                "bflow": run_json(&e.bflow),
+                "lossflow": run_json(&e.lossflow),
+                "bflow_exact": run_json(&e.bflow_exact),
+                "bflow_ulp_sensitivity": e.bflow_ulp_sensitivity,
+                "end_grad_b_norms": {
+                    "bflow": e.end_grad_b_norms[0],
+                    "lossflow": e.end_grad_b_norms[1],
+                    "bflow_exact": e.end_grad_b_norms[2],
+                },
+                "ratio": e.ratio(),
+                "seed_comparison": e.verdicts().iter().map(|v| json!({
+                    "figure": v.figure,
+                    "seed": v.seed.0,
+                    "measured": v.measured,
+                    "agreement": v.agreement,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "experiments": experiments })
+}
+
+fn floor_word<F: Real>(r: &RunReport<F>) -> &'static str {
+    if r.floor_reached {
+        "at floor"
+    } else {
+        "above floor"
+    }
+}
+
+fn experiment_text(out: &mut String, e: &ExperimentRun) {
+    let s = &e.setting;
+    let _ = writeln!(
+        out,
+        "{} ({}): B-flow {} steps η = {}, ∇B by central differences (h = 1e-4); loss-flow {} steps η = {} / {}",
+        s.id,
+        s.problem,
+        s.bflow_steps,
+        s.bflow_step_size,
+        s.lossflow_steps,
+        s.lossflow_step_size,
+        s.lossflow_divisor
+    );
+    let _ = writeln!(
+        out,
+        "  {:<26} {:>24} {:>24} {:>24}",
+        "", "B-flow (seed)", "loss-flow (seed)", "B-flow (exact ∇B)"
+    );
+    let runs = [&e.bflow, &e.lossflow, &e.bflow_exact];
+    let line = |label: &str, f: &dyn Fn(&RunReport<f64>) -> String| {
+        let cells: Vec<String> = runs.iter().map(|r| format!("{:>24}", f(r))).collect();
+        format!("  {label:<26} {}\n", cells.join(" "))
+    };
+    out.push_str(&line("steps (stop)", &|r| {
+        format!("{} ({})", r.steps, r.stop.code())
+    }));
+    out.push_str(&line("final distance", &|r| {
+        r.distance
+            .map_or("— (none known)".into(), |d| format!("{d:.4e}"))
+    }));
+    out.push_str(&line("||s||  vs floor", &|r| {
+        format!("{:.2e} {}", r.sum_norm, floor_word(r))
+    }));
+    out.push_str(&line("B", &|r| fmt_opt(r.b)));
+    out.push_str(&line("I", &|r| {
+        r.interaction
+            .map_or("undefined".into(), |i| format!("{i:.15}"))
+    }));
+    out.push_str(&line("|I + 1/2| (= B/2)", &|r| fmt_opt(r.abs_i_plus_half)));
+    out.push_str(&line("total loss", &|r| format!("{:.4}", r.total_loss)));
+    out.push_str(&line("end point", &|r| {
+        let t: Vec<String> = r.theta.iter().map(|x| format!("{x:.4}")).collect();
+        format!("({})", t.join(", "))
+    }));
+    let grads: Vec<String> = e
+        .end_grad_b_norms
+        .iter()
+        .map(|g| {
+            format!(
+                "{:>24}",
+                g.map_or("undefined".into(), |x| format!("{x:.3e}"))
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "  {:<26} {}", "||∇B|| (exact) at end", grads.join(" "));
+    if e.bflow.distance.is_none() {
+        out.push_str(&line("equilibrium?", &|r| {
+            if is_equilibrium(r) {
+                "yes (B ≤ √ε)".into()
+            } else {
+                format!("NO: B = {:.2} > 0", r.b.unwrap_or(f64::NAN))
+            }
+        }));
+    }
+    let _ = writeln!(
+        out,
+        "  B-flow (seed) end point moves by {:.3e} when the start moves by one ulp{}",
+        e.bflow_ulp_sensitivity,
+        if e.bflow_ulp_sensitivity > 1e-6 {
+            ": the fixed-step run is chaotic, its end point is decided by rounding"
+        } else {
+            ""
+        }
+    );
+    if let Some(r) = e.ratio() {
+        let _ = writeln!(
+            out,
+            "  precision ratio (loss-flow / B-flow distance): {r:.3e}"
+        );
+    }
+    let verdicts = e.verdicts();
+    if !verdicts.is_empty() {
+        let _ = writeln!(out, "  against the seed:");
+        for v in verdicts {
+            let _ = writeln!(
+                out,
+                "    {:<46} seed {:>20}   this run {:>22}   {}",
+                v.figure,
+                v.seed.0,
+                format_like_seed(v.measured, v.seed.0),
+                agreement_word(v.agreement)
+            );
+        }
+    }
+}
+
+/// Prints `x` with as many digits as the seed gave, plus a few more, so the two can be read
+/// side by side.
+fn format_like_seed(x: f64, seed: &str) -> String {
+    if seed.contains("0.5000000") || seed.contains("0.498") {
+        format!("{x:.15}")
+    } else if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
+        format!("{x:.4e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// The reproduction table: each experiment's three runs, then each seed figure beside this
+/// run's with the verdict.
+pub fn reproduce_text(rep: &ReproduceReport) -> String {
+    let mut out = String::new();
+    out.push_str("bflow reproduce: the seed's experiments under its exact settings (f64)\n\n");
+    for e in &rep.experiments {
+        experiment_text(&mut out, e);
+        out.push('\n');
+    }
+    let disagreements: Vec<String> = rep
+        .experiments
+        .iter()
+        .flat_map(|e| {
+            e.verdicts()
+                .into_iter()
+                .filter(|v| v.agreement == Agreement::Disagrees)
+                .map(move |v| {
+                    format!(
+                        "{} {}: seed {}, this run {}",
+                        e.setting.id,
+                        v.figure,
+                        v.seed.0,
+                        format_like_seed(v.measured, v.seed.0)
+                    )
+                })
+        })
+        .collect();
+    if disagreements.is_empty() {
+        out.push_str(
+            "Every figure the seed printed agrees with this run to the seed's precision.\n",
+        );
+    } else {
+        out.push_str("Where this run disagrees with the seed (both printed; this run's figures are measured):\n");
+        for d in disagreements {
+            let _ = writeln!(out, "  - {d}");
+        }
+    }
+    out
+}
+
+/// The balance of one state: what `bflow diagnose` prints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnosis {
+    /// Balance math on the K gradients.
+    pub balance: Balance<f64>,
+    /// The K×K cosine matrix (`None` entries where a gradient is zero).
+    pub cosine: Vec<Vec<Option<f64>>>,
+    /// `L_i(θ)`, when a problem was given.
+    pub losses: Option<Vec<f64>>,
+}
+
+impl Diagnosis {
+    /// From K gradient vectors (and, optionally, the losses).
+    ///
+    /// # Errors
+    /// As [`bflow::balance::balance`].
+    pub fn from_gradients(gradients: &[Vec<f64>], losses: Option<Vec<f64>>) -> Result<Self> {
+        Ok(Self {
+            balance: balance(gradients)?,
+            cosine: cosine_matrix(gradients)?,
+            losses,
+        })
+    }
+
+    /// At `theta` for a problem's objectives.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`] for a point of the wrong length, and
+    /// [`Error::NonFiniteStart`] naming the objective whose loss or gradient is not finite.
+    pub fn at_point(objectives: &dyn Objectives<f64>, theta: &[f64]) -> Result<Self> {
+        let n = objectives.dim();
+        if theta.len() != n {
+            return Err(Error::DimensionMismatch {
+                what: "point".into(),
+                expected: n,
+                found: theta.len(),
+            });
+        }
+        let k = objectives.num_objectives();
+        let mut gradients = vec![vec![0.0; n]; k];
+        let mut losses = Vec::with_capacity(k);
+        for (i, g) in gradients.iter_mut().enumerate() {
+            objectives.gradient(i, theta, g);
+            let loss = objectives.loss(i, theta);
+            if !loss.is_finite() || g.iter().any(|x| !x.is_finite()) {
+                return Err(Error::NonFiniteStart { index: i });
+            }
+            losses.push(loss);
+        }
+        Self::from_gradients(&gradients, Some(losses))
+    }
+
+    /// The JSON form: `{"B","I","abs_I_plus_half","degenerate","gradient_norms","cosine",
+    /// "losses"}` (`losses` only when a problem was given; B, I and |I+½| are null when
+    /// degenerate; a cosine is null where a gradient is zero).
+    pub fn json(&self) -> Value {
+        let b = &self.balance;
+        let mut v = json!({
+            "B": b.b(),
+            "I": b.interaction(),
+            "abs_I_plus_half": b.abs_i_plus_half(),
+            "degenerate": b.is_degenerate(),
+            "gradient_norms": b.gradient_norms,
+            "sum_norm": b.sum_norm,
+            "cosine": self.cosine,
+        });
+        if let Some(l) = &self.losses {
+            v["losses"] = json!(l);
+        }
+        v
+    }
+
+    /// The text form.
+    pub fn text(&self) -> String {
+        let b = &self.balance;
+        let mut out = String::new();
+        let k = b.gradient_norms.len();
+        let _ = writeln!(out, "K = {k} objectives, n = {} parameters", b.sum.len());
+        for (i, norm) in b.gradient_norms.iter().enumerate() {
+            let loss = self
+                .losses
+                .as_ref()
+                .map_or(String::new(), |l| format!("L = {:<22.15e} ", l[i]));
+            let _ = writeln!(out, "  objective {:<3} {loss}||g|| = {norm:.6e}", i + 1);
+        }
+        let _ = writeln!(out, "||Σ g_i||     {:.6e}", b.sum_norm);
+        if b.is_degenerate() {
+            out.push_str("B             undefined: every gradient vanishes (Q = 0, B = 0/0)\n");
+        } else {
+            let _ = writeln!(out, "B             {}", fmt_opt(b.b()));
+            let _ = writeln!(
+                out,
+                "I             {:.15}",
+                b.interaction().unwrap_or(f64::NAN)
+            );
+            let _ = writeln!(out, "|I + 1/2|     {}", fmt_opt(b.abs_i_plus_half()));
+        }
+        out.push_str("cosine matrix\n");
+        for row in &self.cosine {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|c| c.map_or("     —".to_string(), |x| format!("{x:>+7.4}")))
+                .collect();
+            let _ = writeln!(out, "  {}", cells.join(" "));
+        }
+        out
+    }
+}
+
+fn finite_or_null(x: f64) -> Value {
+    if x.is_finite() { json!(x) } else { Value::Null }
+}
+
+/// An equilibrium map as JSON. Fields: `problem`, `starts` (N, all starts of the sequence),
+/// `starts_mapped` (this shard's), `seed`, `shard` (`"I/N"` or null), `scale`,
+/// `equilibria` (each: `point`, `kind` = `minimum|saddle|maximum|degenerate`,
+/// `morse_index`, `eigenvalues`, `common_stationary`, `B` (null where Q = 0), `grad_norm` =
+/// `||s||`, `certified_radius` (∞-norm box radius or null), `certified_unique_radius`,
+/// `certificate_note` (why not certified, or null), `basin_share`, `basin_starts`,
+/// `reached_by_lossflow`, `lossflow_starts`, `found_by_bflow`), `spurious` (each: `point`,
+/// `B`, `grad_B_norm`, `starts`), `escaped`, `diverged`, `unresolved`, `params` (the
+/// settings), `per_start` (every start's record: what `bflow merge` rebuilds a map from) and
+/// the timing field `seconds`.
+pub fn map_json(m: &bflow::map::EquilibriumMap) -> Value {
+    let eq: Vec<Value> = m
+        .equilibria
+        .iter()
+        .map(|e| {
+            json!({
+                "point": e.point,
+                "kind": e.classification.kind.name(),
+                "morse_index": e.classification.morse_index,
+                "eigenvalues": e.classification.eigenvalues,
+                "common_stationary": e.common_stationary,
+                "B": e.b.map_or(Value::Null, finite_or_null),
+                "grad_norm": finite_or_null(e.grad_norm),
+                "certified_radius": e.certificate.radius,
+                "certified_unique_radius": e.certificate.unique_radius,
+                "certificate_note": e.certificate.reason,
+                "basin_share": e.basin_share,
+                "basin_starts": e.basin_starts,
+                "reached_by_lossflow": e.lossflow_starts > 0,
+                "lossflow_starts": e.lossflow_starts,
+                "found_by_bflow": e.found_by_bflow,
+            })
+        })
+        .collect();
+    let sp: Vec<Value> = m
+        .spurious
+        .iter()
+        .map(|s| {
+            json!({
+                "point": s.point,
+                "B": finite_or_null(s.b),
+                "grad_B_norm": s.grad_b_norm,
+                "starts": s.starts,
+            })
+        })
+        .collect();
+    json!({
+        "problem": m.problem,
+        "starts": m.params.starts,
+        "starts_mapped": m.starts_mapped(),
+        "seed": m.params.seed,
+        "shard": m.params.shard.map(|s| format!("{}/{}", s.index, s.count)),
+        "scale": m.scale,
+        "equilibria": eq,
+        "spurious": sp,
+        "escaped": m.escaped,
+        "diverged": m.diverged,
+        "unresolved": m.unresolved,
+        "params": m.params,
+        "per_start": m.records,
+        "seconds": m.seconds,
+    })
+}
+
+/// Reads back what [`map_json`] wrote, for merging shards: problem, settings, per-start
+/// records and seconds.
+///
+/// # Errors
+/// [`bflow::Error::ShardMismatch`] naming the field that is missing or malformed.
+pub fn map_shard_from_json(v: &Value) -> bflow::Result<bflow::map::ShardData> {
+    let field = |name: &str| {
+        v.get(name)
+            .cloned()
+            .ok_or_else(|| bflow::Error::ShardMismatch {
+                reason: format!("field `{name}` is missing (not a `bflow map --json` output?)"),
+            })
+    };
+    let bad = |name: &str, e: serde_json::Error| bflow::Error::ShardMismatch {
+        reason: format!("field `{name}`: {e}"),
+    };
+    Ok(bflow::map::ShardData {
+        problem: serde_json::from_value(field("problem")?).map_err(|e| bad("problem", e))?,
+        params: serde_json::from_value(field("params")?).map_err(|e| bad("params", e))?,
+        records: serde_json::from_value(field("per_start")?).map_err(|e| bad("per_start", e))?,
+        seconds: field("seconds")?.as_f64().unwrap_or(0.0),
+    })
+}
+
+/// An equilibrium map as a text table: one row per equilibrium, then the spurious points
+/// and the counts.
+pub fn map_text(m: &bflow::map::EquilibriumMap) -> String {
+    let mut out = String::new();
+    let shard = m.params.shard.map_or(String::new(), |s| {
+        format!(", shard {}/{}", s.index, s.count)
+    });
+    let _ = writeln!(
+        out,
+        "problem {}: {} starts mapped of {} (seed {}{shard}), {:.2} s",
+        m.problem,
+        m.starts_mapped(),
+        m.params.starts,
+        m.params.seed,
+        m.seconds
+    );
+    let _ = writeln!(
+        out,
+        "{:>3}  {:<30} {:<10} {:>5} {:>6} {:>10} {:>10} {:>10} {:>7} {:>5}",
+        "#", "point", "kind", "morse", "common", "B", "||s||", "cert r", "basin", "loss"
+    );
+    for (k, e) in m.equilibria.iter().enumerate() {
+        let point = e
+            .point
+            .iter()
+            .map(|x| format!("{x:.6}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "{:>3}  {:<30} {:<10} {:>5} {:>6} {:>10} {:>10.2e} {:>10} {:>6.1}% {:>5}",
+            k + 1,
+            format!("({point})"),
+            e.classification.kind.name(),
+            e.classification.morse_index,
+            if e.common_stationary { "yes" } else { "no" },
+            e.b.map_or("undef".to_string(), |b| format!("{b:.2e}")),
+            e.grad_norm,
+            e.certificate
+                .radius
+                .map_or("none".to_string(), |r| format!("{r:.1e}")),
+            100.0 * e.basin_share,
+            if e.lossflow_starts > 0 { "yes" } else { "no" },
+        );
+    }
+    let count = |k: bflow::map::Kind| {
+        m.equilibria
+            .iter()
+            .filter(|e| e.classification.kind == k)
+            .count()
+    };
+    use bflow::map::Kind;
+    let certified = m
+        .equilibria
+        .iter()
+        .filter(|e| e.certificate.radius.is_some())
+        .count();
+    let _ = writeln!(
+        out,
+        "{} equilibria: {} minima, {} saddles, {} maxima, {} degenerate; {} certified",
+        m.equilibria.len(),
+        count(Kind::Minimum),
+        count(Kind::Saddle),
+        count(Kind::Maximum),
+        count(Kind::Degenerate),
+        certified
+    );
+    for s in &m.spurious {
+        let _ = writeln!(
+            out,
+            "spurious (B > 0, not an equilibrium): {:?}  B = {:.3e}  ({} starts)",
+            s.point, s.b, s.starts
+        );
+    }
+    let _ = writeln!(
+        out,
+        "escaped {}, diverged {}, unresolved {}",
+        m.escaped, m.diverged, m.unresolved
+    );
+    out
+}
