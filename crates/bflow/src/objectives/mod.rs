@@ -65,6 +65,46 @@ pub trait Objectives<F: Real>: Send + Sync {
         }
     }
 
+    /// Every loss and every gradient at `theta` in one call: `losses[i] = L_i(θ)` and
+    /// `gradients[i·n..(i+1)·n] = g_i(θ)` (K × n, row-major). The default calls
+    /// [`loss`](Objectives::loss) and [`gradient`](Objectives::gradient) per objective;
+    /// back-ends that get values and gradients from one pass (compiled expressions)
+    /// override it. Counted as K losses and K gradients.
+    fn losses_and_gradients(&self, theta: &[F], losses: &mut [F], gradients: &mut [F]) {
+        let n = self.dim();
+        for (i, (l, g)) in losses
+            .iter_mut()
+            .zip(gradients.chunks_exact_mut(n))
+            .enumerate()
+        {
+            *l = self.loss(i, theta);
+            self.gradient(i, theta, g);
+        }
+    }
+
+    /// The Hessian of `Σ L_i` (the Jacobian of `s = Σ g_i`) at `theta`, dense and row-major
+    /// (`out[r·n + c]`, n × n). The default takes `n · K` HVPs along the unit vectors and
+    /// symmetrises the result as `(H + Hᵀ)/2`; back-ends with second derivatives at hand
+    /// override it. Counted as `n · K` HVPs whatever the back-end. For small n
+    /// (classification, dense Newton steps); large problems use HVPs directly.
+    fn sum_hessian(&self, theta: &[F], out: &mut [F]) {
+        let n = self.dim();
+        out.iter_mut().for_each(|x| *x = F::zero());
+        let mut unit = vec![F::zero(); n];
+        let mut column = vec![F::zero(); n];
+        for c in 0..n {
+            unit[c] = F::one();
+            for i in 0..self.num_objectives() {
+                self.hvp(i, theta, &unit, &mut column);
+                for r in 0..n {
+                    out[r * n + c] = out[r * n + c] + column[r];
+                }
+            }
+            unit[c] = F::zero();
+        }
+        symmetrize(out, n);
+    }
+
     /// A rigorous enclosure of `s = Σ_i g_i` over the box `x` (one [`Interval`] per
     /// parameter): every exact value of `s(θ)` for `θ ∈ x` lies in the returned intervals.
     /// `None` (the default) when the objectives cannot enclose their derivatives; then no
@@ -281,25 +321,17 @@ pub fn balance_gradient_at<F: Real>(
     eval.balance_gradient(theta, &at)
 }
 
-/// The Hessian of `Σ L_i` (the Jacobian of `s = Σ g_i`) at `theta`, dense and row-major
-/// (`h[r * n + c]`), from `n · K` HVPs along the unit vectors, then symmetrised as
-/// `(H + Hᵀ)/2` to remove rounding asymmetry. For small n (classification, Newton polish);
-/// large problems use HVPs directly.
+/// The Hessian of `Σ L_i` at `theta` as a new row-major `n × n` vector
+/// ([`Objectives::sum_hessian`]).
 pub fn sum_hessian<F: Real>(objectives: &dyn Objectives<F>, theta: &[F]) -> Vec<F> {
     let n = objectives.dim();
     let mut h = vec![F::zero(); n * n];
-    let mut unit = vec![F::zero(); n];
-    let mut column = vec![F::zero(); n];
-    for c in 0..n {
-        unit[c] = F::one();
-        for i in 0..objectives.num_objectives() {
-            objectives.hvp(i, theta, &unit, &mut column);
-            for r in 0..n {
-                h[r * n + c] = h[r * n + c] + column[r];
-            }
-        }
-        unit[c] = F::zero();
-    }
+    objectives.sum_hessian(theta, &mut h);
+    h
+}
+
+/// `(H + Hᵀ)/2` in place for a row-major `n × n` matrix: removes rounding asymmetry.
+pub fn symmetrize<F: Real>(h: &mut [F], n: usize) {
     let half = F::lit(0.5);
     for r in 0..n {
         for c in r + 1..n {
@@ -308,7 +340,6 @@ pub fn sum_hessian<F: Real>(objectives: &dyn Objectives<F>, theta: &[F]) -> Vec<
             h[c * n + r] = m;
         }
     }
-    h
 }
 
 /// The largest relative difference between each objective's gradient and HVP and their
