@@ -1,7 +1,7 @@
 //! The seed's experiments under its exact settings, and the exact ∇B against central
 //! differences on the seed's problems.
 
-use bflow::objectives::{BalanceEvaluator, balance_gradient_at};
+use bflow::objectives::{Evaluator, balance_gradient_at};
 use bflow::problems::builtin;
 use bflow::real::norm_l2;
 use bflow_cli::experiment::{SEED_EXPERIMENTS, reproduce};
@@ -77,8 +77,10 @@ fn exact_balance_gradient_matches_central_differences() {
         let p = builtin::<f64>(name).unwrap();
         for theta in [[-3.0, -3.0], [0.37, 1.91], [2.2, -0.4]] {
             let exact = balance_gradient_at(p.objectives.as_ref(), &theta).unwrap();
-            let mut eval = BalanceEvaluator::new(p.objectives.as_ref());
-            let fd = eval.balance_gradient_central(&theta, 1e-6).unwrap();
+            let mut eval = Evaluator::new(p.objectives.as_ref());
+            let mut fd = vec![0.0; 2];
+            eval.balance_gradient_central(&theta, 1e-6, &mut fd)
+                .unwrap();
             let diff: Vec<f64> = exact.iter().zip(&fd).map(|(a, b)| a - b).collect();
             let rel = norm_l2(&diff) / norm_l2(&exact).max(1e-12);
             assert!(
@@ -92,9 +94,10 @@ fn exact_balance_gradient_matches_central_differences() {
 #[test]
 fn exact_balance_gradient_costs_k_gradients_and_k_hvps() {
     let p = builtin::<f64>("e3").unwrap();
-    let mut eval = BalanceEvaluator::new(p.objectives.as_ref());
-    let at = eval.point(&p.start).unwrap();
-    eval.balance_gradient(&p.start, &at).unwrap();
+    let mut eval = Evaluator::new(p.objectives.as_ref());
+    let (_, id) = eval.evaluate(&p.start).unwrap();
+    let mut g = vec![0.0; 4];
+    eval.balance_gradient(&p.start, id, &mut g).unwrap();
     let c = eval.counts();
     assert_eq!((c.gradients, c.hvps), (3, 3));
     assert_eq!(c.gradient_equivalents(), 9);

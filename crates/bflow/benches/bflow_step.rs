@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use bflow::objectives::BalanceEvaluator;
+use bflow::objectives::Evaluator;
 use bflow::problems::{MultiTaskParams, multitask_problem};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -24,16 +24,20 @@ fn bench(c: &mut Criterion) {
             group.sample_size(20);
         }
         group.bench_with_input(BenchmarkId::new("k_gradients", n), &n, |b, _| {
-            let mut eval = BalanceEvaluator::new(problem.objectives.as_ref());
-            b.iter(|| black_box(eval.point(black_box(&theta))))
+            let mut eval = Evaluator::new(problem.objectives.as_ref());
+            b.iter(|| black_box(eval.evaluate(black_box(&theta)).map(|r| r.0)))
         });
         group.bench_with_input(BenchmarkId::new("exact_bflow_step", n), &n, |b, _| {
-            let mut eval = BalanceEvaluator::new(problem.objectives.as_ref());
+            let mut eval = Evaluator::new(problem.objectives.as_ref());
+            let mut g = vec![0.0; n];
+            let mut next = vec![0.0; n];
             b.iter(|| {
-                let at = eval.point(black_box(&theta)).expect("finite");
-                let g = eval.balance_gradient(&theta, &at).expect("defined");
-                let next: Vec<f64> = theta.iter().zip(&g).map(|(t, d)| t - 0.5 * d).collect();
-                black_box(next)
+                let (_, id) = eval.evaluate(black_box(&theta)).expect("finite");
+                eval.balance_gradient(&theta, id, &mut g).expect("defined");
+                for ((x, t), d) in next.iter_mut().zip(&theta).zip(&g) {
+                    *x = t - 0.5 * d;
+                }
+                black_box(&next);
             })
         });
     }

@@ -45,14 +45,14 @@ fn main() -> Result<(), bflow::Error> {
     let map = map_equilibria(
         &problem,
         &MapParams {
-            starts: 512,
+            starts: Some(512),
             ..MapParams::default()
         },
     )?;
     println!(
         "{} equilibria in [−4, 4]² from {} starts:",
         map.equilibria.len(),
-        map.starts_mapped()
+        map.starts_mapped
     );
     for e in &map.equilibria {
         println!(
@@ -73,8 +73,8 @@ fn main() -> Result<(), bflow::Error> {
     println!(
         "spurious end points (B > 0 minima of B): {}, escaped: {}, diverged: {}",
         map.spurious.len(),
-        map.escaped,
-        map.diverged
+        map.escaped(),
+        map.diverged()
     );
     Ok(())
 }

@@ -2,28 +2,26 @@
 //!
 //! `cargo run --release --example seed_table`
 
-use bflow::flow::{FlowParams, Method, run};
+use bflow::flow::{Limits, Method, StepRule, run};
 use bflow::problems::builtin;
 
 fn main() -> Result<(), bflow::Error> {
     let problem = builtin::<f64>("e3")?;
-    let seed = FlowParams {
+    // The seed's settings: 500 steps, η_B = 0.5, η_L = 0.01 divided by c = 3.
+    let limits = Limits {
         max_steps: 500,
-        b_step: 0.5,
-        loss_step: 0.01,
-        loss_divisor: 3.0,
-        record_trace: false,
-        ..FlowParams::default()
+        ..Limits::default()
     };
-    for method in [Method::BFlowCentral, Method::BFlow, Method::LossFlow] {
-        let r = run(
-            &problem,
-            &problem.start,
-            &FlowParams {
-                method,
-                ..seed.clone()
-            },
-        )?;
+    let b_step = StepRule::fixed(0.5);
+    for method in [
+        Method::BFlowCentral {
+            rule: b_step,
+            h: 1e-4,
+        },
+        Method::BFlow(b_step),
+        Method::LossFlow(StepRule::fixed(0.01 / 3.0)),
+    ] {
+        let r = run(&problem, &problem.start, &method, &limits)?;
         println!(
             "{:<30} distance {:.3e}  I = {:.15}  floor {}  ({} steps, {})",
             method.name(),

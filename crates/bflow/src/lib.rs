@@ -23,8 +23,9 @@
 //! | [`balance`] | pure balance math on K gradient vectors: s, Q, B, I, Gram and cosine matrices |
 //! | [`objectives`] | the [`objectives::Objectives`] trait, forward-mode AD, expressions, problem files, the exact ∇B |
 //! | [`problems`] | the catalog of built-in problems |
-//! | [`flow`] | loss-flow, B-flow, two-phase; step rules (fixed, Armijo, L-BFGS, Levenberg–Marquardt), CG; stop reasons, the floor, reports |
-//! | [`map`] | equilibrium maps: multi-start B-flow, Newton polish, classification, certificates |
+//! | [`linalg`] | dense factorisations (nalgebra, in one place), MINRES and CG over operators |
+//! | [`flow`] | one driver over loss-flow, B-flow, two-phase and trust-region Newton; step rules, stop reasons, observers, reports |
+//! | [`map`] | equilibrium maps: multi-start searches, classification, certificates, completeness |
 //!
 //! The command-line tool (package `bflow-cli`, executable `bflow`) and the double-double
 //! type (package `bflow-dd`) are separate packages over this one.
@@ -35,17 +36,13 @@
 //! B-flow with the exact ∇B reaches it to the floating-point floor:
 //!
 //! ```
-//! use bflow::flow::{run, FlowParams, Method, StopReason};
+//! use bflow::flow::{run, Limits, Method, StepRule};
 //! use bflow::problems::builtin;
 //!
 //! let problem = builtin::<f64>("e3")?;
-//! let params = FlowParams {
-//!     method: Method::BFlow,
-//!     max_steps: 500,
-//!     stagnation_steps: Some(20),
-//!     ..FlowParams::default()
-//! };
-//! let report = run(&problem, &problem.start, &params)?;
+//! let method = Method::BFlow(StepRule::fixed(0.5));
+//! let limits = Limits { max_steps: 500, stagnation_steps: Some(20), ..Limits::default() };
+//! let report = run(&problem, &problem.start, &method, &limits)?;
 //! assert!(report.floor_reached);                     // ||s|| ≤ 4 ε Σ||g_i||
 //! assert!(report.distance.unwrap() < 4e-15);         // to (2/3, 1, 4/3, 1)
 //! assert!(report.abs_i_plus_half.unwrap() < 1e-30);  // |I + ½| = B/2
@@ -61,6 +58,7 @@ pub mod error;
 
 pub mod flow;
 pub mod interval;
+pub mod linalg;
 pub mod map;
 pub mod objectives;
 pub mod problems;

@@ -63,15 +63,31 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
         seed: args.seed,
         ..MultiTaskParams::default()
     };
-    let r =
-        crate::experiment::bench::bench_multitask(&params, args.repeats, 0.05).map_err(|e| {
-            CliError::input(match e {
-                bflow::Error::InvalidParameter { name, reason } => {
-                    format!("--{}: {reason}", name.replace('_', "-"))
-                }
-                other => other.to_string(),
-            })
-        })?;
+    let flag_error = |e: bflow::Error| {
+        CliError::input(match e {
+            bflow::Error::InvalidParameter { name, reason } => {
+                format!("--{}: {reason}", name.replace('_', "-"))
+            }
+            other => other.to_string(),
+        })
+    };
+    // Estimate first: a run that cannot fit is refused with the figure, before any
+    // allocation.
+    let need = crate::experiment::bench::estimated_bytes(&params).map_err(flag_error)?;
+    if let Some(available) = available_memory_bytes()
+        && need > available
+    {
+        return Err(CliError::input(format!(
+            "--n {} --k {}: the run needs about {:.1} GiB (problem data and vectors), the \
+             machine has {:.1} GiB available",
+            args.n,
+            args.k,
+            need as f64 / f64::from(1u32 << 30),
+            available as f64 / f64::from(1u32 << 30)
+        )));
+    }
+    let r = crate::experiment::bench::bench_multitask(&params, args.repeats, 0.05)
+        .map_err(flag_error)?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
         "multitask n = {}, K = {}, {} nnz/row, {} threads",
@@ -88,7 +104,7 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
     );
     match r.added_peak_bytes {
         Some(a) => println!(
-            "  memory added at peak   {:.1} MiB (budget (K+6)·n·8 = {:.1} MiB; workspace {:.1} MiB)",
+            "  memory added at peak   {:.1} MiB (budget (K+1+C+4)·n·8 = {:.1} MiB; evaluator {:.1} MiB)",
             mib(a),
             mib(r.memory_budget_bytes as u64),
             mib(r.workspace_bytes as u64)
@@ -104,10 +120,10 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
     );
     if let Some(nw) = &r.newton {
         println!(
-            "  Newton–CG from θ = 0: {} after {} steps, {} CG iterations, {:.1} s; ||s|| = {:.3e}, floor {:.3e}: {}",
+            "  Newton from θ = 0: {} after {} steps, {} MINRES iterations, {:.1} s; ||s|| = {:.3e}, floor {:.3e}: {}",
             nw.stop,
             nw.steps,
-            nw.cg_iterations,
+            nw.linear_iterations,
             nw.seconds,
             nw.sum_norm,
             nw.floor,
@@ -123,4 +139,12 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
         write_file(path, &text)?;
     }
     Ok(())
+}
+
+/// `MemAvailable` from `/proc/meminfo` (Linux), bytes; `None` where it cannot be read.
+fn available_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -10,29 +10,46 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use super::{CliError, load_problem, write_file};
-use bflow::map::{MapParams, Shard, map_equilibria_observed, merge};
+use std::ops::ControlFlow;
+
+use bflow::map::{MapControl, MapParams, Mapper, Searcher, Shard, StartRecord, merge};
 
 /// Flags of `bflow map`.
 #[derive(Debug, Args)]
 pub struct MapArgs {
     /// A built-in problem name or a path to a problem file; it must have a region.
     pub problem: String,
-    /// Number of starts N (Halton points in the region).
-    #[arg(long, default_value_t = 256)]
-    pub starts: usize,
+    /// A fixed number of starts N (Halton points in the region). Without it the map runs
+    /// rounds of doubling size until it looks complete (or --max-starts / --max-time).
+    #[arg(long)]
+    pub starts: Option<usize>,
+    /// The most starts an adaptive map (no --starts) runs.
+    #[arg(long, default_value_t = 1 << 16)]
+    pub max_starts: usize,
+    /// The searches from every start, comma-separated, the first the primary: newton,
+    /// bflow, lossflow.
+    #[arg(long, value_name = "LIST", default_value = "newton,bflow")]
+    pub searchers: String,
     /// Seed of the Halton shift.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Map only the starts with index mod N = I (I counts from 0).
+    /// Map only the starts with index mod N = I (I counts from 0; needs --starts).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// B-flow step budget per start.
+    /// B-flow step budget per search.
     #[arg(long, default_value_t = 500)]
     pub bflow_steps: usize,
-    /// Write the map as JSON (with per-start records, for `bflow merge`).
+    /// Stop after this many seconds; the map then covers the starts run so far and says so.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_time: Option<f64>,
+    /// Write the map as JSON (`bflow merge` reads it back).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Plot the B landscape and the basin map (two-parameter problems; .svg or .png).
+    /// Also write every start's searches into the JSON (`per_start`; memory grows with the
+    /// starts).
+    #[arg(long)]
+    pub per_start: bool,
+    /// Plot the landscape and the basin map (two-parameter problems; .svg or .png).
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
 }
@@ -62,11 +79,26 @@ fn parse_shard(text: &str) -> Result<Shard, CliError> {
     Ok(Shard { index, count })
 }
 
+fn parse_searchers(text: &str) -> Result<Vec<Searcher>, CliError> {
+    text.split(',')
+        .map(|name| {
+            Searcher::from_name(name.trim()).ok_or_else(|| {
+                CliError::input(format!(
+                    "--searchers: `{}` is not a searcher (newton, bflow, lossflow)",
+                    name.trim()
+                ))
+            })
+        })
+        .collect()
+}
+
 fn map_params(args: &MapArgs) -> Result<MapParams, CliError> {
     let params = MapParams {
         starts: args.starts,
+        max_starts: args.max_starts,
         seed: args.seed,
         shard: args.shard.as_deref().map(parse_shard).transpose()?,
+        searchers: parse_searchers(&args.searchers)?,
         bflow_steps: args.bflow_steps,
         ..MapParams::default()
     };
@@ -89,10 +121,9 @@ fn output(
     print!("{}", crate::report::map_text(map));
     if let Some(path) = json {
         let mut value = crate::report::map_json(map);
-        // What `bflow merge` needs to reload exactly this problem and check it is the same.
+        // What `bflow merge` needs to reload exactly this problem (the library checks the
+        // fingerprint).
         value["problem_source"] = serde_json::json!(source);
-        value["problem_fingerprint"] =
-            serde_json::json!(bflow::map::problem_fingerprint(problem).map_err(CliError::input)?);
         let text = serde_json::to_string_pretty(&value).map_err(CliError::failure)?;
         write_file(path, &text)?;
     }
@@ -116,18 +147,40 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
             problem.dim()
         )));
     }
+    if let Some(path) = &args.json {
+        super::create_output("--json", path)?;
+    }
+    let max_time = match args.max_time {
+        None => None,
+        Some(t) => Some(Duration::try_from_secs_f64(t).map_err(|_| {
+            CliError::input(format!(
+                "--max-time: must be a number of seconds ≥ 0 that fits a duration, got {}",
+                super::short_number(t)
+            ))
+        })?),
+    };
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     let shown = AtomicBool::new(false);
     let clock = Instant::now();
     let observer = |done: usize, total: usize| {
         if !shown.load(Ordering::Relaxed) && clock.elapsed() > Duration::from_secs(1) {
             shown.store(true, Ordering::Relaxed);
-            bar.set_length(total as u64);
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }
+        bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let map = map_equilibria_observed(&problem, &params, &observer).map_err(CliError::input)?;
+    let mut mapper = Mapper::new(&problem, &params).map_err(CliError::input)?;
+    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
+    mapper
+        .run(&mut MapControl {
+            max_time,
+            keep_records: args.per_start || args.plot.is_some(),
+            progress: &observer,
+            on_record: &mut on_record,
+        })
+        .map_err(CliError::failure)?;
+    let map = mapper.finish().map_err(CliError::input)?;
     bar.finish_and_clear();
     output(
         &map,
@@ -148,31 +201,20 @@ pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
     for path in &args.parts {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+        let part = bflow::map::shard_from_json(&text)
+            .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| CliError::input(format!("{}: not JSON: {e}", path.display())))?;
-        let part = crate::report::map_shard_from_json(&value)
-            .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
         let source = value["problem_source"]
             .as_str()
             .map_or_else(|| part.problem.clone(), str::to_string);
-        let fingerprint: Option<Vec<f64>> =
-            serde_json::from_value(value["problem_fingerprint"].clone()).ok();
-        sources.push((source, fingerprint));
+        sources.push(source);
         parts.push(part);
     }
     // The problem as the first shard's `bflow map` loaded it (a built-in name or a file path,
-    // relative to where that command ran), checked against every shard's fingerprint.
-    let source = sources[0].0.clone();
+    // relative to where that command ran); the merge checks every shard's fingerprint.
+    let source = sources[0].clone();
     let problem = load_problem(&source)?;
-    let fingerprint = bflow::map::problem_fingerprint(&problem).map_err(CliError::input)?;
-    for (path, (_, stored)) in args.parts.iter().zip(&sources) {
-        if stored.as_ref().is_some_and(|f| *f != fingerprint) {
-            return Err(CliError::input(format!(
-                "{}: this shard was mapped on different objectives than `{source}`",
-                path.display()
-            )));
-        }
-    }
     if args.plot.is_some() && problem.dim() != 2 {
         return Err(CliError::input(format!(
             "--plot: problem `{}` has {} parameters; plots need 2",

@@ -93,6 +93,22 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::failure(format!("{}: cannot write: {e}", path.display())))
 }
 
+/// Creates (or truncates) an output file before any work is done, so a path that cannot be
+/// written is refused at once (exit 2, naming the flag) instead of after the work.
+pub fn create_output(flag: &str, path: &std::path::Path) -> Result<std::fs::File, CliError> {
+    std::fs::File::create(path)
+        .map_err(|e| CliError::input(format!("{flag}: {}: cannot create: {e}", path.display())))
+}
+
+/// A number for a one-line message: short (`1e300`, not 301 digits).
+pub fn short_number(x: f64) -> String {
+    if x.is_finite() && x.abs() < 1e15 && x == x.trunc() {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Checks a plot path's extension before any work is done, naming the flag.
 pub fn check_plot_path(
     flag: &str,

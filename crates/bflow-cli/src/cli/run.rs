@@ -4,8 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use std::ops::ControlFlow;
+
 use super::{CliError, load_problem, parse_point, write_file};
-use bflow::flow::{FlowParams, Method, Progress, StepRule, run_observed};
+use bflow::flow::{
+    Limits, LinearSolver, Method, NewtonParams, Observation, Observer, Observers, Series, StepRule,
+    TraceCsv, run_observed,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The step rules `--rule` accepts.
@@ -17,19 +22,8 @@ pub enum RuleArg {
     Armijo,
     /// L-BFGS (memory 7) with Armijo backtracking.
     Lbfgs,
-    /// Levenberg–Marquardt balance step on s(θ) = 0.
+    /// The trust-region Newton method on s(θ) = 0 (whatever --method says).
     Newton,
-}
-
-impl From<RuleArg> for StepRule<f64> {
-    fn from(r: RuleArg) -> Self {
-        match r {
-            RuleArg::Fixed => StepRule::Fixed,
-            RuleArg::Armijo => StepRule::armijo(),
-            RuleArg::Lbfgs => StepRule::lbfgs(),
-            RuleArg::Newton => StepRule::newton(),
-        }
-    }
 }
 
 /// The flows `--method` accepts.
@@ -43,17 +37,6 @@ pub enum MethodArg {
     BflowCentral,
     /// Loss-flow until |I + ½| < ε_switch, then B-flow.
     TwoPhase,
-}
-
-impl From<MethodArg> for Method {
-    fn from(m: MethodArg) -> Self {
-        match m {
-            MethodArg::Loss => Method::LossFlow,
-            MethodArg::Bflow => Method::BFlow,
-            MethodArg::BflowCentral => Method::BFlowCentral,
-            MethodArg::TwoPhase => Method::TwoPhase,
-        }
-    }
 }
 
 /// Flags of `bflow run`.
@@ -100,174 +83,180 @@ pub struct RunArgs {
     /// Stop after this many seconds of wall-clock time (the report is printed as usual).
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
-    /// Run matrix-free for large n: exact B-flow with --rule fixed, Newton–CG with --rule
-    /// newton; buffers allocated once, objectives in parallel (no trace, CSV or plot).
-    #[arg(long, conflicts_with_all = ["csv", "plot"])]
+    /// With --rule newton: solve each Newton step matrix-free (truncated MINRES over
+    /// Hessian-vector products) whatever n is; by default that happens above n = 200. The
+    /// descent rules never form a matrix.
+    #[arg(long)]
     pub matrix_free: bool,
     /// Plot ||s|| and B against the step (log scale) to PATH.svg or PATH.png.
     #[arg(long, value_name = "PATH.svg|.png")]
     pub plot: Option<PathBuf>,
 }
 
-/// Turns the flags into flow parameters (one place, so every message names its flag).
-fn flow_params(args: &RunArgs) -> Result<FlowParams<f64>, CliError> {
-    let defaults = FlowParams::<f64>::default();
-    let params = FlowParams {
-        method: args.method.into(),
-        b_step: args.step_size.unwrap_or(defaults.b_step),
-        loss_step: args.step_size.unwrap_or(defaults.loss_step),
-        eps_switch: args.eps_switch,
-        step_rule: args.rule.into(),
+/// Turns the flags into a method and limits (one place, so every message names its flag).
+fn method_and_limits(args: &RunArgs) -> Result<(Method<f64>, Limits<f64>), CliError> {
+    if args.matrix_free && args.rule != RuleArg::Newton {
+        return Err(CliError::input(
+            "--matrix-free: applies to --rule newton (the descent rules never form a matrix)",
+        ));
+    }
+    if !(args.eps_switch.is_finite() && args.eps_switch > 0.0) {
+        return Err(CliError::input(format!(
+            "--eps-switch: must be finite and > 0, got {}",
+            super::short_number(args.eps_switch)
+        )));
+    }
+    let rule = |default_step: f64| match args.rule {
+        RuleArg::Fixed => StepRule::fixed(args.step_size.unwrap_or(default_step)),
+        RuleArg::Armijo => StepRule::armijo(),
+        RuleArg::Lbfgs => StepRule::lbfgs(),
+        RuleArg::Newton => StepRule::armijo(),
+    };
+    let method = if args.rule == RuleArg::Newton {
+        Method::Newton(NewtonParams {
+            linear_solver: if args.matrix_free {
+                LinearSolver::MatrixFree
+            } else {
+                LinearSolver::Auto
+            },
+            ..NewtonParams::default()
+        })
+    } else {
+        match args.method {
+            MethodArg::Loss => Method::LossFlow(rule(0.01)),
+            MethodArg::Bflow => Method::BFlow(rule(0.5)),
+            MethodArg::BflowCentral => Method::BFlowCentral {
+                rule: rule(0.5),
+                h: 1e-4,
+            },
+            MethodArg::TwoPhase => Method::TwoPhase {
+                loss: rule(0.01),
+                balance: rule(0.5),
+                eps_switch: args.eps_switch,
+            },
+        }
+    };
+    let max_time = match args.max_time {
+        None => None,
+        Some(t) => Some(std::time::Duration::try_from_secs_f64(t).map_err(|_| {
+            CliError::input(format!(
+                "--max-time: must be a number of seconds ≥ 0 that fits a duration, got {}",
+                super::short_number(t)
+            ))
+        })?),
+    };
+    let limits = Limits {
         max_steps: args.steps,
         floor_steps: (args.floor_steps > 0).then_some(args.floor_steps),
         stagnation_steps: (args.stagnation > 0).then_some(args.stagnation),
-        record_trace: args.csv.is_some() || args.plot.is_some(),
-        max_time: match args.max_time {
-            None => None,
-            Some(t) => Some(std::time::Duration::try_from_secs_f64(t).map_err(|_| {
-                CliError::input(format!(
-                    "--max-time: must be a number of seconds ≥ 0 that fits a duration, got {t}"
-                ))
-            })?),
-        },
-        ..defaults
+        max_time,
+        ..Limits::default()
     };
-    params.validate().map_err(|e| {
-        CliError::input(match e {
-            bflow::Error::InvalidParameter { name, reason } => {
-                let flag = match name.as_str() {
-                    "b_step" | "loss_step" => "--step-size",
-                    "eps_switch" => "--eps-switch",
-                    other => other,
-                };
-                format!("{flag}: {reason}")
-            }
-            other => other.to_string(),
+    let flag_of = |name: &str| match name {
+        "step" | "loss.step" | "balance.step" => "--step-size".to_string(),
+        "eps_switch" => "--eps-switch".to_string(),
+        other => other.to_string(),
+    };
+    method
+        .validate()
+        .and_then(|()| {
+            limits.validate(0).or_else(|e| match e {
+                bflow::Error::DimensionMismatch { .. } => Ok(()),
+                other => Err(other),
+            })
         })
-    })?;
-    Ok(params)
+        .map_err(|e| {
+            CliError::input(match e {
+                bflow::Error::InvalidParameter { name, reason } => {
+                    format!("{}: {reason}", flag_of(&name))
+                }
+                other => other.to_string(),
+            })
+        })?;
+    Ok((method, limits))
 }
 
-/// Runs the flow and writes the outputs asked for.
+/// Runs the flow and writes the outputs asked for. Every output path is checked (created)
+/// before the run, so a run is never lost to a path that cannot be written.
 pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
     let problem = load_problem(&args.problem)?;
     let start = match &args.start {
         Some(text) => parse_point("--start", text, problem.dim())?,
         None => problem.start.clone(),
     };
-    let params = flow_params(args)?;
-    if args.matrix_free {
-        return run_matrix_free_command(args, &problem, start, &params);
-    }
+    let (method, limits) = method_and_limits(args)?;
     if let Some(path) = &args.plot {
         super::check_plot_path("--plot", path, &["svg", "png"])?;
     }
+    let mut trace = match &args.csv {
+        Some(path) => Some(TraceCsv::new(std::io::BufWriter::new(
+            super::create_output("--csv", path)?,
+        ))),
+        None => None,
+    };
+    if let Some(path) = &args.json {
+        super::create_output("--json", path)?;
+    }
+    let mut series = Series::new(4096);
     // A progress bar on stderr, shown only once a run has taken more than a second.
     let bar =
-        ProgressBar::with_draw_target(Some(params.max_steps as u64), ProgressDrawTarget::hidden());
+        ProgressBar::with_draw_target(Some(limits.max_steps as u64), ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} step {pos}/{len}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut shown = false;
-    let mut observer = |p: &Progress<f64>| {
-        if !shown && p.elapsed.as_secs_f64() > 1.0 {
+    let mut progress = |at: &Observation<'_, f64>| {
+        if !shown && at.elapsed.as_secs_f64() > 1.0 {
             shown = true;
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }
         if shown {
-            bar.set_position(p.step as u64);
-            bar.set_message(format!("||s|| = {:.3e}", p.sum_norm));
+            bar.set_position(at.step as u64);
+            bar.set_message(format!("||s|| = {:.3e}", at.stats.sum_norm));
         }
+        ControlFlow::Continue(())
     };
-    let report =
-        run_observed(&problem, &start, &params, &mut observer).map_err(|e| match &args.start {
-            Some(_) => CliError::input(format!("--start: {e}")),
-            None => CliError::input(format!(
-                "the problem's default start {start:?}: {e}; give --start"
-            )),
-        })?;
+    let mut observers: Vec<&mut dyn Observer<f64>> = vec![&mut progress];
+    if args.plot.is_some() {
+        observers.push(&mut series);
+    }
+    if let Some(t) = trace.as_mut() {
+        observers.push(t);
+    }
+    let report = run_observed(
+        &problem,
+        &start,
+        &method,
+        &limits,
+        &mut Observers(observers),
+    )
+    .map_err(|e| match &args.start {
+        Some(_) => CliError::input(format!("--start: {e}")),
+        None => CliError::input(format!(
+            "the problem's default start {start:?}: {e}; give --start"
+        )),
+    })?;
     bar.finish_and_clear();
-    println!(
-        "problem       {} (K = {}, n = {})",
+    if let (Some(t), Some(path)) = (trace, &args.csv) {
+        t.finish()
+            .map_err(|e| CliError::failure(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    print!(
+        "problem       {} (K = {}, n = {})\n{}",
         problem.name,
         problem.num_objectives(),
-        problem.dim()
+        problem.dim(),
+        crate::report::run_text(&report)
     );
-    print!("{}", crate::report::run_text(&report));
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&crate::report::run_json(&report))
-            .map_err(CliError::failure)?;
+        let text = serde_json::to_string_pretty(&report).map_err(CliError::failure)?;
         write_file(path, &text)?;
-    }
-    if let Some(path) = &args.csv {
-        write_file(path, &crate::report::trace_csv(&report))?;
     }
     if let Some(path) = &args.plot {
-        crate::report::plot::run_plot(&report, path)
+        let title = format!("{} ({})", report.method_name(), report.rule_name());
+        crate::report::plot::run_plot(&series.points(), &title, path)
             .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
-    }
-    Ok(())
-}
-
-/// `bflow run --matrix-free`: the allocation-free flows of `flow::matrix_free`.
-fn run_matrix_free_command(
-    args: &RunArgs,
-    problem: &bflow::problems::Problem<f64>,
-    mut theta: Vec<f64>,
-    params: &FlowParams<f64>,
-) -> Result<(), CliError> {
-    use bflow::flow::cg::CgParams;
-    use bflow::flow::matrix_free::{MatrixFreeMethod, MatrixFreeParams, run_matrix_free};
-    if args.method != MethodArg::Bflow {
-        return Err(CliError::input(
-            "--matrix-free: runs B-flow only (--method bflow); use --rule fixed or newton",
-        ));
-    }
-    let method = match args.rule {
-        RuleArg::Fixed => MatrixFreeMethod::BFlow {
-            step: params.b_step,
-        },
-        RuleArg::Newton => MatrixFreeMethod::NewtonCg {
-            cg: CgParams::default(),
-        },
-        _ => {
-            return Err(CliError::input(
-                "--matrix-free: --rule must be fixed (B-flow) or newton (Newton–CG)",
-            ));
-        }
-    };
-    let mf = MatrixFreeParams {
-        method,
-        max_steps: params.max_steps,
-        max_time: params.max_time,
-        floor_steps: params.floor_steps.unwrap_or(1),
-    };
-    let r = run_matrix_free(problem.objectives.as_ref(), &mut theta, &mf).map_err(|e| {
-        CliError::input(match e {
-            bflow::Error::NonFiniteStart { .. } if args.start.is_none() => {
-                format!("the problem's default start: {e}; give --start")
-            }
-            other => format!("--start: {other}"),
-        })
-    })?;
-    let rule = if args.rule == RuleArg::Newton {
-        "Newton–CG"
-    } else {
-        "fixed step"
-    };
-    println!(
-        "problem       {} (K = {}, n = {})",
-        problem.name,
-        problem.num_objectives(),
-        problem.dim()
-    );
-    let distance = problem.distance_to_equilibrium(&theta);
-    print!("{}", crate::report::matrix_free_text(&r, rule, distance));
-    if let Some(path) = &args.json {
-        let v = crate::report::matrix_free_json(&r, rule, distance, &theta);
-        let text = serde_json::to_string_pretty(&v).map_err(CliError::failure)?;
-        write_file(path, &text)?;
     }
     Ok(())
 }

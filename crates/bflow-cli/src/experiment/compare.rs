@@ -20,13 +20,13 @@ use serde_json::{Value, json};
 
 use bflow::balance::interaction_ratio;
 use bflow::error::{Error, Result};
-use bflow::flow::{FlowParams, Method, RunReport, StepRule, StopReason, run};
-use bflow::objectives::BalanceEvaluator;
+use bflow::flow::{Limits, Method, NewtonParams, Observation, StepRule, StopReason, run_observed};
+use bflow::objectives::Evaluator;
 use bflow::problems::suite::{
     quadratic_problem, random_quadratic_data, rosenbrock_split, saddle_data,
 };
 use bflow::problems::{Problem, builtin};
-use bflow::real::norm_max;
+use std::ops::ControlFlow;
 
 /// What kind of stationary point of `Σ L_i` the equilibrium is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -237,32 +237,75 @@ pub fn suite(size: SuiteSize) -> Result<Vec<SuiteProblem>> {
 /// One configuration compared: a flow and a step rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `"B-flow/lbfgs"`, `"newton-lm"`, ….
+    /// `"B-flow/lbfgs"`, `"newton"`, ….
     pub label: String,
-    /// The flow.
-    pub method: Method,
-    /// The step rule.
-    pub rule: StepRule<f64>,
+    /// The method, with the seed's fixed steps (η_B = 0.5, η_L = 0.01 before the divisor
+    /// `c`; [`Config::method_for`] applies `c`).
+    pub method: Method<f64>,
+}
+
+impl Config {
+    /// The method for a problem with K objectives: the seed's loss-flow step is η_L / c with
+    /// c = 1 for K = 2 and c = K (the mean gradient) otherwise.
+    pub fn method_for(&self, k: usize) -> Method<f64> {
+        let c = loss_divisor(k);
+        let scale = |r: StepRule<f64>| match r {
+            StepRule::Fixed { step } => StepRule::fixed(step / c),
+            other => other,
+        };
+        match self.method {
+            Method::LossFlow(r) => Method::LossFlow(scale(r)),
+            Method::TwoPhase {
+                loss,
+                balance,
+                eps_switch,
+            } => Method::TwoPhase {
+                loss: scale(loss),
+                balance,
+                eps_switch,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Every flow × step rule: loss-flow, B-flow and two-phase with the fixed (seed) step,
-/// Armijo and L-BFGS, and the Levenberg–Marquardt balance step (the same for every flow,
-/// so run once).
+/// Armijo and L-BFGS, and the trust-region Newton method on s = 0.
 pub fn configs() -> Vec<Config> {
     let mut v = Vec::new();
-    for method in [Method::LossFlow, Method::BFlow, Method::TwoPhase] {
-        for rule in [StepRule::Fixed, StepRule::armijo(), StepRule::lbfgs()] {
+    let rules = |fixed: f64| {
+        [
+            StepRule::fixed(fixed),
+            StepRule::armijo(),
+            StepRule::lbfgs(),
+        ]
+    };
+    for (loss, balance) in rules(0.01).into_iter().zip(rules(0.5)) {
+        for method in [
+            Method::LossFlow(loss),
+            Method::BFlow(balance),
+            Method::TwoPhase {
+                loss,
+                balance,
+                eps_switch: 1e-3,
+            },
+        ] {
             v.push(Config {
-                label: format!("{}/{}", method.name(), rule.name()),
+                label: format!("{}/{}", method.name(), method.rule_name()),
                 method,
-                rule,
             });
         }
     }
+    // Order by flow, then rule, as the tables show them.
+    let order = |c: &Config| {
+        ["loss-flow", "B-flow", "two-phase"]
+            .iter()
+            .position(|m| *m == c.method.name())
+    };
+    v.sort_by_key(|c| order(c));
     v.push(Config {
-        label: "newton-lm".into(),
-        method: Method::BFlow,
-        rule: StepRule::newton(),
+        label: "newton".into(),
+        method: Method::Newton(NewtonParams::default()),
     });
     v
 }
@@ -369,37 +412,23 @@ pub struct RunRecord {
 impl RunRecord {
     /// True when the configuration is one of the B-flow family (B-flow with any rule).
     pub fn is_bflow(&self) -> bool {
-        self.method == Method::BFlow.name() && self.rule != "newton-lm"
+        self.method == "B-flow"
     }
 
     /// True for loss-flow with any rule.
     pub fn is_lossflow(&self) -> bool {
-        self.method == Method::LossFlow.name()
+        self.method == "loss-flow"
     }
 
     /// True for two-phase with any rule.
     pub fn is_two_phase(&self) -> bool {
-        self.method == Method::TwoPhase.name()
+        self.method == "two-phase"
     }
 }
 
 fn loss_divisor(k: usize) -> f64 {
     // The seed's c: 1 for K = 2, the mean gradient (c = K) otherwise.
     if k == 2 { 1.0 } else { k as f64 }
-}
-
-fn thin(report: &RunReport<f64>, problem: &Problem<f64>) -> Vec<TracePoint> {
-    let rows = &report.trace;
-    let every = rows.len().div_ceil(400).max(1);
-    rows.iter()
-        .enumerate()
-        .filter(|(i, _)| i % every == 0 || *i + 1 == rows.len())
-        .map(|(_, r)| TracePoint {
-            grad_equivalents: r.grad_equivalents,
-            sum_norm: r.sum_norm,
-            distance: problem.distance_to_equilibrium(&r.theta),
-        })
-        .collect()
 }
 
 /// Runs one configuration on one problem and records what it measured.
@@ -409,37 +438,67 @@ fn thin(report: &RunReport<f64>, problem: &Problem<f64>) -> Vec<TracePoint> {
 pub fn run_one(sp: &SuiteProblem, config: &Config, params: &CompareParams) -> Result<RunRecord> {
     let p = &sp.problem;
     let k = p.num_objectives();
-    let flow = FlowParams {
-        method: config.method,
-        step_rule: config.rule,
-        loss_divisor: loss_divisor(k),
+    let method = config.method_for(k);
+    let limits = Limits {
         max_steps: usize::MAX,
         max_evaluations: Some(params.budget),
         floor_steps: Some(params.floor_steps),
-        record_trace: params.trace,
-        ..FlowParams::default()
+        ..Limits::default()
     };
     let started = Instant::now();
-    let report = run(p, &p.start, &flow)?;
+    // A thinned precision curve: every iterate at first, every other one once 800 are kept.
+    let mut trace = Vec::new();
+    let mut every = 1;
+    let mut observe = |at: &Observation<'_, f64>| {
+        if params.trace && at.step.is_multiple_of(every) {
+            trace.push(TracePoint {
+                grad_equivalents: at.counts.gradient_equivalents(),
+                sum_norm: at.stats.sum_norm,
+                distance: p.distance_to_equilibrium(at.theta),
+            });
+            if trace.len() >= 800 {
+                let mut k = 0;
+                trace.retain(|_| {
+                    k += 1;
+                    k % 2 == 1
+                });
+                every *= 2;
+            }
+        }
+        ControlFlow::Continue(())
+    };
+    let report = run_observed(p, &p.start, &method, &limits, &mut observe)?;
+    if params.trace
+        && trace
+            .last()
+            .is_none_or(|t| t.grad_equivalents != report.counts.gradient_equivalents())
+    {
+        trace.push(TracePoint {
+            grad_equivalents: report.counts.gradient_equivalents(),
+            sum_norm: report.sum_norm,
+            distance: report.distance,
+        });
+    }
     let seconds = started.elapsed().as_secs_f64();
-    let mut eval = BalanceEvaluator::new(p.objectives.as_ref());
-    let identity_error = eval.point(&report.theta).and_then(|at| {
+    let mut eval = Evaluator::new(p.objectives.as_ref());
+    let identity_error = eval.evaluate(&report.theta).ok().and_then(|(at, _)| {
         // I is invariant under scaling every g_i by one factor: scale by the largest entry
         // so the unscaled Gram sums cannot overflow at diverged iterates.
-        let scale = at.gradients.iter().map(|g| norm_max(g)).fold(0.0, f64::max);
-        let scaled: Vec<Vec<f64>> = at
-            .gradients
-            .iter()
+        let n = p.dim();
+        let scale = at.gradient_scale;
+        let scaled: Vec<Vec<f64>> = eval
+            .gradients()?
+            .chunks_exact(n)
             .map(|g| g.iter().map(|x| x / scale).collect())
             .collect();
         let i = interaction_ratio(&scaled).ok().flatten()?;
-        Some((at.balance.b()? - (1.0 + 2.0 * i)).abs())
+        Some((at.b()? - (1.0 + 2.0 * i)).abs())
     });
     let q_at_equilibrium = p
         .equilibria
         .first()
-        .and_then(|e| eval.point(e))
-        .map(|at| at.balance.total_sq_norm);
+        .and_then(|e| eval.evaluate(e).ok())
+        .map(|(at, _)| at.scaled_sq_norm * at.gradient_scale * at.gradient_scale);
     Ok(RunRecord {
         problem: p.name.clone(),
         class: sp.class.clone(),
@@ -448,8 +507,8 @@ pub fn run_one(sp: &SuiteProblem, config: &Config, params: &CompareParams) -> Re
         n: p.dim(),
         kappa: sp.kappa,
         config: config.label.clone(),
-        method: config.method.name().into(),
-        rule: config.rule.name().into(),
+        method: method.name().into(),
+        rule: method.rule_name().into(),
         stop: report.stop.code().into(),
         sum_norm: report.sum_norm,
         b: report.b,
@@ -461,11 +520,7 @@ pub fn run_one(sp: &SuiteProblem, config: &Config, params: &CompareParams) -> Re
         seconds,
         identity_error,
         q_at_equilibrium,
-        trace: if params.trace {
-            thin(&report, p)
-        } else {
-            Vec::new()
-        },
+        trace,
     })
 }
 
@@ -1096,12 +1151,7 @@ mod tests {
     use super::*;
 
     fn rec(problem: &str, config: &str, reached: bool, to_floor: Option<u64>) -> RunRecord {
-        let (method, rule) = config.split_once('/').unwrap_or((config, "newton-lm"));
-        let method = if config == "newton-lm" {
-            "B-flow"
-        } else {
-            method
-        };
+        let (method, rule) = config.split_once('/').unwrap_or((config, "trust-region"));
         RunRecord {
             problem: problem.into(),
             class: if problem == "saddle" {
@@ -1143,7 +1193,7 @@ mod tests {
             rec("saddle", "loss-flow/armijo", false, None),
             rec("saddle", "B-flow/lbfgs", true, Some(90)),
             rec("saddle", "two-phase/lbfgs", true, Some(90)),
-            rec("saddle", "newton-lm", true, Some(40)),
+            rec("saddle", "newton", true, Some(40)),
         ]
     }
 
@@ -1246,7 +1296,7 @@ mod tests {
         // Loss-flow wins "a", newton wins "saddle": two-phase never fastest.
         let (v, evidence) = verdict_two_phase(&runs);
         assert_eq!(v, Verdict::DoesNotHold);
-        assert!(evidence.contains("newton-lm ×1") && evidence.contains("loss-flow/armijo ×1"));
+        assert!(evidence.contains("newton ×1") && evidence.contains("loss-flow/armijo ×1"));
         runs[2].evaluations_to_floor = Some(100); // tie on "a"
         assert!(
             matches!(verdict_two_phase(&runs).0, Verdict::HoldsOnlyWhen(ref c) if c == "the problem is one of: a")
@@ -1295,7 +1345,7 @@ mod tests {
                 .unwrap()
         };
         // Newton reaches the floor on the saddle; loss-flow does not.
-        assert!(get("saddle-split", "newton-lm").floor_reached);
+        assert!(get("saddle-split", "newton").floor_reached);
         assert!(!get("saddle-split", "loss-flow/lbfgs").floor_reached);
         assert!(get("e3", "loss-flow/lbfgs").floor_reached);
         // The seed's fixed loss-flow step does not reach the floor on E3 within 3000.

@@ -10,7 +10,7 @@
 //! reach, and about one ε of double-double itself (so its own distance is good to ±ε).
 
 use bflow::error::Result;
-use bflow::flow::{FlowParams, Method, RunReport, run};
+use bflow::flow::{Limits, Method, RunReport, StepRule, run};
 use bflow::problems::{Problem, Targets};
 use bflow::real::Real;
 use bflow_dd::DoubleDouble;
@@ -96,15 +96,13 @@ pub fn precision_in<F: Real>() -> Result<PrecisionRow> {
     // η = 0.1: near (4/3, 1) the curvature of B is 18/c = 6.75 (c = Σ||t_i − θ*||² = 8/3),
     // so fixed steps converge only for η < 2/6.75 ≈ 0.296. The seed's η = 0.5 does not: it falls into a
     // 2-cycle at B ≈ 0.69 (see `fixed_step_half_cycles` below).
-    let params = FlowParams {
-        method: Method::BFlow,
-        b_step: F::lit(0.1),
+    let limits = Limits {
         max_steps: 5000,
         stagnation_steps: Some(50),
-        record_trace: false,
-        ..FlowParams::default()
+        ..Limits::default()
     };
-    Ok(row(&run(&p, &p.start, &params)?))
+    let method = Method::BFlow(StepRule::fixed(F::lit(0.1)));
+    Ok(row(&run(&p, &p.start, &method, &limits)?))
 }
 
 /// f32, f64 and double-double, in that order.
@@ -161,18 +159,29 @@ mod cycle_tests {
         // The seed's η = 0.5 exceeds 2/curvature(B) at the equilibrium: B-flow is caught in a
         // 2-cycle with B ≈ 0.69 instead of converging.
         let p = four_thirds_problem::<f64>();
-        let params = FlowParams {
-            method: Method::BFlow,
-            b_step: 0.5,
+        let limits = Limits {
             max_steps: 1000,
-            ..FlowParams::default()
+            ..Limits::default()
         };
-        let r = run(&p, &p.start, &params).unwrap();
+        let mut thetas: Vec<Vec<f64>> = Vec::new();
+        let r = bflow::flow::run_observed(
+            &p,
+            &p.start,
+            &Method::BFlow(StepRule::fixed(0.5)),
+            &limits,
+            &mut |at: &bflow::flow::Observation<'_, f64>| {
+                if at.step + 3 > 1000 {
+                    thetas.push(at.theta.to_vec());
+                }
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
         let b = r.b.unwrap();
         assert!((b - 0.6906).abs() < 1e-3, "B = {b}");
-        let last = &r.trace[r.trace.len() - 1].theta;
-        let two_back = &r.trace[r.trace.len() - 3].theta;
-        let one_back = &r.trace[r.trace.len() - 2].theta;
+        let n = thetas.len();
+        let (last, one_back, two_back) = (&thetas[n - 1], &thetas[n - 2], &thetas[n - 3]);
+        assert_eq!(last, &r.theta);
         assert_eq!(last, two_back, "not a 2-cycle");
         assert_ne!(last, one_back);
     }

@@ -7,7 +7,7 @@
 //! precision the seed gave and no more.
 
 use bflow::error::Result;
-use bflow::flow::{FlowParams, Method, RunReport, run};
+use bflow::flow::{Limits, Method, RunReport, StepRule, run};
 use bflow::objectives::balance_gradient_at;
 use bflow::problems::{Problem, builtin};
 use bflow::real::{distance, norm_l2};
@@ -310,52 +310,39 @@ pub struct ReproduceReport {
 /// Only if the catalog lost the problem (a bug), as [`bflow::Error::UnknownProblem`].
 pub fn run_experiment(setting: &SeedExperiment) -> Result<ExperimentRun> {
     let problem: Problem<f64> = builtin(setting.problem)?;
-    let base = FlowParams {
-        b_step: setting.bflow_step_size,
-        loss_step: setting.lossflow_step_size,
-        loss_divisor: setting.lossflow_divisor,
-        central_h: 1e-4,
-        record_trace: false,
-        ..FlowParams::default()
+    let b_rule = StepRule::fixed(setting.bflow_step_size);
+    let central = Method::BFlowCentral {
+        rule: b_rule,
+        h: 1e-4,
+    };
+    let loss = Method::LossFlow(StepRule::fixed(
+        setting.lossflow_step_size / setting.lossflow_divisor,
+    ));
+    let steps = |max_steps| Limits {
+        max_steps,
+        ..Limits::default()
     };
     let bflow = run(
         &problem,
         &problem.start,
-        &FlowParams {
-            method: Method::BFlowCentral,
-            max_steps: setting.bflow_steps,
-            ..base.clone()
-        },
+        &central,
+        &steps(setting.bflow_steps),
     )?;
     let lossflow = run(
         &problem,
         &problem.start,
-        &FlowParams {
-            method: Method::LossFlow,
-            max_steps: setting.lossflow_steps,
-            ..base.clone()
-        },
+        &loss,
+        &steps(setting.lossflow_steps),
     )?;
     let bflow_exact = run(
         &problem,
         &problem.start,
-        &FlowParams {
-            method: Method::BFlow,
-            max_steps: setting.bflow_steps,
-            ..base.clone()
-        },
+        &Method::BFlow(b_rule),
+        &steps(setting.bflow_steps),
     )?;
     let mut nudged = problem.start.clone();
     nudged[0] = next_up(nudged[0]);
-    let bflow_nudged = run(
-        &problem,
-        &nudged,
-        &FlowParams {
-            method: Method::BFlowCentral,
-            max_steps: setting.bflow_steps,
-            ..base
-        },
-    )?;
+    let bflow_nudged = run(&problem, &nudged, &central, &steps(setting.bflow_steps))?;
     let bflow_ulp_sensitivity = distance(&bflow.theta, &bflow_nudged.theta);
     let end_grad_b_norms = [&bflow, &lossflow, &bflow_exact].map(|r| {
         balance_gradient_at(problem.objectives.as_ref(), &r.theta)

@@ -18,82 +18,14 @@ use crate::experiment::{Agreement, ExperimentRun, ReproduceReport};
 use bflow::balance::{Balance, balance, cosine_matrix};
 use bflow::error::{Error, Result};
 use bflow::flow::RunReport;
-use bflow::flow::matrix_free::MatrixFreeReport;
 use bflow::objectives::Objectives;
 use bflow::real::Real;
 
-/// `B ≤ √ε`: the end point balances its objectives to within `√ε` relatively, so it is an
-/// equilibrium up to the flow's own tolerance. A minimum of B with `B > 0` sits orders of
-/// magnitude above this.
-pub fn is_equilibrium<F: Real>(report: &RunReport<F>) -> bool {
-    report.b.is_some_and(|b| b <= F::epsilon().sqrt())
-}
-
-fn num<F: Real>(x: F) -> Value {
-    json!(x.to_f64_lossy())
-}
-
-fn opt<F: Real>(x: Option<F>) -> Value {
-    x.map_or(Value::Null, num)
-}
-
-/// A run report as JSON: `distance`, `B`, `I`, `abs_I_plus_half`, `total_loss`, `steps`,
-/// `sum_norm`, `floor`, `floor_reached`, `stop`, `theta`, `evaluations` and more.
+/// A run report as JSON (the library's serialisation of [`RunReport`]): `distance`, `B`,
+/// `I`, `abs_I_plus_half`, `total_loss`, `steps`, `sum_norm`, `floor`, `floor_reached`,
+/// `stop`, `theta`, `evaluations` and more.
 pub fn run_json<F: Real>(r: &RunReport<F>) -> Value {
-    json!({
-        "method": r.method.name(),
-        "step_rule": r.step_rule,
-        "float": F::NAME,
-        "stop": r.stop,
-        "stop_reason": r.stop.describe(),
-        "steps": r.steps,
-        "distance": opt(r.distance),
-        "B": opt(r.b),
-        "I": opt(r.interaction),
-        "abs_I_plus_half": opt(r.abs_i_plus_half),
-        "sum_norm": num(r.sum_norm),
-        "total_loss": num(r.total_loss),
-        "floor": num(r.floor),
-        "floor_reached": r.floor_reached,
-        "evaluations_to_floor": r.evaluations_to_floor,
-        "trial_points": r.trial_points,
-        "equilibrium": is_equilibrium(r),
-        "switched_at": r.switched_at,
-        "theta": r.theta.iter().map(|&x| x.to_f64_lossy()).collect::<Vec<_>>(),
-        "evaluations": {
-            "losses": r.counts.losses,
-            "gradients": r.counts.gradients,
-            "hvps": r.counts.hvps,
-            "gradient_equivalents": r.counts.gradient_equivalents(),
-        },
-    })
-}
-
-/// A run's trace as CSV: `step,theta_1..theta_n,B,sum_norm,total_loss` (B empty where
-/// degenerate), numbers with 17 significant digits.
-pub fn trace_csv<F: Real>(r: &RunReport<F>) -> String {
-    let n = r.theta.len();
-    let mut out = String::from("step");
-    for j in 1..=n {
-        let _ = write!(out, ",theta_{j}");
-    }
-    out.push_str(",B,sum_norm,total_loss\n");
-    for row in &r.trace {
-        let _ = write!(out, "{}", row.step);
-        for x in &row.theta {
-            let _ = write!(out, ",{:.16e}", x.to_f64_lossy());
-        }
-        let b = row
-            .b
-            .map_or(String::new(), |b| format!("{:.16e}", b.to_f64_lossy()));
-        let _ = writeln!(
-            out,
-            ",{b},{:.16e},{:.16e}",
-            row.sum_norm.to_f64_lossy(),
-            row.total_loss.to_f64_lossy()
-        );
-    }
-    out
+    serde_json::to_value(r).unwrap_or(Value::Null)
 }
 
 /// The final report of one run, as lines of text.
@@ -103,9 +35,9 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
     let _ = writeln!(
         o,
         "method        {} ({}), step rule {}",
-        r.method,
+        r.method_name(),
         F::NAME,
-        r.step_rule
+        r.rule_name()
     );
     let _ = writeln!(o, "stopped       {} after {} steps", r.stop, r.steps);
     let _ = writeln!(
@@ -116,6 +48,9 @@ pub fn run_text<F: Real>(r: &RunReport<F>) -> String {
         r.counts.losses,
         r.counts.gradient_equivalents()
     );
+    if r.linear_iterations > 0 {
+        let _ = writeln!(o, "inner         {} MINRES iterations", r.linear_iterations);
+    }
     if let Some(e) = r.evaluations_to_floor {
         let _ = writeln!(o, "to the floor  {e} gradient-equivalents");
     }
@@ -150,77 +85,6 @@ fn floor_line<F: Real>(sum_norm: F, floor: F, reached: bool) -> String {
 fn distance_line<F: Real>(distance: Option<F>) -> String {
     distance.map_or_else(String::new, |d| {
         format!("distance      {d:.3e} to the nearest known equilibrium\n")
-    })
-}
-
-/// The final report of a matrix-free run (`bflow run --matrix-free`), as text. `rule` names
-/// the step (`"fixed step"`, `"Newton–CG"`); `distance` is to the nearest known equilibrium.
-pub fn matrix_free_text<F: Real>(
-    r: &MatrixFreeReport<F>,
-    rule: &str,
-    distance: Option<F>,
-) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "method        B-flow, matrix-free, {rule} ({})", F::NAME);
-    let _ = writeln!(o, "stopped       {} after {} steps", r.stop, r.steps);
-    let cg = if r.cg_iterations > 0 {
-        format!(", {} CG iterations", r.cg_iterations)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        o,
-        "evaluations   {} gradients, {} HVPs ({} gradient-equivalents){cg}",
-        r.counts.gradients,
-        r.counts.hvps,
-        r.counts.gradient_equivalents()
-    );
-    let _ = writeln!(
-        o,
-        "B             {}",
-        r.b.map_or("undefined (every gradient vanishes)".into(), |b| format!(
-            "{b:.3e}"
-        ))
-    );
-    o.push_str(&floor_line(r.sum_norm, r.floor, r.floor_reached));
-    o.push_str(&distance_line(distance));
-    let _ = writeln!(
-        o,
-        "time          {:.2} s; workspace {:.1} MiB",
-        r.seconds,
-        r.buffer_bytes as f64 / (1024.0 * 1024.0)
-    );
-    o
-}
-
-/// The JSON form of a matrix-free run: `stop`, `steps`, `B`, `sum_norm`, `floor`,
-/// `floor_reached`, `distance`, `cg_iterations`, `seconds`, `theta`, `evaluations`.
-pub fn matrix_free_json<F: Real>(
-    r: &MatrixFreeReport<F>,
-    rule: &str,
-    distance: Option<F>,
-    theta: &[F],
-) -> Value {
-    json!({
-        "method": "B-flow",
-        "matrix_free": true,
-        "rule": rule,
-        "float": F::NAME,
-        "stop": r.stop,
-        "steps": r.steps,
-        "B": opt(r.b),
-        "sum_norm": num(r.sum_norm),
-        "floor": num(r.floor),
-        "floor_reached": r.floor_reached,
-        "distance": opt(distance),
-        "cg_iterations": r.cg_iterations,
-        "seconds": r.seconds,
-        "theta": theta.iter().map(|&x| x.to_f64_lossy()).collect::<Vec<_>>(),
-        "evaluations": {
-            "gradients": r.counts.gradients,
-            "hvps": r.counts.hvps,
-            "gradient_equivalents": r.counts.gradient_equivalents(),
-        },
     })
 }
 
@@ -367,7 +231,7 @@ fn experiment_text(out: &mut String, e: &ExperimentRun) {
     let _ = writeln!(out, "  {:<26} {}", "||∇B|| (exact) at end", grads.join(" "));
     if e.bflow.distance.is_none() {
         out.push_str(&line("equilibrium?", &|r| {
-            if is_equilibrium(r) {
+            if r.is_equilibrium() {
                 "yes (B ≤ √ε)".into()
             } else {
                 format!("NO: B = {:.2} > 0", r.b.unwrap_or(f64::NAN))
@@ -567,10 +431,6 @@ impl Diagnosis {
     }
 }
 
-fn finite_or_null(x: f64) -> Value {
-    if x.is_finite() { json!(x) } else { Value::Null }
-}
-
 /// An equilibrium map as JSON. Fields: `problem`, `starts` (N, all starts of the sequence),
 /// `starts_mapped` (this shard's), `seed`, `shard` (`"I/N"` or null), `scale`,
 /// `equilibria` (each: `point`, `kind` = `minimum|saddle|maximum|degenerate`,
@@ -582,81 +442,7 @@ fn finite_or_null(x: f64) -> Value {
 /// settings), `per_start` (every start's record: what `bflow merge` rebuilds a map from) and
 /// the timing field `seconds`.
 pub fn map_json(m: &bflow::map::EquilibriumMap) -> Value {
-    let eq: Vec<Value> = m
-        .equilibria
-        .iter()
-        .map(|e| {
-            json!({
-                "point": e.point,
-                "kind": e.classification.kind.name(),
-                "morse_index": e.classification.morse_index,
-                "eigenvalues": e.classification.eigenvalues,
-                "common_stationary": e.common_stationary,
-                "B": e.b.map_or(Value::Null, finite_or_null),
-                "grad_norm": finite_or_null(e.grad_norm),
-                "certified_radius": e.certificate.radius,
-                "certified_unique_radius": e.certificate.unique_radius,
-                "certificate_note": e.certificate.reason,
-                "basin_share": e.basin_share,
-                "basin_starts": e.basin_starts,
-                "reached_by_lossflow": e.lossflow_starts > 0,
-                "lossflow_starts": e.lossflow_starts,
-                "found_by_bflow": e.found_by_bflow,
-            })
-        })
-        .collect();
-    let sp: Vec<Value> = m
-        .spurious
-        .iter()
-        .map(|s| {
-            json!({
-                "point": s.point,
-                "B": finite_or_null(s.b),
-                "grad_B_norm": s.grad_b_norm,
-                "starts": s.starts,
-            })
-        })
-        .collect();
-    json!({
-        "problem": m.problem,
-        "starts": m.params.starts,
-        "starts_mapped": m.starts_mapped(),
-        "seed": m.params.seed,
-        "shard": m.params.shard.map(|s| format!("{}/{}", s.index, s.count)),
-        "scale": m.scale,
-        "equilibria": eq,
-        "spurious": sp,
-        "escaped": m.escaped,
-        "diverged": m.diverged,
-        "unresolved": m.unresolved,
-        "params": m.params,
-        "per_start": m.records,
-        "seconds": m.seconds,
-    })
-}
-
-/// Reads back what [`map_json`] wrote, for merging shards: problem, settings, per-start
-/// records and seconds.
-///
-/// # Errors
-/// [`bflow::Error::ShardMismatch`] naming the field that is missing or malformed.
-pub fn map_shard_from_json(v: &Value) -> bflow::Result<bflow::map::ShardData> {
-    let field = |name: &str| {
-        v.get(name)
-            .cloned()
-            .ok_or_else(|| bflow::Error::ShardMismatch {
-                reason: format!("field `{name}` is missing (not a `bflow map --json` output?)"),
-            })
-    };
-    let bad = |name: &str, e: serde_json::Error| bflow::Error::ShardMismatch {
-        reason: format!("field `{name}`: {e}"),
-    };
-    Ok(bflow::map::ShardData {
-        problem: serde_json::from_value(field("problem")?).map_err(|e| bad("problem", e))?,
-        params: serde_json::from_value(field("params")?).map_err(|e| bad("params", e))?,
-        records: serde_json::from_value(field("per_start")?).map_err(|e| bad("per_start", e))?,
-        seconds: field("seconds")?.as_f64().unwrap_or(0.0),
-    })
+    serde_json::to_value(m).unwrap_or(Value::Null)
 }
 
 /// An equilibrium map as a text table: one row per equilibrium, then the spurious points
@@ -669,11 +455,7 @@ pub fn map_text(m: &bflow::map::EquilibriumMap) -> String {
     let _ = writeln!(
         out,
         "problem {}: {} starts mapped of {} (seed {}{shard}), {:.2} s",
-        m.problem,
-        m.starts_mapped(),
-        m.params.starts,
-        m.params.seed,
-        m.seconds
+        m.problem, m.starts_mapped, m.completeness.starts_used, m.params.seed, m.seconds
     );
     let _ = writeln!(
         out,
@@ -701,7 +483,11 @@ pub fn map_text(m: &bflow::map::EquilibriumMap) -> String {
                 .radius
                 .map_or("none".to_string(), |r| format!("{r:.1e}")),
             100.0 * e.basin_share,
-            if e.lossflow_starts > 0 { "yes" } else { "no" },
+            if e.hits_by(bflow::map::Searcher::Lossflow) > 0 {
+                "yes"
+            } else {
+                "no"
+            },
         );
     }
     let count = |k: bflow::map::Kind| {
@@ -736,7 +522,9 @@ pub fn map_text(m: &bflow::map::EquilibriumMap) -> String {
     let _ = writeln!(
         out,
         "escaped {}, diverged {}, unresolved {}",
-        m.escaped, m.diverged, m.unresolved
+        m.escaped(),
+        m.diverged(),
+        m.unresolved()
     );
     out
 }

@@ -8,8 +8,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use bflow::flow::RunReport;
-use bflow::real::Real;
+use bflow::flow::SeriesPoint;
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
@@ -31,15 +30,23 @@ const Y_FLOOR: f64 = 1e-300;
 /// # Errors
 /// A one-line message when the run has no trace, the extension is neither, or drawing or
 /// writing fails.
-pub fn run_plot<F: Real>(report: &RunReport<F>, path: &std::path::Path) -> Result<(), String> {
-    if report.trace.is_empty() {
+pub fn run_plot(points: &[SeriesPoint], title: &str, path: &std::path::Path) -> Result<(), String> {
+    if points.is_empty() {
         return Err("the run kept no trace".into());
     }
     ensure_font();
     let size = (900, 560);
     match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => draw_run(report, SVGBackend::new(path, size).into_drawing_area()),
-        Some("png") => draw_run(report, BitMapBackend::new(path, size).into_drawing_area()),
+        Some("svg") => draw_run(
+            points,
+            title,
+            SVGBackend::new(path, size).into_drawing_area(),
+        ),
+        Some("png") => draw_run(
+            points,
+            title,
+            BitMapBackend::new(path, size).into_drawing_area(),
+        ),
         _ => Err(format!(
             "{}: the plot file must end in .svg or .png",
             path.display()
@@ -47,21 +54,20 @@ pub fn run_plot<F: Real>(report: &RunReport<F>, path: &std::path::Path) -> Resul
     }
 }
 
-fn draw_run<F: Real, DB: DrawingBackend>(
-    report: &RunReport<F>,
+fn draw_run<DB: DrawingBackend>(
+    points: &[SeriesPoint],
+    title: &str,
     root: DrawingArea<DB, plotters::coord::Shift>,
 ) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("plot: {e}");
     root.fill(&WHITE).map_err(err)?;
     // log10 on a linear axis: plotters' log axis labels only part of a 30-decade range.
-    let to_y = |x: F| x.to_f64_lossy().max(Y_FLOOR).log10();
-    let s: Vec<(f64, f64)> = report
-        .trace
+    let to_y = |x: f64| x.max(Y_FLOOR).log10();
+    let s: Vec<(f64, f64)> = points
         .iter()
         .map(|r| (r.step as f64, to_y(r.sum_norm)))
         .collect();
-    let b: Vec<(f64, f64)> = report
-        .trace
+    let b: Vec<(f64, f64)> = points
         .iter()
         .filter_map(|r| r.b.map(|b| (r.step as f64, to_y(b))))
         .collect();
@@ -69,15 +75,9 @@ fn draw_run<F: Real, DB: DrawingBackend>(
     let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, c), y| {
         (a.min(y), c.max(y))
     });
-    let steps = report.trace.last().map_or(1.0, |r| r.step.max(1) as f64);
+    let steps = points.last().map_or(1.0, |r| r.step.max(1) as f64);
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{} ({}): ||s|| and B per step",
-                report.method, report.step_rule
-            ),
-            ("sans-serif", 20),
-        )
+        .caption(format!("{title}: ||s|| and B per step"), ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)

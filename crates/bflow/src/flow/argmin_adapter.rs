@@ -28,7 +28,7 @@
 
 use argmin::core::{CostFunction, Error as ArgminError, Gradient};
 
-use crate::objectives::{BalanceEvaluator, Objectives, Undefined};
+use crate::objectives::{Evaluator, Objectives, Undefined};
 
 /// `B(θ)` and `∇B(θ)` of K objectives, for argmin solvers.
 pub struct BalanceCost<'a> {
@@ -69,13 +69,9 @@ impl CostFunction for BalanceCost<'_> {
 
     fn cost(&self, param: &Self::Param) -> Result<f64, ArgminError> {
         self.check_len(param)?;
-        let mut eval = BalanceEvaluator::new(self.objectives);
-        let at = eval
-            .point(param)
-            .ok_or_else(|| undefined(Undefined::NonFinite))?;
-        at.balance
-            .b()
-            .ok_or_else(|| undefined(Undefined::Degenerate))
+        let mut eval = Evaluator::new(self.objectives);
+        let (at, _) = eval.evaluate(param).map_err(undefined)?;
+        at.b().ok_or_else(|| undefined(Undefined::Degenerate))
     }
 }
 
@@ -85,11 +81,12 @@ impl Gradient for BalanceCost<'_> {
 
     fn gradient(&self, param: &Self::Param) -> Result<Vec<f64>, ArgminError> {
         self.check_len(param)?;
-        let mut eval = BalanceEvaluator::new(self.objectives);
-        let at = eval
-            .point(param)
-            .ok_or_else(|| undefined(Undefined::NonFinite))?;
-        eval.balance_gradient(param, &at).map_err(undefined)
+        let mut eval = Evaluator::new(self.objectives);
+        let (_, id) = eval.evaluate(param).map_err(undefined)?;
+        let mut out = vec![0.0; param.len()];
+        eval.balance_gradient(param, id, &mut out)
+            .map_err(undefined)?;
+        Ok(out)
     }
 }
 

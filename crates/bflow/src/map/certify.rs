@@ -1,7 +1,5 @@
 //! Classification by the Hessian of `Σ L` and the Krawczyk certificate of a zero of `s`.
 
-use nalgebra::{DMatrix, SymmetricEigen};
-
 use crate::interval::Interval;
 use crate::objectives::{Objectives, sum_hessian};
 
@@ -49,17 +47,15 @@ pub struct Classification {
     pub eigenvalues: Vec<f64>,
 }
 
-/// Classifies `point` by the eigenvalues of the dense Hessian of `Σ L` (nalgebra's
-/// `SymmetricEigen`). Returns `None` when the Hessian is not finite.
+/// Classifies `point` by the eigenvalues of the dense Hessian of `Σ L`
+/// ([`symmetric_eigen`](crate::linalg::symmetric_eigen)). Returns `None` when the Hessian is not finite.
 pub fn classify(objectives: &dyn Objectives<f64>, point: &[f64]) -> Option<Classification> {
     let n = point.len();
     let h = sum_hessian(objectives, point);
     if h.iter().any(|x| !x.is_finite()) {
         return None;
     }
-    let m = DMatrix::from_row_slice(n, n, &h);
-    let mut eigenvalues: Vec<f64> = SymmetricEigen::new(m).eigenvalues.iter().copied().collect();
-    eigenvalues.sort_by(f64::total_cmp);
+    let eigenvalues = crate::linalg::symmetric_eigen(&h, n)?.values;
     let scale = eigenvalues.iter().fold(0.0_f64, |a, l| a.max(l.abs()));
     let tol = degenerate_tolerance() * scale;
     let negative = eigenvalues.iter().filter(|&&l| l < -tol).count();
@@ -121,19 +117,17 @@ pub fn krawczyk(
     krawczyk_with(objectives, point, radius, &c).map(|r| r.is_some())
 }
 
-fn preconditioner(objectives: &dyn Objectives<f64>, point: &[f64]) -> Result<DMatrix<f64>, String> {
+/// A floating-point inverse of the Hessian of `Σ L` at the point, row-major.
+fn preconditioner(objectives: &dyn Objectives<f64>, point: &[f64]) -> Result<Vec<f64>, String> {
     let n = point.len();
     let h = sum_hessian(objectives, point);
     if h.iter().any(|x| !x.is_finite()) {
         return Err("the Hessian of Σ L is not finite at the point".into());
     }
-    let inv = DMatrix::from_row_slice(n, n, &h)
-        .try_inverse()
-        .filter(|m| m.iter().all(|x| x.is_finite()))
-        .ok_or_else(|| {
-            "the Hessian of Σ L is singular at the point: Krawczyk needs an invertible Jacobian"
-                .to_string()
-        })?;
+    let inv = crate::linalg::inverse(&h, n).ok_or_else(|| {
+        "the Hessian of Σ L is singular at the point: Krawczyk needs an invertible Jacobian"
+            .to_string()
+    })?;
     Ok(inv)
 }
 
@@ -141,7 +135,7 @@ fn krawczyk_with(
     objectives: &dyn Objectives<f64>,
     point: &[f64],
     radius: f64,
-    c: &DMatrix<f64>,
+    c: &[f64],
 ) -> Result<Option<f64>, String> {
     let n = point.len();
     let none = || "the problem has no interval enclosures of its derivatives".to_string();
@@ -160,12 +154,12 @@ fn krawczyk_with(
     for r in 0..n {
         let mut k = Interval::point(point[r]);
         for l in 0..n {
-            k = k - Interval::point(c[(r, l)]) * s[l];
+            k = k - Interval::point(c[r * n + l]) * s[l];
         }
         for col in 0..n {
             let mut m = Interval::point(if r == col { 1.0 } else { 0.0 });
             for l in 0..n {
-                m = m - Interval::point(c[(r, l)]) * j[l * n + col];
+                m = m - Interval::point(c[r * n + l]) * j[l * n + col];
             }
             k = k + m * delta[col];
         }

@@ -1,97 +1,110 @@
-//! Equilibrium maps: find, classify and certify every equilibrium of a problem in its region.
+//! Equilibrium maps: find, classify and certify every equilibrium of a problem in its region,
+//! and say how complete the map is.
 //!
-//! [`map_equilibria`] runs, from each of N starts in `problem.region`:
+//! [`map_equilibria`] runs, from each start in `problem.region`:
 //!
 //! 1. **Starts.** Point `i` is the Halton point `i + 1` (bases 2, 3, 5, …, one prime per
-//!    parameter), shifted modulo 1 by a per-coordinate offset drawn from `seed`
-//!    (Cranley–Patterson rotation), scaled into the box.
-//! 2. **B-flow** with the exact `∇B` and an Armijo backtracking step on B (sufficient decrease
-//!    `B(θ − t∇B) ≤ B − 10⁻⁴ t ||∇B||²`, step halved up to 60 times, doubled after each
-//!    success, each move capped at 5% of the region's scale). A fixed step is fragile here:
-//!    E4's fixed-step B-flow is chaotic. The descent lives in this module so that it does not
-//!    depend on the flow module's step rules; it uses the same [`BalanceEvaluator`].
-//! 3. **Newton polish** on `s(θ) = 0` with the dense Hessian of `Σ L`
-//!    ([`sum_hessian`]) solved by SVD (singular values below `√ε σ_max` dropped), damped by
-//!    halving until `||s||` decreases. Converged when `||s|| ≤ 4 ε Σ||g_i||` (the floor),
-//!    when the full Newton step is below `10⁻¹²·scale`, or when every component of the step
-//!    is within 4 ulps of its coordinate.
-//! 4. **Outcome** of the start: `equilibrium` (polished, inside the region),
-//!    `spurious` (Newton failed and B > √ε at the B-flow end: a minimum of B that is not an
-//!    equilibrium), `escaped` (the B-flow or the polish left the region), `diverged` (a value
-//!    became NaN or infinite), `unresolved` (Newton failed although B ≤ √ε).
-//! 5. **Loss-flow** from the same start (Armijo descent on `Σ L`, same step rule); its end
-//!    point, when it stalls at a stationary point inside the region, is Newton-polished and
-//!    marks the equilibrium it reached. An equilibrium that only loss-flow reached is still
-//!    reported (`found_by_bflow: false`, basin share 0): near a point where every `g_i`
-//!    vanishes B tends to a direction-dependent limit, not 0, so B-flow rarely ends there.
+//!    parameter), shifted modulo 1 by per-coordinate offsets drawn from `seed`
+//!    (Cranley–Patterson rotation), scaled into the box ([`start_point`]).
+//! 2. **Searches** ([`Searcher`]), each through the flow driver: a trust-region Newton
+//!    search on `s(θ) = 0` (independent of how `Σ L` is split, K = 1 included), B-flow with
+//!    Armijo steps, loss-flow; the last two end in a Newton polish. Each search ends as an
+//!    equilibrium, a spurious point (a positive minimum of B), an escape, a divergence or
+//!    unresolved ([`Outcome`]).
+//! 3. **Accumulation in start order** ([`Accumulator`]): an end point within `√ε · scale` of
+//!    an earlier equilibrium is that equilibrium (scale: the region's largest side); hits are
+//!    counted per searcher. Memory grows with the equilibria found, not with the starts.
+//! 4. **Rounds.** With a fixed number of starts (`starts: Some(N)`) the map runs starts
+//!    `0..N`. By default it runs rounds of `first_round`, then doubling, starts until the
+//!    estimate of equilibria still unfound ([`estimate_unfound`]) is below ½ and the last
+//!    round found nothing new, or `max_starts` is reached. Round `k` ends at start
+//!    `N_k = first_round · 2^k`, so an adaptive map that stopped after `N_k` starts is
+//!    exactly the fixed map with `starts: Some(N_k)`.
+//! 5. **Assembly**: classification ([`classify`]: eigenvalues of the Hessian of `Σ L`, the
+//!    Morse index), the common-stationary test, `Σ L` at each point, the Krawczyk certificate
+//!    ([`certify`]) and basin shares.
 //!
-//! Then the per-start records are assembled **in start order** (never completion order):
-//! de-duplication (an end point within `√ε · scale` of an earlier equilibrium is that
-//! equilibrium), classification ([`classify`]), the common-stationary test, the Krawczyk
-//! certificate ([`certify`]), basin shares and loss-flow reach. `scale` is the largest side of
-//! the region. The result is a pure function of the problem, the parameters and the records,
-//! so it does not depend on the thread count, and shards can be merged exactly ([`merge`]).
+//! The result is a pure function of the problem, the parameters and the records, so it does
+//! not depend on the thread count, and shards of the starts merge into exactly the
+//! unsharded map ([`merge`]).
 //!
 //! **Common stationary.** An equilibrium is *common stationary* when every `g_i` vanishes
-//! there: `max_i ||g_i|| ≤ √ε · G`, where `G` is the problem's gradient scale, the largest
-//! `Σ||g_i||` over the first 16 unshifted Halton points of the region. B is 0/0 there, so the
+//! there: `max_i ‖g_i‖ ≤ √ε · G`, where `G` is the problem's gradient scale, the largest
+//! `Σ‖g_i‖` over the first 16 unshifted Halton points of the region. B is 0/0 there, so the
 //! test never uses B.
 //!
 //! **Sharding.** Shard `I/N` maps the starts whose index `i` has `i mod N = I` (round-robin,
-//! so every shard samples the whole region evenly).
+//! so every shard samples the whole region evenly); it needs a fixed number of starts.
 
+mod assemble;
 mod certify;
+mod estimate;
+mod json;
+mod search;
+mod starts;
 
+pub use assemble::{Accumulator, Cluster, OutcomeCounts, SpuriousPoint};
 pub use certify::{
     Certificate, Classification, Kind, certificate_radii, certify, classify, degenerate_tolerance,
     krawczyk,
 };
+pub use estimate::{UnfoundEstimate, estimate_unfound};
+pub use json::shard_from_json;
+pub use search::{Outcome, SearchRecord, Searcher, StartRecord};
+pub use starts::{MAX_MAP_DIM, Shard, region_of, scale_of, start_point};
 
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::flow::is_at_floor;
-use crate::objectives::{BalanceEvaluator, Objectives, Undefined, sum_hessian};
-use crate::problems::{Problem, SplitMix64};
-use crate::real::{all_finite, distance, norm_l2};
+use crate::objectives::{Evaluator, Objectives};
+use crate::problems::Problem;
+use search::SearchContext;
 
-/// One slice of the starts: those with `index mod count == index_of_shard`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Shard {
-    /// Which slice, `0 ≤ index < count`.
-    pub index: usize,
-    /// How many slices.
-    pub count: usize,
-}
+/// The most starts a map accepts: every start's index must fit the Halton sequence and the
+/// counts; memory does not grow with the starts (only with the equilibria found), so the
+/// bound is on time, which `max_time` controls.
+pub const MAX_STARTS: usize = 1 << 48;
 
 /// The settings of a map. Build with [`Default`] and struct update syntax; checked when the
-/// map starts.
+/// map starts. Two maps with equal parameters (shard aside) of the same problem have the same
+/// starts, so their shards merge.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapParams {
-    /// Number of starts N (default 256).
-    pub starts: usize,
+    /// A fixed number of starts N; `None` (the default): rounds until the map looks complete.
+    pub starts: Option<usize>,
+    /// The first round's starts when `starts` is `None` (default 128).
+    pub first_round: usize,
+    /// The most starts an adaptive map runs (default 65 536).
+    pub max_starts: usize,
     /// Seed of the Halton shift (default 0).
     pub seed: u64,
-    /// Map only this slice of the starts (default: all).
+    /// Map only this slice of the starts (default: all; needs `starts`).
     pub shard: Option<Shard>,
-    /// B-flow step budget per start (default 500).
+    /// The searches run from every start, in order; the first is the primary (basin shares
+    /// are its). Default: Newton, then B-flow.
+    pub searchers: Vec<Searcher>,
+    /// B-flow step budget per search (default 500).
     pub bflow_steps: usize,
-    /// Newton step budget per start (default 100).
+    /// Newton step budget per search and per polish (default 100).
     pub newton_steps: usize,
-    /// Loss-flow step budget per start (default 3000).
+    /// Loss-flow step budget per search (default 3000).
     pub lossflow_steps: usize,
 }
 
 impl Default for MapParams {
     fn default() -> Self {
         Self {
-            starts: 256,
+            starts: None,
+            first_round: 128,
+            max_starts: 1 << 16,
             seed: 0,
             shard: None,
+            searchers: vec![Searcher::Newton, Searcher::Bflow],
             bflow_steps: 500,
             newton_steps: 100,
             lossflow_steps: 3000,
@@ -103,7 +116,7 @@ impl MapParams {
     /// Checks the parameters.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming `starts`, `shard`, `bflow_steps` or `newton_steps`.
+    /// [`Error::InvalidParameter`] naming the parameter.
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &str, reason: String| {
             Err(Error::InvalidParameter {
@@ -111,75 +124,80 @@ impl MapParams {
                 reason,
             })
         };
-        if self.starts == 0 {
-            return bad("starts", "must be ≥ 1".into());
+        match self.starts {
+            Some(0) => return bad("starts", "must be ≥ 1".into()),
+            Some(n) if n > MAX_STARTS => {
+                return bad("starts", format!("must be at most {MAX_STARTS}, got {n}"));
+            }
+            _ => {}
         }
-        if let Some(s) = self.shard
-            && (s.count == 0 || s.index >= s.count)
-        {
+        if self.first_round == 0 {
+            return bad("first_round", "must be ≥ 1".into());
+        }
+        if self.max_starts == 0 || self.max_starts > MAX_STARTS {
             return bad(
-                "shard",
-                format!("must be I/N with 0 ≤ I < N, got {}/{}", s.index, s.count),
+                "max_starts",
+                format!("must be in 1..={MAX_STARTS}, got {}", self.max_starts),
             );
         }
-        if self.bflow_steps == 0 {
-            return bad("bflow_steps", "must be ≥ 1".into());
+        if let Some(s) = self.shard {
+            if s.count == 0 || s.index >= s.count {
+                return bad(
+                    "shard",
+                    format!("must be I/N with 0 ≤ I < N, got {}/{}", s.index, s.count),
+                );
+            }
+            if self.starts.is_none() {
+                return bad(
+                    "shard",
+                    "needs a fixed number of starts: an adaptive map decides when to stop from \
+                     all starts together"
+                        .into(),
+                );
+            }
         }
-        if self.newton_steps == 0 {
-            return bad("newton_steps", "must be ≥ 1".into());
+        if self.searchers.is_empty() {
+            return bad("searchers", "at least one searcher is needed".into());
+        }
+        for (k, s) in self.searchers.iter().enumerate() {
+            if self.searchers[..k].contains(s) {
+                return bad("searchers", format!("`{s}` is listed twice"));
+            }
+        }
+        for (name, v) in [
+            ("bflow_steps", self.bflow_steps),
+            ("newton_steps", self.newton_steps),
+            ("lossflow_steps", self.lossflow_steps),
+        ] {
+            if v == 0 {
+                return bad(name, "must be ≥ 1".into());
+            }
         }
         Ok(())
     }
 
-    /// The start indices this map covers, ascending.
-    pub fn indices(&self) -> Vec<usize> {
-        match self.shard {
-            None => (0..self.starts).collect(),
-            Some(s) => (s.index..self.starts).step_by(s.count).collect(),
-        }
+    /// The end of round `k` (exclusive start index) of an adaptive map.
+    fn round_end(&self, k: u32) -> usize {
+        self.first_round
+            .saturating_mul(1usize.checked_shl(k).unwrap_or(usize::MAX))
+            .min(self.max_starts)
     }
 }
 
-/// What became of one start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// B-flow and Newton reached an equilibrium inside the region.
-    Equilibrium,
-    /// Newton failed from a B-flow end point with `B > √ε`: a minimum of B, not an equilibrium.
-    Spurious,
-    /// The B-flow or the Newton polish left the region.
-    Escaped,
-    /// A value became NaN or infinite.
-    Diverged,
-    /// Newton failed although `B ≤ √ε` (or B was undefined) at the B-flow end.
-    Unresolved,
-}
-
-/// Everything one start produced; enough to rebuild a map from the records alone.
+/// The statistical and rigorous evidence that a map is complete.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StartRecord {
-    /// The start's index in the full sequence.
-    pub index: usize,
-    /// The start point.
-    pub start: Vec<f64>,
-    /// What became of it.
-    pub outcome: Outcome,
-    /// The end point: the polished equilibrium, or the B-flow end point (finite values only).
-    pub point: Option<Vec<f64>>,
-    /// B at the B-flow end point (`None` where undefined).
-    #[serde(rename = "B")]
-    pub b: Option<f64>,
-    /// `||∇B||` at the B-flow end point.
-    pub grad_b_norm: Option<f64>,
-    /// B-flow steps taken.
-    pub bflow_steps: usize,
-    /// Newton steps taken.
-    pub newton_steps: usize,
-    /// Where loss-flow from this start stalled at a stationary point inside the region,
-    /// Newton-polished (`None` when it escaped, diverged, did not converge or the polish
-    /// failed).
-    pub lossflow_end: Option<Vec<f64>>,
+pub struct Completeness {
+    /// The statistical estimate from the hit counts.
+    #[serde(flatten)]
+    pub estimate: UnfoundEstimate,
+    /// Rounds run (1 for a fixed number of starts).
+    pub rounds: usize,
+    /// Starts run.
+    pub starts_used: usize,
+    /// Why the map stopped: `"complete"` (the estimate is below ½ and the last round found
+    /// nothing new), `"max-starts"`, `"time-limit"`, `"fixed"` (a fixed number of starts),
+    /// `"interrupted"`.
+    pub stopped: String,
 }
 
 /// A distinct equilibrium found by the map.
@@ -193,32 +211,38 @@ pub struct Equilibrium {
     pub common_stationary: bool,
     /// B there (`None` where Q = 0 or the point is common-stationary: 0/0 either way).
     pub b: Option<f64>,
-    /// `||s||` there.
+    /// `‖s‖` there.
     pub grad_norm: f64,
+    /// `Σ L_i` there.
+    pub loss_sum: f64,
     /// Krawczyk certificate.
     pub certificate: Certificate,
-    /// How many starts' B-flow ended here.
+    /// The lowest start index whose search ended here.
+    pub first_start: usize,
+    /// Which of that start's searches reached it first (position in the searcher list).
+    pub first_search: usize,
+    /// Searches that ended here, per searcher.
+    pub hits: BTreeMap<Searcher, u64>,
+    /// Starts whose primary search ended here.
     pub basin_starts: usize,
     /// `basin_starts` / starts mapped.
     pub basin_share: f64,
-    /// How many loss-flow runs (from the same starts) ended here.
-    pub lossflow_starts: usize,
-    /// False when only loss-flow end points (polished) found it: B-flow from these starts
-    /// never ended there (common-stationary minima, where B does not vanish, are the case).
-    pub found_by_bflow: bool,
 }
 
-/// A distinct spurious end point: a minimum of B with B > 0 where Newton failed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpuriousPoint {
-    /// The B-flow end point (from the lowest-index start).
-    pub point: Vec<f64>,
-    /// B there.
-    pub b: f64,
-    /// `||∇B||` there.
-    pub grad_b_norm: Option<f64>,
-    /// How many starts ended here.
-    pub starts: usize,
+impl Equilibrium {
+    /// The searchers that found it.
+    pub fn found_by(&self) -> Vec<Searcher> {
+        self.hits
+            .iter()
+            .filter(|&(_, &h)| h > 0)
+            .map(|(&s, _)| s)
+            .collect()
+    }
+
+    /// How many searches of `searcher` ended here.
+    pub fn hits_by(&self, searcher: Searcher) -> u64 {
+        self.hits.get(&searcher).copied().unwrap_or(0)
+    }
 }
 
 /// The result of a map.
@@ -226,20 +250,22 @@ pub struct SpuriousPoint {
 pub struct EquilibriumMap {
     /// The problem's name.
     pub problem: String,
+    /// A fingerprint of the problem's objectives ([`problem_fingerprint`]).
+    pub fingerprint: Vec<f64>,
     /// The settings.
     pub params: MapParams,
     /// Distinct equilibria, in order of first discovery (start index).
     pub equilibria: Vec<Equilibrium>,
     /// Distinct spurious end points.
     pub spurious: Vec<SpuriousPoint>,
-    /// Starts whose flow or polish left the region.
-    pub escaped: usize,
-    /// Starts that diverged (non-finite values).
-    pub diverged: usize,
-    /// Starts that ended unresolved.
-    pub unresolved: usize,
-    /// The per-start records, by index.
-    pub records: Vec<StartRecord>,
+    /// Outcomes per searcher.
+    pub outcomes: BTreeMap<Searcher, OutcomeCounts>,
+    /// Starts mapped (all of them, or this shard's).
+    pub starts_mapped: usize,
+    /// Completeness evidence.
+    pub completeness: Completeness,
+    /// The per-start records, when the map kept them.
+    pub records: Option<Vec<StartRecord>>,
     /// The region's scale (largest side).
     pub scale: f64,
     /// Wall-clock seconds (summed over shards after a merge).
@@ -247,608 +273,599 @@ pub struct EquilibriumMap {
 }
 
 impl EquilibriumMap {
-    /// Number of starts mapped (all of them, or this shard's).
-    pub fn starts_mapped(&self) -> usize {
-        self.records.len()
+    /// Searches of the primary searcher that left the region.
+    pub fn escaped(&self) -> u64 {
+        self.primary_outcomes().escaped
     }
-}
 
-/// The region's box, its scale, checked.
-fn region_of(problem: &Problem<f64>) -> Result<Vec<(f64, f64)>> {
-    let region = problem.region.clone().ok_or_else(|| Error::MissingRegion {
-        problem: problem.name.clone(),
-    })?;
-    problem.check_point("region", &region.iter().map(|r| r.0).collect::<Vec<_>>())?;
-    if let Some(j) = region
-        .iter()
-        .position(|&(lo, hi)| !(lo.is_finite() && hi.is_finite() && lo < hi))
-    {
-        return Err(Error::InvalidParameter {
-            name: "region".into(),
-            reason: format!("side {} must be finite with lo < hi", j + 1),
-        });
+    /// Searches of the primary searcher that diverged.
+    pub fn diverged(&self) -> u64 {
+        self.primary_outcomes().diverged
     }
-    Ok(region)
-}
 
-fn scale_of(region: &[(f64, f64)]) -> f64 {
-    region.iter().fold(0.0, |m, &(lo, hi)| f64::max(m, hi - lo))
-}
-
-const PRIMES: [u64; 32] = [
-    2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97,
-    101, 103, 107, 109, 113, 127, 131,
-];
-
-fn radical_inverse(mut i: u64, base: u64) -> f64 {
-    let inv = 1.0 / base as f64;
-    let mut f = inv;
-    let mut r = 0.0;
-    while i > 0 {
-        r += f * (i % base) as f64;
-        i /= base;
-        f *= inv;
+    /// Searches of the primary searcher that ended unresolved.
+    pub fn unresolved(&self) -> u64 {
+        self.primary_outcomes().unresolved
     }
-    r
-}
 
-/// Start point `index` of the Halton sequence (bases 2, 3, 5, …) in `region`, shifted by
-/// `seed` when `shifted` (at most 32 parameters).
-pub fn start_point(region: &[(f64, f64)], seed: u64, index: usize, shifted: bool) -> Vec<f64> {
-    region
-        .iter()
-        .enumerate()
-        .map(|(j, &(lo, hi))| {
-            let mut u = radical_inverse(index as u64 + 1, PRIMES[j]);
-            if shifted {
-                let shift = SplitMix64(seed ^ SplitMix64(j as u64).next_u64()).uniform();
-                u = (u + shift).fract();
+    fn primary_outcomes(&self) -> OutcomeCounts {
+        self.params
+            .searchers
+            .first()
+            .and_then(|s| self.outcomes.get(s))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The number of equilibria of each Morse index, `counts[k]` for index k (degenerate
+    /// points excluded).
+    pub fn morse_counts(&self) -> Vec<usize> {
+        let n = self.equilibria.first().map_or(0, |e| e.point.len());
+        let mut counts = vec![0; n + 1];
+        for e in &self.equilibria {
+            if e.classification.kind != Kind::Degenerate {
+                counts[e.classification.morse_index] += 1;
             }
-            lo + u * (hi - lo)
-        })
-        .collect()
+        }
+        counts
+    }
 }
 
-/// The problem's gradient scale `G`: the largest `Σ||g_i||` over the first 16 unshifted
+/// How a map is run, beyond what decides its result: a time limit, whether to keep the
+/// per-start records, progress and a record sink (a checkpoint).
+pub struct MapControl<'a> {
+    /// Stop after this long (the starts mapped so far form a complete prefix; the map says
+    /// how many).
+    pub max_time: Option<Duration>,
+    /// Keep every start's record in [`EquilibriumMap::records`] (memory grows with the
+    /// starts).
+    pub keep_records: bool,
+    /// Called as `(done, target)` after each start (from worker threads).
+    pub progress: &'a (dyn Fn(usize, usize) + Sync),
+    /// Called with every record in start order once its batch is done; `Break` stops the map
+    /// (an I/O error in a checkpoint, say).
+    pub on_record: &'a mut dyn FnMut(&StartRecord) -> ControlFlow<()>,
+}
+
+/// A map in progress: feed it records from a checkpoint, run it, finish it.
+pub struct Mapper<'p> {
+    problem: &'p Problem<f64>,
+    params: MapParams,
+    region: Vec<(f64, f64)>,
+    scale: f64,
+    gscale: f64,
+    acc: Accumulator,
+    records: Vec<StartRecord>,
+    /// The next start index to run (every index below it that belongs to the shard is done).
+    next: usize,
+    rounds: usize,
+    stopped: String,
+    seconds: f64,
+}
+
+impl<'p> Mapper<'p> {
+    /// A map of `problem` with `params`, nothing run yet.
+    ///
+    /// # Errors
+    /// As [`map_equilibria`].
+    pub fn new(problem: &'p Problem<f64>, params: &MapParams) -> Result<Self> {
+        params.validate()?;
+        let region = region_of(problem)?;
+        let scale = scale_of(&region);
+        let primary = params.searchers[0];
+        Ok(Self {
+            problem,
+            gscale: gradient_scale(problem.objectives.as_ref(), &region),
+            params: params.clone(),
+            region,
+            scale,
+            acc: Accumulator::new(f64::EPSILON.sqrt() * scale, 1e-4 * scale, primary),
+            records: Vec::new(),
+            next: 0,
+            rounds: 0,
+            stopped: String::new(),
+            seconds: 0.0,
+        })
+    }
+
+    fn context(&self) -> SearchContext {
+        let grow = |&(lo, hi): &(f64, f64)| {
+            let w = 0.25 * (hi - lo);
+            (lo - w, hi + w)
+        };
+        SearchContext {
+            search_region: self.region.iter().map(grow).collect(),
+            region: self.region.clone(),
+            scale: self.scale,
+            gscale: self.gscale,
+            bflow_steps: self.params.bflow_steps,
+            newton_steps: self.params.newton_steps,
+            lossflow_steps: self.params.lossflow_steps,
+        }
+    }
+
+    /// Starts run so far (this shard's).
+    pub fn starts_mapped(&self) -> usize {
+        self.acc.starts
+    }
+
+    /// The next start index to run.
+    pub fn next_start(&self) -> usize {
+        self.next
+    }
+
+    fn owns(&self, i: usize) -> bool {
+        self.params.shard.is_none_or(|s| s.contains(i))
+    }
+
+    /// Adds a record made earlier with the same problem and parameters (a checkpoint): it must
+    /// be the next start of this map's sequence.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`checkpoint`) when the record is not the next start or
+    /// has points of the wrong length.
+    pub fn feed(&mut self, record: StartRecord, keep: bool) -> Result<()> {
+        let mut expected = self.next;
+        while !self.owns(expected) {
+            expected += 1;
+        }
+        let n = self.problem.dim();
+        let lengths_ok = record.start.len() == n
+            && record
+                .searches
+                .iter()
+                .all(|s| s.point.as_ref().is_none_or(|p| p.len() == n))
+            && record.searches.len() == self.params.searchers.len()
+            && record
+                .searches
+                .iter()
+                .zip(&self.params.searchers)
+                .all(|(s, &t)| s.searcher == t);
+        if record.index != expected || !lengths_ok {
+            return Err(Error::InvalidParameter {
+                name: "checkpoint".into(),
+                reason: format!(
+                    "record {} does not continue this map (expected start {expected} with {} \
+                     searches of {n} parameters)",
+                    record.index,
+                    self.params.searchers.len()
+                ),
+            });
+        }
+        self.acc.add(&record);
+        self.next = record.index + 1;
+        if keep {
+            self.records.push(record);
+        }
+        Ok(())
+    }
+
+    /// The statistical estimate now.
+    pub fn estimate(&self) -> UnfoundEstimate {
+        estimate_unfound(&self.acc.hit_counts())
+    }
+
+    /// Runs starts (rounds, for an adaptive map) until the map is done or `control` stops it.
+    ///
+    /// # Errors
+    /// None yet; the signature leaves room for I/O-backed controls.
+    pub fn run(&mut self, control: &mut MapControl<'_>) -> Result<()> {
+        let clock = Instant::now();
+        let deadline = control.max_time.map(|t| clock + t);
+        let ctx = self.context();
+        let done = AtomicUsize::new(self.acc.starts);
+        loop {
+            // This round's end, and whether the map is already done.
+            let target = match self.params.starts {
+                Some(n) => {
+                    if self.next >= n {
+                        self.stopped = "fixed".into();
+                        break;
+                    }
+                    n
+                }
+                None => {
+                    let k = (0..64)
+                        .find(|&k| self.params.round_end(k) > self.next)
+                        .map(|k| self.params.round_end(k));
+                    match k {
+                        Some(end) if end > self.next => end,
+                        _ => {
+                            self.stopped = "max-starts".into();
+                            break;
+                        }
+                    }
+                }
+            };
+            let found_before = self.acc.clusters.len();
+            // Batches bound the records in flight.
+            const BATCH: usize = 1 << 14;
+            let mut interrupted = false;
+            while self.next < target {
+                let hi = target.min(self.next.saturating_add(BATCH));
+                let indices: Vec<usize> = (self.next..hi).filter(|&i| self.owns(i)).collect();
+                let objectives = self.problem.objectives.as_ref();
+                let (region, seed, searchers) =
+                    (&self.region, self.params.seed, &self.params.searchers);
+                let results: Vec<Option<StartRecord>> = indices
+                    .par_iter()
+                    .map_init(
+                        || Evaluator::new(objectives),
+                        |eval, &i| {
+                            if deadline.is_some_and(|d| Instant::now() >= d) {
+                                return None;
+                            }
+                            let start = start_point(region, seed, i, true);
+                            let searches = searchers
+                                .iter()
+                                .map(|&s| ctx.search(eval, s, &start))
+                                .collect();
+                            (control.progress)(done.fetch_add(1, Ordering::Relaxed) + 1, target);
+                            Some(StartRecord {
+                                index: i,
+                                start,
+                                searches,
+                            })
+                        },
+                    )
+                    .collect();
+                for r in results {
+                    let Some(r) = r else {
+                        self.stopped = "time-limit".into();
+                        interrupted = true;
+                        break;
+                    };
+                    if (control.on_record)(&r).is_break() {
+                        self.stopped = "interrupted".into();
+                        interrupted = true;
+                    }
+                    self.acc.add(&r);
+                    self.next = r.index + 1;
+                    if control.keep_records {
+                        self.records.push(r);
+                    }
+                    if interrupted {
+                        break;
+                    }
+                }
+                if interrupted {
+                    break;
+                }
+                self.next = hi;
+            }
+            if interrupted {
+                break;
+            }
+            self.rounds += 1;
+            if self.params.starts.is_none() {
+                let est = self.estimate();
+                let new_found = self.acc.clusters.len() > found_before;
+                if self.rounds >= 2 && !new_found && est.estimate_unfound < 0.5 {
+                    self.stopped = "complete".into();
+                    break;
+                }
+                if self.next >= self.params.max_starts {
+                    self.stopped = "max-starts".into();
+                    break;
+                }
+            }
+        }
+        self.seconds += clock.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// The map of what has been run.
+    ///
+    /// # Errors
+    /// As [`map_equilibria`] for the region.
+    pub fn finish(self) -> Result<EquilibriumMap> {
+        let Mapper {
+            problem,
+            params,
+            acc,
+            records,
+            rounds,
+            stopped,
+            seconds,
+            next,
+            ..
+        } = self;
+        let keep = !records.is_empty() || acc.starts == 0;
+        let mut map = assemble_map(problem, params, acc, rounds, stopped)?;
+        map.records = keep.then_some(records);
+        map.seconds = seconds;
+        let _ = next;
+        Ok(map)
+    }
+}
+
+/// The problem's gradient scale `G`: the largest `Σ‖g_i‖` over the first 16 unshifted
 /// Halton points of the region (1 when they are all zero or not finite).
 fn gradient_scale(objectives: &dyn Objectives<f64>, region: &[(f64, f64)]) -> f64 {
-    let mut eval = BalanceEvaluator::new(objectives);
+    let mut eval = Evaluator::new(objectives);
     let g = (0..16)
-        .filter_map(|i| eval.point(&start_point(region, 0, i, false)))
-        .map(|p| p.balance.gradient_norm_sum())
+        .filter_map(|i| eval.evaluate(&start_point(region, 0, i, false)).ok())
+        .map(|(p, _)| p.gradient_norm_sum)
         .fold(0.0, f64::max);
     if g > 0.0 && g.is_finite() { g } else { 1.0 }
 }
 
-fn inside(region: &[(f64, f64)], theta: &[f64], slack: f64) -> bool {
-    theta
+/// Classifies, certifies and describes the accumulated equilibria (a pure function of its
+/// inputs).
+fn assemble_map(
+    problem: &Problem<f64>,
+    params: MapParams,
+    acc: Accumulator,
+    rounds: usize,
+    stopped: String,
+) -> Result<EquilibriumMap> {
+    let region = region_of(problem)?;
+    let scale = scale_of(&region);
+    let obj = problem.objectives.as_ref();
+    let gscale = gradient_scale(obj, &region);
+    let mapped = acc.starts.max(1) as f64;
+    let estimate = estimate_unfound(&acc.hit_counts());
+    let mut eval = Evaluator::new(obj);
+    let equilibria = acc
+        .clusters
         .iter()
-        .zip(region)
-        .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack)
-}
-
-/// Context shared by every start.
-struct Ctx<'a> {
-    objectives: &'a dyn Objectives<f64>,
-    region: Vec<(f64, f64)>,
-    scale: f64,
-    gscale: f64,
-    params: &'a MapParams,
-}
-
-/// An Armijo backtracking step along `−grad` on a function `f`; `None` when no step of the
-/// 60 halvings decreases `f` enough. Returns the new point, its value and the step used.
-fn armijo(
-    theta: &[f64],
-    f0: f64,
-    grad: &[f64],
-    t_init: f64,
-    mut f: impl FnMut(&[f64]) -> Option<f64>,
-) -> Option<(Vec<f64>, f64, f64)> {
-    let gn2 = grad.iter().map(|g| g * g).sum::<f64>();
-    let mut t = t_init;
-    for _ in 0..60 {
-        let trial: Vec<f64> = theta.iter().zip(grad).map(|(&x, &g)| x - t * g).collect();
-        if trial.as_slice() == theta {
-            return None;
-        }
-        if let Some(v) = f(&trial)
-            && v <= f0 - 1e-4 * t * gn2
-        {
-            return Some((trial, v, t));
-        }
-        t *= 0.5;
-    }
-    None
-}
-
-enum Descent {
-    /// Ended at this point (B there, ||∇B||, steps).
-    End(Vec<f64>, Option<f64>, Option<f64>, usize),
-    Escaped(Vec<f64>, usize),
-    Diverged(usize),
-}
-
-/// B-flow with Armijo steps from `start`.
-fn bflow(ctx: &Ctx<'_>, start: &[f64]) -> Descent {
-    let mut eval = BalanceEvaluator::new(ctx.objectives);
-    let mut theta = start.to_vec();
-    let mut t_prev = f64::INFINITY;
-    let cap = 0.05 * ctx.scale;
-    let mut steps = 0;
-    loop {
-        let Some(at) = eval.point(&theta) else {
-            return Descent::Diverged(steps);
-        };
-        let Some(b) = at.balance.b() else {
-            return Descent::End(theta, None, None, steps);
-        };
-        if b <= 1e-14 {
-            return Descent::End(theta, Some(b), None, steps);
-        }
-        let grad_b = match eval.balance_gradient(&theta, &at) {
-            Ok(g) => g,
-            Err(Undefined::Degenerate) => return Descent::End(theta, None, None, steps),
-            Err(Undefined::NonFinite) => return Descent::Diverged(steps),
-        };
-        let gn = norm_l2(&grad_b);
-        // B is O(1) away from equilibria: ||∇B||·scale ≤ 1e-10 is a stationary point of B.
-        if gn * ctx.scale <= 1e-10 || steps >= ctx.params.bflow_steps {
-            return Descent::End(theta, Some(b), Some(gn), steps);
-        }
-        let t0 = (2.0 * t_prev).min(cap / gn);
-        let mut probe = BalanceEvaluator::new(ctx.objectives);
-        // A trial where B is undefined (Q = 0: every g_i vanishes) counts as B = 0.
-        let step = armijo(&theta, b, &grad_b, t0, |x| {
-            all_finite(x)
-                .then(|| probe.point(x))
-                .flatten()
-                .map(|p| p.balance.b().unwrap_or(0.0))
-        });
-        let Some((next, _, t)) = step else {
-            return Descent::End(theta, Some(b), Some(gn), steps);
-        };
-        steps += 1;
-        t_prev = t;
-        theta = next;
-        if !inside(&ctx.region, &theta, 0.0) {
-            return Descent::Escaped(theta, steps);
-        }
-    }
-}
-
-/// Damped Newton on `s(θ) = 0`. Returns the point and steps when converged.
-fn newton(ctx: &Ctx<'_>, start: &[f64]) -> (Option<Vec<f64>>, usize) {
-    let n = start.len();
-    let mut eval = BalanceEvaluator::new(ctx.objectives);
-    let mut theta = start.to_vec();
-    for k in 0..ctx.params.newton_steps {
-        let Some(at) = eval.point(&theta) else {
-            return (None, k);
-        };
-        let sn = at.balance.sum_norm;
-        if is_at_floor(sn, at.balance.gradient_norm_sum()) {
-            return (Some(theta), k);
-        }
-        let h = sum_hessian(ctx.objectives, &theta);
-        if !all_finite(&h) {
-            return (None, k);
-        }
-        let svd = DMatrix::from_row_slice(n, n, &h).svd(true, true);
-        let smax = svd.singular_values.max();
-        let rhs = DVector::from_iterator(n, at.balance.sum.iter().map(|&x| -x));
-        let Ok(delta) = svd.solve(&rhs, f64::EPSILON.sqrt() * smax) else {
-            return (None, k);
-        };
-        let delta: Vec<f64> = delta.iter().copied().collect();
-        let dn = norm_l2(&delta);
-        if !dn.is_finite() {
-            return (None, k);
-        }
-        // Converged when the step is below the region's resolution or below what θ itself
-        // can resolve: a few ulps of each coordinate (far from the origin, ulp(θ) dominates).
-        let below_ulps = delta
-            .iter()
-            .zip(&theta)
-            .all(|(&d, &x)| d.abs() <= 4.0 * f64::EPSILON * x.abs());
-        if dn <= 1e-12 * ctx.scale || below_ulps {
-            return (Some(theta), k);
-        }
-        let mut t = 1.0;
-        let mut accepted = false;
-        for _ in 0..30 {
-            let trial: Vec<f64> = theta.iter().zip(&delta).map(|(&x, &d)| x + t * d).collect();
-            if let Some(p) = eval.point(&trial)
-                && p.balance.sum_norm < sn
-            {
-                theta = trial;
-                accepted = true;
-                break;
+        .map(|c| {
+            let classification = classify(obj, &c.point).unwrap_or(Classification {
+                kind: Kind::Degenerate,
+                morse_index: 0,
+                eigenvalues: Vec::new(),
+            });
+            let (b, grad_norm, common, loss_sum) = match eval.evaluate(&c.point) {
+                Ok((stats, _)) => (
+                    stats.b(),
+                    stats.sum_norm,
+                    stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale,
+                    stats.total_loss,
+                ),
+                Err(_) => (None, f64::NAN, false, f64::NAN),
+            };
+            Equilibrium {
+                certificate: certify(obj, &c.point, scale),
+                point: c.point.clone(),
+                classification,
+                common_stationary: common,
+                // Where every g_i vanishes the computed B is a ratio of rounding errors
+                // (0/0): report it as undefined, not as the number rounding happened to give.
+                b: if common { None } else { b },
+                grad_norm,
+                loss_sum,
+                first_start: c.first_start,
+                first_search: c.first_search,
+                hits: c.hits.clone(),
+                basin_starts: c.basin_starts,
+                basin_share: c.basin_starts as f64 / mapped,
             }
-            t *= 0.5;
-        }
-        if !accepted {
-            return (None, k);
-        }
-    }
-    (None, ctx.params.newton_steps)
-}
-
-/// Loss-flow (Armijo descent on `Σ L`) from `start`; the end point when it stalls at a
-/// stationary point inside the region.
-fn lossflow(ctx: &Ctx<'_>, start: &[f64]) -> Option<Vec<f64>> {
-    let mut eval = BalanceEvaluator::new(ctx.objectives);
-    let mut theta = start.to_vec();
-    let mut t_prev = f64::INFINITY;
-    let cap = 0.05 * ctx.scale;
-    let tol = 1e-10 * ctx.gscale;
-    for _ in 0..ctx.params.lossflow_steps {
-        let at = eval.point(&theta)?;
-        let s = at.balance.sum.clone();
-        let sn = at.balance.sum_norm;
-        if sn <= tol {
-            return Some(theta);
-        }
-        let f0 = eval.total_loss(&theta);
-        if !f0.is_finite() {
-            return None;
-        }
-        let t0 = (2.0 * t_prev).min(cap / sn);
-        let mut probe = BalanceEvaluator::new(ctx.objectives);
-        let (next, _, t) = match armijo(&theta, f0, &s, t0, |x| {
-            let v = probe.total_loss(x);
-            v.is_finite().then_some(v)
-        }) {
-            Some(step) => step,
-            // No decrease possible: at a stationary point up to rounding.
-            None => return (sn <= 1e-6 * ctx.gscale).then_some(theta),
-        };
-        t_prev = t;
-        theta = next;
-        if !inside(&ctx.region, &theta, 0.0) {
-            return None;
-        }
-    }
-    let at = eval.point(&theta)?;
-    (at.balance.sum_norm <= 1e-6 * ctx.gscale).then_some(theta)
-}
-
-fn finite_point(p: Vec<f64>) -> Option<Vec<f64>> {
-    all_finite(&p).then_some(p)
-}
-
-fn map_start(ctx: &Ctx<'_>, index: usize) -> StartRecord {
-    let start = start_point(&ctx.region, ctx.params.seed, index, true);
-    let lossflow_end = lossflow(ctx, &start)
-        .and_then(|end| newton(ctx, &end).0)
-        .filter(|q| inside(&ctx.region, q, 1e-9 * ctx.scale));
-    let mut record = StartRecord {
-        index,
-        start: start.clone(),
-        outcome: Outcome::Diverged,
-        point: None,
-        b: None,
-        grad_b_norm: None,
-        bflow_steps: 0,
-        newton_steps: 0,
-        lossflow_end,
-    };
-    match bflow(ctx, &start) {
-        Descent::Diverged(steps) => record.bflow_steps = steps,
-        Descent::Escaped(p, steps) => {
-            record.outcome = Outcome::Escaped;
-            record.point = finite_point(p);
-            record.bflow_steps = steps;
-        }
-        Descent::End(p, b, gb, steps) => {
-            record.bflow_steps = steps;
-            record.b = b;
-            record.grad_b_norm = gb;
-            let (polished, nsteps) = newton(ctx, &p);
-            record.newton_steps = nsteps;
-            match polished {
-                Some(q) if inside(&ctx.region, &q, 1e-9 * ctx.scale) => {
-                    record.outcome = Outcome::Equilibrium;
-                    record.point = Some(q);
-                }
-                Some(q) => {
-                    record.outcome = Outcome::Escaped;
-                    record.point = Some(q);
-                }
-                None => {
-                    record.outcome = match b {
-                        Some(b) if b > f64::EPSILON.sqrt() => Outcome::Spurious,
-                        _ => Outcome::Unresolved,
-                    };
-                    record.point = Some(p);
-                }
-            }
-        }
-    }
-    record
+        })
+        .collect();
+    Ok(EquilibriumMap {
+        problem: problem.name.clone(),
+        fingerprint: problem_fingerprint(problem)?,
+        completeness: Completeness {
+            estimate,
+            rounds,
+            starts_used: acc.starts,
+            stopped,
+        },
+        params,
+        equilibria,
+        spurious: acc.spurious,
+        outcomes: acc.outcomes,
+        starts_mapped: acc.starts,
+        records: None,
+        scale,
+        seconds: 0.0,
+    })
 }
 
 /// Maps the equilibria of `problem` in its region (see the module docs).
 ///
 /// # Errors
 /// [`Error::MissingRegion`] when the problem has no region, [`Error::InvalidParameter`] for
-/// parameters out of range or a region with an empty side, and for more than 32 parameters
-/// (`region`).
+/// parameters out of range, a region with an empty, infinite or overflowing side, and more
+/// than [`MAX_MAP_DIM`] parameters (`region`).
 ///
 /// ```
 /// use bflow::map::{map_equilibria, Kind, MapParams};
 /// let problem = bflow::problems::builtin::<f64>("saddle")?;
-/// let map = map_equilibria(&problem, &MapParams { starts: 8, ..MapParams::default() })?;
+/// let map = map_equilibria(&problem, &MapParams { starts: Some(8), ..MapParams::default() })?;
 /// assert_eq!(map.equilibria.len(), 1);
 /// let e = &map.equilibria[0];
 /// assert_eq!(e.classification.kind, Kind::Saddle);
 /// assert!((e.point[0] - 1.0).abs() < 1e-12 && (e.point[1] - 2.0).abs() < 1e-12);
 /// assert!(e.certificate.radius.is_some());
-/// assert_eq!(e.lossflow_starts, 0); // loss-flow runs off along y: it never reaches the saddle
 /// # Ok::<(), bflow::Error>(())
 /// ```
 pub fn map_equilibria(problem: &Problem<f64>, params: &MapParams) -> Result<EquilibriumMap> {
-    map_equilibria_observed(problem, params, &|_, _| {})
+    let mut mapper = Mapper::new(problem, params)?;
+    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
+    mapper.run(&mut MapControl {
+        max_time: None,
+        keep_records: false,
+        progress: &|_, _| {},
+        on_record: &mut on_record,
+    })?;
+    mapper.finish()
 }
 
-/// [`map_equilibria`] with a progress observer, called as `observer(done, total)` after each
-/// start finishes (from worker threads, in completion order; the result never depends on it).
-///
-/// # Errors
-/// As [`map_equilibria`].
-pub fn map_equilibria_observed(
-    problem: &Problem<f64>,
-    params: &MapParams,
-    observer: &(dyn Fn(usize, usize) + Sync),
-) -> Result<EquilibriumMap> {
-    params.validate()?;
-    let region = region_of(problem)?;
-    if region.len() > PRIMES.len() {
-        return Err(Error::InvalidParameter {
-            name: "region".into(),
-            reason: format!("mapping supports up to {} parameters", PRIMES.len()),
-        });
-    }
-    let clock = Instant::now();
-    let ctx = Ctx {
-        objectives: problem.objectives.as_ref(),
-        scale: scale_of(&region),
-        gscale: gradient_scale(problem.objectives.as_ref(), &region),
-        region,
-        params,
-    };
-    let indices = params.indices();
-    let total = indices.len();
-    let done = AtomicUsize::new(0);
-    let records: Vec<StartRecord> = indices
-        .par_iter()
-        .map(|&i| {
-            let r = map_start(&ctx, i);
-            observer(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            r
-        })
-        .collect();
-    let mut map = assemble(problem, params.clone(), records)?;
-    map.seconds = clock.elapsed().as_secs_f64();
-    Ok(map)
-}
-
-/// Builds the map from per-start records (in index order): de-duplication, classification,
-/// certificates, basin shares and loss-flow reach. A pure function of its inputs.
-///
-/// # Errors
-/// As [`map_equilibria`] for the region.
-pub fn assemble(
-    problem: &Problem<f64>,
-    params: MapParams,
-    mut records: Vec<StartRecord>,
-) -> Result<EquilibriumMap> {
-    records.sort_by_key(|r| r.index);
-    let region = region_of(problem)?;
-    let scale = scale_of(&region);
-    let obj = problem.objectives.as_ref();
-    let gscale = gradient_scale(obj, &region);
-    let dedup_tol = f64::EPSILON.sqrt() * scale;
-    let mut points: Vec<Vec<f64>> = Vec::new();
-    let mut basin: Vec<usize> = Vec::new();
-    let mut spurious: Vec<SpuriousPoint> = Vec::new();
-    let (mut escaped, mut diverged, mut unresolved) = (0, 0, 0);
-    for r in &records {
-        match (r.outcome, &r.point) {
-            (Outcome::Equilibrium, Some(p)) => {
-                match points.iter().position(|q| distance(p, q) <= dedup_tol) {
-                    Some(k) => basin[k] += 1,
-                    None => {
-                        points.push(p.clone());
-                        basin.push(1);
-                    }
-                }
-            }
-            (Outcome::Spurious, Some(p)) => {
-                match spurious
-                    .iter()
-                    .position(|q| distance(p, &q.point) <= 1e-4 * scale)
-                {
-                    Some(k) => spurious[k].starts += 1,
-                    None => spurious.push(SpuriousPoint {
-                        point: p.clone(),
-                        b: r.b.unwrap_or(f64::NAN),
-                        grad_b_norm: r.grad_b_norm,
-                        starts: 1,
-                    }),
-                }
-            }
-            (Outcome::Escaped, _) => escaped += 1,
-            (Outcome::Diverged, _) => diverged += 1,
-            _ => unresolved += 1,
-        }
-    }
-    // Equilibria only loss-flow reached (B-flow's basin of them is empty): still found.
-    let bflow_found = points.len();
-    for r in &records {
-        if let Some(p) = &r.lossflow_end
-            && !points.iter().any(|q| distance(p, q) <= dedup_tol)
-        {
-            points.push(p.clone());
-            basin.push(0);
-        }
-    }
-    let mapped = records.len().max(1) as f64;
-    let mut eval = BalanceEvaluator::new(obj);
-    let mut equilibria = Vec::with_capacity(points.len());
-    for (k, (point, starts)) in points.into_iter().zip(basin).enumerate() {
-        let classification = classify(obj, &point).unwrap_or(Classification {
-            kind: Kind::Degenerate,
-            morse_index: 0,
-            eigenvalues: Vec::new(),
-        });
-        let at = eval.point(&point);
-        let (b, grad_norm, common) = match &at {
-            Some(at) => {
-                let gmax = at
-                    .balance
-                    .gradient_norms
-                    .iter()
-                    .fold(0.0, |m: f64, &g| m.max(g));
-                (
-                    at.balance.b(),
-                    at.balance.sum_norm,
-                    gmax <= f64::EPSILON.sqrt() * gscale,
-                )
-            }
-            None => (None, f64::NAN, false),
-        };
-        let lossflow_starts = records
-            .iter()
-            .filter_map(|r| r.lossflow_end.as_ref())
-            .filter(|e| distance(e, &point) <= dedup_tol)
-            .count();
-        equilibria.push(Equilibrium {
-            certificate: certify(obj, &point, scale),
-            point,
-            classification,
-            common_stationary: common,
-            // Where every g_i vanishes the computed B is a ratio of rounding errors (0/0):
-            // report it as undefined, not as the number that rounding happened to give.
-            b: if common { None } else { b },
-            grad_norm,
-            basin_starts: starts,
-            basin_share: starts as f64 / mapped,
-            lossflow_starts,
-            found_by_bflow: k < bflow_found,
-        });
-    }
-    Ok(EquilibriumMap {
-        problem: problem.name.clone(),
-        params,
-        equilibria,
-        spurious,
-        escaped,
-        diverged,
-        unresolved,
-        records,
-        scale,
-        seconds: 0.0,
-    })
-}
-
-/// One shard's output, as read back from its JSON: what [`merge`] needs.
+/// One shard's map as read back from its JSON: what [`merge`] needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShardData {
     /// The problem's name.
     pub problem: String,
+    /// The problem's fingerprint.
+    pub fingerprint: Vec<f64>,
     /// The settings the shard ran with.
     pub params: MapParams,
-    /// Its per-start records.
-    pub records: Vec<StartRecord>,
+    /// Its accumulated equilibria, spurious points and outcome counts.
+    pub accumulator: Accumulator,
     /// Its wall-clock seconds.
     pub seconds: f64,
 }
 
-/// Merges shard outputs into the map one unsharded run with the same settings gives.
+impl EquilibriumMap {
+    /// What [`merge`] needs of this map, as a shard.
+    pub fn shard_data(&self) -> ShardData {
+        let mut acc = Accumulator::new(
+            f64::EPSILON.sqrt() * self.scale,
+            1e-4 * self.scale,
+            self.params.searchers[0],
+        );
+        acc.starts = self.starts_mapped;
+        acc.outcomes = self.outcomes.clone();
+        acc.spurious = self.spurious.clone();
+        acc.clusters = self
+            .equilibria
+            .iter()
+            .map(|e| Cluster {
+                point: e.point.clone(),
+                first_start: e.first_start,
+                first_search: e.first_search,
+                hits: e.hits.clone(),
+                basin_starts: e.basin_starts,
+            })
+            .collect();
+        acc.reindex();
+        ShardData {
+            problem: self.problem.clone(),
+            fingerprint: self.fingerprint.clone(),
+            params: self.params.clone(),
+            accumulator: acc,
+            seconds: self.seconds,
+        }
+    }
+}
+
+/// Merges shard outputs into the map one unsharded run with the same settings gives. Every
+/// equilibrium a shard claims is polished again from its point and must stay where the shard
+/// says (within the de-duplication tolerance) inside the region; a claim that does not is
+/// refused, so an edited shard file cannot put a point into the map.
 ///
 /// # Errors
-/// [`Error::ShardMismatch`] when the shards are of different problems or settings, or do not
-/// cover every start exactly once.
+/// [`Error::ShardMismatch`] when the shards are of different problems (name or fingerprint)
+/// or settings, do not cover every start exactly once, or claim an equilibrium that is not
+/// one.
 pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumMap> {
-    if problem.dim() > PRIMES.len() {
-        return Err(Error::InvalidParameter {
-            name: "region".into(),
-            reason: format!("mapping supports at most {} parameters", PRIMES.len()),
-        });
-    }
-    let first = parts.first().ok_or_else(|| Error::ShardMismatch {
-        reason: "no shard given".into(),
-    })?;
+    let mismatch = |reason: String| Error::ShardMismatch { reason };
+    let first = parts
+        .first()
+        .ok_or_else(|| mismatch("no shard given".into()))?;
     let base = MapParams {
         shard: None,
         ..first.params.clone()
     };
-    let mut records = Vec::new();
+    base.validate()?;
+    let total = base
+        .starts
+        .ok_or_else(|| mismatch("shards need a fixed number of starts".into()))?;
+    let fingerprint = problem_fingerprint(problem)?;
+    let mut mapper = Mapper::new(problem, &base)?;
+    let ctx = mapper.context();
+    let mut eval = Evaluator::new(problem.objectives.as_ref());
+    let mut acc = Accumulator::new(
+        mapper.acc.dedup_tolerance,
+        mapper.acc.spurious_tolerance,
+        base.searchers[0],
+    );
+    let mut seen = vec![false; 0];
     let mut seconds = 0.0;
     for (k, part) in parts.iter().enumerate() {
+        let which = k + 1;
         if part.problem != problem.name {
-            return Err(Error::ShardMismatch {
-                reason: format!(
-                    "shard {} is of problem `{}`, not `{}`",
-                    k + 1,
-                    part.problem,
-                    problem.name
-                ),
-            });
+            return Err(mismatch(format!(
+                "shard {which} is of problem `{}`, not `{}`",
+                part.problem, problem.name
+            )));
+        }
+        let same = part.fingerprint.len() == fingerprint.len()
+            && part
+                .fingerprint
+                .iter()
+                .zip(&fingerprint)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+        if !same {
+            return Err(mismatch(format!(
+                "shard {which} was made from different objectives than `{}` (fingerprints differ)",
+                problem.name
+            )));
         }
         let p = MapParams {
             shard: None,
             ..part.params.clone()
         };
         if p != base {
-            return Err(Error::ShardMismatch {
-                reason: format!(
-                    "shard {} was run with other settings (starts, seed or budgets)",
-                    k + 1
-                ),
-            });
+            return Err(mismatch(format!(
+                "shard {which} was run with other settings (starts, seed, searchers or budgets)"
+            )));
         }
-        for r in &part.records {
-            let lengths_ok = r.start.len() == problem.dim()
-                && r.point.as_ref().is_none_or(|p| p.len() == problem.dim())
-                && r.lossflow_end
-                    .as_ref()
-                    .is_none_or(|p| p.len() == problem.dim());
-            if !lengths_ok {
-                return Err(Error::ShardMismatch {
-                    reason: format!(
-                        "shard {}: start {} has points of the wrong length for a problem with {} parameters",
-                        k + 1,
-                        r.index,
-                        problem.dim()
-                    ),
-                });
+        let shard = part.params.shard.unwrap_or(Shard { index: 0, count: 1 });
+        if shard.count == 0 || shard.index >= shard.count {
+            return Err(mismatch(format!("shard {which} has an invalid slice")));
+        }
+        if seen.is_empty() {
+            seen = vec![false; shard.count];
+        }
+        if seen.len() != shard.count {
+            return Err(mismatch(format!(
+                "shard {which} is one of {} slices, shard 1 one of {}",
+                shard.count,
+                seen.len()
+            )));
+        }
+        if std::mem::replace(&mut seen[shard.index], true) {
+            return Err(mismatch(format!(
+                "slice {}/{} appears in more than one shard",
+                shard.index, shard.count
+            )));
+        }
+        let expected = (shard.index..total).step_by(shard.count).count();
+        if part.accumulator.starts != expected {
+            return Err(mismatch(format!(
+                "shard {which} mapped {} starts, its slice {}/{} has {expected}",
+                part.accumulator.starts, shard.index, shard.count
+            )));
+        }
+        let n = problem.dim();
+        for c in &part.accumulator.clusters {
+            let verified = c.point.len() == n
+                && shard.contains(c.first_start)
+                && ctx
+                    .verify(&mut eval, &c.point, mapper.acc.dedup_tolerance)
+                    .is_some();
+            if !verified {
+                return Err(mismatch(format!(
+                    "shard {which} claims an equilibrium at {:?} that is not one (polishing it \
+                     does not stay there inside the region)",
+                    c.point
+                )));
             }
         }
-        records.extend(part.records.iter().cloned());
+        if part.accumulator.spurious.iter().any(|s| s.point.len() != n) {
+            return Err(mismatch(format!(
+                "shard {which} has points of the wrong length for a problem with {n} parameters"
+            )));
+        }
+        let mut other = part.accumulator.clone();
+        other.reindex();
+        acc.merge(&other);
         seconds += part.seconds;
     }
-    records.sort_by_key(|r| r.index);
-    let mut expected = 0;
-    for r in &records {
-        if r.index != expected {
-            return Err(Error::ShardMismatch {
-                reason: if r.index < expected {
-                    format!("start {} appears in more than one shard", r.index)
-                } else {
-                    format!("start {expected} is in no shard")
-                },
-            });
-        }
-        expected += 1;
+    if let Some(missing) = seen.iter().position(|&s| !s) {
+        return Err(mismatch(format!(
+            "slice {missing}/{} is in no shard",
+            seen.len()
+        )));
     }
-    if expected != base.starts {
-        return Err(Error::ShardMismatch {
-            reason: format!("start {expected} is in no shard"),
-        });
-    }
-    let mut map = assemble(problem, base, records)?;
+    mapper.acc = acc;
+    mapper.next = total;
+    mapper.rounds = 1;
+    mapper.stopped = "fixed".into();
+    let mut map = mapper.finish()?;
+    map.records = None;
     map.seconds = seconds;
     Ok(map)
 }
@@ -867,21 +884,18 @@ pub fn log_balance_grid(problem: &Problem<f64>, nx: usize, ny: usize) -> Result<
             reason: "a B landscape needs a two-parameter problem".into(),
         });
     }
-    let mut eval = BalanceEvaluator::new(problem.objectives.as_ref());
+    let mut eval = Evaluator::new(problem.objectives.as_ref());
     let mut out = Vec::with_capacity(nx * ny);
     for j in 0..ny {
         let y = region[1].0 + (j as f64 + 0.5) / ny as f64 * (region[1].1 - region[1].0);
         for i in 0..nx {
             let x = region[0].0 + (i as f64 + 0.5) / nx as f64 * (region[0].1 - region[0].0);
-            let b = eval.point(&[x, y]).and_then(|p| p.balance.b());
+            let b = eval.evaluate(&[x, y]).ok().and_then(|(p, _)| p.b());
             out.push(b.filter(|&b| b > 0.0).map(f64::log10));
         }
     }
     Ok(out)
 }
-
-#[cfg(test)]
-mod tests;
 
 /// A fingerprint of a problem for shard files: `Σ L_i` at the first three unshifted start
 /// points of its region. Shards of one map must come from the same objectives, not only
@@ -899,3 +913,6 @@ pub fn problem_fingerprint(problem: &Problem<f64>) -> Result<Vec<f64>> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

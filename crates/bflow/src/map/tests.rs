@@ -1,6 +1,7 @@
 use super::*;
 use crate::interval::Interval;
 use crate::problems::{Targets, builtin, himmelblau_split};
+use crate::real::distance;
 
 /// A 1-D, K = 2 problem given by its two gradients and Hessians in closed form.
 struct OneD {
@@ -51,7 +52,7 @@ fn himmelblau_has_four_minima_four_saddles_one_maximum() {
     let map = map_equilibria(
         &p,
         &MapParams {
-            starts: 96,
+            starts: Some(96),
             ..MapParams::default()
         },
     )
@@ -90,66 +91,66 @@ fn himmelblau_has_four_minima_four_saddles_one_maximum() {
             .iter()
             .any(|e| distance(&e.point, &[3.0, 2.0]) < 1e-13)
     );
-    // Loss-flow reaches minima only, and from these starts it reaches each of them.
+    // Newton finds every one of them; (3, 2) is common stationary: B tends to a
+    // direction-dependent limit there, so B-flow does not end at it.
     for e in &map.equilibria {
-        assert_eq!(
-            e.lossflow_starts > 0,
-            e.classification.kind == Kind::Minimum,
-            "{e:?}"
-        );
+        assert!(e.hits_by(Searcher::Newton) > 0, "{e:?}");
     }
-    // (3, 2) is common stationary: B → a direction-dependent limit there, so B-flow does
-    // not end at it; loss-flow's polished end points find it.
     let m32 = map
         .equilibria
         .iter()
         .find(|e| distance(&e.point, &[3.0, 2.0]) < 1e-13)
         .unwrap();
-    assert!(!m32.found_by_bflow && m32.basin_starts == 0);
+    assert!(m32.common_stationary && m32.loss_sum.abs() < 1e-20);
+    // Every primary (Newton) search is accounted for.
     let total: usize = map.equilibria.iter().map(|e| e.basin_starts).sum();
+    let o = map.outcomes[&Searcher::Newton];
     assert_eq!(
-        total
-            + map.escaped
-            + map.diverged
-            + map.unresolved
-            + map.spurious.iter().map(|s| s.starts).sum::<usize>(),
+        total as u64 + o.escaped + o.diverged + o.unresolved + o.spurious,
         96
     );
+    assert_eq!(o.equilibrium, total as u64);
 }
 
 #[test]
 fn deduplication_merges_points_closer_than_the_tolerance() {
-    let p = builtin::<f64>("saddle").unwrap();
     let rec = |index: usize, dx: f64| StartRecord {
         index,
         start: vec![0.0, 0.0],
-        outcome: Outcome::Equilibrium,
-        point: Some(vec![1.0 + dx, 2.0]),
-        b: Some(0.0),
-        grad_b_norm: None,
-        bflow_steps: 1,
-        newton_steps: 1,
-        lossflow_end: None,
+        searches: vec![SearchRecord {
+            searcher: Searcher::Newton,
+            outcome: Outcome::Equilibrium,
+            point: Some(vec![1.0 + dx, 2.0]),
+            b: Some(0.0),
+            steps: 1,
+            polish_steps: 0,
+        }],
     };
     // Scale 6: tolerance √ε·6 ≈ 8.9e-8.
-    let map = assemble(
-        &p,
-        MapParams::default(),
-        vec![rec(1, 5e-8), rec(0, 0.0), rec(2, 2e-7)],
-    )
-    .unwrap();
-    assert_eq!(map.equilibria.len(), 2);
-    assert_eq!(map.equilibria[0].point, vec![1.0, 2.0]); // from start 0, the lowest index
-    assert_eq!(map.equilibria[0].basin_starts, 2);
-    assert_eq!(map.equilibria[1].basin_starts, 1);
-    assert!((map.equilibria[0].basin_share - 2.0 / 3.0).abs() < 1e-15);
+    let mut acc = Accumulator::new(f64::EPSILON.sqrt() * 6.0, 6e-4, Searcher::Newton);
+    for r in [rec(0, 0.0), rec(1, 5e-8), rec(2, 2e-7)] {
+        acc.add(&r);
+    }
+    assert_eq!(acc.clusters.len(), 2);
+    assert_eq!(acc.clusters[0].point, vec![1.0, 2.0]); // from start 0, the lowest index
+    assert_eq!(acc.clusters[0].basin_starts, 2);
+    assert_eq!(acc.clusters[1].basin_starts, 1);
+    // Merging two halves gives the same accumulator as adding in order.
+    let (mut a, mut b) = (acc.clone(), acc.clone());
+    a = Accumulator::new(a.dedup_tolerance, a.spurious_tolerance, a.primary);
+    b = Accumulator::new(b.dedup_tolerance, b.spurious_tolerance, b.primary);
+    a.add(&rec(1, 5e-8));
+    b.add(&rec(0, 0.0));
+    b.add(&rec(2, 2e-7));
+    a.merge(&b);
+    assert_eq!(a, acc);
 }
 
 #[test]
 fn result_does_not_depend_on_the_thread_count() {
     let p = builtin::<f64>("e4").unwrap();
     let params = MapParams {
-        starts: 48,
+        starts: Some(48),
         seed: 7,
         ..MapParams::default()
     };
@@ -172,7 +173,7 @@ fn result_does_not_depend_on_the_thread_count() {
 fn shards_merge_into_the_unsharded_map() {
     let p = builtin::<f64>("branin-split").unwrap();
     let params = MapParams {
-        starts: 30,
+        starts: Some(30),
         seed: 3,
         ..MapParams::default()
     };
@@ -187,17 +188,13 @@ fn shards_merge_into_the_unsharded_map() {
                 },
             )
             .unwrap();
-            assert_eq!(m.records.len(), 10);
-            ShardData {
-                problem: m.problem,
-                params: m.params,
-                records: m.records,
-                seconds: 0.0,
-            }
+            assert_eq!(m.starts_mapped, 10);
+            m.shard_data()
         })
         .collect();
-    let merged = merge(&p, &parts).unwrap();
+    let mut merged = merge(&p, &parts).unwrap();
     whole.seconds = 0.0;
+    merged.seconds = 0.0;
     assert_eq!(merged, whole);
     assert_eq!(whole.equilibria.len(), 5);
     assert_eq!(count(&whole, Kind::Minimum), 3);
@@ -205,7 +202,7 @@ fn shards_merge_into_the_unsharded_map() {
     let err = merge(&p, &parts[..2]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cannot merge shards: start 2 is in no shard"
+        "cannot merge shards: slice 2/3 is in no shard"
     );
 }
 
@@ -232,7 +229,7 @@ fn a_positive_minimum_of_b_is_spurious_not_an_equilibrium() {
     let map = map_equilibria(
         &p,
         &MapParams {
-            starts: 16,
+            starts: Some(16),
             ..MapParams::default()
         },
     )
@@ -284,7 +281,7 @@ fn common_stationary_is_decided_from_the_gradients() {
     let map = map_equilibria(
         &p,
         &MapParams {
-            starts: 8,
+            starts: Some(8),
             ..MapParams::default()
         },
     )
@@ -329,7 +326,7 @@ fn certificate_fails_at_a_double_root_and_at_a_too_large_radius() {
     let map = map_equilibria(
         &e4,
         &MapParams {
-            starts: 8,
+            starts: Some(8),
             ..MapParams::default()
         },
     )
@@ -455,7 +452,7 @@ fn e4_map_finds_and_certifies_every_true_equilibrium() {
     let map = map_equilibria(
         &p,
         &MapParams {
-            starts: 4096,
+            starts: Some(4096),
             ..MapParams::default()
         },
     )
@@ -471,5 +468,5 @@ fn e4_map_finds_and_certifies_every_true_equilibrium() {
         assert!(e.certificate.radius.is_some(), "{t:?}");
         assert!(!e.common_stationary);
     }
-    assert!(map.spurious.is_empty() && map.diverged == 0);
+    assert!(map.spurious.is_empty() && map.diverged() == 0);
 }

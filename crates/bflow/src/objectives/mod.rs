@@ -13,7 +13,7 @@
 //!   derivatives by AD over the parsed tree, and symbolic derivatives evaluated over intervals
 //!   so that equilibria can be certified.
 //!
-//! [`BalanceEvaluator`] turns K gradients and K HVPs into B and its exact gradient
+//! The [`Evaluator`] turns K gradients and K HVPs into B and its exact gradient
 //!
 //! ```text
 //! ∇B = (2/Q) [H_s s − B Σ_i H_i g_i] = (2/Q) Σ_i H_i (s − B g_i),
@@ -23,20 +23,17 @@
 //! `v_i = s − B g_i`.
 
 pub mod ad;
+pub mod evaluator;
 pub mod expr;
-pub mod parallel;
 pub mod problem_file;
-pub mod workspace;
 
 pub use ad::{AdObjectives, AutoDiff};
+pub use evaluator::{Evaluator, FLOOR_FACTOR, PointId, PointStats, Undefined, balance_gradient_at};
 pub use expr::{Expr, ExprError, ExprScalar, Func};
-pub use parallel::gradients_parallel;
 pub use problem_file::{ExprObjectives, ProblemFile, load_problem, parse_problem};
-pub use workspace::BalanceWorkspace;
 
-use crate::balance::{Balance, balance_unchecked};
 use crate::interval::Interval;
-use crate::real::{Real, all_finite};
+use crate::real::Real;
 
 /// K objectives on shared parameters `θ ∈ Rⁿ`, with exact first and second-order derivatives.
 ///
@@ -56,7 +53,7 @@ pub trait Objectives<F: Real>: Send + Sync {
     fn hvp(&self, i: usize, theta: &[F], v: &[F], hvp: &mut [F]);
     /// Adds `scale · H_i(θ) v` to `out`. The default calls [`hvp`](Objectives::hvp) into a
     /// temporary n-vector; problems meant for large n override it to accumulate in place,
-    /// which is what lets [`BalanceWorkspace`] run without per-step allocation.
+    /// which is what lets the [`Evaluator`] run without per-step allocation.
     fn hvp_add(&self, i: usize, theta: &[F], v: &[F], scale: F, out: &mut [F]) {
         let mut tmp = vec![F::zero(); out.len()];
         self.hvp(i, theta, v, &mut tmp);
@@ -142,183 +139,6 @@ impl EvalCounts {
     pub fn gradient_equivalents(&self) -> u64 {
         self.gradients + 2 * self.hvps
     }
-}
-
-/// Gradients and balance at one point.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PointEval<F> {
-    /// The K gradients, each of length n.
-    pub gradients: Vec<Vec<F>>,
-    /// Balance math on them.
-    pub balance: Balance<F>,
-}
-
-/// Evaluates gradients, B and the exact ∇B of a problem, counting every derivative it takes.
-pub struct BalanceEvaluator<'a, F: Real> {
-    objectives: &'a dyn Objectives<F>,
-    counts: EvalCounts,
-    direction: Vec<F>,
-    hvp: Vec<F>,
-}
-
-impl<'a, F: Real> BalanceEvaluator<'a, F> {
-    /// An evaluator over `objectives`, with zero counts.
-    pub fn new(objectives: &'a dyn Objectives<F>) -> Self {
-        let n = objectives.dim();
-        Self {
-            objectives,
-            counts: EvalCounts::default(),
-            direction: vec![F::zero(); n],
-            hvp: vec![F::zero(); n],
-        }
-    }
-
-    /// The objectives evaluated.
-    pub fn objectives(&self) -> &'a dyn Objectives<F> {
-        self.objectives
-    }
-
-    /// The evaluations made so far.
-    pub fn counts(&self) -> EvalCounts {
-        self.counts
-    }
-
-    /// The K gradients at `theta` and their balance; `None` when any gradient entry is NaN or
-    /// infinite. Costs K gradient evaluations.
-    pub fn point(&mut self, theta: &[F]) -> Option<PointEval<F>> {
-        let k = self.objectives.num_objectives();
-        let n = self.objectives.dim();
-        let mut gradients = vec![vec![F::zero(); n]; k];
-        for (i, g) in gradients.iter_mut().enumerate() {
-            self.objectives.gradient(i, theta, g);
-        }
-        self.counts.gradients += k as u64;
-        if !gradients.iter().all(|g| all_finite(g)) {
-            return None;
-        }
-        let balance = balance_unchecked(&gradients, n);
-        Some(PointEval { gradients, balance })
-    }
-
-    /// `Σ_i L_i(θ)`. Costs K loss evaluations.
-    pub fn total_loss(&mut self, theta: &[F]) -> F {
-        let k = self.objectives.num_objectives();
-        self.counts.losses += k as u64;
-        (0..k).fold(F::zero(), |acc, i| acc + self.objectives.loss(i, theta))
-    }
-
-    /// The exact `∇B` at `theta`, given the point's gradients: K HVPs along `s − B g_i`.
-    ///
-    /// # Errors
-    /// [`Undefined::Degenerate`] where `Q = 0` (∇B does not exist) and
-    /// [`Undefined::NonFinite`] when an HVP is NaN or infinite.
-    pub fn balance_gradient(
-        &mut self,
-        theta: &[F],
-        at: &PointEval<F>,
-    ) -> Result<Vec<F>, Undefined> {
-        let b = at.balance.b().ok_or(Undefined::Degenerate)?;
-        // ∇B = (2/Q) Σ H_i (s − B g_i), evaluated as (2/(Q/c²·c)) Σ H_i ((s − B g_i)/c) with
-        // c the largest gradient entry: Q itself may underflow or overflow, Q/c² cannot.
-        let scale = at.balance.gradient_scale;
-        let n = self.objectives.dim();
-        let mut grad_b = vec![F::zero(); n];
-        for (i, g) in at.gradients.iter().enumerate() {
-            for ((d, &s), &gi) in self.direction.iter_mut().zip(&at.balance.sum).zip(g) {
-                *d = (s - b * gi) / scale;
-            }
-            self.objectives
-                .hvp(i, theta, &self.direction, &mut self.hvp);
-            for (acc, &h) in grad_b.iter_mut().zip(&self.hvp) {
-                *acc = *acc + h;
-            }
-        }
-        self.counts.hvps += at.gradients.len() as u64;
-        let factor = F::lit(2.0) / (at.balance.scaled_sq_norm * scale);
-        for x in grad_b.iter_mut() {
-            *x = *x * factor;
-        }
-        finite_or_undefined(grad_b)
-    }
-
-    /// `out = (Σ_i H_i) v`, the Jacobian of `s = Σ g_i` applied to `v`. Costs K HVPs.
-    pub fn sum_hvp(&mut self, theta: &[F], v: &[F], out: &mut [F]) {
-        out.iter_mut().for_each(|x| *x = F::zero());
-        for i in 0..self.objectives.num_objectives() {
-            self.objectives.hvp(i, theta, v, &mut self.hvp);
-            for (acc, &h) in out.iter_mut().zip(&self.hvp) {
-                *acc = *acc + h;
-            }
-        }
-        self.counts.hvps += self.objectives.num_objectives() as u64;
-    }
-
-    /// [`sum_hessian`] at `theta`, counted: `n · K` HVPs.
-    pub fn sum_hessian(&mut self, theta: &[F]) -> Vec<F> {
-        let k = self.objectives.num_objectives() as u64;
-        self.counts.hvps += k * self.objectives.dim() as u64;
-        sum_hessian(self.objectives, theta)
-    }
-
-    /// `∇B` by central differences of B with step `h` per coordinate, as the seed computes it:
-    /// `2n` evaluations of B, each of K gradients.
-    ///
-    /// # Errors
-    /// [`Undefined::Degenerate`] when B is degenerate at a probe (the seed returned 0 there;
-    /// bflow reports it) and [`Undefined::NonFinite`] when a value is NaN or infinite.
-    pub fn balance_gradient_central(&mut self, theta: &[F], h: F) -> Result<Vec<F>, Undefined> {
-        let n = theta.len();
-        let mut probe = theta.to_vec();
-        let mut grad_b = vec![F::zero(); n];
-        for j in 0..n {
-            probe[j] = theta[j] + h;
-            let plus = self.balance_at(&probe)?;
-            probe[j] = theta[j] - h;
-            let minus = self.balance_at(&probe)?;
-            probe[j] = theta[j];
-            grad_b[j] = (plus - minus) / (F::lit(2.0) * h);
-        }
-        finite_or_undefined(grad_b)
-    }
-
-    fn balance_at(&mut self, theta: &[F]) -> Result<F, Undefined> {
-        self.point(theta)
-            .ok_or(Undefined::NonFinite)?
-            .balance
-            .b()
-            .ok_or(Undefined::Degenerate)
-    }
-}
-
-/// Why ∇B could not be formed at a point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Undefined {
-    /// Every gradient vanishes (`Q = 0`): B and ∇B are 0/0.
-    Degenerate,
-    /// A gradient, HVP or B value is NaN or infinite.
-    NonFinite,
-}
-
-fn finite_or_undefined<F: Real>(v: Vec<F>) -> Result<Vec<F>, Undefined> {
-    if all_finite(&v) {
-        Ok(v)
-    } else {
-        Err(Undefined::NonFinite)
-    }
-}
-
-/// The exact ∇B at `theta`, with fresh evaluation counts (K gradients and K HVPs).
-///
-/// # Errors
-/// As [`BalanceEvaluator::balance_gradient`], and [`Undefined::NonFinite`] when a gradient
-/// is not finite.
-pub fn balance_gradient_at<F: Real>(
-    objectives: &dyn Objectives<F>,
-    theta: &[F],
-) -> Result<Vec<F>, Undefined> {
-    let mut eval = BalanceEvaluator::new(objectives);
-    let at = eval.point(theta).ok_or(Undefined::NonFinite)?;
-    eval.balance_gradient(theta, &at)
 }
 
 /// The Hessian of `Σ L_i` at `theta` as a new row-major `n × n` vector

@@ -24,7 +24,7 @@
 //! So [`loss`](Objectives::loss), [`gradient`](Objectives::gradient) and
 //! [`hvp`](Objectives::hvp) allocate nothing at all (neither n- nor m-sized), need no
 //! `thread_local!` or lock, and several threads may evaluate different tasks at once
-//! (see [`gradients_parallel`](crate::objectives::gradients_parallel)).
+//! (the [`Evaluator`](crate::objectives::Evaluator) does so for large n).
 //!
 //! # Generated instances
 //!
@@ -755,7 +755,18 @@ pub fn multitask_problem<F: Real>(params: &MultiTaskParams) -> Result<Problem<F>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objectives::{AdObjectives, AutoDiff, check_derivatives, gradients_parallel};
+    use crate::objectives::{AdObjectives, AutoDiff, Evaluator, check_derivatives};
+
+    /// The K gradients at θ through the evaluator (parallel over tasks for large n).
+    fn gradients_parallel(mt: &MultiTask<f64>, theta: &[f64], out: &mut [Vec<f64>]) -> Result<()> {
+        let mut eval = Evaluator::new(mt);
+        eval.evaluate(theta)
+            .map_err(|_| Error::NonFiniteStart { index: 0 })?;
+        for (i, g) in out.iter_mut().enumerate() {
+            g.copy_from_slice(eval.gradient(i).expect("just evaluated"));
+        }
+        Ok(())
+    }
     use crate::real::{dot, norm_l2};
     use num_dual::DualNum;
 

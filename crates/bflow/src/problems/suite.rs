@@ -134,51 +134,6 @@ impl<F: Real> Objectives<F> for QuadraticSplit<F> {
     }
 }
 
-/// Solves `A x = b` for dense square `A` (row-major) by Gaussian elimination with partial
-/// pivoting and one step of iterative refinement, in f64. `None` when `A` is singular.
-pub(crate) fn dense_solve(a: &[f64], b: &[f64]) -> Option<Vec<f64>> {
-    let n = b.len();
-    let solve = |rhs: &[f64]| -> Option<Vec<f64>> {
-        let mut m = a.to_vec();
-        let mut x = rhs.to_vec();
-        for col in 0..n {
-            let piv =
-                (col..n).max_by(|&p, &q| m[p * n + col].abs().total_cmp(&m[q * n + col].abs()))?;
-            if m[piv * n + col] == 0.0 {
-                return None;
-            }
-            if piv != col {
-                for c in 0..n {
-                    m.swap(piv * n + c, col * n + c);
-                }
-                x.swap(piv, col);
-            }
-            for r in col + 1..n {
-                let f = m[r * n + col] / m[col * n + col];
-                for c in col..n {
-                    m[r * n + c] -= f * m[col * n + c];
-                }
-                x[r] -= f * x[col];
-            }
-        }
-        for r in (0..n).rev() {
-            let mut v = x[r];
-            for c in r + 1..n {
-                v -= m[r * n + c] * x[c];
-            }
-            x[r] = v / m[r * n + r];
-        }
-        Some(x)
-    };
-    let mut x = solve(b)?;
-    let residual: Vec<f64> = (0..n)
-        .map(|r| b[r] - (0..n).map(|c| a[r * n + c] * x[c]).sum::<f64>())
-        .collect();
-    let dx = solve(&residual)?;
-    x.iter_mut().zip(&dx).for_each(|(x, d)| *x += d);
-    x.iter().all(|v| v.is_finite()).then_some(x)
-}
-
 /// The equilibrium of a split quadratic: the solution of `(Σ A_i) θ = Σ A_i t_i`.
 pub(crate) fn quadratic_equilibrium(
     matrices: &[Vec<f64>],
@@ -195,7 +150,7 @@ pub(crate) fn quadratic_equilibrium(
             }
         }
     }
-    let mut x = dense_solve(&sum, &rhs)?;
+    let mut x = crate::linalg::solve(&sum, &rhs)?;
     // Iterative refinement with the residual Σ_i A_i (t_i − x) accumulated with error-free
     // transformations (TwoSum, FMA products: about twice the working precision, as
     // Ogita, Rump & Oishi's Dot2): the f64 solve alone is off by up to κ·ε relative, which
@@ -218,7 +173,7 @@ pub(crate) fn quadratic_equilibrium(
                 hi + lo
             })
             .collect();
-        let d = dense_solve(&sum, &residual)?;
+        let d = crate::linalg::solve(&sum, &residual)?;
         let converged = d
             .iter()
             .zip(&x)
@@ -494,14 +449,14 @@ mod tests {
         );
         let p = random_quadratic::<f64>(4, 6, 1e3, 9).unwrap();
         let eq = &p.equilibria[0];
-        let at = crate::objectives::BalanceEvaluator::new(p.objectives.as_ref())
-            .point(eq)
+        let (at, _) = crate::objectives::Evaluator::new(p.objectives.as_ref())
+            .evaluate(eq)
             .unwrap();
-        let scale: f64 = at.balance.gradient_norm_sum();
+        let scale: f64 = at.gradient_norm_sum;
         assert!(
-            at.balance.sum_norm <= 64.0 * f64::EPSILON * scale.max(1.0),
+            at.sum_norm <= 64.0 * f64::EPSILON * scale.max(1.0),
             "{:e}",
-            at.balance.sum_norm
+            at.sum_norm
         );
         let h = sum_hessian(p.objectives.as_ref(), eq);
         let heig = nalgebra::DMatrix::from_row_slice(n, n, &h).symmetric_eigenvalues();

@@ -150,7 +150,7 @@ fn draw<DB: DrawingBackend>(
 
     let mut right = ChartBuilder::on(&panels[1])
         .caption(
-            format!("basins of B-flow ({} starts)", map.starts_mapped()),
+            format!("basins of the first search ({} starts)", map.starts_mapped),
             font,
         )
         .margin(10)
@@ -161,8 +161,9 @@ fn draw<DB: DrawingBackend>(
     right.configure_mesh().disable_mesh().draw().map_err(err)?;
     let tol = f64::EPSILON.sqrt() * map.scale;
     right
-        .draw_series(map.records.iter().map(|r| {
-            let colour = match (r.outcome, &r.point) {
+        .draw_series(map.records.iter().flatten().map(|r| {
+            let first = &r.searches[0];
+            let colour = match (first.outcome, &first.point) {
                 (Outcome::Equilibrium, Some(p)) => map
                     .equilibria
                     .iter()

@@ -364,10 +364,24 @@ fn non_finite_at_start() {
     ] {
         let p = parse_problem(text, "p.toml").unwrap();
         assert_eq!(p.start, vec![0.0]);
-        let err = crate::flow::run(&p, &p.start, &crate::flow::FlowParams::default()).unwrap_err();
+        let err = crate::flow::run(
+            &p,
+            &p.start,
+            &crate::flow::Method::BFlow(crate::flow::StepRule::fixed(0.5)),
+            &crate::flow::Limits::default(),
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::NonFiniteStart { .. }), "{err}");
         // From a usable start the same file runs.
-        assert!(crate::flow::run(&p, &[0.5], &crate::flow::FlowParams::default()).is_ok());
+        assert!(
+            crate::flow::run(
+                &p,
+                &[0.5],
+                &crate::flow::Method::BFlow(crate::flow::StepRule::fixed(0.5)),
+                &crate::flow::Limits::default()
+            )
+            .is_ok()
+        );
     }
     // A region centre that would overflow as lo + (hi − lo)/2 does not.
     let text = "vars = [\"x\"]\n[[objective]]\nexpr = \"x\"\n[[objective]]\nexpr = \"-x\"\n[region]\nx = [-1e308, 1e308]\n";

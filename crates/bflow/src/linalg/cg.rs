@@ -5,10 +5,9 @@
 //! and `O(n)` vector work; in exact arithmetic the error in the `A`-norm falls at least by
 //! `2((√κ − 1)/(√κ + 1))^k` after `k` iterations.
 //!
-//! bflow uses it for the matrix-free Gauss–Newton / Levenberg–Marquardt balance step, where
-//! `A = J² + μI` with `J = Σ H_i` applied through HVPs (two HVP sweeps per iteration); any
-//! caller with an SPD operator can use it. The work vectors live in a [`CgScratch`] so that a
-//! run allocates them once, not once per solve.
+//! Any caller with an SPD operator can use it (the Newton step on `s = 0` uses
+//! [MINRES](super::minres) instead, since `J = Σ H_i` may be indefinite). The work vectors
+//! live in a [`CgScratch`] so that a run allocates them once, not once per solve.
 
 use crate::real::{Real, dot, norm_l2};
 
@@ -139,7 +138,7 @@ impl<F: Real> CgScratch<F> {
 /// When `b`, `x` and `scratch` differ in length (a bug in the caller).
 ///
 /// ```
-/// use bflow::flow::cg::{CgParams, CgScratch, conjugate_gradient};
+/// use bflow::linalg::cg::{CgParams, CgScratch, conjugate_gradient};
 /// // A = [[4, 1], [1, 3]], b = [1, 2]: x = [1/11, 7/11].
 /// let a = [[4.0, 1.0], [1.0, 3.0]];
 /// let mut x = [0.0; 2];
@@ -177,9 +176,7 @@ pub fn conjugate_gradient<F: Real>(
 }
 
 /// [`conjugate_gradient`] with caller-owned work vectors `r`, `p`, `ap` (each of length n),
-/// so a caller that already holds spare n-vectors (the matrix-free Newton step borrows the
-/// gradient buffers of a [`BalanceWorkspace`](crate::objectives::BalanceWorkspace)) needs
-/// no more memory.
+/// so a caller that already holds spare n-vectors needs no more memory.
 ///
 /// # Errors
 /// As [`conjugate_gradient`].
@@ -268,54 +265,6 @@ pub fn conjugate_gradient_in<F: Real>(
     })
 }
 
-/// Solves `A x = b` for a dense symmetric positive definite `A` (row-major `n × n`) by
-/// Cholesky factorisation `A = LLᵀ` in place (`n³/3` flops). Overwrites `a` with `L` (lower
-/// triangle) and `b` with `x`.
-///
-/// # Errors
-/// `Err(index)` of the first non-positive (or non-finite) pivot: `A` is not numerically SPD.
-///
-/// # Panics
-/// When the sizes do not match (a bug in the caller).
-#[track_caller]
-pub fn cholesky_solve_in_place<F: Real>(a: &mut [F], b: &mut [F]) -> Result<(), usize> {
-    let n = b.len();
-    assert_eq!(a.len(), n * n, "cholesky_solve_in_place: a is not n × n");
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d = d - a[j * n + k] * a[j * n + k];
-        }
-        if d.is_nan() || d <= F::zero() || !d.is_finite() {
-            return Err(j);
-        }
-        let l = d.sqrt();
-        a[j * n + j] = l;
-        for i in j + 1..n {
-            let mut v = a[i * n + j];
-            for k in 0..j {
-                v = v - a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = v / l;
-        }
-    }
-    for i in 0..n {
-        let mut v = b[i];
-        for k in 0..i {
-            v = v - a[i * n + k] * b[k];
-        }
-        b[i] = v / a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut v = b[i];
-        for k in i + 1..n {
-            v = v - a[k * n + i] * b[k];
-        }
-        b[i] = v / a[i * n + i];
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,9 +311,7 @@ mod tests {
         .unwrap();
         assert!(info.iterations <= n + 5, "{} iterations", info.iterations);
         assert!(info.rel_residual <= 1e-13);
-        let mut l = a.clone();
-        let mut dense = rhs.clone();
-        cholesky_solve_in_place(&mut l, &mut dense).unwrap();
+        let dense = crate::linalg::solve(&a, &rhs).unwrap();
         for j in 0..n {
             assert!(
                 (x[j] - dense[j]).abs() < 1e-11,
@@ -415,12 +362,5 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, CgError::NoConvergence { iterations: 2, .. }));
-    }
-
-    #[test]
-    fn cholesky_rejects_a_non_spd_matrix() {
-        let mut a = [1.0, 2.0, 2.0, 1.0];
-        let mut b = [1.0, 1.0];
-        assert_eq!(cholesky_solve_in_place(&mut a, &mut b), Err(1));
     }
 }

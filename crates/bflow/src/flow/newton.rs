@@ -1,0 +1,359 @@
+//! A trust-region Newton method on `s(θ) = Σ_i g_i(θ) = 0`.
+//!
+//! With `J = Σ_i H_i` (the Hessian of `Σ L_i`, symmetric) the linear model of the residual
+//! is `s + J d`. Each step minimises `‖s + J d‖` within the trust region `‖d‖ ≤ Δ` and
+//! accepts the trial `θ + d` when the achieved reduction of `‖s‖²` is at least
+//! `accept_ratio` times the predicted one, `ρ = (‖s‖² − ‖s(θ + d)‖²)/(‖s‖² − ‖s + J d‖²)`;
+//! the radius then grows (ρ > ¾ at the boundary: `Δ ← 2Δ`) or shrinks (ρ < ¼:
+//! `Δ ← ‖d‖/4`), and a rejected trial is retried with `Δ ← ‖d‖/4` (Nocedal & Wright,
+//! *Numerical Optimization*, Algorithm 4.1, for the model `½‖s + J d‖²`; Moré, *The
+//! Levenberg–Marquardt algorithm*, 1978, for its exact solution). Near a nondegenerate zero
+//! the full step `−J⁻¹ s` is taken and convergence is quadratic — for minima, saddles and
+//! maxima of `Σ L` alike, and whether or not the objectives' gradients vanish there.
+//!
+//! One algorithm, two ways to do its linear algebra ([`NewtonParams::dense_for`]):
+//!
+//! * **dense** (n ≤ `dense_max_n`): `J` from n HVP sweeps ([`Objectives::sum_hessian`]),
+//!   `J = V Λ Vᵀ`; the unconstrained step is the pseudo-inverse step `−V Λ⁺ Vᵀ s` (eigenvalues
+//!   below `singular_tolerance · max|λ|` dropped) and the constrained one the
+//!   Levenberg–Marquardt step `d(μ) = −V diag(λ/(λ² + μ)) Vᵀ s` with `‖d(μ)‖ = Δ`, exact for
+//!   any radius at `O(n²)` per trial;
+//! * **matrix-free**: truncated [MINRES](crate::linalg::minres) on `J d = −s` over HVPs,
+//!   stopped on the sphere `‖d‖ = Δ` (the Krylov analogue of Steihaug's truncated CG); a
+//!   rejected trial is retried along the same direction, shortened.
+//!
+//! [`Objectives::sum_hessian`]: crate::objectives::Objectives::sum_hessian
+
+use super::driver::{Context, Solver, State, Step, Trial};
+use super::method::NewtonParams;
+use super::report::RunReport;
+use super::stop::StopReason;
+use crate::linalg::{MinresStop, SymmetricEigen, minres, symmetric_eigen};
+use crate::real::{Real, all_finite, norm_l2};
+
+/// The trust-region Newton solver (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Newton<F: Real> {
+    params: NewtonParams<F>,
+    radius: Option<F>,
+    dense: bool,
+    linear_iterations: usize,
+    hessian: Vec<F>,
+    d: Vec<F>,
+    jd: Vec<F>,
+}
+
+impl<F: Real> Newton<F> {
+    /// A solver with `params`.
+    pub fn new(params: NewtonParams<F>) -> Self {
+        Self {
+            params,
+            radius: params.initial_radius,
+            dense: true,
+            linear_iterations: 0,
+            hessian: Vec::new(),
+            d: Vec::new(),
+            jd: Vec::new(),
+        }
+    }
+}
+
+/// `‖s + τ J d‖² / ‖s‖²` from `s·Jd/‖s‖²` and `‖Jd‖²/‖s‖²`.
+fn model_ratio<F: Real>(sjd: F, jdjd: F, tau: F) -> F {
+    (F::one() + F::lit(2.0) * tau * sjd + tau * tau * jdjd).max(F::zero())
+}
+
+impl<F: Real> Solver<F> for Newton<F> {
+    fn init(&mut self, n: usize) {
+        self.dense = self.params.dense_for(n);
+        self.radius = self.params.initial_radius;
+        self.linear_iterations = 0;
+        self.hessian = if self.dense {
+            vec![F::zero(); n * n]
+        } else {
+            Vec::new()
+        };
+        self.d = vec![F::zero(); n];
+        self.jd = if self.dense {
+            Vec::new()
+        } else {
+            vec![F::zero(); n]
+        };
+    }
+
+    fn step(&mut self, ctx: &mut Context<'_, '_, F>, state: &mut State<F>) -> Step {
+        if let Err(u) = ctx.hold_current(state) {
+            return Step::Stop(u.into());
+        }
+        let n = state.theta().len();
+        let s_norm = state.stats().sum_norm;
+        // The unconstrained (or, matrix-free, already truncated) step into `self.d`, its
+        // length, and the model ‖s + τ J d‖²/‖s‖² as a function of the step's scale.
+        let (full_norm, model) = if self.dense {
+            ctx.eval.sum_hessian(state.theta(), &mut self.hessian);
+            let Some(e) = symmetric_eigen(&self.hessian, n) else {
+                return Step::Stop(StopReason::NonFinite);
+            };
+            // Work with s/‖s‖ so that squares neither overflow nor underflow.
+            let s_unit: Vec<f64> = ctx
+                .eval
+                .sum()
+                .iter()
+                .map(|&x| (x / s_norm).to_f64_lossy())
+                .collect();
+            let mut s_hat = vec![0.0; n];
+            e.to_eigenbasis(&s_unit, &mut s_hat);
+            let norm = pseudo_inverse_step(&e, &s_hat, self.params.singular_tolerance, &mut self.d);
+            (F::lit(norm) * s_norm, Model::Dense { e, s_hat })
+        } else {
+            match self.matrix_free_step(ctx, state) {
+                Ok(model) => (norm_l2(&self.d), model),
+                Err(reason) => return Step::Stop(reason),
+            }
+        };
+        if self.dense {
+            self.d.iter_mut().for_each(|x| *x = *x * s_norm);
+        }
+        if !full_norm.is_finite() || !all_finite(&self.d) {
+            return Step::Stop(StopReason::NonFinite);
+        }
+        if ctx.step_negligible(state.theta(), &self.d) {
+            // Converged as far as θ resolves: take this last step only if it still lowers
+            // ‖s‖ (near a simple zero it gains the quadratic convergence of one more step).
+            let (theta, trial) = state.theta_and_trial();
+            for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&self.d) {
+                *t = x + d;
+            }
+            return match ctx.evaluate_trial(state) {
+                Trial::Evaluated(stats) if stats.sum_norm < s_norm => {
+                    state.accept_trial();
+                    Step::Accepted
+                }
+                _ => Step::Stop(StopReason::StepTolerance),
+            };
+        }
+        let cap = ctx.max_step().unwrap_or(F::infinity());
+        let mut radius = self.radius.unwrap_or(full_norm).min(cap);
+        if radius.is_nan() || radius <= F::zero() {
+            radius = full_norm.min(cap);
+        }
+        for evaluated in 0..self.params.max_trials {
+            if ctx.time_up() {
+                return Step::Stop(StopReason::TimeLimit);
+            }
+            // The step for this radius, its length and the model's ‖s + J d‖²/‖s‖².
+            let (step_norm, predicted_ratio) = match &model {
+                Model::Dense { e, s_hat } => {
+                    let (theta, trial) = state.theta_and_trial();
+                    if full_norm <= radius {
+                        for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&self.d) {
+                            *t = x + d;
+                        }
+                        let unit: Vec<f64> = self
+                            .d
+                            .iter()
+                            .map(|&d| (d / s_norm).to_f64_lossy())
+                            .collect();
+                        (full_norm, F::lit(dense_model_ratio(e, s_hat, &unit)))
+                    } else {
+                        let unit = lm_step(e, s_hat, (radius / s_norm).to_f64_lossy());
+                        for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&unit) {
+                            *t = x + F::lit(d) * s_norm;
+                        }
+                        (radius, F::lit(dense_model_ratio(e, s_hat, &unit)))
+                    }
+                }
+                Model::Krylov { sjd, jdjd } => {
+                    let tau = if full_norm <= radius {
+                        F::one()
+                    } else {
+                        radius / full_norm
+                    };
+                    let (theta, trial) = state.theta_and_trial();
+                    for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&self.d) {
+                        *t = x + tau * d;
+                    }
+                    (tau * full_norm, model_ratio(*sjd, *jdjd, tau))
+                }
+            };
+            let trial = ctx.evaluate_trial(state);
+            let new_norm = match trial {
+                Trial::Unchanged => {
+                    return Step::Stop(if evaluated == 0 {
+                        StopReason::FixedPoint
+                    } else {
+                        StopReason::LineSearchFailed
+                    });
+                }
+                Trial::NonFinite => None,
+                Trial::Evaluated(stats) => Some(stats.sum_norm),
+            };
+            if let Some(new_norm) = new_norm {
+                let achieved = F::one() - (new_norm / s_norm) * (new_norm / s_norm);
+                let predicted = F::one() - predicted_ratio;
+                let rho = if predicted > F::zero() {
+                    achieved / predicted
+                } else {
+                    F::zero()
+                };
+                if new_norm < s_norm && (rho >= self.params.accept_ratio || predicted <= F::zero())
+                {
+                    radius = if rho > F::lit(0.75) && step_norm >= F::lit(0.99) * radius {
+                        (F::lit(2.0) * radius).min(cap)
+                    } else if rho < F::lit(0.25) {
+                        F::lit(0.25) * step_norm
+                    } else {
+                        radius
+                    };
+                    self.radius = Some(radius);
+                    state.accept_trial();
+                    return Step::Accepted;
+                }
+            }
+            radius = F::lit(0.25) * step_norm;
+            if radius.is_nan() || radius <= F::zero() {
+                break;
+            }
+        }
+        self.radius = Some(radius);
+        Step::Stop(StopReason::LineSearchFailed)
+    }
+
+    fn finish(&self, report: &mut RunReport<F>) {
+        report.linear_iterations = self.linear_iterations;
+    }
+}
+
+/// What predicts `‖s + J d‖` for a step.
+enum Model<F> {
+    /// Dense: `J = V Λ Vᵀ` and `Vᵀ s/‖s‖`.
+    Dense { e: SymmetricEigen, s_hat: Vec<f64> },
+    /// Matrix-free: `s·Jd/‖s‖²` and `‖Jd‖²/‖s‖²` for the direction `d`.
+    Krylov { sjd: F, jdjd: F },
+}
+
+impl<F: Real> Newton<F> {
+    /// Truncated MINRES on `J d = −s` into `self.d`, then `J d` (K more HVPs) for the model.
+    fn matrix_free_step(
+        &mut self,
+        ctx: &mut Context<'_, '_, F>,
+        state: &State<F>,
+    ) -> Result<Model<F>, StopReason> {
+        let theta = state.theta();
+        let s_norm = state.stats().sum_norm;
+        let deadline = ctx.deadline();
+        let mut timed_out = false;
+        let info = {
+            let (sum, mut work, mut jv) = ctx.eval.work_vectors(6);
+            let mut vs = work.vectors.iter_mut();
+            let mut next = || vs.next().map(|v| &mut **v).expect("six work vectors");
+            let w = [next(), next(), next(), next(), next(), next()];
+            minres(
+                |v: &[F], out: &mut [F]| {
+                    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                        timed_out = true;
+                        out.fill(F::zero());
+                        return;
+                    }
+                    jv.apply(theta, v, out);
+                },
+                sum,
+                &mut self.d,
+                self.radius,
+                &self.params.minres,
+                w,
+            )
+        };
+        self.linear_iterations += info.iterations;
+        if timed_out {
+            return Err(StopReason::TimeLimit);
+        }
+        if info.stop == MinresStop::NonFinite {
+            return Err(StopReason::NonFinite);
+        }
+        // MINRES solved J x = s; the step is d = −x.
+        self.d.iter_mut().for_each(|x| *x = -*x);
+        ctx.eval.sum_hvp(theta, &self.d, &mut self.jd);
+        let sum = ctx.eval.sum();
+        let (sjd, jdjd) =
+            sum.iter()
+                .zip(&self.jd)
+                .fold((F::zero(), F::zero()), |(a, b), (&s, &j)| {
+                    let (s, j) = (s / s_norm, j / s_norm);
+                    (a + s * j, b + j * j)
+                });
+        Ok(Model::Krylov { sjd, jdjd })
+    }
+}
+
+/// The pseudo-inverse step for `s/‖s‖`, `d = −V Λ⁺ Vᵀ s/‖s‖` (from `s_hat = Vᵀ s/‖s‖`), into
+/// `d`; returns `‖d‖`.
+fn pseudo_inverse_step<F: Real>(e: &SymmetricEigen, s_hat: &[f64], tol: F, d: &mut [F]) -> f64 {
+    let lmax = e.values.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
+    let cut = tol.to_f64_lossy() * lmax;
+    let hat: Vec<f64> = s_hat
+        .iter()
+        .zip(&e.values)
+        .map(|(&h, &l)| {
+            if l.abs() > cut && l != 0.0 {
+                -h / l
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut out = vec![0.0; e.dim()];
+    e.from_eigenbasis(&hat, &mut out);
+    for (d, &x) in d.iter_mut().zip(&out) {
+        *d = F::lit(x);
+    }
+    out.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// The Levenberg–Marquardt step for `s/‖s‖`, `d(μ) = −V diag(λ/(λ² + μ)) Vᵀ s/‖s‖` with
+/// `‖d(μ)‖ = radius`, found by bisection on `log μ` (`‖d(μ)‖` decreases in μ).
+fn lm_step(e: &SymmetricEigen, s_hat: &[f64], radius: f64) -> Vec<f64> {
+    let norm_at = |mu: f64| {
+        s_hat
+            .iter()
+            .zip(&e.values)
+            .map(|(&h, &l)| (l * h / (l * l + mu)).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let lmax = e.values.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
+    let scale = (lmax * lmax).max(f64::MIN_POSITIVE);
+    let (mut lo, mut hi) = ((scale * 1e-30).ln(), (scale * 1e30).ln());
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if norm_at(mid.exp()) > radius {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-12 {
+            break;
+        }
+    }
+    let mu = hi.exp();
+    let hat: Vec<f64> = s_hat
+        .iter()
+        .zip(&e.values)
+        .map(|(&h, &l)| -l * h / (l * l + mu))
+        .collect();
+    let mut out = vec![0.0; e.dim()];
+    e.from_eigenbasis(&hat, &mut out);
+    out
+}
+
+/// `‖s + J d‖²/‖s‖²` for a step `d` scaled by `1/‖s‖`: `Σ_k (ŝ_k + λ_k (Vᵀd)_k)²`.
+fn dense_model_ratio(e: &SymmetricEigen, s_hat: &[f64], d_unit: &[f64]) -> f64 {
+    let mut d_hat = vec![0.0; e.dim()];
+    e.to_eigenbasis(d_unit, &mut d_hat);
+    s_hat
+        .iter()
+        .zip(&d_hat)
+        .zip(&e.values)
+        .map(|((&s, &d), &l)| (s + l * d).powi(2))
+        .sum()
+}

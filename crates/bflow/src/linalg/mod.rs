@@ -1,0 +1,183 @@
+//! Linear algebra: every dense factorisation bflow uses (through nalgebra, in `f64`), and the
+//! two Krylov solvers for operators given only as `v ↦ A v`.
+//!
+//! | routine | solves | cost |
+//! |---|---|---|
+//! | [`symmetric_eigen`] | `A = V Λ Vᵀ` for symmetric `A` (classification, the dense Newton step) | `O(n³)` |
+//! | [`solve`] | `A x = b`, LU with partial pivoting and one step of iterative refinement | `O(n³)` |
+//! | [`inverse`] | `A⁻¹` (the Krawczyk preconditioner) | `O(n³)` |
+//! | [`minres`] | `A x ≈ b` for symmetric, possibly indefinite or singular `A`, minimising `‖b − A x‖` over Krylov spaces, optionally truncated at a radius | one `A v` per iteration |
+//! | [`cg`] | `A x = b` for symmetric positive definite `A` | one `A v` per iteration |
+//!
+//! Dense routines take row-major `n × n` slices of any [`Real`] and compute in `f64`:
+//! nalgebra needs its own float trait, and every dense use in bflow is a small matrix
+//! (n ≤ a few hundred) whose factorisation only has to be accurate to `f64`. A wider type
+//! (double-double) loses nothing that matters: a Newton step computed from an `f64`
+//! factorisation still converges to the wider type's floor, because the residual `s` itself
+//! is evaluated in the wider type (iterative refinement).
+
+pub mod cg;
+pub mod minres;
+
+pub use cg::{CgError, CgInfo, CgParams, CgScratch, conjugate_gradient, conjugate_gradient_in};
+pub use minres::{MinresInfo, MinresParams, MinresStop, minres};
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::real::Real;
+
+fn to_matrix<F: Real>(a: &[F], n: usize) -> DMatrix<f64> {
+    assert_eq!(a.len(), n * n, "linalg: matrix is not n × n");
+    DMatrix::from_row_iterator(n, n, a.iter().map(|x| x.to_f64_lossy()))
+}
+
+/// The eigendecomposition `A = V Λ Vᵀ` of a symmetric matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymmetricEigen {
+    /// The eigenvalues `λ_1 ≤ … ≤ λ_n`, ascending.
+    pub values: Vec<f64>,
+    /// The orthonormal eigenvectors as columns of a row-major `n × n` matrix: the eigenvector
+    /// of `values[k]` is `(vectors[j·n + k])_j`.
+    pub vectors: Vec<f64>,
+}
+
+impl SymmetricEigen {
+    /// n.
+    pub fn dim(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The eigenvector of `values[k]`.
+    pub fn vector(&self, k: usize) -> Vec<f64> {
+        let n = self.dim();
+        (0..n).map(|j| self.vectors[j * n + k]).collect()
+    }
+
+    /// `Vᵀ x`: `x` in the eigenbasis.
+    pub fn to_eigenbasis(&self, x: &[f64], out: &mut [f64]) {
+        let n = self.dim();
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = (0..n).fold(0.0, |acc, j| acc + self.vectors[j * n + k] * x[j]);
+        }
+    }
+
+    /// `V y`: `y` back from the eigenbasis.
+    pub fn from_eigenbasis(&self, y: &[f64], out: &mut [f64]) {
+        let n = self.dim();
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = (0..n).fold(0.0, |acc, k| acc + self.vectors[j * n + k] * y[k]);
+        }
+    }
+}
+
+/// The eigendecomposition of the symmetric row-major `n × n` matrix `a` (its lower triangle
+/// is used), eigenvalues ascending. `None` when an entry is not finite.
+///
+/// # Panics
+/// When `a.len() != n²` (a bug in the caller).
+///
+/// ```
+/// let e = bflow::linalg::symmetric_eigen(&[2.0, 1.0, 1.0, 2.0], 2).unwrap();
+/// assert!((e.values[0] - 1.0).abs() < 1e-15 && (e.values[1] - 3.0).abs() < 1e-15);
+/// ```
+#[track_caller]
+pub fn symmetric_eigen<F: Real>(a: &[F], n: usize) -> Option<SymmetricEigen> {
+    let m = to_matrix(a, n);
+    if m.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let eig = nalgebra::SymmetricEigen::new(m);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&p, &q| eig.eigenvalues[p].total_cmp(&eig.eigenvalues[q]));
+    let values = order.iter().map(|&k| eig.eigenvalues[k]).collect();
+    let mut vectors = vec![0.0; n * n];
+    for (new, &old) in order.iter().enumerate() {
+        for j in 0..n {
+            vectors[j * n + new] = eig.eigenvectors[(j, old)];
+        }
+    }
+    Some(SymmetricEigen { values, vectors })
+}
+
+/// Solves `A x = b` for a square row-major `A` by LU with partial pivoting, with one step of
+/// iterative refinement; `None` when `A` is singular to working precision or a value is not
+/// finite.
+///
+/// # Panics
+/// When `a.len() != b.len()²` (a bug in the caller).
+///
+/// ```
+/// let x = bflow::linalg::solve(&[4.0, 1.0, 1.0, 3.0], &[1.0, 2.0]).unwrap();
+/// assert!((x[0] - 1.0 / 11.0).abs() < 1e-15 && (x[1] - 7.0 / 11.0).abs() < 1e-15);
+/// ```
+#[track_caller]
+pub fn solve(a: &[f64], b: &[f64]) -> Option<Vec<f64>> {
+    let n = b.len();
+    let m = to_matrix(a, n);
+    let lu = m.clone().lu();
+    let rhs = DVector::from_column_slice(b);
+    let mut x = lu.solve(&rhs)?;
+    let residual = &rhs - &m * &x;
+    if let Some(dx) = lu.solve(&residual) {
+        x += dx;
+    }
+    x.iter()
+        .all(|v| v.is_finite())
+        .then(|| x.iter().copied().collect())
+}
+
+/// The inverse of a square row-major `n × n` matrix, row-major; `None` when it is singular or
+/// not finite.
+///
+/// # Panics
+/// When `a.len() != n²` (a bug in the caller).
+#[track_caller]
+pub fn inverse<F: Real>(a: &[F], n: usize) -> Option<Vec<f64>> {
+    let inv = to_matrix(a, n).try_inverse()?;
+    if inv.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    Some((0..n * n).map(|k| inv[(k / n, k % n)]).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eigen_reconstructs_the_matrix() {
+        let a = [4.0, 1.0, -2.0, 1.0, 3.0, 0.5, -2.0, 0.5, -1.0];
+        let e = symmetric_eigen(&a, 3).unwrap();
+        assert!(e.values.windows(2).all(|w| w[0] <= w[1]));
+        for r in 0..3 {
+            for c in 0..3 {
+                let v: f64 = (0..3)
+                    .map(|k| e.vectors[r * 3 + k] * e.values[k] * e.vectors[c * 3 + k])
+                    .sum();
+                assert!((v - a[r * 3 + c]).abs() < 1e-14, "{r},{c}: {v}");
+            }
+        }
+        let x = [0.3, -1.0, 2.0];
+        let mut y = [0.0; 3];
+        let mut back = [0.0; 3];
+        e.to_eigenbasis(&x, &mut y);
+        e.from_eigenbasis(&y, &mut back);
+        for (a, b) in x.iter().zip(&back) {
+            assert!((a - b).abs() < 1e-15);
+        }
+        assert!(symmetric_eigen(&[f64::NAN, 0.0, 0.0, 1.0], 2).is_none());
+    }
+
+    #[test]
+    fn solve_and_inverse_agree_and_refuse_singular_matrices() {
+        let a = [2.0, 1.0, 0.0, 1.0, 3.0, 1.0, 0.0, 1.0, 4.0];
+        let x = solve(&a, &[1.0, 2.0, 3.0]).unwrap();
+        let inv = inverse(&a, 3).unwrap();
+        for r in 0..3 {
+            let y: f64 = (0..3).map(|c| inv[r * 3 + c] * [1.0, 2.0, 3.0][c]).sum();
+            assert!((x[r] - y).abs() < 1e-15);
+        }
+        assert!(solve(&[1.0, 2.0, 2.0, 4.0], &[1.0, 1.0]).is_none());
+        assert!(inverse(&[1.0, 2.0, 2.0, 4.0], 2).is_none());
+    }
+}

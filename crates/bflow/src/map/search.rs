@@ -1,0 +1,295 @@
+//! The searches run from each start, all through the flow driver ([`crate::flow::solve_with`]):
+//! a trust-region Newton search on `s = 0`, B-flow, and loss-flow, each ending in a Newton
+//! polish.
+
+use crate::flow::{
+    ArmijoParams, Limits, Method, Newton, NewtonParams, RunReport, Solver, StepRule, StopReason,
+    solve_with,
+};
+use crate::objectives::Evaluator;
+use crate::real::all_finite;
+
+/// A way of searching for an equilibrium from one start.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Searcher {
+    /// Trust-region Newton on `s(θ) = 0` with the exact `J = Σ H_i`: converges to any
+    /// nondegenerate zero of s — minimum, saddle or maximum of `Σ L`, whether or not every
+    /// `g_i` vanishes there — and does not depend on how `Σ L` is split into objectives.
+    Newton,
+    /// B-flow (exact ∇B, Armijo steps), then a Newton polish: reaches equilibria where some
+    /// `g_i ≠ 0`; near a point where every `g_i` vanishes B tends to a direction-dependent
+    /// limit, not 0, so B-flow rarely ends there.
+    Bflow,
+    /// Loss-flow (Armijo on `Σ L`), then a Newton polish: reaches minima of `Σ L` only.
+    Lossflow,
+}
+
+impl Searcher {
+    /// `"newton"`, `"bflow"` or `"lossflow"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Searcher::Newton => "newton",
+            Searcher::Bflow => "bflow",
+            Searcher::Lossflow => "lossflow",
+        }
+    }
+
+    /// Parses a name as [`name`](Self::name) gives it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "newton" => Some(Searcher::Newton),
+            "bflow" => Some(Searcher::Bflow),
+            "lossflow" => Some(Searcher::Lossflow),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Searcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What became of one search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The search and the polish reached an equilibrium inside the region.
+    Equilibrium,
+    /// The polish failed from a B-flow end point with `B > √ε`: a minimum of B, not an
+    /// equilibrium.
+    Spurious,
+    /// The search or the polish left the region.
+    Escaped,
+    /// A value became NaN or infinite.
+    Diverged,
+    /// The search ended without reaching an equilibrium for another reason (a stationary
+    /// point of `‖s‖` that is not a zero, a polish that did not converge, a loss-flow run that
+    /// did not settle).
+    Unresolved,
+}
+
+/// One search from one start.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchRecord {
+    /// Which search.
+    pub searcher: Searcher,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The polished equilibrium, or the search's end point (finite values only).
+    pub point: Option<Vec<f64>>,
+    /// B at the search's end point (before the polish; `None` where undefined).
+    #[serde(rename = "B")]
+    pub b: Option<f64>,
+    /// Steps of the search.
+    pub steps: usize,
+    /// Steps of the Newton polish.
+    pub polish_steps: usize,
+}
+
+/// Every search from one start; enough to rebuild a map from the records alone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StartRecord {
+    /// The start's index in the full sequence.
+    pub index: usize,
+    /// The start point.
+    pub start: Vec<f64>,
+    /// One record per searcher, in the map's searcher order.
+    pub searches: Vec<SearchRecord>,
+}
+
+/// What every search of one map shares.
+pub(crate) struct SearchContext {
+    pub region: Vec<(f64, f64)>,
+    /// The region grown by a quarter of each side: searches may leave the region for a while.
+    pub search_region: Vec<(f64, f64)>,
+    pub scale: f64,
+    /// The problem's gradient scale (largest `Σ‖g_i‖` over 16 points of the region).
+    pub gscale: f64,
+    pub bflow_steps: usize,
+    pub newton_steps: usize,
+    pub lossflow_steps: usize,
+}
+
+impl SearchContext {
+    fn inside(&self, theta: &[f64], slack: f64) -> bool {
+        theta
+            .iter()
+            .zip(&self.region)
+            .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack)
+    }
+
+    /// The largest `‖s‖` a polished point may have: `√ε` of the problem's gradient scale.
+    /// Newton stops at the floor `4ε Σ‖g_i‖`; this guards its step-size stop (a step below
+    /// the resolution of θ), which could otherwise accept a point where `s` lies in the
+    /// null space of J.
+    fn residual_tolerance(&self) -> f64 {
+        f64::EPSILON.sqrt() * self.gscale
+    }
+
+    fn newton_limits(&self, max_steps: usize) -> Limits<f64> {
+        Limits {
+            max_steps,
+            floor_steps: Some(1),
+            step_tolerance: Some(1e-12 * self.scale),
+            region: Some(self.search_region.clone()),
+            max_step: Some(0.25 * self.scale),
+            ..Limits::default()
+        }
+    }
+
+    fn run(
+        &self,
+        eval: &mut Evaluator<'_, f64>,
+        start: &[f64],
+        solver: &mut dyn Solver<f64>,
+        limits: &Limits<f64>,
+    ) -> Option<RunReport<f64>> {
+        solve_with(eval, start, solver, limits, &mut crate::flow::NoObserver).ok()
+    }
+
+    /// Newton on `s = 0` from `start`: the converged point and the steps taken, or why not.
+    fn newton(
+        &self,
+        eval: &mut Evaluator<'_, f64>,
+        start: &[f64],
+        max_steps: usize,
+    ) -> (Result<Vec<f64>, Outcome>, usize) {
+        let mut solver = Newton::new(NewtonParams::default());
+        let Some(r) = self.run(eval, start, &mut solver, &self.newton_limits(max_steps)) else {
+            return (Err(Outcome::Diverged), 0);
+        };
+        let converged = matches!(
+            r.stop,
+            StopReason::FloorReached | StopReason::ExactEquilibrium
+        ) || (r.stop == StopReason::StepTolerance
+            && r.sum_norm <= self.residual_tolerance());
+        let result = match r.stop {
+            _ if converged && self.inside(&r.theta, 1e-9 * self.scale) => Ok(r.theta),
+            _ if converged => Err(Outcome::Escaped),
+            StopReason::Escaped => Err(Outcome::Escaped),
+            StopReason::NonFinite => Err(Outcome::Diverged),
+            _ => Err(Outcome::Unresolved),
+        };
+        (result, r.steps)
+    }
+
+    /// Runs `searcher` from `start`.
+    pub fn search(
+        &self,
+        eval: &mut Evaluator<'_, f64>,
+        searcher: Searcher,
+        start: &[f64],
+    ) -> SearchRecord {
+        let mut record = SearchRecord {
+            searcher,
+            outcome: Outcome::Diverged,
+            point: None,
+            b: None,
+            steps: 0,
+            polish_steps: 0,
+        };
+        if searcher == Searcher::Newton {
+            let (result, steps) = self.newton(eval, start, self.newton_steps);
+            record.steps = steps;
+            match result {
+                Ok(p) => {
+                    record.outcome = Outcome::Equilibrium;
+                    record.point = Some(p);
+                }
+                Err(o) => record.outcome = o,
+            }
+            return record;
+        }
+        let cap = 0.05 * self.scale;
+        let armijo = StepRule::Armijo(ArmijoParams {
+            initial: cap,
+            ..ArmijoParams::default()
+        });
+        let (method, limits) = match searcher {
+            Searcher::Bflow => (
+                Method::BFlow(armijo),
+                Limits {
+                    max_steps: self.bflow_steps,
+                    target_b: Some(1e-14),
+                    // B is O(1) away from equilibria: ‖∇B‖·scale ≤ 1e-10 is a stationary
+                    // point of B.
+                    gradient_tolerance: Some(1e-10 / self.scale),
+                    region: Some(self.region.clone()),
+                    max_step: Some(cap),
+                    ..Limits::default()
+                },
+            ),
+            _ => (
+                Method::LossFlow(armijo),
+                Limits {
+                    max_steps: self.lossflow_steps,
+                    gradient_tolerance: Some(1e-10 * self.gscale),
+                    region: Some(self.region.clone()),
+                    max_step: Some(cap),
+                    ..Limits::default()
+                },
+            ),
+        };
+        let mut solver = method.solver();
+        let Some(r) = self.run(eval, start, solver.as_mut(), &limits) else {
+            return record;
+        };
+        record.steps = r.steps;
+        record.b = r.b;
+        let end = all_finite(&r.theta).then(|| r.theta.clone());
+        match r.stop {
+            StopReason::Escaped => {
+                record.outcome = Outcome::Escaped;
+                record.point = end;
+                return record;
+            }
+            StopReason::NonFinite => return record,
+            _ => {}
+        }
+        // Loss-flow only ends near an equilibrium when it settled at a stationary point.
+        if searcher == Searcher::Lossflow && r.sum_norm > 1e-6 * self.gscale {
+            record.outcome = Outcome::Unresolved;
+            record.point = end;
+            return record;
+        }
+        let (polished, steps) = self.newton(eval, &r.theta, self.newton_steps);
+        record.polish_steps = steps;
+        match polished {
+            Ok(p) => {
+                record.outcome = Outcome::Equilibrium;
+                record.point = Some(p);
+            }
+            Err(Outcome::Escaped) => {
+                record.outcome = Outcome::Escaped;
+                record.point = end;
+            }
+            Err(_) => {
+                record.outcome = match (searcher, r.b) {
+                    (Searcher::Bflow, Some(b)) if b > f64::EPSILON.sqrt() => Outcome::Spurious,
+                    _ => Outcome::Unresolved,
+                };
+                record.point = end;
+            }
+        }
+        record
+    }
+
+    /// Newton-polishes a point a shard or a user claims is an equilibrium: the polished point
+    /// when it converges within `tolerance` of the claim, inside the region.
+    pub fn verify(
+        &self,
+        eval: &mut Evaluator<'_, f64>,
+        claim: &[f64],
+        tolerance: f64,
+    ) -> Option<Vec<f64>> {
+        let (result, _) = self.newton(eval, claim, self.newton_steps);
+        result
+            .ok()
+            .filter(|p| crate::real::distance(p, claim) <= tolerance)
+    }
+}
