@@ -992,6 +992,51 @@ impl bflow::real::Real for DoubleDouble {
     fn to_f64_lossy(self) -> f64 {
         self.hi + self.lo
     }
+    fn zero() -> Self {
+        Self::ZERO
+    }
+    fn one() -> Self {
+        Self::ONE
+    }
+    fn nan() -> Self {
+        Self::NAN
+    }
+    fn epsilon() -> Self {
+        Self::EPSILON
+    }
+    fn min_positive_value() -> Self {
+        Self::MIN_POSITIVE
+    }
+    fn is_finite(self) -> bool {
+        Float::is_finite(self)
+    }
+    fn is_nan(self) -> bool {
+        Float::is_nan(self)
+    }
+    fn abs(self) -> Self {
+        Float::abs(self)
+    }
+    fn max(self, o: Self) -> Self {
+        Float::max(self, o)
+    }
+    fn min(self, o: Self) -> Self {
+        Float::min(self, o)
+    }
+    fn sqrt(self) -> Self {
+        Float::sqrt(self)
+    }
+    fn sin(self) -> Self {
+        Float::sin(self)
+    }
+    fn cos(self) -> Self {
+        Float::cos(self)
+    }
+    fn exp(self) -> Self {
+        Float::exp(self)
+    }
+    fn ln_1p(self) -> Self {
+        Float::ln_1p(self)
+    }
 }
 
 impl DoubleDouble {
