@@ -1,49 +1,42 @@
 //! A double-double float: an unevaluated sum `hi + lo` of two `f64`, carrying about 32
 //! significant decimal digits (106 bits of significand) with the exponent range of `f64`.
 //!
-//! [`DoubleDouble`] implements [`num_traits::Float`] and [`bflow::real::Real`], so every
-//! generic bflow routine can run in it to check how much of an `f64` answer is rounding
-//! noise. The arithmetic follows Hida, Li and Bailey's QD library ("Library for
-//! double-double and quad-double arithmetic", 2007) and Dekker/Knuth error-free
-//! transformations (`two_sum`, `quick_two_sum`, `two_prod` via a fused multiply-add).
+//! [`DoubleDouble`] implements [`bflow::real::Real`], so every generic bflow routine can run
+//! in it to check how much of an `f64` answer is rounding noise (`bflow precision`). It has
+//! what `Real` asks for (the arithmetic operators, comparison, `sqrt`, `exp`, `ln_1p`, `sin`,
+//! `cos`, `abs`, `max`, `min`, `epsilon`, …) plus `ln`, on which `ln_1p` rests, and decimal
+//! printing and parsing; nothing else. The arithmetic follows Hida, Li and Bailey's QD
+//! library ("Library for double-double and quad-double arithmetic", 2007) and Dekker/Knuth
+//! error-free transformations (`two_sum`, `quick_two_sum`, `two_prod` via a fused
+//! multiply-add).
 //!
 //! # Accuracy
 //! Let `ε = 2⁻¹⁰⁴ ≈ 4.93e-32` ([`DoubleDouble::EPSILON`]). Design bounds, and in brackets
 //! the largest relative error measured against mpmath (400 bits) on 300–1000 random
-//! double-double arguments per operation, over two sample sets (`tools/dd_check.py`):
-//! * `+ −` ≤ 2ε of the larger operand [0.49ε of the result]; `×` ≤ 2ε [0.59ε];
+//! double-double arguments per operation, over three sample sets (`tools/dd_check.py`):
+//! * `+ −` ≤ 2ε of the larger operand [0.49ε of the result]; `×` ≤ 2ε [0.73ε];
 //!   `/` correctly rounded up to about one unit in the last place of the pair, via three
 //!   correction quotients with exact residuals [0.12ε, i.e. < ½ ulp of 2⁻¹⁰⁶];
-//!   `sqrt` [0.52ε], `cbrt` [0.68ε], `hypot` [0.59ε].
-//! * Elementary functions ≤ 16ε of the result where well-conditioned: `exp` [0.46ε on
-//!   |x| ≤ 200], `ln` [1.9ε], `exp_m1` [1.5ε], `ln_1p` [2.5ε], `sin` [0.86ε], `cos`
-//!   [0.47ε], `tan` [0.70ε], `atan` [0.55ε], `atan2` [0.79ε], `asin` [0.49ε], `acos`
-//!   [0.59ε], `sinh` [1.2ε], `cosh` [0.46ε], `tanh` [0.92ε], `asinh` [0.86ε], `acosh`
-//!   [0.75ε], `atanh` [1.5ε], `powf` [2.8ε for |y ln x| ≲ 6]. The arguments are taken
-//!   as exact, so these are the errors of the implementation; an argument that is itself
-//!   rounded adds the function's condition number times its error (`exp(x)` inherits
+//!   `sqrt` [0.52ε].
+//! * Elementary functions ≤ 16ε of the result where well-conditioned: `exp` [0.50ε on
+//!   |x| ≤ 200], `ln` [1.9ε], `ln_1p` [2.5ε], `sin` [0.86ε], `cos` [0.47ε]. The arguments
+//!   are taken as exact, so these are the errors of the implementation; an argument that is
+//!   itself rounded adds the function's condition number times its error (`exp(x)` inherits
 //!   `|x|·δx`, `sin x` near `kπ` inherits `|x|·δx` absolute).
 //! * Printing: digits come from multiply-by-10 extraction in double-double after scaling by
 //!   a power of ten; that power carries ≲ 3ε for decimal exponents beyond ±64, so the 32nd
 //!   printed digit can be off by a few units there. Parsing is within ≈ 2ε (36 digits used).
-//! * `sin`/`cos`/`tan` reduce modulo π/2 with a 159-bit π/2 (Cody–Waite, no Payne–Hanek):
+//! * `sin`/`cos` reduce modulo π/2 with a 159-bit π/2 (Cody–Waite, no Payne–Hanek):
 //!   full accuracy for `|x| ≲ 2⁵⁰` (measured ≤ 1ε up to 1e15), degrading to an absolute
 //!   error ≈ 2⁻¹⁰³ at 2⁶⁰; above 2⁶⁰ only `f64` accuracy (angle-sum of the `f64` parts).
-//! * `powf(x, y) = exp(y ln x)`: error ≲ (16 + |y ln x|)·ε; integral `y` with `|y| < 1024`
-//!   uses [`Float::powi`] (repeated squaring, ≲ 2 log₂|y| ε).
 //!
-//! Values below `2⁻⁹⁶⁹` ([`Float::min_positive_value`]) lose low-order bits because `lo`
+//! Values below `2⁻⁹⁶⁹` ([`DoubleDouble::MIN_POSITIVE`]) lose low-order bits because `lo`
 //! becomes subnormal; the type never panics, non-finite results propagate as in `f64`.
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::num::FpCategory;
-use std::ops::{
-    Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign,
-};
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 use std::str::FromStr;
-
-use num_traits::{Float, FloatConst, FromPrimitive, Num, NumCast, One, ToPrimitive, Zero};
 
 /// A double-double number `hi + lo`: two non-overlapping `f64` with `|lo| ≤ ulp(hi)/2`,
 /// about 106 significant bits (≈ 32 decimal digits). See the [module docs](self) for the
@@ -200,38 +193,6 @@ impl Div for DoubleDouble {
     }
 }
 
-impl Rem for DoubleDouble {
-    type Output = Self;
-    /// `self − trunc(self/b)·b`, with the sign of `self` like `f64`'s `%`. Exact when the
-    /// quotient is below 2⁵³ in magnitude; for larger quotients the remainder keeps its
-    /// absolute error ≲ ε·|self| (best effort, no exact long division).
-    #[allow(clippy::suspicious_arithmetic_impl)]
-    fn rem(self, b: Self) -> Self {
-        if !self.is_finite() || b.is_nan() || b.hi == 0.0 {
-            return Self::NAN;
-        }
-        if b.is_infinite() {
-            return self;
-        }
-        let n = (self / b).trunc();
-        let mut r = self - n * b;
-        let ab = b.abs();
-        // Fix an off-by-one quotient caused by the rounding of `self/b`.
-        if self.hi > 0.0 && r.hi < 0.0 {
-            r += ab;
-        } else if self.hi < 0.0 && r.hi > 0.0 {
-            r -= ab;
-        } else if r.abs() >= ab {
-            r = if r.hi > 0.0 { r - ab } else { r + ab };
-        }
-        if r.hi == 0.0 {
-            Self::from_f64(0.0).copysign(self)
-        } else {
-            r
-        }
-    }
-}
-
 macro_rules! assign_op {
     ($tr:ident, $m:ident, $op:tt) => {
         impl $tr for DoubleDouble {
@@ -246,7 +207,6 @@ assign_op!(AddAssign, add_assign, +);
 assign_op!(SubAssign, sub_assign, -);
 assign_op!(MulAssign, mul_assign, *);
 assign_op!(DivAssign, div_assign, /);
-assign_op!(RemAssign, rem_assign, %);
 
 impl PartialOrd for DoubleDouble {
     /// Compares `hi`, then `lo` (exact, since the pairs are normalised); `None` with NaN.
@@ -265,27 +225,6 @@ impl From<f64> for DoubleDouble {
     }
 }
 
-impl From<f32> for DoubleDouble {
-    /// Exact.
-    fn from(x: f32) -> Self {
-        Self::from_f64(x as f64)
-    }
-}
-
-impl From<i32> for DoubleDouble {
-    /// Exact.
-    fn from(x: i32) -> Self {
-        Self::from_f64(x as f64)
-    }
-}
-
-impl From<u32> for DoubleDouble {
-    /// Exact.
-    fn from(x: u32) -> Self {
-        Self::from_f64(x as f64)
-    }
-}
-
 impl From<i64> for DoubleDouble {
     /// Exact.
     fn from(x: i64) -> Self {
@@ -295,661 +234,13 @@ impl From<i64> for DoubleDouble {
     }
 }
 
-impl From<u64> for DoubleDouble {
-    /// Exact.
-    fn from(x: u64) -> Self {
-        let hi = x as f64;
-        Self::new(hi, (x as i128 - hi as i128) as f64)
-    }
-}
-
-impl Zero for DoubleDouble {
-    fn zero() -> Self {
-        Self::ZERO
-    }
-    fn is_zero(&self) -> bool {
-        self.hi == 0.0
-    }
-}
-
-impl One for DoubleDouble {
-    fn one() -> Self {
-        Self::ONE
-    }
-}
-
-impl Num for DoubleDouble {
-    type FromStrRadixErr = ParseDoubleDoubleError;
-    /// Parses digits in radix 2..=36 with an optional point; for radix 10 also an exponent
-    /// `e±n`, `inf` and `nan`. The first 36 significant digits are used; the result is within
-    /// about 2ε of the exact decimal value (for exponents up to ±300; a few ε more beyond).
-    fn from_str_radix(s: &str, radix: u32) -> Result<Self, Self::FromStrRadixErr> {
-        parse(s, radix)
-    }
-}
-
 impl FromStr for DoubleDouble {
     type Err = ParseDoubleDoubleError;
-    /// Decimal parsing, see [`Num::from_str_radix`].
+    /// Parses `[+-]digits[.digits][(e|E)[+-]digits]`, `inf`, `infinity` and `nan`
+    /// (case-insensitive). The first 36 significant digits are used; the result is within
+    /// about 2ε of the exact decimal value (for exponents up to ±300; a few ε more beyond).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse(s, 10)
-    }
-}
-
-impl ToPrimitive for DoubleDouble {
-    /// Truncates toward zero; `None` when out of range or NaN.
-    fn to_i64(&self) -> Option<i64> {
-        self.to_i128().and_then(|v| i64::try_from(v).ok())
-    }
-    /// Truncates toward zero; `None` when out of range or NaN.
-    fn to_u64(&self) -> Option<u64> {
-        self.to_u128().and_then(|v| u64::try_from(v).ok())
-    }
-    /// Truncates toward zero, exactly; `None` when out of range or NaN.
-    fn to_i128(&self) -> Option<i128> {
-        let t = self.trunc();
-        if !t.is_finite() || t.hi >= 2.0_f64.powi(127) || t.hi < -(2.0_f64.powi(127)) {
-            return None;
-        }
-        (t.hi as i128).checked_add(t.lo as i128)
-    }
-    /// Truncates toward zero, exactly; `None` when out of range or NaN.
-    fn to_u128(&self) -> Option<u128> {
-        let t = self.trunc();
-        if !t.is_finite() || t.hi < 0.0 || t.hi >= 2.0_f64.powi(128) {
-            return None;
-        }
-        let h = t.hi as u128;
-        if t.lo >= 0.0 {
-            h.checked_add(t.lo as u128)
-        } else {
-            h.checked_sub((-t.lo) as u128)
-        }
-    }
-    /// The nearest `f64` (`hi + lo` rounded once).
-    fn to_f64(&self) -> Option<f64> {
-        Some(self.hi + self.lo)
-    }
-    /// The nearest `f32` via `f64` (double rounding is possible in rare ties).
-    fn to_f32(&self) -> Option<f32> {
-        Some((self.hi + self.lo) as f32)
-    }
-}
-
-impl FromPrimitive for DoubleDouble {
-    /// Exact.
-    fn from_i64(n: i64) -> Option<Self> {
-        Some(<Self as From<_>>::from(n))
-    }
-    /// Exact.
-    fn from_u64(n: u64) -> Option<Self> {
-        Some(<Self as From<_>>::from(n))
-    }
-    /// Rounded to 106 bits (exact for `|n| < 2¹⁰⁶`).
-    fn from_i128(n: i128) -> Option<Self> {
-        let hi = n as f64;
-        // `hi as i128` saturates at 2¹²⁷ − 1; the resulting error is below 2⁻¹⁰⁶ relative.
-        let rest = n.saturating_sub(hi as i128);
-        let mid = rest as f64;
-        let lo = rest.saturating_sub(mid as i128) as f64;
-        Some(Self::new(hi, mid) + Self::from_f64(lo))
-    }
-    /// Rounded to 106 bits (exact for `n < 2¹⁰⁶`).
-    fn from_u128(n: u128) -> Option<Self> {
-        let hi = n as f64;
-        let h = hi as u128;
-        let rest = if n >= h {
-            (n - h) as f64
-        } else {
-            -((h - n) as f64)
-        };
-        Some(Self::new(hi, rest))
-    }
-    /// Exact.
-    fn from_f64(x: f64) -> Option<Self> {
-        Some(Self::from_f64(x))
-    }
-    /// Exact.
-    fn from_f32(x: f32) -> Option<Self> {
-        Some(<Self as From<f32>>::from(x))
-    }
-}
-
-impl NumCast for DoubleDouble {
-    /// Goes through `to_f64`, except for integral values of magnitude ≥ 2⁵³ which are
-    /// converted through `i128`/`u128` so that 64-bit and 128-bit integers arrive exactly
-    /// (up to 106 bits). A `DoubleDouble` source therefore loses its `lo` part: copy it
-    /// instead of casting.
-    fn from<T: ToPrimitive>(n: T) -> Option<Self> {
-        let f = n.to_f64()?;
-        if f.is_finite() && f.abs() >= 2.0_f64.powi(53) {
-            if let Some(i) = n.to_i128() {
-                return <Self as FromPrimitive>::from_i128(i);
-            }
-            if let Some(u) = n.to_u128() {
-                return <Self as FromPrimitive>::from_u128(u);
-            }
-        }
-        Some(Self::from_f64(f))
-    }
-}
-
-impl Float for DoubleDouble {
-    fn nan() -> Self {
-        Self::NAN
-    }
-    fn infinity() -> Self {
-        Self::INFINITY
-    }
-    fn neg_infinity() -> Self {
-        Self::NEG_INFINITY
-    }
-    fn neg_zero() -> Self {
-        Self::from_f64(-0.0)
-    }
-    /// [`DoubleDouble::MIN`].
-    fn min_value() -> Self {
-        Self::MIN
-    }
-    /// [`DoubleDouble::MIN_POSITIVE`] = 2⁻⁹⁶⁹, the smallest value with full precision.
-    fn min_positive_value() -> Self {
-        Self::MIN_POSITIVE
-    }
-    /// [`DoubleDouble::EPSILON`] = 2⁻¹⁰⁴ (see there for why not 2⁻¹⁰⁶).
-    fn epsilon() -> Self {
-        Self::EPSILON
-    }
-    /// [`DoubleDouble::MAX`].
-    fn max_value() -> Self {
-        Self::MAX
-    }
-    fn is_nan(self) -> bool {
-        self.hi.is_nan()
-    }
-    fn is_infinite(self) -> bool {
-        self.hi.is_infinite()
-    }
-    fn is_finite(self) -> bool {
-        self.hi.is_finite()
-    }
-    /// Whether `hi` is a normal `f64` (values below [`DoubleDouble::MIN_POSITIVE`] still
-    /// count as normal although their `lo` may be subnormal).
-    fn is_normal(self) -> bool {
-        self.hi.is_normal()
-    }
-    /// The class of `hi`.
-    fn classify(self) -> FpCategory {
-        self.hi.classify()
-    }
-    /// Exact.
-    fn floor(self) -> Self {
-        let h = self.hi.floor();
-        if h == self.hi {
-            Self::renorm(h, self.lo.floor())
-        } else {
-            Self::from_f64(h)
-        }
-    }
-    /// Exact.
-    fn ceil(self) -> Self {
-        let h = self.hi.ceil();
-        if h == self.hi {
-            Self::renorm(h, self.lo.ceil())
-        } else {
-            Self::from_f64(h)
-        }
-    }
-    /// Exact; halfway cases round away from zero (as `f64::round`).
-    fn round(self) -> Self {
-        if !self.is_finite() {
-            return self;
-        }
-        let f = self.floor();
-        let d = self - f;
-        let half = Self::from_f64(0.5);
-        let r = if d > half || (d == half && self.hi > 0.0) {
-            f + Self::ONE
-        } else {
-            f
-        };
-        if r.hi == 0.0 {
-            Self::from_f64(0.0).copysign(self)
-        } else {
-            r
-        }
-    }
-    /// Exact.
-    fn trunc(self) -> Self {
-        let t = if self.hi >= 0.0 {
-            self.floor()
-        } else {
-            self.ceil()
-        };
-        if t.hi == 0.0 {
-            Self::from_f64(0.0).copysign(self)
-        } else {
-            t
-        }
-    }
-    /// `self − trunc(self)`, exact.
-    fn fract(self) -> Self {
-        if self.is_infinite() {
-            return Self::NAN;
-        }
-        self - self.trunc()
-    }
-    /// Exact.
-    fn abs(self) -> Self {
-        if self.hi.is_sign_negative() {
-            -self
-        } else {
-            self
-        }
-    }
-    /// `1` for `+0` and positive values, `−1` for `−0` and negative ones, NaN for NaN.
-    fn signum(self) -> Self {
-        Self::from_f64(self.hi.signum())
-    }
-    fn is_sign_positive(self) -> bool {
-        self.hi.is_sign_positive()
-    }
-    fn is_sign_negative(self) -> bool {
-        self.hi.is_sign_negative()
-    }
-    /// `self·a + b` with two double-double roundings (not fused), ≤ 4ε of the terms.
-    fn mul_add(self, a: Self, b: Self) -> Self {
-        self * a + b
-    }
-    /// `1/self`, correctly rounded like [`Div`].
-    fn recip(self) -> Self {
-        Self::ONE / self
-    }
-    /// Repeated squaring; relative error ≲ 2·log₂|n|·ε. `x⁰ = 1` (also for NaN).
-    fn powi(self, n: i32) -> Self {
-        if n == 0 {
-            return Self::ONE;
-        }
-        let mut base = self;
-        let mut k = n.unsigned_abs();
-        let mut acc = Self::ONE;
-        while k > 0 {
-            if k & 1 == 1 {
-                acc *= base;
-            }
-            k >>= 1;
-            if k > 0 {
-                base = base.sqr();
-            }
-        }
-        if n < 0 { acc.recip() } else { acc }
-    }
-    /// `exp(n·ln self)` (integral `n` with `|n| < 1024` via [`Float::powi`]); relative error
-    /// ≲ (16 + |n·ln self|)·ε. Special values follow `f64::powf`; a negative base needs an
-    /// integral exponent (else NaN).
-    fn powf(self, n: Self) -> Self {
-        if n.hi == 0.0 || self == Self::ONE {
-            return Self::ONE;
-        }
-        if self.is_nan() || n.is_nan() {
-            return Self::NAN;
-        }
-        if !self.is_finite() || !n.is_finite() || self.hi == 0.0 {
-            // The results are 0, 1, ∞ or NaN: exact in f64.
-            return Self::from_f64(self.hi.powf(n.hi));
-        }
-        let integral = n == n.trunc();
-        if integral && n.hi.abs() < 1024.0 {
-            return self.powi(n.hi as i32);
-        }
-        if self.hi < 0.0 {
-            if !integral {
-                return Self::NAN;
-            }
-            let odd = (n.ldexp(-1)).fract().hi != 0.0;
-            let v = (n * (-self).ln()).exp();
-            return if odd { -v } else { v };
-        }
-        (n * self.ln()).exp()
-    }
-    /// One Newton step from `sqrt(hi)` with an exact residual: relative error ≤ ε.
-    fn sqrt(self) -> Self {
-        if self.hi == 0.0 || self.hi.is_nan() || self.hi == f64::INFINITY {
-            return self;
-        }
-        if self.hi < 0.0 {
-            return Self::NAN;
-        }
-        let y = self.hi.sqrt();
-        let (p1, p2) = two_prod(y, y);
-        let r = self - Self { hi: p1, lo: p2 };
-        Self::renorm(y, r.hi / (2.0 * y))
-    }
-    /// Argument reduction `x = k ln 2 + r` (159-bit ln 2), `exp(r) = (1 + expm1(r/512))^512`
-    /// by Taylor series and doubling: relative error ≲ 4ε + |x|·ε (the conditioning).
-    fn exp(self) -> Self {
-        self.exp_impl()
-    }
-    /// `2^self`: exact for integers, `2ⁿ·exp(f ln 2)` otherwise (≲ 4ε).
-    fn exp2(self) -> Self {
-        if !self.is_finite() {
-            return Self::from_f64(self.hi.exp2());
-        }
-        let n = self.hi.round().clamp(-2200.0, 2200.0);
-        let f = self - Self::from_f64(n);
-        (f * Self::LN_2).exp().ldexp(n as i32)
-    }
-    /// `e·ln 2 + ln m` with `m ∈ [1/√2, √2)`; `ln m` by the `atanh` series near 1, else one
-    /// Newton step on `exp`. Relative error ≤ 8ε (≤ 2ε near 1, where it stays relative).
-    fn ln(self) -> Self {
-        if self.hi.is_nan() || self.hi < 0.0 {
-            return Self::NAN;
-        }
-        if self.hi == 0.0 {
-            return Self::NEG_INFINITY;
-        }
-        if self.hi == f64::INFINITY {
-            return self;
-        }
-        let (e, ln_m) = Self::ln_reduced(self);
-        if e == 0 {
-            ln_m
-        } else {
-            Self::LN_2.mul_f64(e as f64) + ln_m
-        }
-    }
-    /// `ln self / ln base` (≲ 16ε away from `base ≈ 1`).
-    fn log(self, base: Self) -> Self {
-        self.ln() / base.ln()
-    }
-    /// `e + ln m · log₂ e`: exact for powers of two, ≤ 8ε otherwise.
-    fn log2(self) -> Self {
-        if self.hi.is_nan() || self.hi <= 0.0 || self.hi == f64::INFINITY {
-            return Self::from_f64(self.hi.log2());
-        }
-        let (e, ln_m) = Self::ln_reduced(self);
-        Self::from_f64(e as f64) + ln_m * Self::LOG2_E
-    }
-    /// `ln self · log₁₀ e` (≤ 8ε).
-    fn log10(self) -> Self {
-        self.ln() * Self::LOG10_E
-    }
-    /// `self · 180/π` (≤ 4ε).
-    fn to_degrees(self) -> Self {
-        self * Self::from_f64(180.0) / Self::PI
-    }
-    /// `self · π/180` (≤ 4ε).
-    fn to_radians(self) -> Self {
-        self * Self::PI / Self::from_f64(180.0)
-    }
-    /// The larger value, ignoring a NaN operand (as `f64::max`).
-    fn max(self, other: Self) -> Self {
-        if self.is_nan() || other > self {
-            other
-        } else {
-            self
-        }
-    }
-    /// The smaller value, ignoring a NaN operand (as `f64::min`).
-    fn min(self, other: Self) -> Self {
-        if self.is_nan() || other < self {
-            other
-        } else {
-            self
-        }
-    }
-    /// `max(self − other, 0)`.
-    fn abs_sub(self, other: Self) -> Self {
-        if self.is_nan() || other.is_nan() {
-            return Self::NAN;
-        }
-        if self > other {
-            self - other
-        } else {
-            Self::ZERO
-        }
-    }
-    /// One Newton step from `cbrt(hi)`: relative error ≤ ε.
-    fn cbrt(self) -> Self {
-        if self.hi == 0.0 || !self.is_finite() {
-            return self;
-        }
-        let a = self.abs();
-        let y = a.hi.cbrt();
-        let y3 = Self::from_product(y, y).mul_f64(y);
-        let r = y3 - a;
-        let c = Self::renorm(y, -r.hi / (3.0 * y * y));
-        if self.hi < 0.0 { -c } else { c }
-    }
-    /// `sqrt(x² + y²)` with power-of-two scaling (no spurious overflow), ≤ 2ε.
-    fn hypot(self, other: Self) -> Self {
-        if self.is_infinite() || other.is_infinite() {
-            return Self::INFINITY;
-        }
-        if self.is_nan() || other.is_nan() {
-            return Self::NAN;
-        }
-        let (a, b) = (self.abs(), other.abs());
-        let m = if a > b { a } else { b };
-        if m.hi == 0.0 {
-            return Self::ZERO;
-        }
-        let e = exponent_of(m.hi);
-        let (a, b) = (a.ldexp(-e), b.ldexp(-e));
-        (a.sqr() + b.sqr()).sqrt().ldexp(e)
-    }
-    /// Reduction modulo π/2 (159-bit constant) and Taylor series: ≤ 4ε relative for
-    /// `|x| ≲ 2⁵⁰` away from the zeros `kπ` (absolute ≤ 4ε·max(1, |x|·2⁻⁵⁰) there).
-    fn sin(self) -> Self {
-        self.sin_cos_impl().0
-    }
-    /// As [`Float::sin`].
-    fn cos(self) -> Self {
-        self.sin_cos_impl().1
-    }
-    /// `sin/cos` (≤ 8ε relative away from the poles).
-    fn tan(self) -> Self {
-        let (s, c) = self.sin_cos_impl();
-        s / c
-    }
-    /// `atan2(x, √((1−x)(1+x)))`, ≤ 8ε; NaN outside [−1, 1].
-    fn asin(self) -> Self {
-        if self.abs() > Self::ONE {
-            return Self::NAN;
-        }
-        let t = ((Self::ONE - self) * (Self::ONE + self)).sqrt();
-        Self::atan2_impl(self, t)
-    }
-    /// `atan2(√((1−x)(1+x)), x)`, ≤ 8ε; NaN outside [−1, 1].
-    fn acos(self) -> Self {
-        if self.abs() > Self::ONE {
-            return Self::NAN;
-        }
-        let t = ((Self::ONE - self) * (Self::ONE + self)).sqrt();
-        Self::atan2_impl(t, self)
-    }
-    /// `atan2(x, 1)`: ≤ 8ε relative.
-    fn atan(self) -> Self {
-        Self::atan2_impl(self, Self::ONE)
-    }
-    /// One Newton correction of `f64` `atan2(y.hi, x.hi)` on `sin`/`cos` (QD): ≤ 8ε
-    /// relative; special values as `f64::atan2`.
-    fn atan2(self, other: Self) -> Self {
-        Self::atan2_impl(self, other)
-    }
-    /// As [`Float::sin`] and [`Float::cos`] (one reduction).
-    fn sin_cos(self) -> (Self, Self) {
-        self.sin_cos_impl()
-    }
-    /// Series with doubling for `|x| < ln2/2` (relative error ≤ 4ε, also for tiny `x`),
-    /// `exp(x) − 1` beyond.
-    fn exp_m1(self) -> Self {
-        if self.hi.is_nan() {
-            return self;
-        }
-        if self.hi.abs() < 0.5 * std::f64::consts::LN_2 {
-            Self::expm1_small(self)
-        } else {
-            self.exp() - Self::ONE
-        }
-    }
-    /// `2 atanh(x/(2+x))` by series for `|x| < 1/4` (≤ 4ε relative, also for tiny `x`),
-    /// `ln(1+x)` beyond.
-    fn ln_1p(self) -> Self {
-        if self.hi.is_nan() || self.hi < -1.0 {
-            return Self::NAN;
-        }
-        if self.hi.abs() < 0.25 {
-            if self.hi == 0.0 {
-                return self;
-            }
-            Self::two_atanh_series(self / (Self::from_f64(2.0) + self))
-        } else {
-            (Self::ONE + self).ln()
-        }
-    }
-    /// `(m + m/(m+1))/2` with `m = expm1(|x|)`, or `exp(|x| − ln 2)` for `|x| > 40`: ≤ 8ε.
-    fn sinh(self) -> Self {
-        if !self.is_finite() || self.hi == 0.0 {
-            return self;
-        }
-        let a = self.abs();
-        let v = if a.hi > 40.0 {
-            (a - Self::LN_2).exp()
-        } else {
-            let m = a.exp_m1();
-            (m + m / (m + Self::ONE)).ldexp(-1)
-        };
-        if self.hi < 0.0 { -v } else { v }
-    }
-    /// `(eˣ + e⁻ˣ)/2`, or `exp(|x| − ln 2)` for `|x| > 40`: ≤ 8ε.
-    fn cosh(self) -> Self {
-        if self.is_nan() {
-            return self;
-        }
-        let a = self.abs();
-        if a.hi > 40.0 {
-            return (a - Self::LN_2).exp();
-        }
-        let e = a.exp();
-        (e + e.recip()).ldexp(-1)
-    }
-    /// `m/(m+2)` with `m = expm1(2|x|)` (accurate near 0), `±1` for `|x| > 40`: ≤ 8ε.
-    fn tanh(self) -> Self {
-        if self.is_nan() || self.hi == 0.0 {
-            return self;
-        }
-        let a = self.abs();
-        let v = if a.hi > 40.0 {
-            Self::ONE
-        } else {
-            let m = a.ldexp(1).exp_m1();
-            m / (m + Self::from_f64(2.0))
-        };
-        if self.hi < 0.0 { -v } else { v }
-    }
-    /// `ln_1p(|x| + x²/(1 + √(1+x²)))`, `ln|x| + ln 2` for `|x| > 2⁶⁰`: ≤ 16ε.
-    fn asinh(self) -> Self {
-        if !self.is_finite() || self.hi == 0.0 {
-            return self;
-        }
-        let a = self.abs();
-        let v = if a.hi > 2.0_f64.powi(60) {
-            a.ln() + Self::LN_2
-        } else {
-            let a2 = a.sqr();
-            (a + a2 / (Self::ONE + (Self::ONE + a2).sqrt())).ln_1p()
-        };
-        if self.hi < 0.0 { -v } else { v }
-    }
-    /// `ln_1p(t + √(2t + t²))` with `t = x − 1`, `ln x + ln 2` for `x > 2⁶⁰`: ≤ 16ε;
-    /// NaN below 1.
-    fn acosh(self) -> Self {
-        if self.is_nan() || self.hi < 1.0 {
-            return Self::NAN;
-        }
-        if self.hi > 2.0_f64.powi(60) {
-            return self.ln() + Self::LN_2;
-        }
-        let t = self - Self::ONE;
-        (t + (t.ldexp(1) + t.sqr()).sqrt()).ln_1p()
-    }
-    /// `ln_1p(2x/(1−x))/2`: ≤ 16ε; ±∞ at ±1, NaN outside [−1, 1].
-    fn atanh(self) -> Self {
-        if self.is_nan() || self.hi.abs() > 1.0 {
-            return Self::NAN;
-        }
-        if self.hi.abs() == 1.0 && self.lo == 0.0 {
-            return Self::from_f64(self.hi * f64::INFINITY);
-        }
-        if self.hi == 0.0 {
-            return self;
-        }
-        (self.ldexp(1) / (Self::ONE - self)).ln_1p().ldexp(-1)
-    }
-    /// Best effort: the decomposition of `hi` (the nearest `f64`), since 106 bits do not fit
-    /// in the `u64` mantissa of the `num_traits` signature.
-    fn integer_decode(self) -> (u64, i16, i8) {
-        Float::integer_decode(self.hi)
-    }
-}
-
-impl FloatConst for DoubleDouble {
-    fn E() -> Self {
-        Self::E
-    }
-    fn FRAC_1_PI() -> Self {
-        Self::FRAC_1_PI
-    }
-    fn FRAC_1_SQRT_2() -> Self {
-        Self::FRAC_1_SQRT_2
-    }
-    fn FRAC_2_PI() -> Self {
-        Self::FRAC_2_PI
-    }
-    fn FRAC_2_SQRT_PI() -> Self {
-        Self::FRAC_2_SQRT_PI
-    }
-    fn FRAC_PI_2() -> Self {
-        Self::FRAC_PI_2
-    }
-    fn FRAC_PI_3() -> Self {
-        Self::FRAC_PI_3
-    }
-    fn FRAC_PI_4() -> Self {
-        Self::FRAC_PI_4
-    }
-    fn FRAC_PI_6() -> Self {
-        Self::FRAC_PI_6
-    }
-    fn FRAC_PI_8() -> Self {
-        Self::FRAC_PI_8
-    }
-    fn LN_10() -> Self {
-        Self::LN_10
-    }
-    fn LN_2() -> Self {
-        Self::LN_2
-    }
-    fn LOG10_E() -> Self {
-        Self::LOG10_E
-    }
-    fn LOG2_E() -> Self {
-        Self::LOG2_E
-    }
-    fn PI() -> Self {
-        Self::PI
-    }
-    fn SQRT_2() -> Self {
-        Self::SQRT_2
-    }
-    fn TAU() -> Self {
-        Self::TAU
-    }
-    fn LOG10_2() -> Self {
-        Self::LOG10_2
-    }
-    fn LOG2_10() -> Self {
-        Self::LOG2_10
+        parse(s)
     }
 }
 
@@ -987,10 +278,56 @@ impl bflow::real::Real for DoubleDouble {
     fn lit(x: f64) -> Self {
         Self::from_f64(x)
     }
-
     /// `hi + lo` rounded once to the nearest `f64`; NaN stays NaN.
     fn to_f64_lossy(self) -> f64 {
         self.hi + self.lo
+    }
+    fn zero() -> Self {
+        Self::ZERO
+    }
+    fn one() -> Self {
+        Self::ONE
+    }
+    fn nan() -> Self {
+        Self::NAN
+    }
+    /// [`DoubleDouble::EPSILON`] = 2⁻¹⁰⁴ (see there for why not 2⁻¹⁰⁶).
+    fn epsilon() -> Self {
+        Self::EPSILON
+    }
+    /// [`DoubleDouble::MIN_POSITIVE`] = 2⁻⁹⁶⁹, the smallest value with full precision.
+    fn min_positive_value() -> Self {
+        Self::MIN_POSITIVE
+    }
+    fn is_finite(self) -> bool {
+        DoubleDouble::is_finite(self)
+    }
+    fn is_nan(self) -> bool {
+        DoubleDouble::is_nan(self)
+    }
+    fn abs(self) -> Self {
+        DoubleDouble::abs(self)
+    }
+    fn max(self, other: Self) -> Self {
+        DoubleDouble::max(self, other)
+    }
+    fn min(self, other: Self) -> Self {
+        DoubleDouble::min(self, other)
+    }
+    fn sqrt(self) -> Self {
+        DoubleDouble::sqrt(self)
+    }
+    fn sin(self) -> Self {
+        DoubleDouble::sin(self)
+    }
+    fn cos(self) -> Self {
+        DoubleDouble::cos(self)
+    }
+    fn exp(self) -> Self {
+        DoubleDouble::exp(self)
+    }
+    fn ln_1p(self) -> Self {
+        DoubleDouble::ln_1p(self)
     }
 }
 
@@ -1031,11 +368,6 @@ impl DoubleDouble {
         hi: f64::MAX,
         lo: f64::from_bits((1992 << 52) | ((1 << 52) - 1)),
     };
-    /// The most negative finite value, `−MAX`.
-    pub const MIN: Self = Self {
-        hi: -f64::MAX,
-        lo: -f64::from_bits((1992 << 52) | ((1 << 52) - 1)),
-    };
     /// `2⁻⁹⁶⁹ ≈ 2.004e-292`, the smallest positive value at which the full 106-bit precision
     /// is still available (below it `lo` is subnormal).
     pub const MIN_POSITIVE: Self = Self {
@@ -1056,28 +388,9 @@ impl DoubleDouble {
         Self { hi: x, lo: 0.0 }
     }
 
-    /// The `i64` `n` exactly (inherent, to avoid the `From`/`NumCast::from` ambiguity).
+    /// The `i64` `n` exactly (inherent, so that the type of `n` needs no annotation).
     pub fn from_i64(n: i64) -> Self {
         <Self as From<i64>>::from(n)
-    }
-
-    /// The `u64` `n` exactly.
-    pub fn from_u64(n: u64) -> Self {
-        <Self as From<u64>>::from(n)
-    }
-
-    /// The exact sum `a + b` of two `f64` (always representable).
-    pub fn from_sum(a: f64, b: f64) -> Self {
-        Self::new(a, b)
-    }
-
-    /// The exact product `a · b` of two `f64` (exact barring overflow/underflow).
-    pub fn from_product(a: f64, b: f64) -> Self {
-        let (p, e) = two_prod(a, b);
-        if p == 0.0 || !p.is_finite() {
-            return Self::from_f64(p);
-        }
-        Self { hi: p, lo: e }
     }
 
     /// `n / d` correctly rounded to double-double (up to about one unit in the last place;
@@ -1104,6 +417,15 @@ impl DoubleDouble {
     /// `self²` (≤ 2ε relative error).
     pub fn sqr(self) -> Self {
         self * self
+    }
+
+    /// The exact product `a · b` of two `f64` (exact barring overflow/underflow).
+    fn from_product(a: f64, b: f64) -> Self {
+        let (p, e) = two_prod(a, b);
+        if p == 0.0 || !p.is_finite() {
+            return Self::from_f64(p);
+        }
+        Self { hi: p, lo: e }
     }
 
     /// Builds the pair from `s` and a smaller correction `e` (`|s| ≥ |e|`).
@@ -1250,83 +572,6 @@ impl DoubleDouble {
             1.0 => (c, -s),
             2.0 => (-s, -c),
             _ => (-c, s),
-        }
-    }
-
-    /// `exp(x)`.
-    fn exp_impl(self) -> Self {
-        if self.hi.is_nan() {
-            return self;
-        }
-        if self.hi > 709.79 {
-            return Self::INFINITY;
-        }
-        if self.hi < -745.2 {
-            return Self::ZERO;
-        }
-        let k = (self.hi / std::f64::consts::LN_2).round();
-        let r = if k == 0.0 {
-            self
-        } else {
-            let (a1, a2) = two_prod(k, LN2_3[0]);
-            let (b1, b2) = two_prod(k, LN2_3[1]);
-            ((self - Self { hi: a1, lo: a2 }) - Self::new(b1, b2)) - Self::from_f64(k * LN2_3[2])
-        };
-        (Self::expm1_small(r) + Self::ONE).ldexp(k as i32)
-    }
-
-    /// `atan2(y, x)` with the QD Newton correction.
-    fn atan2_impl(y: Self, x: Self) -> Self {
-        if x.is_nan() || y.is_nan() {
-            return Self::NAN;
-        }
-        let pi_signed = |neg: bool| if neg { -Self::PI } else { Self::PI };
-        if y.hi == 0.0 {
-            // atan2(±0, x): ±0 for x > 0 or x = +0, ±π for x < 0 or x = −0.
-            return if x.hi.is_sign_positive() {
-                y
-            } else {
-                pi_signed(y.hi.is_sign_negative())
-            };
-        }
-        if x.hi == 0.0 || (y.is_infinite() && x.is_finite()) {
-            return if y.hi > 0.0 {
-                Self::FRAC_PI_2
-            } else {
-                -Self::FRAC_PI_2
-            };
-        }
-        if x.is_infinite() {
-            let v = if y.is_infinite() {
-                if x.hi > 0.0 {
-                    Self::FRAC_PI_4
-                } else {
-                    Self::FRAC_3PI_4
-                }
-            } else if x.hi > 0.0 {
-                Self::ZERO
-            } else {
-                Self::PI
-            };
-            return if y.hi < 0.0 { -v } else { v };
-        }
-        // Scale by a power of two only when squaring could overflow or underflow.
-        let big = x.hi.abs().max(y.hi.abs());
-        let (xs, ys) = if !(1e-140..=1e140).contains(&big) {
-            let e = exponent_of(big);
-            (x.ldexp(-e), y.ldexp(-e))
-        } else {
-            (x, y)
-        };
-        let r = (xs.sqr() + ys.sqr()).sqrt();
-        let xx = xs / r;
-        let yy = ys / r;
-        let z = Self::from_f64(y.hi.atan2(x.hi));
-        let (s, c) = z.sin_cos_impl();
-        if xx.hi.abs() > yy.hi.abs() {
-            z + (yy - s) / c
-        } else {
-            z - (xx - c) / s
         }
     }
 
@@ -1523,7 +768,172 @@ impl DoubleDouble {
     }
 }
 
-/// Error of [`DoubleDouble::from_str_radix`] and [`FromStr`].
+/// The functions [`bflow::real::Real`] asks for, and `ln`, on which `ln_1p` rests.
+impl DoubleDouble {
+    /// Whether the value is NaN.
+    pub fn is_nan(self) -> bool {
+        self.hi.is_nan()
+    }
+
+    /// Whether the value is neither NaN nor ±∞.
+    pub fn is_finite(self) -> bool {
+        self.hi.is_finite()
+    }
+
+    /// Whether the value is ±∞.
+    pub fn is_infinite(self) -> bool {
+        self.hi.is_infinite()
+    }
+
+    /// `|self|`, exact.
+    pub fn abs(self) -> Self {
+        if self.hi.is_sign_negative() {
+            -self
+        } else {
+            self
+        }
+    }
+
+    /// The larger value, ignoring a NaN operand (as `f64::max`).
+    pub fn max(self, other: Self) -> Self {
+        if self.is_nan() || other > self {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// The smaller value, ignoring a NaN operand (as `f64::min`).
+    pub fn min(self, other: Self) -> Self {
+        if self.is_nan() || other < self {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// One Newton step from `sqrt(hi)` with an exact residual: relative error ≤ ε. NaN below
+    /// 0; `sqrt(−0) = −0`.
+    pub fn sqrt(self) -> Self {
+        if self.hi == 0.0 || self.hi.is_nan() || self.hi == f64::INFINITY {
+            return self;
+        }
+        if self.hi < 0.0 {
+            return Self::NAN;
+        }
+        let y = self.hi.sqrt();
+        let (p1, p2) = two_prod(y, y);
+        let r = self - Self { hi: p1, lo: p2 };
+        Self::renorm(y, r.hi / (2.0 * y))
+    }
+
+    /// `eˣ`: argument reduction `x = k ln 2 + r` (159-bit ln 2),
+    /// `exp(r) = (1 + expm1(r/512))^512` by Taylor series and doubling: relative error
+    /// ≲ 4ε + |x|·ε (the conditioning).
+    /// Overflows to +∞ above ≈ 709.79, underflows to 0 below ≈ −745.2.
+    pub fn exp(self) -> Self {
+        if self.hi.is_nan() {
+            return self;
+        }
+        if self.hi > 709.79 {
+            return Self::INFINITY;
+        }
+        if self.hi < -745.2 {
+            return Self::ZERO;
+        }
+        let k = (self.hi / std::f64::consts::LN_2).round();
+        let r = if k == 0.0 {
+            self
+        } else {
+            let (a1, a2) = two_prod(k, LN2_3[0]);
+            let (b1, b2) = two_prod(k, LN2_3[1]);
+            ((self - Self { hi: a1, lo: a2 }) - Self::new(b1, b2)) - Self::from_f64(k * LN2_3[2])
+        };
+        (Self::expm1_small(r) + Self::ONE).ldexp(k as i32)
+    }
+
+    /// `ln x = e·ln 2 + ln m` with `m ∈ [1/√2, √2)`; `ln m` by the `atanh` series near 1,
+    /// else one Newton step on `exp`. Relative error ≤ 8ε (≤ 2ε near 1, where it stays
+    /// relative). NaN below 0, −∞ at 0.
+    pub fn ln(self) -> Self {
+        if self.hi.is_nan() || self.hi < 0.0 {
+            return Self::NAN;
+        }
+        if self.hi == 0.0 {
+            return Self::NEG_INFINITY;
+        }
+        if self.hi == f64::INFINITY {
+            return self;
+        }
+        let (e, ln_m) = Self::ln_reduced(self);
+        if e == 0 {
+            ln_m
+        } else {
+            Self::LN_2.mul_f64(e as f64) + ln_m
+        }
+    }
+
+    /// `ln(1 + x)`: `2 atanh(x/(2+x))` by series for `|x| < 1/4` (≤ 4ε relative, also for
+    /// tiny `x`), `ln(1+x)` beyond. NaN below −1, −∞ at −1.
+    pub fn ln_1p(self) -> Self {
+        if self.hi.is_nan() || self.hi < -1.0 {
+            return Self::NAN;
+        }
+        if self.hi.abs() < 0.25 {
+            if self.hi == 0.0 {
+                return self;
+            }
+            Self::two_atanh_series(self / (Self::from_f64(2.0) + self))
+        } else {
+            (Self::ONE + self).ln()
+        }
+    }
+
+    /// `sin x`: reduction modulo π/2 (159-bit constant) and Taylor series: ≤ 4ε relative
+    /// for `|x| ≲ 2⁵⁰` away from the zeros `kπ` (absolute ≤ 4ε·max(1, |x|·2⁻⁵⁰) there);
+    /// NaN for ±∞.
+    pub fn sin(self) -> Self {
+        self.sin_cos_impl().0
+    }
+
+    /// `cos x`, as [`DoubleDouble::sin`].
+    pub fn cos(self) -> Self {
+        self.sin_cos_impl().1
+    }
+
+    /// The largest integer ≤ `self`, exact (for printing digits).
+    fn floor(self) -> Self {
+        let h = self.hi.floor();
+        if h == self.hi {
+            Self::renorm(h, self.lo.floor())
+        } else {
+            Self::from_f64(h)
+        }
+    }
+
+    /// `selfⁿ` by repeated squaring (for powers of ten); relative error ≲ 2·log₂|n|·ε.
+    /// `x⁰ = 1` (also for NaN).
+    fn powi(self, n: i32) -> Self {
+        if n == 0 {
+            return Self::ONE;
+        }
+        let mut base = self;
+        let mut k = n.unsigned_abs();
+        let mut acc = Self::ONE;
+        while k > 0 {
+            if k & 1 == 1 {
+                acc *= base;
+            }
+            k >>= 1;
+            if k > 0 {
+                base = base.sqr();
+            }
+        }
+        if n < 0 { Self::ONE / acc } else { acc }
+    }
+}
+
+/// Error of parsing a [`DoubleDouble`] ([`FromStr`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseDoubleDoubleError {
     kind: &'static str,
@@ -1537,13 +947,10 @@ impl fmt::Display for ParseDoubleDoubleError {
 
 impl std::error::Error for ParseDoubleDoubleError {}
 
-/// Parses `[+-]digits[.digits][(e|E)[+-]digits]` (a decimal exponent only for radix 10),
-/// `inf`, `infinity` and `nan` (case-insensitive).
-fn parse(s: &str, radix: u32) -> Result<DoubleDouble, ParseDoubleDoubleError> {
+/// Parses `[+-]digits[.digits][(e|E)[+-]digits]`, `inf`, `infinity` and `nan`
+/// (case-insensitive).
+fn parse(s: &str) -> Result<DoubleDouble, ParseDoubleDoubleError> {
     let err = |kind| Err(ParseDoubleDoubleError { kind });
-    if !(2..=36).contains(&radix) {
-        return err("radix must be in 2..=36");
-    }
     let (neg, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -1558,10 +965,10 @@ fn parse(s: &str, radix: u32) -> Result<DoubleDouble, ParseDoubleDoubleError> {
         return Ok(DoubleDouble::NAN);
     }
     let (mant, exp_str) = match body.find(['e', 'E']) {
-        Some(i) if radix == 10 => (&body[..i], Some(&body[i + 1..])),
-        _ => (body, None),
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
     };
-    let r = DoubleDouble::from_f64(radix as f64);
+    let ten = DoubleDouble::from_f64(10.0);
     let mut acc = DoubleDouble::ZERO;
     let mut sig = 0usize;
     let mut scale: i64 = 0;
@@ -1575,12 +982,12 @@ fn parse(s: &str, radix: u32) -> Result<DoubleDouble, ParseDoubleDoubleError> {
             seen_point = true;
             continue;
         }
-        let Some(d) = c.to_digit(radix) else {
+        let Some(d) = c.to_digit(10) else {
             return err("invalid digit");
         };
         seen_digit = true;
         if sig < 36 {
-            acc = acc * r + DoubleDouble::from_f64(d as f64);
+            acc = acc * ten + DoubleDouble::from_f64(d as f64);
             if acc.hi != 0.0 {
                 sig += 1;
             }
@@ -1612,12 +1019,8 @@ fn parse(s: &str, radix: u32) -> Result<DoubleDouble, ParseDoubleDoubleError> {
     let scale = scale.clamp(-100_000, 100_000) as i32;
     let v = if acc.hi == 0.0 {
         acc
-    } else if radix == 10 {
-        acc.scale10(scale)
-    } else if scale >= 0 {
-        acc * r.powi(scale)
     } else {
-        acc / r.powi(-scale)
+        acc.scale10(scale)
     };
     Ok(sign(v))
 }
@@ -1629,61 +1032,6 @@ impl DoubleDouble {
         hi: 3.141592653589793,
         lo: 1.2246467991473532e-16,
     };
-    /// 2π. Correctly rounded to double-double.
-    pub const TAU: Self = Self {
-        hi: 6.283185307179586,
-        lo: 2.4492935982947064e-16,
-    };
-    /// π/2. Correctly rounded to double-double.
-    pub const FRAC_PI_2: Self = Self {
-        hi: 1.5707963267948966,
-        lo: 6.123233995736766e-17,
-    };
-    /// π/3. Correctly rounded to double-double.
-    pub const FRAC_PI_3: Self = Self {
-        hi: 1.0471975511965979,
-        lo: -1.072081766451091e-16,
-    };
-    /// π/4. Correctly rounded to double-double.
-    pub const FRAC_PI_4: Self = Self {
-        hi: 0.7853981633974483,
-        lo: 3.061616997868383e-17,
-    };
-    /// 3π/4. Correctly rounded to double-double.
-    pub const FRAC_3PI_4: Self = Self {
-        hi: 2.356194490192345,
-        lo: 9.184850993605148e-17,
-    };
-    /// π/6. Correctly rounded to double-double.
-    pub const FRAC_PI_6: Self = Self {
-        hi: 0.5235987755982989,
-        lo: -5.360408832255455e-17,
-    };
-    /// π/8. Correctly rounded to double-double.
-    pub const FRAC_PI_8: Self = Self {
-        hi: 0.39269908169872414,
-        lo: 1.5308084989341915e-17,
-    };
-    /// 1/π. Correctly rounded to double-double.
-    pub const FRAC_1_PI: Self = Self {
-        hi: 0.3183098861837907,
-        lo: -1.9678676675182486e-17,
-    };
-    /// 2/π. Correctly rounded to double-double.
-    pub const FRAC_2_PI: Self = Self {
-        hi: 0.6366197723675814,
-        lo: -3.935735335036497e-17,
-    };
-    /// 2/√π. Correctly rounded to double-double.
-    pub const FRAC_2_SQRT_PI: Self = Self {
-        hi: 1.1283791670955126,
-        lo: 1.533545961316588e-17,
-    };
-    /// Euler's number e. Correctly rounded to double-double.
-    pub const E: Self = Self {
-        hi: 2.718281828459045,
-        lo: 1.4456468917292502e-16,
-    };
     /// ln 2. Correctly rounded to double-double.
     pub const LN_2: Self = Self {
         hi: 0.6931471805599453,
@@ -1693,36 +1041,6 @@ impl DoubleDouble {
     pub const LN_10: Self = Self {
         hi: 2.302585092994046,
         lo: -2.1707562233822494e-16,
-    };
-    /// log₂ e. Correctly rounded to double-double.
-    pub const LOG2_E: Self = Self {
-        hi: 1.4426950408889634,
-        lo: 2.0355273740931033e-17,
-    };
-    /// log₁₀ e. Correctly rounded to double-double.
-    pub const LOG10_E: Self = Self {
-        hi: 0.4342944819032518,
-        lo: 1.098319650216765e-17,
-    };
-    /// log₂ 10. Correctly rounded to double-double.
-    pub const LOG2_10: Self = Self {
-        hi: 3.321928094887362,
-        lo: 1.661617516973592e-16,
-    };
-    /// log₁₀ 2. Correctly rounded to double-double.
-    pub const LOG10_2: Self = Self {
-        hi: 0.3010299956639812,
-        lo: -2.8037281277851704e-18,
-    };
-    /// √2. Correctly rounded to double-double.
-    pub const SQRT_2: Self = Self {
-        hi: 1.4142135623730951,
-        lo: -9.667293313452913e-17,
-    };
-    /// 1/√2. Correctly rounded to double-double.
-    pub const FRAC_1_SQRT_2: Self = Self {
-        hi: 0.7071067811865476,
-        lo: -4.833646656726457e-17,
     };
 }
 
@@ -1779,6 +1097,7 @@ const INV_FACT: [(f64, f64); 31] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bflow::real::Real;
     use proptest::prelude::*;
 
     type D = DoubleDouble;
@@ -1793,7 +1112,7 @@ mod tests {
 
     /// `|got − want| / |want|` as an f64 (computed in double-double).
     fn rel(got: D, want: D) -> f64 {
-        ((got - want) / want).abs().to_f64().unwrap()
+        ((got - want) / want).abs().to_f64_lossy()
     }
 
     fn assert_rel(name: &str, got: D, want: D, ulps: f64) {
@@ -1813,14 +1132,13 @@ mod tests {
     const SIN1: &str = "0.8414709848078965066525023216302989996226";
     const COS1: &str = "0.5403023058681397174009366074429766037323";
     const LN10: &str = "2.302585092994045684017991454684364207601";
-    const TANH_HALF: &str = "0.4621171572600097585023184836436725487303";
+    const LN_1P_HALF: &str = "0.4054651081081643819780131154643491365720";
+    const LN_1P_MINUS_FIFTH: &str = "-0.2231435513142097557662950903098345033746";
 
     #[test]
     fn dd_constants_match_references() {
         assert_rel("PI", D::PI, p(PI), 1.0);
-        assert_rel("E", D::E, p(E), 1.0);
         assert_rel("LN_2", D::LN_2, p(LN2), 1.0);
-        assert_rel("SQRT_2", D::SQRT_2, p(SQRT2), 1.0);
         assert_rel("LN_10", D::LN_10, p(LN10), 1.0);
     }
 
@@ -1830,70 +1148,31 @@ mod tests {
         let two = D::from_f64(2.0);
         assert_rel("sqrt 2", two.sqrt(), p(SQRT2), 4.0);
         assert_rel("exp 1", one.exp(), p(E), 16.0);
+        assert_rel("exp -1", (-one).exp(), p(E).powi(-1), 16.0);
         assert_rel("ln 2", two.ln(), p(LN2), 16.0);
         assert_rel("ln 10", D::from_f64(10.0).ln(), p(LN10), 16.0);
+        assert_rel("ln e", p(E).ln(), one, 16.0);
         assert_rel("sin 1", one.sin(), p(SIN1), 16.0);
         assert_rel("cos 1", one.cos(), p(COS1), 16.0);
-        assert_rel("4 atan 1", one.atan() * D::from_f64(4.0), p(PI), 16.0);
-        assert_rel("tanh 1/2", D::from_f64(0.5).tanh(), p(TANH_HALF), 16.0);
-        assert_rel("acos -1", (-one).acos(), p(PI), 16.0);
-        assert_rel("asin 1 * 2", one.asin() * two, p(PI), 16.0);
-        assert_rel("ln e", D::E.ln(), one, 16.0);
-        assert_rel("cbrt 8", D::from_f64(8.0).cbrt(), two, 1.0);
+        // ln_1p by its series (|x| < 1/4) and through ln (beyond).
         assert_rel(
-            "sinh via exp",
-            one.sinh(),
-            (p(E) - p(E).recip()) / two,
+            "ln_1p -1/5",
+            D::from_ratio(-1, 5).ln_1p(),
+            p(LN_1P_MINUS_FIFTH),
             16.0,
         );
-        assert_rel(
-            "cosh via exp",
-            one.cosh(),
-            (p(E) + p(E).recip()) / two,
-            16.0,
-        );
-        assert_rel("exp2 .5", D::from_f64(0.5).exp2(), p(SQRT2), 16.0);
-        assert_rel("log2 8", D::from_f64(8.0).log2(), D::from_f64(3.0), 0.0);
-        assert_rel(
-            "log10 1000",
-            D::from_f64(1000.0).log10(),
-            D::from_f64(3.0),
-            16.0,
-        );
-        assert_rel("powf 2^0.5", two.powf(D::from_f64(0.5)), p(SQRT2), 16.0);
+        assert_rel("ln_1p 1/2", D::from_f64(0.5).ln_1p(), p(LN_1P_HALF), 16.0);
         assert_rel(
             "powi 3^-3",
             D::from_f64(3.0).powi(-3),
             D::from_ratio(1, 27),
             8.0,
         );
-        assert_rel("tan pi/4", D::FRAC_PI_4.tan(), one, 16.0);
-        assert_rel(
-            "atanh",
-            D::from_f64(0.5).atanh(),
-            p("0.5493061443340548456976226184612628523237"),
-            16.0,
-        );
-        assert_rel(
-            "asinh",
-            one.asinh(),
-            p("0.8813735870195430252326093249797923090282"),
-            16.0,
-        );
-        assert_rel(
-            "acosh",
-            two.acosh(),
-            p("1.316957896924816708625046347307968444027"),
-            16.0,
-        );
         // Small arguments keep relative accuracy.
         let t = D::from_f64(1e-20);
-        assert_rel("exp_m1 tiny", t.exp_m1(), t + t.sqr().ldexp(-1), 4.0);
         assert_rel("ln_1p tiny", t.ln_1p(), t - t.sqr().ldexp(-1), 4.0);
         assert_rel("sin tiny", t.sin(), t, 4.0);
-        assert_rel("tanh tiny", t.tanh(), t, 4.0);
-        assert_rel("sinh tiny", t.sinh(), t, 4.0);
-        assert_rel("atan tiny", t.atan(), t, 4.0);
+        assert_rel("exp tiny", t.exp(), one + t + t.sqr().ldexp(-1), 1.0);
         // sin(π_dd) = π − π_dd ≈ −3e-33 (mpmath); the reduction keeps ~16 digits of it.
         assert!(rel(D::PI.sin(), p("-2.99476980971833955464159426787545e-33")) < 1e-15);
     }
@@ -1921,35 +1200,23 @@ mod tests {
         );
         assert_rel("0.1+0.2", p("0.1") + p("0.2"), p("0.3"), 4.0);
         assert_rel("1/3*3", D::from_ratio(1, 3) * D::from_f64(3.0), D::ONE, 2.0);
-        assert_eq!(D::from_f64(7.5) % D::from_f64(2.0), D::from_f64(1.5));
-        assert_eq!(D::from_f64(-7.5) % D::from_f64(2.0), D::from_f64(-1.5));
-        assert_eq!(D::from_i64(i64::MAX).to_i64(), Some(i64::MAX));
-        assert_eq!(D::from_u64(u64::MAX).to_u64(), Some(u64::MAX));
-        let big: i128 = (1 << 100) + 12345;
-        assert_eq!(
-            <D as FromPrimitive>::from_i128(big).unwrap().to_i128(),
-            Some(big)
-        );
-        assert_eq!(
-            <D as NumCast>::from(u64::MAX).unwrap().to_u64(),
-            Some(u64::MAX)
-        );
+        // i64::MAX = 2⁶³ − 1 does not fit in an f64; the pair holds it exactly.
+        let m = D::from_i64(i64::MAX);
+        assert_eq!((m.hi(), m.lo()), (2.0_f64.powi(63), -1.0));
+        assert_eq!(D::new(1.0, 2.0_f64.powi(-80)).lo(), 2.0_f64.powi(-80));
     }
 
     #[test]
-    fn dd_rounding_and_specials() {
+    fn dd_floor_and_specials() {
         let x = D::new(3.0, -1e-20);
         assert_eq!(x.floor(), D::from_f64(2.0));
-        assert_eq!(x.ceil(), D::from_f64(3.0));
-        assert_eq!(x.round(), D::from_f64(3.0));
-        assert_eq!(x.trunc(), D::from_f64(2.0));
-        assert_rel("fract", x.fract(), D::ONE - D::from_f64(1e-20), 1.0);
-        assert_eq!(D::from_f64(2.5).round(), D::from_f64(3.0));
-        assert_eq!(D::from_f64(-2.5).round(), D::from_f64(-3.0));
+        assert_eq!(D::new(-3.0, 1e-20).floor(), D::from_f64(-3.0));
         assert!((D::ONE / D::ZERO).is_infinite());
         assert!((D::ZERO / D::ZERO).is_nan());
         assert!(D::from_f64(-1.0).sqrt().is_nan());
         assert!(D::from_f64(-1.0).ln().is_nan());
+        assert!(D::from_f64(-2.0).ln_1p().is_nan());
+        assert_eq!(D::from_f64(-1.0).ln_1p(), D::NEG_INFINITY);
         assert!((D::INFINITY - D::INFINITY).is_nan());
         assert!((D::INFINITY * D::ZERO).is_nan());
         assert_eq!(D::ZERO.ln(), D::NEG_INFINITY);
@@ -1962,25 +1229,17 @@ mod tests {
         assert!((D::MAX * D::from_f64(2.0)).is_infinite());
         assert!(D::MAX.is_finite() && D::MAX > D::from_f64(f64::MAX));
         assert_eq!(D::from_f64(-0.0).sqrt().hi().to_bits(), (-0.0f64).to_bits());
-        assert!((D::from_f64(-0.0) + D::from_f64(-0.0)).is_sign_negative());
-        assert!((D::from_f64(-2.0) * D::ZERO).is_sign_negative());
+        assert!(
+            (D::from_f64(-0.0) + D::from_f64(-0.0))
+                .hi()
+                .is_sign_negative()
+        );
+        assert!((D::from_f64(-2.0) * D::ZERO).hi().is_sign_negative());
         assert_eq!(D::NAN.max(D::ONE), D::ONE);
-        assert_eq!(
-            D::from_f64(-8.0).powf(D::from_f64(3.0)),
-            D::from_f64(-512.0)
-        );
-        assert!(D::from_f64(-8.0).powf(D::from_f64(0.5)).is_nan());
-        assert_eq!(D::ZERO.atan2(D::from_f64(-1.0)), D::PI);
-        assert_eq!(D::ONE.atan2(D::ZERO), D::FRAC_PI_2);
-        assert_rel(
-            "hypot",
-            D::from_f64(1e300).hypot(D::from_f64(1e300)),
-            D::from_f64(1e300) * D::SQRT_2,
-            2.0,
-        );
+        assert_eq!(D::ONE.min(D::NAN), D::ONE);
+        assert_eq!(D::from_f64(-1.5).abs(), D::from_f64(1.5));
         assert_eq!(D::EPSILON, D::from_f64(2.0).powi(-104));
         assert_eq!(D::MIN_POSITIVE, D::from_f64(2.0).powi(-969));
-        assert!(D::from_f64(-1.5).signum() == -D::ONE && D::NAN.signum().is_nan());
     }
 
     #[test]
@@ -2052,8 +1311,7 @@ mod tests {
         assert!(
             "1.2.3".parse::<D>().is_err() && "".parse::<D>().is_err() && "e5".parse::<D>().is_err()
         );
-        assert_eq!(D::from_str_radix("ff.8", 16).unwrap(), D::from_f64(255.5));
-        assert_eq!(D::from_str_radix("-101", 2).unwrap(), D::from_f64(-5.0));
+        assert!("1x".parse::<D>().is_err() && "1e".parse::<D>().is_err());
         // Round trip through the printed digits.
         for s in [PI, E, LN2, SIN1] {
             let x = p(s);
@@ -2063,10 +1321,25 @@ mod tests {
 
     #[test]
     fn dd_real_impl() {
-        use bflow::real::{Real, norm_l2};
+        use bflow::real::norm_l2;
         assert_eq!(D::NAME, "double-double");
         assert_eq!(D::lit(0.1).hi(), 0.1);
         assert_eq!(D::from_ratio(1, 3).to_f64_lossy(), 1.0 / 3.0);
+        assert_eq!(<D as Real>::epsilon(), D::EPSILON);
+        assert_eq!(<D as Real>::min_positive_value(), D::MIN_POSITIVE);
+        assert_eq!(<D as Real>::zero() + <D as Real>::one(), D::ONE);
+        assert!(<D as Real>::nan().is_nan());
+        // The trait methods are the inherent ones.
+        let x = D::from_ratio(7, 3);
+        assert_eq!(<D as Real>::sqrt(x), x.sqrt());
+        assert_eq!(<D as Real>::exp(x), x.exp());
+        assert_eq!(<D as Real>::ln_1p(x), x.ln_1p());
+        assert_eq!(<D as Real>::sin(x), x.sin());
+        assert_eq!(<D as Real>::cos(x), x.cos());
+        assert_eq!(<D as Real>::abs(-x), x);
+        assert_eq!(<D as Real>::max(x, D::ONE), x);
+        assert_eq!(<D as Real>::min(x, D::ONE), D::ONE);
+        assert!(<D as Real>::is_finite(x) && !<D as Real>::is_nan(x));
         let v = [D::from_f64(3.0), D::from_f64(4.0)];
         assert_eq!(norm_l2(&v), D::from_f64(5.0));
     }
@@ -2089,35 +1362,24 @@ mod tests {
         };
         let show = |x: D| format!("{:?} {:?}", x.hi, x.lo);
         type F1 = fn(D) -> D;
-        let unary: [(&str, F1, f64, f64, bool); 23] = [
+        // `log`: the argument is 10^u with u uniform in [lo, hi].
+        let unary: [(&str, F1, f64, f64, bool); 11] = [
             ("sin", D::sin, 0.0, 15.0, true),
             ("cos", D::cos, 0.0, 15.0, true),
             ("ln", D::ln, 0.999, 1.001, false),
             ("sqrt", D::sqrt, -30.0, 30.0, true),
-            ("cbrt", D::cbrt, -30.0, 30.0, true),
             ("exp", D::exp, -1.0, 1.0, false),
             ("exp", D::exp, -200.0, 200.0, false),
             ("ln", D::ln, -100.0, 100.0, true),
             ("ln", D::ln, 0.5, 2.0, false),
-            ("exp_m1", D::exp_m1, -0.5, 0.5, false),
             ("ln_1p", D::ln_1p, -0.5, 0.5, false),
             ("sin", D::sin, -10.0, 10.0, false),
             ("cos", D::cos, -10.0, 10.0, false),
-            ("tan", D::tan, -1.5, 1.5, false),
-            ("atan", D::atan, -10.0, 10.0, true),
-            ("asin", D::asin, -1.0, 1.0, false),
-            ("acos", D::acos, -1.0, 1.0, false),
-            ("sinh", D::sinh, -5.0, 5.0, false),
-            ("cosh", D::cosh, -5.0, 5.0, false),
-            ("tanh", D::tanh, -5.0, 5.0, false),
-            ("asinh", D::asinh, -5.0, 5.0, false),
-            ("acosh", D::acosh, 1.0, 10.0, false),
-            ("atanh", D::atanh, -0.99, 0.99, false),
         ];
         for (name, f, lo, hi, log) in unary {
             for _ in 0..300 {
                 let x = if log {
-                    D::from_f64(10.0).powf(dd(lo, hi))
+                    (dd(lo, hi) * D::LN_10).exp()
                 } else {
                     dd(lo, hi)
                 };
@@ -2125,14 +1387,11 @@ mod tests {
             }
         }
         type F2 = fn(D, D) -> D;
-        let binary: [(&str, F2); 7] = [
+        let binary: [(&str, F2); 4] = [
             ("add", |a, b| a + b),
             ("sub", |a, b| a - b),
             ("mul", |a, b| a * b),
             ("div", |a, b| a / b),
-            ("atan2", D::atan2),
-            ("hypot", D::hypot),
-            ("powf", |a, b| a.abs().powf(b.ldexp(-2))),
         ];
         for (name, f) in binary {
             for _ in 0..1000 {
@@ -2208,12 +1467,6 @@ mod tests {
         }
 
         #[test]
-        fn dd_prop_cbrt(x in log_uniform(-200.0, 200.0)) {
-            let c = x.cbrt();
-            prop_assert!(rel(c * c * c, x) <= 8.0 * eps());
-        }
-
-        #[test]
         fn dd_prop_exp_ln(x in log_uniform(-100.0, 100.0)) {
             let l = x.ln();
             // exp amplifies the absolute error of ln x by |ln x|.
@@ -2227,33 +1480,28 @@ mod tests {
             let l = x.ln();
             prop_assume!(l.hi != 0.0);
             prop_assert!(rel(l.exp(), x) <= 8.0 * eps());
-            prop_assert!(rel(l.exp_m1(), x - D::ONE) <= 16.0 * eps());
+        }
+
+        #[test]
+        fn dd_prop_ln_1p_sum(u in log_uniform(-20.0, -0.6), v in log_uniform(-20.0, -0.6), neg in proptest::bool::ANY) {
+            // ln(1+u) + ln(1+v) = ln(1 + (u + v + uv)). With u, v of one sign and |u|, |v| < ¼
+            // (the series branch), w = u + v + uv is formed to a few ε, and w > −0.44, where
+            // ln_1p's condition number |w / ((1+w) ln(1+w))| is below 1.4; w up to 0.57 also
+            // takes the ln branch. Both sides agree to a few ε relative.
+            let (u, v) = if neg { (-u, -v) } else { (u, v) };
+            let w = u + v + u * v;
+            let (lhs, rhs) = (u.ln_1p() + v.ln_1p(), w.ln_1p());
+            prop_assert!(rel(lhs, rhs) <= 16.0 * eps(), "rel {:.2} eps", rel(lhs, rhs) / eps());
         }
 
         #[test]
         fn dd_prop_sin_cos(x in dd_strategy(0.0, 100.0)) {
-            let (s, c) = x.sin_cos();
+            let (s, c) = (x.sin(), x.cos());
             let err = (s.sqr() + c.sqr() - D::ONE).abs().hi;
             prop_assert!(err <= 8.0 * eps(), "err {:.2} eps", err / eps());
             // Double angle: sin 2x = 2 sin x cos x (absolute, the inputs are O(1)).
             let err2 = ((x.ldexp(1)).sin() - (s * c).ldexp(1)).abs().hi;
             prop_assert!(err2 <= 16.0 * eps(), "double angle err {:.2} eps", err2 / eps());
-        }
-
-        #[test]
-        fn dd_prop_atan_tan(x in dd_strategy(0.0, 1.5)) {
-            let t = x.tan();
-            prop_assert!(rel(t.atan(), x) <= 16.0 * eps() * (1.0 + t.hi.abs()));
-            let s = x.sin();
-            prop_assert!(rel(s.asin(), x) <= 16.0 * eps() / x.cos().hi.max(1e-3));
-        }
-
-        #[test]
-        fn dd_prop_hyperbolic(x in dd_strategy(0.0, 20.0)) {
-            let (s, c) = (x.sinh(), x.cosh());
-            prop_assert!(rel(c.sqr() - s.sqr(), D::ONE) <= 16.0 * eps() * c.sqr().hi);
-            prop_assert!(rel(x.tanh(), s / c) <= 16.0 * eps());
-            prop_assert!(rel(s.asinh(), x) <= 16.0 * eps() * (1.0 + x.hi.abs()));
         }
 
         #[test]

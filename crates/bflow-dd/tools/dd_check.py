@@ -12,14 +12,10 @@ import mpmath
 mp.prec = 400
 EPS = mpf(2) ** -104
 F = {
-    "sqrt": mpmath.sqrt, "cbrt": mpmath.cbrt, "exp": mpmath.exp, "ln": mpmath.log,
-    "exp_m1": mpmath.expm1, "ln_1p": mpmath.log1p, "sin": mpmath.sin, "cos": mpmath.cos,
-    "tan": mpmath.tan, "atan": mpmath.atan, "asin": mpmath.asin, "acos": mpmath.acos,
-    "sinh": mpmath.sinh, "cosh": mpmath.cosh, "tanh": mpmath.tanh, "asinh": mpmath.asinh,
-    "acosh": mpmath.acosh, "atanh": mpmath.atanh,
+    "sqrt": mpmath.sqrt, "exp": mpmath.exp, "ln": mpmath.log, "ln_1p": mpmath.log1p,
+    "sin": mpmath.sin, "cos": mpmath.cos,
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b, "atan2": mpmath.atan2, "hypot": mpmath.hypot,
-    "powf": lambda a, b: abs(a) ** (b / 4),
+    "div": lambda a, b: a / b,
 }
 worst = {}
 for line in sys.stdin:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Generate the double-double constant tables of src/dd.rs (needs mpmath; not a crate dependency)."""
-from mpmath import mp, mpf, pi, e, log, sqrt, factorial
+"""Generate the double-double constant tables of src/lib.rs (needs mpmath; not a crate dependency)."""
+from mpmath import mp, mpf, pi, log, factorial
 
 mp.prec = 400
 
@@ -25,25 +25,8 @@ print("#[allow(clippy::approx_constant, clippy::excessive_precision)]")
 print("impl DoubleDouble {")
 for name, x, doc in [
     ("PI", pi, "π."),
-    ("TAU", 2 * pi, "2π."),
-    ("FRAC_PI_2", pi / 2, "π/2."),
-    ("FRAC_PI_3", pi / 3, "π/3."),
-    ("FRAC_PI_4", pi / 4, "π/4."),
-    ("FRAC_3PI_4", 3 * pi / 4, "3π/4."),
-    ("FRAC_PI_6", pi / 6, "π/6."),
-    ("FRAC_PI_8", pi / 8, "π/8."),
-    ("FRAC_1_PI", 1 / pi, "1/π."),
-    ("FRAC_2_PI", 2 / pi, "2/π."),
-    ("FRAC_2_SQRT_PI", 2 / sqrt(pi), "2/√π."),
-    ("E", e, "Euler's number e."),
     ("LN_2", log(2), "ln 2."),
     ("LN_10", log(10), "ln 10."),
-    ("LOG2_E", 1 / log(2), "log₂ e."),
-    ("LOG10_E", 1 / log(10), "log₁₀ e."),
-    ("LOG2_10", log(10) / log(2), "log₂ 10."),
-    ("LOG10_2", log(2) / log(10), "log₁₀ 2."),
-    ("SQRT_2", sqrt(2), "√2."),
-    ("FRAC_1_SQRT_2", 1 / sqrt(2), "1/√2."),
 ]:
     dd(name, x, doc + " Correctly rounded to double-double.")
 print("}")

@@ -6,19 +6,31 @@
 //! behaviour are decided once.
 
 use std::fmt;
+use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// A floating-point type bflow can compute in.
 ///
-/// It is [`num_traits::Float`] plus what reports and threads need. Implemented for `f32` and
-/// `f64`; a wider type only has to implement the `num_traits` traits and the two conversions
-/// below.
+/// The trait asks for exactly what bflow's generic code uses, no more: the five arithmetic
+/// operators, comparison, the formatting that reports and error messages use, the handful of
+/// constants and elementary functions below, and `Send + Sync + 'static` so that values can
+/// cross the threads of the parallel evaluators and sit in boxed trait objects. It is
+/// implemented for `f32` and `f64` by forwarding to their inherent methods, so every method
+/// has the meaning (and the special-value behaviour) of the `f64` method of the same name. A
+/// wider type (the double-double of the `bflow-dd` package) implements the same list.
+///
+/// `PartialEq` comes with `PartialOrd`. There is no `Default`, `Sum`, `%` or `*=`: generic
+/// code writes `F::zero()` and `a = a + b`.
 pub trait Real:
-    num_traits::Float
-    + num_traits::FromPrimitive
+    Copy
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
     + fmt::Debug
     + fmt::Display
     + fmt::LowerExp
-    + Default
     + Send
     + Sync
     + 'static
@@ -26,24 +38,131 @@ pub trait Real:
     /// A short name for reports: `"f32"`, `"f64"`, ….
     const NAME: &'static str;
 
-    /// Converts an `f64` literal, rounding to nearest. Used for constants in formulas.
-    fn lit(x: f64) -> Self {
-        <Self as num_traits::FromPrimitive>::from_f64(x).unwrap_or_else(Self::nan)
-    }
+    /// Converts an `f64` literal, rounding to nearest. Used for constants in formulas and
+    /// for counts (`F::lit(k as f64)`, exact for `k < 2⁵³`).
+    fn lit(x: f64) -> Self;
 
     /// Converts to the nearest `f64` (NaN when the value has no `f64` form), for reports.
-    fn to_f64_lossy(self) -> f64 {
-        num_traits::ToPrimitive::to_f64(&self).unwrap_or(f64::NAN)
-    }
+    fn to_f64_lossy(self) -> f64;
+
+    /// `0`: the start of every sum and the degenerate `Q = 0` test.
+    fn zero() -> Self;
+
+    /// `1`: denominators such as `1/m` and `1/(1 + e⁻ᵗ)`.
+    fn one() -> Self;
+
+    /// Not a number: what an undefined quantity reads when a report needs a value.
+    fn nan() -> Self;
+
+    /// The machine epsilon, the gap between 1 and the next value: floors and tolerances are
+    /// stated in it (`||s|| ≤ 4 ε Σ||g_i||`, "B ≤ √ε is an equilibrium").
+    fn epsilon() -> Self;
+
+    /// The smallest positive value with full precision (`f64::MIN_POSITIVE`): the
+    /// Levenberg–Marquardt step takes its square root as the smallest damping.
+    fn min_positive_value() -> Self;
+
+    /// True unless NaN or ±∞: the flows stop on the first non-finite value and keep the last
+    /// finite iterate.
+    fn is_finite(self) -> bool;
+
+    /// True for NaN, which every comparison silently lets through: norms return it,
+    /// parameter checks, line searches and the Cholesky solve reject it explicitly.
+    fn is_nan(self) -> bool;
+
+    /// `|x|`: scaled norms, relative tolerances.
+    fn abs(self) -> Self;
+
+    /// The larger of two values, the other one if either is NaN (as `f64::max`): norms and
+    /// scales.
+    fn max(self, other: Self) -> Self;
+
+    /// The smaller of two values, the other one if either is NaN (as `f64::min`): the
+    /// distance to the nearest known equilibrium.
+    fn min(self, other: Self) -> Self;
+
+    /// `√x` (NaN below 0): Euclidean norms, √B, CG residual norms, Cholesky pivots.
+    fn sqrt(self) -> Self;
+
+    /// `sin x`: the periodic terms of the `Targets` problems and Branin's cosine term.
+    fn sin(self) -> Self;
+
+    /// `cos x`: as [`Real::sin`].
+    fn cos(self) -> Self;
+
+    /// `eˣ`: the logistic loss of the multi-task problems (`e^{−|t|}`, never overflowing).
+    fn exp(self) -> Self;
+
+    /// `ln(1 + x)`, accurate for small `x`: the logistic loss `log(1 + e^{−|t|})`.
+    fn ln_1p(self) -> Self;
 }
 
-impl Real for f32 {
-    const NAME: &'static str = "f32";
+/// Implements [`Real`] for a primitive float by forwarding to its inherent methods and
+/// constants.
+macro_rules! real_for_primitive {
+    ($t:ident) => {
+        impl Real for $t {
+            const NAME: &'static str = stringify!($t);
+
+            /// `x as` the type: rounds to nearest, overflows to ±∞, keeps NaN.
+            fn lit(x: f64) -> Self {
+                x as $t
+            }
+            /// Exact.
+            fn to_f64_lossy(self) -> f64 {
+                self as f64
+            }
+            fn zero() -> Self {
+                0.0
+            }
+            fn one() -> Self {
+                1.0
+            }
+            fn nan() -> Self {
+                $t::NAN
+            }
+            fn epsilon() -> Self {
+                $t::EPSILON
+            }
+            fn min_positive_value() -> Self {
+                $t::MIN_POSITIVE
+            }
+            fn is_finite(self) -> bool {
+                $t::is_finite(self)
+            }
+            fn is_nan(self) -> bool {
+                $t::is_nan(self)
+            }
+            fn abs(self) -> Self {
+                $t::abs(self)
+            }
+            fn max(self, other: Self) -> Self {
+                $t::max(self, other)
+            }
+            fn min(self, other: Self) -> Self {
+                $t::min(self, other)
+            }
+            fn sqrt(self) -> Self {
+                $t::sqrt(self)
+            }
+            fn sin(self) -> Self {
+                $t::sin(self)
+            }
+            fn cos(self) -> Self {
+                $t::cos(self)
+            }
+            fn exp(self) -> Self {
+                $t::exp(self)
+            }
+            fn ln_1p(self) -> Self {
+                $t::ln_1p(self)
+            }
+        }
+    };
 }
 
-impl Real for f64 {
-    const NAME: &'static str = "f64";
-}
+real_for_primitive!(f32);
+real_for_primitive!(f64);
 
 /// Dot product `Σ a_j b_j`, summed left to right.
 ///

@@ -68,7 +68,7 @@ fn to_dd<F: Real>(x: F) -> DoubleDouble {
 fn distance_to_true<F: Real>(theta: &[F]) -> DoubleDouble {
     let dx = to_dd(theta[0]) - DoubleDouble::from_ratio(4, 3);
     let dy = to_dd(theta[1]) - DoubleDouble::from(1.0);
-    num_traits::Float::sqrt(dx * dx + dy * dy)
+    (dx * dx + dy * dy).sqrt()
 }
 
 fn row<F: Real>(r: &RunReport<F>) -> PrecisionRow {

@@ -532,7 +532,7 @@ impl<F: Real> MultiTask<F> {
             {
                 return Err(invalid("b", format!("label {x} in b_{i} is not ±1")));
             }
-            let inv_m = F::one() / F::from_usize(a.nrows()).unwrap_or_else(F::nan);
+            let inv_m = F::one() / F::lit(a.nrows() as f64);
             out.push(Task { a, b, inv_m });
         }
         Ok(Self {
@@ -608,7 +608,7 @@ impl<F: Real> MultiTask<F> {
                 row_ptr.push(col_idx.len());
             }
             let a = Csr::new(n, row_ptr, col_idx, values)?;
-            let inv_m = F::one() / F::from_usize(m).unwrap_or_else(F::nan);
+            let inv_m = F::one() / F::lit(m as f64);
             tasks.push(Task { a, b, inv_m });
         }
         Ok(Self {

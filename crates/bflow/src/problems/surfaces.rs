@@ -39,10 +39,10 @@ impl<F: Real> Num for F {
         F::lit(x)
     }
     fn sin(self) -> Self {
-        num_traits::Float::sin(self)
+        Real::sin(self)
     }
     fn cos(self) -> Self {
-        num_traits::Float::cos(self)
+        Real::cos(self)
     }
 }
 

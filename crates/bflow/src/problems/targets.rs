@@ -39,7 +39,7 @@ impl<F: Real> Targets<F> {
 
     /// The mean target, the unique equilibrium when `A = 0`.
     pub fn mean_target(&self) -> Vec<F> {
-        let k = F::from_usize(self.targets.len()).unwrap_or_else(F::nan);
+        let k = F::lit(self.targets.len() as f64);
         let n = self.targets[0].len();
         (0..n)
             .map(|d| self.targets.iter().fold(F::zero(), |a, t| a + t[d]) / k)
