@@ -132,10 +132,11 @@ impl<F: Real> Solver<F> for Newton<F> {
                 _ => Step::Stop(StopReason::StepTolerance),
             };
         }
-        let cap = ctx.max_step().unwrap_or(F::infinity());
-        let mut radius = self.radius.unwrap_or(full_norm).min(cap);
+        let max_step = ctx.max_step();
+        let cap = |r: F| max_step.map_or(r, |c| r.min(c));
+        let mut radius = cap(self.radius.unwrap_or(full_norm));
         if radius.is_nan() || radius <= F::zero() {
-            radius = full_norm.min(cap);
+            radius = cap(full_norm);
         }
         for evaluated in 0..self.params.max_trials {
             if ctx.time_up() {
@@ -199,7 +200,7 @@ impl<F: Real> Solver<F> for Newton<F> {
                 if new_norm < s_norm && (rho >= self.params.accept_ratio || predicted <= F::zero())
                 {
                     radius = if rho > F::lit(0.75) && step_norm >= F::lit(0.99) * radius {
-                        (F::lit(2.0) * radius).min(cap)
+                        cap(F::lit(2.0) * radius)
                     } else if rho < F::lit(0.25) {
                         F::lit(0.25) * step_norm
                     } else {
