@@ -22,8 +22,8 @@
 //! [`PAIR_SEARCH_MAX_WORK`] multiply-adds; beyond it the search is skipped with a note.
 
 use crate::balance::{
-    ScaledGram, binary_exponent, check_weights, cosines_from_scaled, scale_by_pow2,
-    split_weights, sqrt_unscaled,
+    ScaledGram, binary_exponent, check_weights, cosines_from_scaled, scale_by_pow2, split_weights,
+    sqrt_unscaled,
 };
 use crate::error::{Error, Result};
 use crate::objectives::Objectives;
@@ -283,7 +283,7 @@ pub struct PairCosine {
 /// The balance of one state. Serialises (serde) to the JSON of `bflow diagnose`:
 /// `B`, `I`, `abs_I_plus_half` (null when degenerate), `degenerate`, `gradient_norms`,
 /// `sum_norm`, `cosine` (only when kept), `conflicts`, `losses` (only from a problem), `K`,
-/// `n` (null for Gram input), `source`, `notes`.
+/// `n` (null for Gram input), `source`, `notes`, `warnings`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diagnosis {
     /// K.
@@ -324,6 +324,8 @@ pub struct Diagnosis {
     pub b_resolution: Option<f64>,
     /// What was skipped or should be known (one sentence each).
     pub notes: Vec<String>,
+    /// Signs that the input is not what it should be (a likely transposed file).
+    pub warnings: Vec<String>,
 }
 
 /// Keeps the `m` most negative cosines, in a fixed order (cosine, then i, then j).
@@ -621,8 +623,9 @@ pub fn diagnose_gradients<T: Element>(
     let keep_cosines = cosines_wanted(k, params)?;
     let sc = row_scales(g, params.weights.as_deref())?;
     let mut notes = Vec::new();
+    let mut warnings = Vec::new();
     if k > n {
-        notes.push(format!(
+        warnings.push(format!(
             "K = {k} gradients of only n = {n} parameters: if each column is one task, the file is transposed (one gradient per row expected)"
         ));
     }
@@ -643,6 +646,7 @@ pub fn diagnose_gradients<T: Element>(
             source: "gradients",
             b_resolution: None,
             notes,
+            warnings,
         });
     }
     let pair_work = (k as f64) * (k as f64 - 1.0) / 2.0 * n as f64;
@@ -684,6 +688,7 @@ pub fn diagnose_gradients<T: Element>(
         source: "gradients",
         b_resolution: None,
         notes,
+        warnings,
     })
 }
 
@@ -738,6 +743,7 @@ pub fn diagnose_gram<T: Element>(
         source: "gram",
         b_resolution: Some(bal.resolution),
         notes,
+        warnings: Vec::new(),
     })
 }
 
@@ -774,6 +780,8 @@ pub fn diagnose_at_point(
     let view = MatrixView::row_major(&gradients, k, n)?;
     let mut d = diagnose_gradients(&view, params)?;
     d.losses = Some(losses);
+    // K > n is a property of the problem here, not a sign of a transposed file.
+    d.warnings.clear();
     Ok(d)
 }
 

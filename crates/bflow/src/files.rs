@@ -155,10 +155,9 @@ pub fn open_regular(path: &Path, kind: FileKind) -> Result<(File, u64)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // Something may exist at the path itself: a link whose target does not.
             return Err(match std::fs::symlink_metadata(path) {
-                Ok(m) if m.file_type().is_symlink() => refuse(
-                    path,
-                    "broken symbolic link (its target does not exist)",
-                ),
+                Ok(m) if m.file_type().is_symlink() => {
+                    refuse(path, "broken symbolic link (its target does not exist)")
+                }
                 _ => refuse(path, "no such file"),
             });
         }
@@ -198,7 +197,10 @@ pub fn read_text(path: &Path, kind: FileKind) -> Result<String> {
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        refuse(path, format!("not UTF-8 text (invalid byte at offset {at})"))
+        refuse(
+            path,
+            format!("not UTF-8 text (invalid byte at offset {at})"),
+        )
     })
 }
 

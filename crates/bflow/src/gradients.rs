@@ -134,8 +134,7 @@ impl<'a> CsvParser<'a> {
                 }
                 Err(_) => {
                     if self.first_row_error.is_none() {
-                        self.first_row_error =
-                            Some((column, format!("`{text}` is not a number")));
+                        self.first_row_error = Some((column, format!("`{text}` is not a number")));
                     }
                     if self.header_text.chars().count() < HEADER_NOTE {
                         if !self.header_text.is_empty() {
@@ -372,7 +371,9 @@ pub fn read_csv_table<R: BufRead>(
                     let rows = size / row_bytes + 1;
                     let want = (rows as u128 * p.table.cols as u128).min(size as u128 / 2 + 1);
                     let want = usize::try_from(want).unwrap_or(usize::MAX);
-                    p.table.values.reserve(want.saturating_sub(p.table.values.len()));
+                    p.table
+                        .values
+                        .reserve(want.saturating_sub(p.table.values.len()));
                 }
             }
         }
@@ -582,7 +583,9 @@ const MAX_NPY_HEADER: usize = 1 << 16;
 /// the integers between the brackets after `'shape':`. `None` when not found (the full
 /// parser then reports what is wrong).
 fn scan_shape(header: &str) -> Option<Vec<u128>> {
-    let at = header.find("'shape'").or_else(|| header.find("\"shape\""))?;
+    let at = header
+        .find("'shape'")
+        .or_else(|| header.find("\"shape\""))?;
     let rest = &header[at + 7..];
     let rest = rest.trim_start().strip_prefix(':')?.trim_start();
     let close = if rest.starts_with('(') {

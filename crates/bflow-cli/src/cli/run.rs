@@ -188,13 +188,13 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
             )),
         })?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "problem       {} (K = {}, n = {})",
         problem.name,
         problem.num_objectives(),
         problem.dim()
     );
-    print!("{}", crate::report::run_text(&report));
+    out!("{}", crate::report::run_text(&report));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&crate::report::run_json(&report))
             .map_err(CliError::failure)?;
@@ -256,14 +256,14 @@ fn run_matrix_free_command(
     } else {
         "fixed step"
     };
-    println!(
+    outln!(
         "problem       {} (K = {}, n = {})",
         problem.name,
         problem.num_objectives(),
         problem.dim()
     );
     let distance = problem.distance_to_equilibrium(&theta);
-    print!("{}", crate::report::matrix_free_text(&r, rule, distance));
+    out!("{}", crate::report::matrix_free_text(&r, rule, distance));
     if let Some(path) = &args.json {
         let v = crate::report::matrix_free_json(&r, rule, distance, &theta);
         let text = serde_json::to_string_pretty(&v).map_err(CliError::failure)?;

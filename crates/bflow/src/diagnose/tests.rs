@@ -95,7 +95,10 @@ proptest! {
 #[test]
 fn huge_gradients_give_a_finite_b() {
     // Entries near the largest float: the plain sums overflow.
-    let g = vec![vec![1.7e308, -1.0e308, 5e307], vec![-1.6e308, 1.0e308, 1e307]];
+    let g = vec![
+        vec![1.7e308, -1.0e308, 5e307],
+        vec![-1.6e308, 1.0e308, 1e307],
+    ];
     let d = diag(&g);
     let unit: Vec<Vec<f64>> = g
         .iter()
@@ -135,7 +138,10 @@ fn norm(v: &[f64]) -> f64 {
 #[test]
 fn subnormal_gradients_give_the_b_of_their_exact_values() {
     // Subnormal floats are integer multiples of 2^-1074: B of those integers is the truth.
-    let g = vec![vec![1e-320, -3e-321, 2.5e-320], vec![-1e-320, 4e-321, 1e-321]];
+    let g = vec![
+        vec![1e-320, -3e-321, 2.5e-320],
+        vec![-1e-320, 4e-321, 1e-321],
+    ];
     let ints: Vec<Vec<f64>> = g
         .iter()
         .map(|v| {
@@ -155,7 +161,11 @@ fn subnormal_gradients_give_the_b_of_their_exact_values() {
 
 #[test]
 fn column_major_and_strided_views_equal_row_major() {
-    let g = vec![vec![1.0, -2.0, 0.5, 3.0], vec![0.25, 1.0, -1.0, 2.0], vec![-1.0, 0.0, 1.0, -4.0]];
+    let g = vec![
+        vec![1.0, -2.0, 0.5, 3.0],
+        vec![0.25, 1.0, -1.0, 2.0],
+        vec![-1.0, 0.0, 1.0, -4.0],
+    ];
     let a = diag(&g);
     let mut col = vec![0.0; 12];
     for i in 0..3 {
@@ -189,7 +199,9 @@ fn column_major_and_strided_views_equal_row_major() {
 #[test]
 fn trajectories_in_c_and_fortran_order_agree() {
     let (t, k, n) = (3, 2, 4);
-    let c: Vec<f64> = (0..t * k * n).map(|x| ((x * 7919) % 13) as f64 - 6.0).collect();
+    let c: Vec<f64> = (0..t * k * n)
+        .map(|x| ((x * 7919) % 13) as f64 - 6.0)
+        .collect();
     let mut f = vec![0.0; c.len()];
     for s in 0..t {
         for i in 0..k {
@@ -199,13 +211,11 @@ fn trajectories_in_c_and_fortran_order_agree() {
         }
     }
     let p = DiagnoseParams::default();
-    let a = diagnose_gradient_trajectory(&TrajectoryView::c_order(&c, [t, k, n]).unwrap(), &p)
-        .unwrap();
-    let b = diagnose_gradient_trajectory(
-        &TrajectoryView::fortran_order(&f, [t, k, n]).unwrap(),
-        &p,
-    )
-    .unwrap();
+    let a =
+        diagnose_gradient_trajectory(&TrajectoryView::c_order(&c, [t, k, n]).unwrap(), &p).unwrap();
+    let b =
+        diagnose_gradient_trajectory(&TrajectoryView::fortran_order(&f, [t, k, n]).unwrap(), &p)
+            .unwrap();
     assert_eq!(a.len(), 3);
     assert_eq!(a, b);
     let step1 = diag(&[c[8..12].to_vec(), c[12..16].to_vec()]);
@@ -227,7 +237,11 @@ fn many_objectives_give_pairs_not_a_matrix() {
     // K = 40 > 16: no cosine matrix unless asked, and the planted most conflicting pair found.
     let (k, n) = (40, 6);
     let mut g: Vec<Vec<f64>> = (0..k)
-        .map(|i| (0..n).map(|j| 1.0 + ((i * 31 + j * 17) % 7) as f64 * 0.1).collect())
+        .map(|i| {
+            (0..n)
+                .map(|j| 1.0 + ((i * 31 + j * 17) % 7) as f64 * 0.1)
+                .collect()
+        })
         .collect();
     g[11] = vec![1.0, 2.0, 0.0, 0.0, 0.0, 0.0];
     g[29] = vec![-1.0, -2.0, 0.0, 0.0, 0.0, 1e-3];
@@ -272,7 +286,7 @@ fn tall_inputs_use_the_row_pair_search_and_warn() {
     .unwrap();
     let p = d.conflicts.as_ref().unwrap()[0];
     assert_eq!((p.i, p.j), (6, 2001));
-    assert!(d.notes.iter().any(|s| s.contains("transposed")));
+    assert!(d.warnings.iter().any(|s| s.contains("transposed")));
     assert!(d.cosines.is_none());
 }
 

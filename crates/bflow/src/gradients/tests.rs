@@ -39,7 +39,10 @@ fn gradients_csv_errors_name_line_and_column() {
     // Columns count characters, not bytes.
     assert_eq!(e("1,2\n\"é\",x\n"), "g.csv:2:1: `\"é\"` is not a number");
     assert_eq!(e("1,2\né,x\n"), "g.csv:2:1: `é` is not a number");
-    assert_eq!(e("1,2\n3, 4 5\n"), "g.csv:2:6: a field with a space inside, or a missing comma before it");
+    assert_eq!(
+        e("1,2\n3, 4 5\n"),
+        "g.csv:2:6: a field with a space inside, or a missing comma before it"
+    );
 }
 
 #[test]
@@ -100,7 +103,9 @@ fn csv_reads_through_a_file_and_long_rows_stay_linear() {
     let n = 200_000;
     let mut text = String::new();
     for r in 0..2 {
-        let row: Vec<String> = (0..n).map(|j| format!("{}", (j + r) as f64 * 0.5)).collect();
+        let row: Vec<String> = (0..n)
+            .map(|j| format!("{}", (j + r) as f64 * 0.5))
+            .collect();
         text.push_str(&row.join(","));
         text.push('\n');
     }
@@ -192,7 +197,11 @@ fn npy_trajectories_have_three_axes() {
 
 #[test]
 fn npy_bad_content_is_refused_with_a_clear_message() {
-    let e = |path: &std::path::Path| read_array(path, Content::Gradients).unwrap_err().to_string();
+    let e = |path: &std::path::Path| {
+        read_array(path, Content::Gradients)
+            .unwrap_err()
+            .to_string()
+    };
     // Another dtype: the header names int64.
     let path = temp_path("int.npy");
     let mut bytes = Vec::new();
