@@ -293,9 +293,9 @@ pub fn trajectory_csv(steps: &[Diagnosis]) -> String {
             let _ = write!(out, ",{}", csv_num(Some(x)));
         }
         if let (true, Some(c)) = (with_cos, &d.cosines) {
-            for i in 0..k {
-                for j in i + 1..k {
-                    let _ = write!(out, ",{}", csv_num(c[i][j]));
+            for (i, row) in c.iter().enumerate() {
+                for &x in &row[i + 1..] {
+                    let _ = write!(out, ",{}", csv_num(x));
                 }
             }
         }
