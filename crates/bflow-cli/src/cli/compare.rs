@@ -196,8 +196,12 @@ fn run_peers(
         }
         Ok(_) => {}
     }
-    let out = std::fs::read_to_string(&output)
-        .map_err(|e| CliError::failure(format!("{}: cannot read: {e}", output.display())))?;
+    // The script's output, read through the same checks as any input file.
+    const PEERS_OUTPUT: bflow::files::FileKind = bflow::files::FileKind {
+        name: "peer results file",
+        max_bytes: 64 << 20,
+    };
+    let out = bflow::files::read_text(&output, PEERS_OUTPUT).map_err(CliError::failure)?;
     let _ = std::fs::remove_file(&output);
     let peers = parse_peers(&out).map_err(CliError::failure)?;
     Ok(peer_ratios(&rep.runs, &peers))
