@@ -243,7 +243,8 @@ fn draw_diagnose<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("step")
         .y_desc("log10 scale")
-        .y_label_formatter(&|y| format!("1e{y:.0}"))
+        // The value at each tick (ticks may fall between decades on a short range).
+        .y_label_formatter(&|y| format!("{:.0e}", 10f64.powf(*y)))
         .draw()
         .map_err(err)?;
     for (label, points, color) in [("B", b, RED), ("|I + 1/2|", h, BLUE)] {
