@@ -1,20 +1,8 @@
 //! The `bflow` binary end to end.
 
-use std::process::Command;
+mod common;
 
-fn bflow() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bflow"))
-}
-
-fn read_json(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn temp_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("bflow-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::{bflow, read_json, temp_path};
 
 #[test]
 fn reproduce_prints_the_table_and_writes_json() {

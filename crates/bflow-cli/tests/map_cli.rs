@@ -1,7 +1,7 @@
 //! `bflow map --shard` ×3 then `bflow merge` gives the unsharded map, byte for byte once the
 //! timing field is removed.
 
-use std::process::Command;
+mod common;
 
 fn without_timing(path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
@@ -12,11 +12,10 @@ fn without_timing(path: &std::path::Path) -> String {
 
 #[test]
 fn three_shards_merged_equal_the_unsharded_run() {
-    let bin = env!("CARGO_BIN_EXE_bflow");
     let dir = std::env::temp_dir().join(format!("bflow-map-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(bin).args(args).output().unwrap();
+        let out = common::bflow().args(args).output().unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -56,12 +55,12 @@ fn three_shards_merged_equal_the_unsharded_run() {
     let mut args = vec!["merge".to_string()];
     args.extend(parts);
     args.extend(["--json".to_string(), merged.to_str().unwrap().to_string()]);
-    let out = Command::new(bin).args(&args).output().unwrap();
+    let out = common::bflow().args(&args).output().unwrap();
     assert!(out.status.success());
     let (a, b) = (without_timing(&whole), without_timing(&merged));
     assert!(a.contains("\"equilibria\""));
     assert_eq!(a, b);
-    let bad = Command::new(bin).args(["map", "e3"]).output().unwrap();
+    let bad = common::bflow().args(["map", "e3"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("region"));
     std::fs::remove_dir_all(&dir).ok();

@@ -146,18 +146,68 @@ pub(crate) fn balance_unchecked<F: Real, G: AsRef<[F]>>(gradients: &[G], n: usiz
             *s = *s + x;
         }
     }
-    let gradient_norms: Vec<F> = gradients.iter().map(|g| norm_l2(g.as_ref())).collect();
-    let sum_norm = norm_l2(&sum);
     // Scale by the largest entry of any g_i so that squares neither overflow nor underflow.
     let scale = gradients
         .iter()
         .fold(F::zero(), |m, g| m.max(norm_max(g.as_ref())));
-    let (residual, scaled_sq_norm) = scaled_residual(&gradient_norms, sum_norm, scale);
+    if scale == F::zero() {
+        return Balance {
+            sum,
+            sum_norm: F::zero(),
+            total_sq_norm: F::zero(),
+            gradient_norms: vec![F::zero(); gradients.len()],
+            gradient_scale: F::zero(),
+            scaled_sq_norm: F::zero(),
+            residual: Residual::Degenerate,
+        };
+    }
+    let gradient_norms: Vec<F> = gradients.iter().map(|g| norm_l2(g.as_ref())).collect();
+    let sum_norm = norm_l2(&sum);
+    if sum_norm.is_finite() && gradient_norms.iter().all(|x| x.is_finite()) {
+        let (residual, scaled_sq_norm) = scaled_residual(&gradient_norms, sum_norm, scale);
+        return Balance {
+            sum,
+            sum_norm,
+            total_sq_norm: scaled_sq_norm * scale * scale,
+            gradient_norms,
+            gradient_scale: scale,
+            scaled_sq_norm,
+            residual,
+        };
+    }
+    // Some norm exceeds the float range (entries near the largest float).
+    // ||g_i|| / scale, formed without ||g_i|| itself (which exceeds the float range for
+    // entries near the largest float).
+    let scaled_norm = |v: &[F]| {
+        let m = norm_max(v);
+        if m == F::zero() {
+            return F::zero();
+        }
+        let sq = v.iter().fold(F::zero(), |acc, &x| {
+            let y = x / m;
+            acc + y * y
+        });
+        (m / scale) * sq.sqrt()
+    };
+    let scaled_norms: Vec<F> = gradients.iter().map(|g| scaled_norm(g.as_ref())).collect();
+    let scaled_sum_norm = if sum.iter().all(|x| x.is_finite()) {
+        scaled_norm(&sum)
+    } else {
+        // The plain sum overflowed: ||s|| / c = ||Σ g_i/c||.
+        let mut scaled = vec![F::zero(); n];
+        for g in gradients {
+            for (s, &x) in scaled.iter_mut().zip(g.as_ref()) {
+                *s = *s + x / scale;
+            }
+        }
+        norm_l2(&scaled)
+    };
+    let (residual, scaled_sq_norm) = scaled_residual(&scaled_norms, scaled_sum_norm, F::one());
     Balance {
         sum,
-        sum_norm,
+        sum_norm: scaled_sum_norm * scale,
         total_sq_norm: scaled_sq_norm * scale * scale,
-        gradient_norms,
+        gradient_norms: scaled_norms.iter().map(|&x| x * scale).collect(),
         gradient_scale: scale,
         scaled_sq_norm,
         residual,
@@ -274,102 +324,343 @@ pub fn cosine_matrix<F: Real, G: AsRef<[F]>>(gradients: &[G]) -> Result<Vec<Vec<
     Ok(cos)
 }
 
-/// Parses K gradient vectors from CSV text, one gradient per row, comma-separated.
+/// `2^k` exactly: a normal or subnormal power of two for `−1074 ≤ k ≤ 1023`, 0 below, ∞
+/// above.
+pub fn pow2(k: i32) -> f64 {
+    if k > 1023 {
+        f64::INFINITY
+    } else if k >= -1022 {
+        f64::from_bits(((k + 1023) as u64) << 52)
+    } else if k >= -1074 {
+        f64::from_bits(1u64 << (k + 1074))
+    } else {
+        0.0
+    }
+}
+
+/// The binary exponent `e` with `|x| / 2^e ∈ [½, 1)`, for finite nonzero `x` (subnormals
+/// included); 0 for 0 and non-finite values.
+pub fn binary_exponent(x: f64) -> i32 {
+    if x == 0.0 || !x.is_finite() {
+        return 0;
+    }
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    if biased == 0 {
+        // Subnormal: the leading one is at bit (63 − leading zeros) of the mantissa.
+        let mantissa = bits & ((1u64 << 52) - 1);
+        let top = 63 - mantissa.leading_zeros() as i32; // 0..=51
+        top - 1074 + 1
+    } else {
+        biased - 1022
+    }
+}
+
+/// `x · 2^k`, exact whenever the result is a normal float (and rounded once otherwise):
+/// the factor is applied in two halves so that neither is outside the float range, for any
+/// `k` with `|k| ≤ 2200`.
+pub fn scale_by_pow2(x: f64, k: i32) -> f64 {
+    let half = k / 2;
+    x * pow2(half) * pow2(k - half)
+}
+
+/// Balance math from a Gram matrix `G = [g_i·g_j]` alone: what [`Balance`] gives from the
+/// gradients, without them.
 ///
-/// Blank lines and lines starting with `#` are skipped. The first non-blank row is taken as
-/// a header and skipped when none of its fields is a number. A leading byte-order mark is
-/// ignored. `origin` names the file in
-/// errors.
+/// `B = 1ᵀG1 / tr G` (`||s||² = Σ_ij G_ij`, `Q = tr G`), `||g_i|| = √G_ii`,
+/// `cos_ij = G_ij / √(G_ii G_jj)`.
+///
+/// One limit, inherent to the input: `1ᵀG1` is a sum of terms as large as `tr G` that
+/// cancel near an equilibrium, so B from a Gram matrix is resolved only down to about
+/// `K ε`, where from the gradients it is resolved to about `K ε²` (see
+/// [`GramBalance::resolution`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GramBalance {
+    /// B, or [`Residual::Degenerate`] when `tr G = 0`.
+    pub residual: Residual<f64>,
+    /// `||g_i|| = √G_ii` (∞ where the norm exceeds the float range).
+    pub gradient_norms: Vec<f64>,
+    /// `||Σ g_i|| = √(1ᵀG1)`.
+    pub sum_norm: f64,
+    /// The cosine matrix; `None` where a gradient is zero (0/0).
+    pub cosines: Vec<Vec<Option<f64>>>,
+    /// The smallest B this route can tell from 0: `4 K² ε` (rounding in `1ᵀG1` relative
+    /// to `tr G`), or more for an input given to lower precision.
+    pub resolution: f64,
+}
+
+impl GramBalance {
+    /// B, or `None` when degenerate.
+    pub fn b(&self) -> Option<f64> {
+        match self.residual {
+            Residual::Defined { b } => Some(b),
+            Residual::Degenerate => None,
+        }
+    }
+
+    /// `I = (B − 1)/2`, or `None` when degenerate.
+    pub fn interaction(&self) -> Option<f64> {
+        self.b().map(|b| (b - 1.0) / 2.0)
+    }
+
+    /// `|I + ½| = B/2`, or `None` when degenerate.
+    pub fn abs_i_plus_half(&self) -> Option<f64> {
+        self.b().map(|b| b / 2.0)
+    }
+
+    /// True when `tr G = 0` (every gradient vanishes).
+    pub fn is_degenerate(&self) -> bool {
+        matches!(self.residual, Residual::Degenerate)
+    }
+}
+
+/// A K×K Gram matrix scaled by a power of two: `G = scaled · 2^exponent`, with every entry
+/// of `scaled` at most 1 in magnitude. Built by [`ScaledGram::from_gram`] (checked) or by
+/// the gradient kernels in [`crate::diagnose`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaledGram {
+    /// K.
+    pub k: usize,
+    /// Row-major K×K, symmetric.
+    pub scaled: Vec<f64>,
+    /// The power of two factored out.
+    pub exponent: i32,
+}
+
+impl ScaledGram {
+    /// Checks and scales a row-major K×K Gram matrix. Entries must be finite, the diagonal
+    /// non-negative, the matrix symmetric to `tolerance` relative to the diagonal
+    /// (`|G_ij − G_ji| ≤ tolerance · √(G_ii G_jj)`, plus a few ε of the largest diagonal
+    /// entry), and `|G_ij| ≤ (1 + tolerance) √(G_ii G_jj)` (Cauchy–Schwarz). The mean of
+    /// `G_ij` and `G_ji` is kept.
+    ///
+    /// # Errors
+    /// [`Error::TooFewObjectives`] for K < 2; [`Error::InvalidGram`] naming the first
+    /// entry (1-based) that breaks a rule, or the length when it is not K².
+    pub fn from_gram(gram: &[f64], k: usize, tolerance: f64) -> Result<Self> {
+        Self::from_entries(k, tolerance, |i, j| gram[i * k + j], gram.len())
+    }
+
+    /// As [`from_gram`](Self::from_gram), reading entry `(i, j)` through `entry`; `len` is
+    /// the number of entries available (checked against K²).
+    pub(crate) fn from_entries(
+        k: usize,
+        tolerance: f64,
+        entry: impl Fn(usize, usize) -> f64,
+        len: usize,
+    ) -> Result<Self> {
+        if k < 2 {
+            return Err(Error::TooFewObjectives { found: k });
+        }
+        if k.checked_mul(k) != Some(len) {
+            return Err(Error::InvalidGram {
+                message: format!("{len} entries for K = {k} (need K² = {})", k * k),
+            });
+        }
+        let bad = |message: String| Error::InvalidGram { message };
+        let mut largest = 0.0_f64;
+        for i in 0..k {
+            for j in 0..k {
+                let x = entry(i, j);
+                if !x.is_finite() {
+                    return Err(bad(format!("G[{},{}] = {x} is not finite", i + 1, j + 1)));
+                }
+                largest = largest.max(x.abs());
+            }
+            let d = entry(i, i);
+            if d < 0.0 {
+                return Err(bad(format!(
+                    "G[{0},{0}] = {d:e} is negative (a squared norm)",
+                    i + 1
+                )));
+            }
+        }
+        let exponent = binary_exponent(largest);
+        let mut scaled = vec![0.0; k * k];
+        for i in 0..k {
+            for j in 0..k {
+                scaled[i * k + j] = scale_by_pow2(entry(i, j), -exponent);
+            }
+        }
+        let max_diag = (0..k).fold(0.0_f64, |m, i| m.max(scaled[i * k + i]));
+        let slack = 4.0 * f64::EPSILON * max_diag;
+        for i in 0..k {
+            for j in i + 1..k {
+                let (a, b) = (scaled[i * k + j], scaled[j * k + i]);
+                let bound = (scaled[i * k + i] * scaled[j * k + j]).sqrt();
+                if (a - b).abs() > tolerance * bound + slack {
+                    return Err(bad(format!(
+                        "not symmetric: G[{0},{1}] = {2:e}, G[{1},{0}] = {3:e} (tolerance {tolerance:e} relative to √(G_ii G_jj))",
+                        i + 1,
+                        j + 1,
+                        scale_by_pow2(a, exponent),
+                        scale_by_pow2(b, exponent)
+                    )));
+                }
+                let mean = 0.5 * (a + b);
+                if mean.abs() > (1.0 + tolerance) * bound + slack {
+                    return Err(bad(format!(
+                        "|G[{0},{1}]| = {2:e} exceeds √(G[{0},{0}] G[{1},{1}]) = {3:e} (Cauchy–Schwarz)",
+                        i + 1,
+                        j + 1,
+                        scale_by_pow2(mean.abs(), exponent),
+                        scale_by_pow2(bound, exponent)
+                    )));
+                }
+                scaled[i * k + j] = mean;
+                scaled[j * k + i] = mean;
+            }
+        }
+        Ok(Self {
+            k,
+            scaled,
+            exponent,
+        })
+    }
+
+    /// `G → W G W` for weights `w` (the Gram matrix of `w_i g_i`), rescaled so every entry
+    /// stays at most 1 in magnitude.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`weights`) for a count other than K or a non-finite
+    /// weight.
+    pub fn weighted(&self, weights: &[f64]) -> Result<Self> {
+        let k = self.k;
+        check_weights(weights, k)?;
+        let (mantissas, exponents) = split_weights(weights);
+        let top = exponents.iter().copied().max().unwrap_or(0);
+        let mut scaled = vec![0.0; k * k];
+        for i in 0..k {
+            for j in 0..k {
+                let m = mantissas[i] * mantissas[j];
+                scaled[i * k + j] = scale_by_pow2(
+                    self.scaled[i * k + j] * m,
+                    exponents[i] + exponents[j] - 2 * top,
+                );
+            }
+        }
+        Ok(Self {
+            k,
+            scaled,
+            exponent: self.exponent + 2 * top,
+        })
+    }
+
+    /// B, norms, cosines and the resolution of B (see [`GramBalance`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidGram`] when `1ᵀG1` is negative beyond rounding at `tolerance` (no
+    /// gradients have this Gram matrix: it is not positive semidefinite).
+    pub fn balance(&self, tolerance: f64) -> Result<GramBalance> {
+        let k = self.k;
+        let g = &self.scaled;
+        let trace: f64 = (0..k).map(|i| g[i * k + i]).sum();
+        let norms: Vec<f64> = (0..k)
+            .map(|i| sqrt_unscaled(g[i * k + i], self.exponent))
+            .collect();
+        let resolution = (4.0 * f64::EPSILON * (k * k) as f64).max(tolerance * k as f64);
+        let cosines = cosines_from_scaled(g, k);
+        if trace == 0.0 {
+            return Ok(GramBalance {
+                residual: Residual::Degenerate,
+                gradient_norms: norms,
+                sum_norm: 0.0,
+                cosines,
+                resolution,
+            });
+        }
+        let total: f64 = g.iter().sum();
+        if total < -resolution * trace {
+            return Err(Error::InvalidGram {
+                message: format!(
+                    "1ᵀG1 = {:e} < 0: the sum of the gradients would have a negative squared norm (G is not positive semidefinite)",
+                    scale_by_pow2(total, self.exponent)
+                ),
+            });
+        }
+        let total = total.max(0.0);
+        Ok(GramBalance {
+            residual: Residual::Defined { b: total / trace },
+            gradient_norms: norms,
+            sum_norm: sqrt_unscaled(total, self.exponent),
+            cosines,
+            resolution,
+        })
+    }
+}
+
+/// `√(x · 2^e)` for `x ≥ 0` without forming `x · 2^e` (which may overflow or underflow).
+pub(crate) fn sqrt_unscaled(x: f64, e: i32) -> f64 {
+    let odd = e.rem_euclid(2);
+    let root = if odd == 1 { (2.0 * x).sqrt() } else { x.sqrt() };
+    scale_by_pow2(root, (e - odd) / 2)
+}
+
+/// The cosine matrix from a scaled symmetric Gram matrix: `None` where a diagonal entry is
+/// zero, exactly 1 on the diagonal otherwise, clamped to [−1, 1].
+pub(crate) fn cosines_from_scaled(g: &[f64], k: usize) -> Vec<Vec<Option<f64>>> {
+    let mut cos = vec![vec![None; k]; k];
+    for i in 0..k {
+        for j in 0..k {
+            let (di, dj) = (g[i * k + i], g[j * k + j]);
+            if di > 0.0 && dj > 0.0 {
+                cos[i][j] = Some(if i == j {
+                    1.0
+                } else {
+                    (g[i * k + j] / (di.sqrt() * dj.sqrt())).clamp(-1.0, 1.0)
+                });
+            }
+        }
+    }
+    cos
+}
+
+/// Checks that there are K finite weights.
+pub(crate) fn check_weights(weights: &[f64], k: usize) -> Result<()> {
+    if weights.len() != k {
+        return Err(Error::InvalidParameter {
+            name: "weights".into(),
+            reason: format!("{} weights given for K = {k} objectives", weights.len()),
+        });
+    }
+    if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
+        return Err(Error::InvalidParameter {
+            name: "weights".into(),
+            reason: format!("weight {} is not finite", i + 1),
+        });
+    }
+    Ok(())
+}
+
+/// Each weight as `m · 2^e` with `|m| ∈ [½, 1)` (m = 0 and e = 0 for a zero weight).
+pub(crate) fn split_weights(weights: &[f64]) -> (Vec<f64>, Vec<i32>) {
+    let exponents: Vec<i32> = weights.iter().map(|&w| binary_exponent(w)).collect();
+    let mantissas = weights
+        .iter()
+        .zip(&exponents)
+        .map(|(&w, &e)| scale_by_pow2(w, -e))
+        .collect();
+    (mantissas, exponents)
+}
+
+/// Balance math from a row-major K×K Gram matrix (see [`GramBalance`]); the matrix is
+/// checked as [`ScaledGram::from_gram`] describes, with a symmetry tolerance of `1e-6`.
 ///
 /// # Errors
-/// [`Error::GradientsFile`] with the line and column of the first problem: a field that is
-/// not a number, a NaN or infinite value, a row whose length differs from the first, no
-/// data rows at all, or fewer than two rows (K ≥ 2).
+/// As [`ScaledGram::from_gram`] and [`ScaledGram::balance`].
 ///
 /// ```
-/// let g = bflow::balance::parse_gradients_csv("g1,g2\n1.0, 2.0\n-1.0, -2.5\n", "grads.csv")?;
-/// assert_eq!(g, vec![vec![1.0, 2.0], vec![-1.0, -2.5]]);
+/// use bflow::balance::{balance_from_gram, gram_matrix};
+/// let g = vec![vec![1.0, 2.0], vec![-1.0, -1.5]];
+/// let gram: Vec<f64> = gram_matrix(&g)?.concat();
+/// let from_gram = balance_from_gram(&gram, 2)?;
+/// let direct = bflow::balance::balance(&g)?;
+/// assert!((from_gram.b().unwrap() - direct.b().unwrap()).abs() < 1e-15);
 /// # Ok::<(), bflow::Error>(())
 /// ```
-pub fn parse_gradients_csv(text: &str, origin: &str) -> Result<Vec<Vec<f64>>> {
-    let err = |line: usize, column: usize, message: String| Error::GradientsFile {
-        file: origin.to_string(),
-        line,
-        column,
-        message,
-    };
-    let mut rows: Vec<Vec<f64>> = Vec::new();
-    let mut first_row_line = 0;
-    let mut seen_first = false;
-    // A byte-order mark (spreadsheets write one) is not part of the first field.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        // Fields with the 1-based character column where each starts.
-        let mut fields = Vec::new();
-        let mut start = 0;
-        for part in raw.split(',') {
-            let lead = part.len() - part.trim_start().len();
-            let column = raw[..start + lead].chars().count() + 1;
-            fields.push((column, part.trim()));
-            start += part.len() + 1;
-        }
-        let parsed: Vec<std::result::Result<f64, usize>> = fields
-            .iter()
-            .map(|&(column, f)| f.parse::<f64>().map_err(|_| column))
-            .collect();
-        if !seen_first {
-            seen_first = true;
-            // A header names columns: no field of it is a number. A row with one mistyped
-            // number among numbers is data with an error, not a header.
-            let is_header =
-                parsed.iter().all(|p| p.is_err()) && fields.iter().any(|(_, f)| !f.is_empty());
-            if is_header {
-                continue;
-            }
-        }
-        let mut row = Vec::with_capacity(fields.len());
-        for (&(column, field), p) in fields.iter().zip(parsed) {
-            match p {
-                Ok(x) if x.is_finite() => row.push(x),
-                Ok(_) => return Err(err(line, column, format!("`{field}` is not finite"))),
-                Err(_) if field.is_empty() => {
-                    return Err(err(line, column, "empty field".to_string()));
-                }
-                Err(_) => return Err(err(line, column, format!("`{field}` is not a number"))),
-            }
-        }
-        if let Some(first) = rows.first() {
-            if row.len() != first.len() {
-                return Err(err(
-                    line,
-                    1,
-                    format!(
-                        "row has {} values, the first gradient (line {first_row_line}) has {}",
-                        row.len(),
-                        first.len()
-                    ),
-                ));
-            }
-        } else {
-            first_row_line = line;
-        }
-        rows.push(row);
-    }
-    let last_line = text.lines().count().max(1);
-    match rows.len() {
-        0 => Err(err(last_line, 1, "no gradient rows".to_string())),
-        1 => Err(err(
-            last_line,
-            1,
-            "only one gradient row: balance needs K ≥ 2".to_string(),
-        )),
-        _ => Ok(rows),
-    }
+pub fn balance_from_gram(gram: &[f64], k: usize) -> Result<GramBalance> {
+    const TOLERANCE: f64 = 1e-6;
+    ScaledGram::from_gram(gram, k, TOLERANCE)?.balance(TOLERANCE)
 }
 
 #[cfg(test)]
@@ -543,33 +834,6 @@ mod tests {
         assert!((h / 2.5e-41 - 1.0).abs() < 1e-12, "|I+½| = {h:e}");
         // The naive form is exactly 0 here.
         assert_eq!(bal.interaction().unwrap() + 0.5, 0.0);
-    }
-
-    #[test]
-    fn gradients_csv_errors_name_line_and_column() {
-        let e = |text: &str| parse_gradients_csv(text, "g.csv").unwrap_err().to_string();
-        assert_eq!(e("1,2\n3,x\n"), "g.csv:2:3: `x` is not a number");
-        assert_eq!(e("1, 2\n3,  nan\n"), "g.csv:2:5: `nan` is not finite");
-        assert_eq!(
-            e("1,2\n3,4,5\n"),
-            "g.csv:2:1: row has 3 values, the first gradient (line 1) has 2"
-        );
-        assert_eq!(e(""), "g.csv:1:1: no gradient rows");
-        assert_eq!(e("a,b\n\n"), "g.csv:2:1: no gradient rows");
-        assert_eq!(
-            e("a,b\n1,2\n"),
-            "g.csv:2:1: only one gradient row: balance needs K ≥ 2"
-        );
-        assert_eq!(e("1,,2\n1,2,3\n"), "g.csv:1:3: empty field");
-        let ok = parse_gradients_csv("# comment\nx,y\n1,2\n\n-1,-2\n", "g.csv").unwrap();
-        assert_eq!(ok, vec![vec![1.0, 2.0], vec![-1.0, -2.0]]);
-        // A numeric first row is data, not a header.
-        assert_eq!(parse_gradients_csv("1,2\n3,4\n", "g").unwrap().len(), 2);
-        // A mistyped number in the first row is an error, not a header.
-        assert_eq!(e("1.0,2.o\n3,4\n5,6\n"), "g.csv:1:5: `2.o` is not a number");
-        // A byte-order mark does not turn the first row into a header.
-        let bom = parse_gradients_csv("\u{feff}1,2\n3,4\n5,6\n", "g").unwrap();
-        assert_eq!(bom, vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]);
     }
 
     #[test]

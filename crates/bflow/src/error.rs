@@ -117,6 +117,53 @@ pub enum Error {
         /// The problem's name.
         problem: String,
     },
+    /// A file that bflow refuses to read, or cannot: no such file, not a regular file (a
+    /// FIFO, a device, a directory, a socket), larger than the cap for its kind, or an I/O
+    /// failure. The message says which, with the figures.
+    #[error("{file}: {message}")]
+    FileRead {
+        /// The path, as the caller named it.
+        file: String,
+        /// What is wrong (`"no such file"`, `"not a regular file (a FIFO)"`, …).
+        message: String,
+    },
+    /// Bad content in a binary array file (`.npy`): dtype, shape, truncation.
+    #[error("{file}: {message}")]
+    ArrayFile {
+        /// The path, as the caller named it.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Gram matrix that no set of gradients can have: asymmetric beyond rounding, a
+    /// negative diagonal entry, |G_ij| > √(G_ii G_jj), or a non-finite entry.
+    #[error("not a Gram matrix: {message}")]
+    InvalidGram {
+        /// What is wrong, naming the entry (1-based, as `G[i,j]`).
+        message: String,
+    },
+    /// An error at one step of a trajectory (0-based step, printed as it is numbered in
+    /// the input).
+    #[error("step {step}: {source}")]
+    AtStep {
+        /// The step.
+        step: usize,
+        /// What went wrong there.
+        source: Box<Error>,
+    },
+    /// An output that would need more memory than its documented cap.
+    #[error("{what} needs {needed_bytes} bytes ({}), above the cap of {cap_bytes} bytes ({}){hint}",
+        crate::files::human_bytes(*.needed_bytes), crate::files::human_bytes(*.cap_bytes))]
+    TooLarge {
+        /// What would be built (`"the 10000×10000 cosine matrix"`).
+        what: String,
+        /// Bytes it would need.
+        needed_bytes: u64,
+        /// The cap.
+        cap_bytes: u64,
+        /// What to do instead (may be empty; starts with `"; "` when not).
+        hint: String,
+    },
     /// Shard outputs that cannot be merged into one map.
     #[error("cannot merge shards: {reason}")]
     ShardMismatch {

@@ -20,7 +20,10 @@
 //! | [`real`] | the float trait [`real::Real`] and overflow-safe vector kernels |
 //! | [`interval`] | rigorous `f64` interval arithmetic for certificates |
 //! | [`error`] | the library's error type [`Error`] |
+//! | [`files`] | safe reading of user files: regular files only, a size cap per kind |
 //! | [`balance`] | pure balance math on K gradient vectors: s, Q, B, I, Gram and cosine matrices |
+//! | [`gradients`] | readers for logged per-task gradients and Gram matrices: streaming CSV, `.npy` |
+//! | [`diagnose`] | B, I, norms, cosines and conflicting pairs from gradients, a Gram matrix or a problem; trajectories |
 //! | [`objectives`] | the [`objectives::Objectives`] trait, forward-mode AD, expressions, problem files, the exact ∇B |
 //! | [`problems`] | the catalog of built-in problems |
 //! | [`linalg`] | dense factorisations (nalgebra, in one place), MINRES and CG over operators |
@@ -53,8 +56,11 @@
 #![warn(missing_docs)]
 
 pub mod balance;
+pub mod diagnose;
+pub mod gradients;
 
 pub mod error;
+pub mod files;
 
 pub mod flow;
 pub mod interval;

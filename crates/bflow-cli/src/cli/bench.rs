@@ -1,4 +1,5 @@
-//! `bflow bench multitask`: cost and memory of the exact B-flow step at large n.
+//! `bflow bench multitask`: cost and memory of the exact B-flow step at large n;
+//! `bflow bench diagnose`: reading and diagnosing a gradient file.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,97 @@ use bflow::problems::{Loss, MultiTaskParams};
 pub enum BenchCommand {
     /// One exact B-flow step against the K gradients on the multi-task regression class.
     Multitask(MultitaskArgs),
+    /// Read and diagnose a generated K×n gradient file (or a K×K Gram file): median time and
+    /// peak memory added.
+    Diagnose(DiagnoseBenchArgs),
+}
+
+/// The file formats `bench diagnose --format` accepts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Comma-separated text.
+    Csv,
+    /// .npy float32.
+    Npy32,
+    /// .npy float64.
+    Npy64,
+}
+
+/// Flags of `bflow bench diagnose`.
+#[derive(Debug, Args)]
+pub struct DiagnoseBenchArgs {
+    /// K, the number of tasks (rows).
+    #[arg(long, default_value_t = 3)]
+    pub k: usize,
+    /// n, the number of parameters (columns; ignored with --gram).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub n: usize,
+    /// The file format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: FormatArg,
+    /// A K×K Gram file instead of gradients.
+    #[arg(long)]
+    pub gram: bool,
+    /// Timing repeats (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Write the figures as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+fn diagnose_bench(args: &DiagnoseBenchArgs) -> Result<(), CliError> {
+    use crate::experiment::diagnose_bench::{BenchFormat, bench_diagnose};
+    if args.k < 2 || (!args.gram && args.n == 0) {
+        return Err(CliError::input("--k must be at least 2 and --n at least 1"));
+    }
+    let cells = (args.k as u128) * (if args.gram { args.k } else { args.n }) as u128;
+    if cells > 1 << 31 {
+        return Err(CliError::input(format!(
+            "--k × --n = {cells} values: the bench caps at 2³¹ (16 GiB of float64)"
+        )));
+    }
+    let format = match args.format {
+        FormatArg::Csv => BenchFormat::Csv,
+        FormatArg::Npy32 => BenchFormat::Npy32,
+        FormatArg::Npy64 => BenchFormat::Npy64,
+    };
+    let r = bench_diagnose(args.k, args.n, format, args.gram, args.repeats)
+        .map_err(CliError::failure)?;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    outln!(
+        "diagnose {} K = {}, n = {} ({:?}, {:.1} MiB file, written in {:.2} s)",
+        if r.gram { "Gram" } else { "gradients" },
+        r.k,
+        r.n,
+        r.format,
+        mib(r.file_bytes),
+        r.write_seconds
+    );
+    let each: Vec<String> = r.seconds.iter().map(|s| format!("{s:.3}")).collect();
+    outln!(
+        "  read + diagnose        median {:.3} s over {} repeats ({} s)",
+        r.median_seconds,
+        r.seconds.len(),
+        each.join(", ")
+    );
+    match r.added_peak_bytes {
+        Some(a) => outln!(
+            "  memory added at peak   {:.1} MiB (the values: {:.1} MiB)",
+            mib(a),
+            mib(r.values_bytes)
+        ),
+        None => outln!("  memory added at peak   not measurable here (no /proc/self/clear_refs)"),
+    }
+    outln!(
+        "  B = {}",
+        r.b.map_or("undefined".into(), |b| format!("{b:.6e}"))
+    );
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&r).map_err(CliError::failure)?;
+        write_file(path, &text)?;
+    }
+    Ok(())
 }
 
 /// The losses `--loss` accepts.
@@ -51,7 +143,10 @@ pub struct MultitaskArgs {
 
 /// Runs the benchmark and prints the figures.
 pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
-    let BenchCommand::Multitask(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Multitask(args) => args,
+        BenchCommand::Diagnose(args) => return diagnose_bench(args),
+    };
     let params = MultiTaskParams {
         n: args.n,
         k: args.k,
@@ -89,37 +184,43 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
     let r = crate::experiment::bench::bench_multitask(&params, args.repeats, 0.05)
         .map_err(flag_error)?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!(
+    outln!(
         "multitask n = {}, K = {}, {} nnz/row, {} threads",
-        r.n, r.k, r.nnz_per_row, r.threads
+        r.n,
+        r.k,
+        r.nnz_per_row,
+        r.threads
     );
-    println!("  K gradients            {:.4} s", r.gradient_seconds);
-    println!(
+    outln!("  K gradients            {:.4} s", r.gradient_seconds);
+    outln!(
         "  one exact B-flow step  {:.4} s  = {:.2} × the K gradients (target ≤ 3)",
-        r.bflow_step_seconds, r.step_over_gradients
+        r.bflow_step_seconds,
+        r.step_over_gradients
     );
-    println!(
+    outln!(
         "  problem data           {:.1} MiB",
         mib(r.data_bytes as u64)
     );
     match r.added_peak_bytes {
-        Some(a) => println!(
+        Some(a) => outln!(
             "  memory added at peak   {:.1} MiB (budget (K+1+C+4)·n·8 = {:.1} MiB; evaluator {:.1} MiB)",
             mib(a),
             mib(r.memory_budget_bytes as u64),
             mib(r.workspace_bytes as u64)
         ),
-        None => println!("  memory added at peak   not measurable here (no /proc/self/clear_refs)"),
+        None => outln!("  memory added at peak   not measurable here (no /proc/self/clear_refs)"),
     }
     if let Some(p) = r.peak_rss_bytes {
-        println!("  peak RSS               {:.1} MiB", mib(p));
+        outln!("  peak RSS               {:.1} MiB", mib(p));
     }
-    println!(
+    outln!(
         "  B: {:.6e} → {:.6e} over {} steps",
-        r.b_first, r.b_last, r.repeats
+        r.b_first,
+        r.b_last,
+        r.repeats
     );
     if let Some(nw) = &r.newton {
-        println!(
+        outln!(
             "  Newton from θ = 0: {} after {} steps, {} MINRES iterations, {:.1} s; ||s|| = {:.3e}, floor {:.3e}: {}",
             nw.stop,
             nw.steps,

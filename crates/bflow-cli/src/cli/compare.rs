@@ -124,7 +124,7 @@ pub fn run_command(args: &CompareArgs) -> Result<(), CliError> {
         other => CliError::input(other),
     })?;
     let rep = compare(&problems, &configs(), &params)?;
-    print!("{}", compare_text(&rep));
+    out!("{}", compare_text(&rep));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&compare_json(&rep)).map_err(CliError::failure)?;
         write_file(path, &text)?;
@@ -143,13 +143,13 @@ pub fn run_command(args: &CompareArgs) -> Result<(), CliError> {
         write_file(path, &svg)?;
     }
     if args.peers && problems.iter().all(|p| p.spec == ProblemSpec::Opaque) {
-        println!(
+        outln!(
             "\npeers: skipped, none of these problems has formulas the scipy script can evaluate \
              (problem files and built-ins outside the suite are bflow-only)"
         );
     } else if args.peers {
         let ratios = run_peers(&args.peers_script, &problems, &rep)?;
-        print!("\n{}", crate::report::peers_text(&ratios));
+        out!("\n{}", crate::report::peers_text(&ratios));
     }
     Ok(())
 }
@@ -196,8 +196,12 @@ fn run_peers(
         }
         Ok(_) => {}
     }
-    let out = std::fs::read_to_string(&output)
-        .map_err(|e| CliError::failure(format!("{}: cannot read: {e}", output.display())))?;
+    // The script's output, read through the same checks as any input file.
+    const PEERS_OUTPUT: bflow::files::FileKind = bflow::files::FileKind {
+        name: "peer results file",
+        max_bytes: 64 << 20,
+    };
+    let out = bflow::files::read_text(&output, PEERS_OUTPUT).map_err(CliError::failure)?;
     let _ = std::fs::remove_file(&output);
     let peers = parse_peers(&out).map_err(CliError::failure)?;
     Ok(peer_ratios(&rep.runs, &peers))

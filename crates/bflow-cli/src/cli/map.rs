@@ -118,7 +118,7 @@ fn output(
     problem: &bflow::problems::Problem<f64>,
     source: &str,
 ) -> Result<(), CliError> {
-    print!("{}", crate::report::map_text(map));
+    out!("{}", crate::report::map_text(map));
     if let Some(path) = json {
         let mut value = crate::report::map_json(map);
         // What `bflow merge` needs to reload exactly this problem (the library checks the
@@ -199,8 +199,8 @@ pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
     let mut parts = Vec::new();
     let mut sources = Vec::new();
     for path in &args.parts {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+        let text =
+            bflow::files::read_text(path, bflow::files::SHARD_JSON).map_err(CliError::input)?;
         let part = bflow::map::shard_from_json(&text)
             .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
         let value: serde_json::Value = serde_json::from_str(&text)

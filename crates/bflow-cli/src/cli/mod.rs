@@ -2,6 +2,24 @@
 //!
 //! Exit codes: 0 success, 1 a run that could not finish its job (an I/O failure writing an
 //! output), 2 bad input (flags, files, values). Errors are one line on stderr.
+//!
+//! Everything bound for stdout goes through [`write_stdout`] (the `out!`/`outln!` macros):
+//! when the reader has gone away (`bflow … | head`), the program ends quietly with exit
+//! code 0 instead of panicking on the broken pipe, as ripgrep does.
+
+/// `print!` through [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` through [`write_stdout`].
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => {{
+        $crate::cli::write_stdout(format_args!($($arg)*));
+        $crate::cli::write_stdout(format_args!("\n"));
+    }};
+}
 
 mod bench;
 mod compare;
@@ -85,6 +103,28 @@ impl From<bflow::Error> for CliError {
     fn from(e: bflow::Error) -> Self {
         CliError::input(e)
     }
+}
+
+/// Writes to stdout. A closed stdout (`ErrorKind::BrokenPipe`: the reader exited, as `head`
+/// does) ends the process at once with exit code 0 and no message — the output was not
+/// wanted any more; any other write failure ends it with exit code 1 and one line on
+/// stderr. Never panics (unlike `print!`).
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let result = std::io::stdout().lock().write_fmt(args);
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        write_stderr(format_args!("bflow: error: cannot write to stdout: {e}\n"));
+        std::process::exit(1);
+    }
+}
+
+/// Writes to stderr, ignoring failure (there is nowhere left to report it).
+pub fn write_stderr(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_fmt(args);
 }
 
 /// Writes `text` to `path`, mapping failure to a one-line error naming the file.
@@ -176,7 +216,7 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run_command(&args),
         Command::Problems => {
             for entry in bflow::problems::CATALOG {
-                println!("{:<18} {}", entry.name, entry.summary);
+                outln!("{:<18} {}", entry.name, entry.summary);
             }
             Ok(())
         }
@@ -184,7 +224,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("bflow: error: {}", e.message);
+            write_stderr(format_args!("bflow: error: {}\n", e.message));
             ExitCode::from(e.code)
         }
     }

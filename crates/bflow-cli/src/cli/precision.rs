@@ -17,12 +17,20 @@ pub struct PrecisionArgs {
 /// Runs and prints the table.
 pub fn precision_command(args: &PrecisionArgs) -> Result<(), CliError> {
     let rows = crate::experiment::precision::precision_table()?;
-    println!(
+    outln!(
         "B-flow (exact ∇B, η = 0.1) on three quadratics with equilibrium (4/3, 1), in each float type"
     );
-    println!(
+    outln!(
         "{:<14} {:>10} {:>11} {:>8} {:>11} {:>11} {:>10} {:>7} {:>6}",
-        "type", "ε", "√B", "√B/ε", "|I+1/2|", "distance", "dist/ε", "floor", "steps"
+        "type",
+        "ε",
+        "√B",
+        "√B/ε",
+        "|I+1/2|",
+        "distance",
+        "dist/ε",
+        "floor",
+        "steps"
     );
     for r in &rows {
         let dist_eps = if r.float == "double-double" && r.distance_over_epsilon < 1.0 {
@@ -30,7 +38,7 @@ pub fn precision_command(args: &PrecisionArgs) -> Result<(), CliError> {
         } else {
             format!("{:.3}", r.distance_over_epsilon)
         };
-        println!(
+        outln!(
             "{:<14} {:>10.3e} {:>11.3e} {:>8.3} {:>11.3e} {:>11.3e} {:>10} {:>7} {:>6}",
             r.float,
             r.epsilon,
@@ -43,7 +51,7 @@ pub fn precision_command(args: &PrecisionArgs) -> Result<(), CliError> {
             r.steps
         );
     }
-    println!(
+    outln!(
         "distance is to the true (4/3, 1), measured in double-double; double-double's own \
          distance can only be resolved to about its ε"
     );

@@ -6,15 +6,23 @@ use super::CliError;
 use bflow::problems::{Problem, builtin};
 
 /// Loads the problem named by `arg`: a path to a TOML problem file (anything ending in
-/// `.toml`, or naming an existing file), else a built-in name (see `bflow problems`).
+/// `.toml`, or naming something that exists and is not a directory — a FIFO or a device is
+/// then refused as not a regular file, never taken for a built-in name), else a built-in
+/// name (see `bflow problems`).
 pub fn load_problem(arg: &str) -> Result<Problem<f64>, CliError> {
     let path = Path::new(arg);
-    if arg.ends_with(".toml") || path.is_file() {
+    let existing = std::fs::metadata(path).ok();
+    if arg.ends_with(".toml") || existing.as_ref().is_some_and(|m| !m.is_dir()) {
         return bflow::objectives::load_problem(path).map_err(CliError::input);
     }
     builtin::<f64>(arg).map_err(|e| match e {
         bflow::Error::UnknownProblem { name } => CliError::input(format!(
-            "unknown problem `{name}`: not a built-in name (see `bflow problems`) and no such file"
+            "unknown problem `{name}`: not a built-in name (see `bflow problems`) and {}",
+            if existing.is_some() {
+                "a directory, not a problem file"
+            } else {
+                "no such file"
+            }
         )),
         other => CliError::input(other),
     })

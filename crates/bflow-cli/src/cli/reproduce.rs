@@ -8,8 +8,8 @@ use super::{CliError, write_file};
 pub fn run(json: Option<&Path>) -> Result<(), CliError> {
     let started = std::time::Instant::now();
     let rep = crate::experiment::reproduce()?;
-    print!("{}", crate::report::reproduce_text(&rep));
-    println!("(measured in {:.2} s)", started.elapsed().as_secs_f64());
+    out!("{}", crate::report::reproduce_text(&rep));
+    outln!("(measured in {:.2} s)", started.elapsed().as_secs_f64());
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&crate::report::reproduce_json(&rep))
             .map_err(CliError::failure)?;

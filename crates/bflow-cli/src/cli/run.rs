@@ -242,7 +242,7 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
         t.finish()
             .map_err(|e| CliError::failure(format!("{}: cannot write: {e}", path.display())))?;
     }
-    print!(
+    out!(
         "problem       {} (K = {}, n = {})\n{}",
         problem.name,
         problem.num_objectives(),

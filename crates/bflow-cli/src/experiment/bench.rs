@@ -85,14 +85,14 @@ pub struct NewtonBench {
     pub seconds: f64,
 }
 
-fn proc_status_kib(field: &str) -> Option<u64> {
+pub(crate) fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Resets `VmHWM` to the current RSS (Linux ≥ 4.0); false where that is not possible.
-fn reset_peak_rss() -> bool {
+pub(crate) fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod diagnose_bench;
 pub mod precision;
 pub mod seed;
 

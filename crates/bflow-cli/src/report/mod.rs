@@ -5,6 +5,7 @@
 
 pub mod compare;
 pub mod compare_plot;
+pub mod diagnose;
 pub mod plot;
 
 pub use compare::{compare_json, compare_markdown, compare_text, peers_text};
@@ -15,10 +16,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::experiment::{Agreement, ExperimentRun, ReproduceReport};
-use bflow::balance::{Balance, balance, cosine_matrix};
-use bflow::error::{Error, Result};
 use bflow::flow::RunReport;
-use bflow::objectives::Objectives;
 use bflow::real::Real;
 
 /// A run report as JSON (the library's serialisation of [`RunReport`]): `distance`, `B`,
@@ -320,115 +318,6 @@ pub fn reproduce_text(rep: &ReproduceReport) -> String {
         }
     }
     out
-}
-
-/// The balance of one state: what `bflow diagnose` prints.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Diagnosis {
-    /// Balance math on the K gradients.
-    pub balance: Balance<f64>,
-    /// The K×K cosine matrix (`None` entries where a gradient is zero).
-    pub cosine: Vec<Vec<Option<f64>>>,
-    /// `L_i(θ)`, when a problem was given.
-    pub losses: Option<Vec<f64>>,
-}
-
-impl Diagnosis {
-    /// From K gradient vectors (and, optionally, the losses).
-    ///
-    /// # Errors
-    /// As [`bflow::balance::balance`].
-    pub fn from_gradients(gradients: &[Vec<f64>], losses: Option<Vec<f64>>) -> Result<Self> {
-        Ok(Self {
-            balance: balance(gradients)?,
-            cosine: cosine_matrix(gradients)?,
-            losses,
-        })
-    }
-
-    /// At `theta` for a problem's objectives.
-    ///
-    /// # Errors
-    /// [`Error::DimensionMismatch`] for a point of the wrong length, and
-    /// [`Error::NonFiniteStart`] naming the objective whose loss or gradient is not finite.
-    pub fn at_point(objectives: &dyn Objectives<f64>, theta: &[f64]) -> Result<Self> {
-        let n = objectives.dim();
-        if theta.len() != n {
-            return Err(Error::DimensionMismatch {
-                what: "point".into(),
-                expected: n,
-                found: theta.len(),
-            });
-        }
-        let k = objectives.num_objectives();
-        let mut gradients = vec![vec![0.0; n]; k];
-        let mut losses = Vec::with_capacity(k);
-        for (i, g) in gradients.iter_mut().enumerate() {
-            objectives.gradient(i, theta, g);
-            let loss = objectives.loss(i, theta);
-            if !loss.is_finite() || g.iter().any(|x| !x.is_finite()) {
-                return Err(Error::NonFiniteStart { index: i });
-            }
-            losses.push(loss);
-        }
-        Self::from_gradients(&gradients, Some(losses))
-    }
-
-    /// The JSON form: `{"B","I","abs_I_plus_half","degenerate","gradient_norms","cosine",
-    /// "losses"}` (`losses` only when a problem was given; B, I and |I+½| are null when
-    /// degenerate; a cosine is null where a gradient is zero).
-    pub fn json(&self) -> Value {
-        let b = &self.balance;
-        let mut v = json!({
-            "B": b.b(),
-            "I": b.interaction(),
-            "abs_I_plus_half": b.abs_i_plus_half(),
-            "degenerate": b.is_degenerate(),
-            "gradient_norms": b.gradient_norms,
-            "sum_norm": b.sum_norm,
-            "cosine": self.cosine,
-        });
-        if let Some(l) = &self.losses {
-            v["losses"] = json!(l);
-        }
-        v
-    }
-
-    /// The text form.
-    pub fn text(&self) -> String {
-        let b = &self.balance;
-        let mut out = String::new();
-        let k = b.gradient_norms.len();
-        let _ = writeln!(out, "K = {k} objectives, n = {} parameters", b.sum.len());
-        for (i, norm) in b.gradient_norms.iter().enumerate() {
-            let loss = self
-                .losses
-                .as_ref()
-                .map_or(String::new(), |l| format!("L = {:<22.15e} ", l[i]));
-            let _ = writeln!(out, "  objective {:<3} {loss}||g|| = {norm:.6e}", i + 1);
-        }
-        let _ = writeln!(out, "||Σ g_i||     {:.6e}", b.sum_norm);
-        if b.is_degenerate() {
-            out.push_str("B             undefined: every gradient vanishes (Q = 0, B = 0/0)\n");
-        } else {
-            let _ = writeln!(out, "B             {}", fmt_opt(b.b()));
-            let _ = writeln!(
-                out,
-                "I             {:.15}",
-                b.interaction().unwrap_or(f64::NAN)
-            );
-            let _ = writeln!(out, "|I + 1/2|     {}", fmt_opt(b.abs_i_plus_half()));
-        }
-        out.push_str("cosine matrix\n");
-        for row in &self.cosine {
-            let cells: Vec<String> = row
-                .iter()
-                .map(|c| c.map_or("     —".to_string(), |x| format!("{x:>+7.4}")))
-                .collect();
-            let _ = writeln!(out, "  {}", cells.join(" "));
-        }
-        out
-    }
 }
 
 /// An equilibrium map as JSON. Fields: `problem`, `starts` (N, all starts of the sequence),

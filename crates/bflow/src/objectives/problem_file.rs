@@ -211,7 +211,9 @@ impl ProblemFile {
 /// Reads and parses the problem file at `path` (see the module docs for the format).
 ///
 /// # Errors
-/// [`Error::ProblemFileRead`] when the file cannot be read; otherwise as [`parse_problem`].
+/// [`Error::ProblemFileRead`] when the file cannot be read: no such file, not a regular
+/// file (a FIFO, a device, a directory), larger than [`crate::files::PROBLEM_FILE`]'s cap
+/// of 1 MiB, not UTF-8, or an I/O error; otherwise as [`parse_problem`].
 pub fn load_problem(path: &Path) -> Result<Problem<f64>> {
     load_problem_file(path).map(ProblemFile::into_problem)
 }
@@ -222,9 +224,9 @@ pub fn load_problem(path: &Path) -> Result<Problem<f64>> {
 /// As [`load_problem`].
 pub fn load_problem_file(path: &Path) -> Result<ProblemFile> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::ProblemFileRead {
-        file: origin.clone(),
-        message: e.to_string(),
+    let text = crate::files::read_text(path, crate::files::PROBLEM_FILE).map_err(|e| match e {
+        Error::FileRead { file, message } => Error::ProblemFileRead { file, message },
+        other => other,
     })?;
     parse_problem_file(&text, &origin)
 }
