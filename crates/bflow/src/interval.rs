@@ -150,6 +150,16 @@ impl Interval {
         other.lo < self.lo && self.hi < other.hi
     }
 
+    /// The intersection, or `None` when the intervals are disjoint.
+    pub fn intersect(self, other: Interval) -> Option<Interval> {
+        Interval::new(self.lo.max(other.lo), self.hi.min(other.hi))
+    }
+
+    /// True when `self ⊂ other` (closed intervals: shared end points allowed).
+    pub fn subset_of(self, other: Interval) -> bool {
+        other.lo <= self.lo && self.hi <= other.hi
+    }
+
     /// The smallest interval containing both.
     pub fn hull(self, other: Interval) -> Interval {
         Interval {

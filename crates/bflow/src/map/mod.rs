@@ -41,6 +41,7 @@
 //! so every shard samples the whole region evenly).
 
 mod certify;
+pub mod completeness;
 
 pub use certify::{
     Certificate, Classification, Kind, certificate_radii, certify, classify, degenerate_tolerance,
