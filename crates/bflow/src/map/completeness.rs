@@ -263,6 +263,12 @@ impl ProofReport {
 /// [`Error::InvalidParameter`] for a side that is not finite with `lo < hi`, or a point
 /// that is not finite.
 pub(crate) fn check_inputs(n: usize, region: &[(f64, f64)], found: &[Vec<f64>]) -> Result<()> {
+    if n == 0 {
+        return Err(Error::InvalidParameter {
+            name: "region".into(),
+            reason: "the problem has no parameters".into(),
+        });
+    }
     if region.len() != n {
         return Err(Error::DimensionMismatch {
             what: "region".into(),
@@ -760,22 +766,37 @@ pub fn prove(
         prover.step(work, &mut stack, &mut unresolved, &mut report);
     }
 
-    // Unverified found points inside the box of a zero the search recorded are that zero.
+    // An unverified found point within √ε · scale of a recorded zero, inside one of its
+    // unique boxes, is that zero: the one the search recorded (then not missed), or a
+    // duplicate of the found point it already is.
+    let near = f64::EPSILON.sqrt() * scale;
     found_unverified.retain(|&k| {
         let p = point_box(&found[k]);
         let owner = prover
             .unique
             .iter()
-            .find(|u| subset(&p, &u.bx) && prover.zeros[u.zero].found.is_none())
+            .find(|u| {
+                subset(&p, &u.bx)
+                    && prover.zeros[u.zero]
+                        .tight
+                        .iter()
+                        .zip(&found[k])
+                        .all(|(z, &v)| (z.mid() - v).abs() <= near)
+            })
             .map(|u| u.zero);
-        match owner {
-            Some(z) => {
+        match owner.map(|z| (z, prover.zeros[z].found)) {
+            Some((z, None)) => {
                 prover.zeros[z].found = Some(k);
+                false
+            }
+            Some((_, Some(_))) => {
+                found_duplicates.push(k);
                 false
             }
             None => true,
         }
     });
+    found_duplicates.sort_unstable();
 
     // 4: the verdict.
     let mut found_outside = Vec::new();
@@ -976,10 +997,13 @@ impl Prover<'_> {
             if !interiors_meet(x, &u.bx) {
                 continue;
             }
+            // A tiny unique box (an ill-conditioned zero) is still subtracted once the
+            // box is within 64 minimum widths.
             let comparable = x
                 .iter()
                 .zip(&u.bx)
-                .all(|(a, b)| a.hi() - a.lo() <= 4.0 * (b.hi() - b.lo()));
+                .zip(&self.min_width)
+                .all(|((a, b), &m)| a.hi() - a.lo() <= 4.0 * (b.hi() - b.lo()).max(64.0 * m));
             if !comparable {
                 continue;
             }
