@@ -32,7 +32,10 @@
 //!    interior of its `U`) the match is ambiguous and nothing is recorded. So a zero touched
 //!    from several sides, or found twice, is counted once: a found point whose zero is
 //!    already recorded is a *duplicate*.
-//! 3. **Search.** A stack of boxes starts with `R`. For a box `X`:
+//! 3. **Search.** A queue of boxes starts with `R`; it is worked depth first among the
+//!    boxes of the coarsest size class present (largest side ≥ 1% of the region's, then
+//!    ≥ 0.01%, …), so a budget that runs out leaves small boxes around the hard parts.
+//!    For a box `X`:
 //!    - *covered*: `X ⊂ U` for a recorded unique box: its only possible zero is recorded;
 //!    - *excluded*: `0 ∉ s_i(X)` for some `i`, with `s(X)` the natural enclosure intersected
 //!      with the mean-value form `s([c]) + J(X)(X − c)`; or, for a component monotone in
@@ -55,7 +58,7 @@
 //!      at the fraction 0.5048 (off-centre, so that zeros at "round" points such as the
 //!      origin do not sit on the plane); a box with no side left to split is
 //!      **unresolved**.
-//! 4. **Status.** [`ProofStatus::Proven`] when the stack empties with no unresolved box:
+//! 4. **Status.** [`ProofStatus::Proven`] when the queue empties with no unresolved box:
 //!    then every zero of `s` in `R` is one of the recorded zeros, each isolated in its
 //!    verified box, so *the zeros of `s` in `R` are exactly the verified found equilibria
 //!    plus [`ProofReport::missed`]* (and the map was complete iff `missed` is empty:
@@ -113,7 +116,7 @@ const SPLIT: f64 = 0.5 + 0.618_033_988_749_894_8 / 128.0;
 /// Budgets and tolerances of [`prove`]. Build with [`Default`] and struct update syntax.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProofParams {
-    /// Most boxes processed, and most boxes waiting on the stack (default 1 000 000). Each
+    /// Most boxes processed, and most boxes waiting in the queue (default 1 000 000). Each
     /// box holds `n` intervals, so memory stays below `max_boxes · 16 n` bytes plus
     /// overhead.
     pub max_boxes: usize,
@@ -526,11 +529,85 @@ struct UniqueBox {
     zero: usize,
 }
 
-/// A box waiting on the stack.
+/// A box waiting in the queue.
 struct Work {
     bx: IBox,
     /// Newton's method was already tried in this box or an ancestor.
     newton_tried: bool,
+}
+
+/// A queued box with its priority: the coarsest size class first (see [`size_class`]),
+/// then the latest pushed (depth first within a class). A total order: the search is
+/// deterministic.
+struct Queued {
+    class: u8,
+    seq: u64,
+    work: Work,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.class.cmp(&self.class).then(self.seq.cmp(&other.seq))
+    }
+}
+
+/// `⌊−log₁₀(largest relative side) / 2⌋`, at most 5: class 0 holds boxes with a side of
+/// at least 1% of the region's, class 1 down to 0.01%, and so on.
+fn size_class(x: &[Interval], region: &[Interval]) -> u8 {
+    let largest = x.iter().zip(region).fold(0.0_f64, |m, (a, r)| {
+        m.max((a.hi() - a.lo()) / (r.hi() - r.lo()))
+    });
+    if largest > 0.0 {
+        // In [0, 5] before the cast.
+        (-largest.log10() / 2.0).floor().clamp(0.0, 5.0) as u8
+    } else {
+        5
+    }
+}
+
+/// The boxes waiting: depth first among boxes of the coarsest size class present, so a
+/// part of the region that needs tiny boxes (a curve of zeros, a degenerate zero) is only
+/// refined further once every coarser box elsewhere is done. When a budget runs out the
+/// unresolved boxes are then small ones around the hard parts, not a large untouched part
+/// of the region (as plain depth-first order would leave).
+struct Queue {
+    heap: std::collections::BinaryHeap<Queued>,
+    region: IBox,
+    seq: u64,
+}
+
+impl Queue {
+    fn push(&mut self, work: Work) {
+        let class = size_class(&work.bx, &self.region);
+        self.seq += 1;
+        self.heap.push(Queued {
+            class,
+            seq: self.seq,
+            work,
+        });
+    }
+
+    fn pop(&mut self) -> Option<Work> {
+        self.heap.pop().map(|q| q.work)
+    }
+
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
 }
 
 struct Prover<'a> {
@@ -734,27 +811,32 @@ pub fn prove(
 
     // 3: the search.
     let mut report = ProofReport::not_run(String::new(), 0.0);
-    let mut stack = vec![Work {
+    let mut queue = Queue {
+        heap: std::collections::BinaryHeap::new(),
+        region: region_box.clone(),
+        seq: 0,
+    };
+    queue.push(Work {
         bx: region_box.clone(),
         newton_tried: false,
-    }];
+    });
     let mut unresolved: Vec<IBox> = Vec::new();
-    while let Some(work) = stack.pop() {
+    while let Some(work) = queue.pop() {
         if budget_reason.is_some() {
-            stack.push(work);
+            queue.push(work);
             break;
         }
-        if report.boxes_processed >= params.max_boxes || stack.len() >= params.max_boxes {
-            stack.push(work);
+        if report.boxes_processed >= params.max_boxes || queue.len() >= params.max_boxes {
+            queue.push(work);
             budget_reason = Some(format!(
                 "box budget reached ({} boxes processed, {} waiting)",
                 report.boxes_processed,
-                stack.len()
+                queue.len()
             ));
             break;
         }
         if report.boxes_processed.is_multiple_of(64) && started.elapsed() > params.max_time {
-            stack.push(work);
+            queue.push(work);
             budget_reason = Some(format!(
                 "time budget of {:.1} s reached after {} boxes",
                 params.max_time.as_secs_f64(),
@@ -763,7 +845,7 @@ pub fn prove(
             break;
         }
         report.boxes_processed += 1;
-        prover.step(work, &mut stack, &mut unresolved, &mut report);
+        prover.step(work, &mut queue, &mut unresolved, &mut report);
     }
 
     // An unverified found point within √ε · scale of a recorded zero, inside one of its
@@ -824,7 +906,7 @@ pub fn prove(
     found_outside.sort_unstable();
     let leftover: Vec<&IBox> = unresolved
         .iter()
-        .chain(stack.iter().map(|w| &w.bx))
+        .chain(queue.heap.iter().map(|q| &q.work.bx))
         .collect();
     report.boxes_unresolved = leftover.len();
     report.unresolved_volume_fraction = leftover
@@ -868,7 +950,7 @@ impl Prover<'_> {
     fn step(
         &mut self,
         work: Work,
-        stack: &mut Vec<Work>,
+        queue: &mut Queue,
         unresolved: &mut Vec<IBox>,
         report: &mut ProofReport,
     ) {
@@ -889,10 +971,12 @@ impl Prover<'_> {
         if let Some(u) = self.subtrahend(&x) {
             let pieces = subtract(&x, &u);
             report.boxes_covered += 1;
-            stack.extend(pieces.into_iter().map(|bx| Work {
-                bx,
-                newton_tried: work.newton_tried,
-            }));
+            for bx in pieces {
+                queue.push(Work {
+                    bx,
+                    newton_tried: work.newton_tried,
+                });
+            }
             return;
         }
         let c = mid(&x);
@@ -951,7 +1035,7 @@ impl Prover<'_> {
                 {
                     // The new box meets this one: process it again (it will be
                     // subtracted or covered).
-                    stack.push(Work {
+                    queue.push(Work {
                         bx: pruned,
                         newton_tried,
                     });
@@ -967,7 +1051,7 @@ impl Prover<'_> {
                 .any(|((a, b), &m)| a.width() < 0.9 * b.width() && a.width() > m);
             next = pruned;
             if shrank {
-                stack.push(Work {
+                queue.push(Work {
                     bx: next,
                     newton_tried,
                 });
@@ -976,11 +1060,11 @@ impl Prover<'_> {
         }
         match self.bisect(&next, &jx) {
             Some((a, b)) => {
-                stack.push(Work {
+                queue.push(Work {
                     bx: b,
                     newton_tried,
                 });
-                stack.push(Work {
+                queue.push(Work {
                     bx: a,
                     newton_tried,
                 });

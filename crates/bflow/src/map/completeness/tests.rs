@@ -514,3 +514,35 @@ fn four_coupled_wells_have_81_stationary_points() {
     assert_eq!(cells.len(), 81);
     assert_eq!(sign_det_sum(&p, &r.missed), 1);
 }
+
+#[test]
+fn a_circle_of_zeros_exhausts_the_budget_honestly() {
+    // Σ L = (x² + y² − 1)²: s vanishes on the whole unit circle (and at the origin).
+    let text = "vars = [\"x\", \"y\"]\n[[objective]]\nexpr = \"(x^2 + y^2 - 1)^2/2\"\n\
+                [[objective]]\nexpr = \"(x^2 + y^2 - 1)^2/2\"\n[region]\nx = [-2.0, 2.0]\n\
+                y = [-2.0, 2.0]\n";
+    let p = crate::objectives::problem_file::parse_problem(text, "ring.toml").unwrap();
+    let params = ProofParams {
+        max_boxes: 20_000,
+        ..ProofParams::default()
+    };
+    let r = prove(&*p.objectives, &region(&p), &[], &params).unwrap();
+    assert_eq!(r.status, ProofStatus::NotProven, "{r:#?}");
+    assert!(r.reason.as_deref().unwrap().contains("box budget"));
+    // The unresolved boxes hug the circle: a ring of boxes of side ~1% of the region's
+    // (≈ 1.3% of its area; depth-first order left 87% of the region untouched).
+    assert!(
+        r.unresolved_volume_fraction > 0.0 && r.unresolved_volume_fraction < 0.05,
+        "{}",
+        r.unresolved_volume_fraction
+    );
+    // The origin (a simple zero: J = −4 I there) is still verified.
+    assert!(
+        r.missed.iter().any(|q| dist(q, &[0.0, 0.0]) < 1e-12),
+        "{:?}",
+        r.missed
+    );
+    let d = degree_check(&*p.objectives, &region(&p), &[], &DegreeParams::default()).unwrap();
+    // s points outward on the boundary: degree 1 (the maximum at 0 gives +1, the circle 0).
+    assert_eq!(d.boundary, 1);
+}
