@@ -42,8 +42,9 @@
 //!      every variable (`0 ∉ J_ij(X)` for all `j`), its exact range from the two extreme
 //!      corners excludes 0; or `K(X) ∩ X = ∅`;
 //!    - *subtracted*: when `X` meets the interior of a recorded `U` and no side of `X` is
-//!      more than 4 times the matching side of `U`, `X ∖ U` is split into at most `2n`
-//!      boxes (which meet `U` only on its faces, where no recorded zero lies) and pushed;
+//!      more than 4 times the matching side of `U` (or 64 minimum widths, for a tiny `U`),
+//!      `X ∖ U` is split into at most `2n` boxes (which meet `U` only on its faces, where
+//!      no recorded zero lies) and queued;
 //!    - *verified*: `K(X) ⊂ int X`; its zero, enclosed by iterating `X ← K(X) ∩ X`, is
 //!      matched as in 2; a new one is an equilibrium the map **missed**;
 //!    - *pruned*: otherwise `X ← X ∩ K(X)` (no zero is lost), processed again when a side
