@@ -729,6 +729,47 @@ impl Prover<'_> {
     }
 }
 
+/// Both layers' results, as the map's JSON carries them:
+/// `{"degree": {"boundary": d, "sum_sign_det": s, …} | null, "degree_note": "…" | null,
+/// "proof": {"status": "proven" | "not proven" | "not run", …}}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Completeness {
+    /// The degree check, `None` when it could not be computed.
+    pub degree: Option<DegreeCheck>,
+    /// Why there is no degree (`None` when there is one).
+    pub degree_note: Option<String>,
+    /// The proof.
+    pub proof: ProofReport,
+}
+
+/// Runs [`degree_check`] (with [`DegreeParams::default`]) and, when `proof` is given,
+/// [`prove`]; without it the proof's status is `not run`.
+///
+/// # Errors
+/// As [`prove`] (also checked when the proof is not run).
+pub fn check(
+    objectives: &dyn Objectives<f64>,
+    region: &[(f64, f64)],
+    found: &[Vec<f64>],
+    proof: Option<&ProofParams>,
+) -> Result<Completeness> {
+    check_inputs(objectives.dim(), region, found)?;
+    let (degree, degree_note) =
+        match degree_check(objectives, region, found, &DegreeParams::default()) {
+            Ok(d) => (Some(d), None),
+            Err(e) => (None, Some(e.reason)),
+        };
+    let proof = match proof {
+        Some(params) => prove(objectives, region, found, params)?,
+        None => ProofReport::not_run("the proof was not requested".into(), 0.0),
+    };
+    Ok(Completeness {
+        degree,
+        degree_note,
+        proof,
+    })
+}
+
 /// Proves (or fails to prove, within budget) that `found` holds every zero of
 /// `s = Σ_i ∇L_i` in the closed box `region`, by interval branch-and-prune with Krawczyk's
 /// operator (see the [module docs](self) for the algorithm and what `proven` means).

@@ -546,3 +546,33 @@ fn a_circle_of_zeros_exhausts_the_budget_honestly() {
     // s points outward on the boundary: degree 1 (the maximum at 0 gives +1, the circle 0).
     assert_eq!(d.boundary, 1);
 }
+
+#[test]
+fn the_combined_check_serialises_as_the_map_carries_it() {
+    let p = example("saddle.toml");
+    let c = check(
+        &*p.objectives,
+        &region(&p),
+        &p.equilibria,
+        Some(&ProofParams::default()),
+    )
+    .unwrap();
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["degree"]["boundary"], -1);
+    assert_eq!(json["degree"]["sum_sign_det"], -1);
+    assert!(json["degree_note"].is_null());
+    assert_eq!(json["proof"]["status"], "proven");
+    assert_eq!(json["proof"]["boxes_unresolved"], 0);
+    assert_eq!(json["proof"]["unresolved_volume_fraction"], 0.0);
+    assert_eq!(json["proof"]["missed"], serde_json::json!([]));
+    let back: Completeness = serde_json::from_value(json).unwrap();
+    assert_eq!(back, c);
+
+    let p = example("double-well-3d.toml");
+    let c = check(&*p.objectives, &region(&p), &[], None).unwrap();
+    let json = serde_json::to_value(&c).unwrap();
+    assert!(json["degree"].is_null());
+    assert!(json["degree_note"].as_str().unwrap().contains("n ≤ 2"));
+    assert_eq!(json["proof"]["status"], "not run");
+    assert!(check(&*p.objectives, &[(0.0, 1.0)], &[], None).is_err());
+}
