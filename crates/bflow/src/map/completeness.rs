@@ -778,6 +778,23 @@ pub fn check(
 /// distinct or inside the region. The result is deterministic (sequential, no randomness)
 /// apart from where the time budget cuts it.
 ///
+/// ```
+/// use bflow::map::completeness::{ProofParams, ProofStatus, prove};
+/// use bflow::objectives::problem_file::parse_problem;
+///
+/// // Σ L = (x² − 1)² + y²: zeros of s at (−1, 0), (0, 0) and (1, 0).
+/// let text = "vars = [\"x\", \"y\"]\n[[objective]]\nexpr = \"(x^2 - 1)^2\"\n\
+///             [[objective]]\nexpr = \"y^2\"\n";
+/// let p = parse_problem(text, "wells.toml").unwrap();
+/// let region = [(-2.0, 2.0), (-1.0, 1.0)];
+/// let found = vec![vec![-1.0, 0.0], vec![1.0, 0.0]];
+/// let r = prove(&*p.objectives, &region, &found, &ProofParams::default()).unwrap();
+/// assert_eq!(r.status, ProofStatus::Proven);
+/// assert_eq!(r.zeros_in_region, 3);
+/// assert!(!r.map_complete());
+/// assert!(r.missed[0].iter().all(|v| v.abs() < 1e-12)); // the maximum in x at the origin
+/// ```
+///
 /// # Errors
 /// As [`ProofParams::validate`]; [`Error::DimensionMismatch`] or
 /// [`Error::InvalidParameter`] when `region` or a found point does not fit the objectives
