@@ -150,6 +150,16 @@ impl Interval {
         other.lo < self.lo && self.hi < other.hi
     }
 
+    /// The intersection, or `None` when the intervals are disjoint.
+    pub fn intersect(self, other: Interval) -> Option<Interval> {
+        Interval::new(self.lo.max(other.lo), self.hi.min(other.hi))
+    }
+
+    /// True when `self ⊂ other` (closed intervals: shared end points allowed).
+    pub fn subset_of(self, other: Interval) -> bool {
+        other.lo <= self.lo && self.hi <= other.hi
+    }
+
     /// The smallest interval containing both.
     pub fn hull(self, other: Interval) -> Interval {
         Interval {
@@ -591,6 +601,66 @@ mod tests {
         assert!(Interval::new(2.0, 1.0).is_none());
         assert_eq!(Interval::ENTIRE * Interval::point(0.0), Interval::ENTIRE);
         assert_eq!(Interval::ENTIRE - Interval::ENTIRE, Interval::ENTIRE);
+    }
+
+    /// Where a function's domain ends inside the argument, or a value overflows, the result
+    /// is unbounded (or `ENTIRE`), never a finite interval that misses values.
+    #[test]
+    fn domain_ends_and_overflow_never_give_finite_wrong_enclosures() {
+        let entire = Interval::ENTIRE;
+        // sqrt: a signed-zero lower end is the domain's end, not outside it.
+        let r = iv(-0.0, 4.0).sqrt();
+        assert!(r.lo == 0.0 && r.hi >= 2.0 && r.hi < 2.000_001, "{r:?}");
+        assert_eq!(iv(-1e-300, 4.0).sqrt(), entire);
+        // ln at 0 (either sign): the range is unbounded below.
+        assert_eq!(iv(0.0, 1.0).ln(), entire);
+        assert_eq!(iv(-0.0, 1.0).ln(), entire);
+        // ln at the smallest subnormal: finite and enclosing ln(2^-1074) = -744.440…
+        let l = iv(f64::from_bits(1), 1.0).ln();
+        assert!(
+            l.lo <= -744.440_071_921_381 && l.lo > -744.5 && l.hi >= 0.0,
+            "{l:?}"
+        );
+        // Division by an interval touching 0 from either side, or the point 0.
+        assert_eq!(iv(1.0, 2.0) / iv(0.0, 1.0), entire);
+        assert_eq!(iv(1.0, 2.0) / iv(-1.0, -0.0), entire);
+        assert_eq!(iv(0.0, 0.0) / iv(-0.0, 0.0), entire);
+        // By a tiny positive interval: unbounded above, not NaN.
+        let q = iv(1.0, 2.0) / iv(f64::from_bits(1), 1.0);
+        assert!(q.lo <= 1.0 && q.lo > 0.99 && q.hi == f64::INFINITY, "{q:?}");
+        // Negative integer and real powers at 0.
+        assert_eq!(iv(0.0, 1.0).powi(-2), entire);
+        assert_eq!(iv(-1.0, -0.0).powi(-3), entire);
+        assert_eq!(iv(0.0, 1.0).powf(Interval::point(0.5)), entire);
+        assert_eq!(iv(0.0, 1.0).powf(Interval::point(-0.5)), entire);
+        // Overflow rounds outward to infinity.
+        let e = iv(700.0, 710.0).exp();
+        assert!(e.lo > 1e304 && e.lo <= 700f64.exp() && e.hi == f64::INFINITY);
+        let s = Interval::point(f64::MAX) + Interval::point(f64::MAX);
+        assert_eq!((s.lo, s.hi), (f64::MAX, f64::INFINITY));
+        let p = Interval::point(1e200) * Interval::point(-1e200);
+        assert_eq!((p.lo, p.hi), (f64::NEG_INFINITY, f64::MIN));
+        let c = iv(-1e200, 1e200).powi(3);
+        assert_eq!((c.lo, c.hi), (f64::NEG_INFINITY, f64::INFINITY));
+        let sq = iv(-1e200, 3.0).sqr();
+        assert_eq!((sq.lo, sq.hi), (0.0, f64::INFINITY));
+        // tan at the double nearest π/2 (below it, tan ≈ 1.6e16): the pole test keeps a
+        // margin, so the pole counts as possibly inside.
+        assert_eq!(Interval::point(std::f64::consts::FRAC_PI_2).tan(), entire);
+        encloses(iv(1.0, 1.5), Interval::tan, f64::tan);
+        // Odd powers keep their sign through the endpoints' directed rounding.
+        let o = iv(-1.1, -0.9).powi(5);
+        assert!(o.hi < 0.0 && o.contains((-1.1f64).powi(5)) && o.contains((-0.9f64).powi(5)));
+    }
+
+    #[test]
+    fn intersection_and_subset() {
+        assert_eq!(iv(0.0, 2.0).intersect(iv(1.0, 3.0)), Some(iv(1.0, 2.0)));
+        assert_eq!(iv(0.0, 1.0).intersect(iv(1.0, 3.0)), Some(iv(1.0, 1.0)));
+        assert_eq!(iv(0.0, 1.0).intersect(iv(1.5, 3.0)), None);
+        assert!(iv(0.0, 1.0).subset_of(iv(0.0, 1.0)));
+        assert!(!iv(0.0, 1.0).subset_of(iv(0.1, 1.0)));
+        assert!(iv(0.5, 0.5).subset_of(Interval::ENTIRE));
     }
 
     #[test]

@@ -38,6 +38,7 @@
 
 mod assemble;
 mod certify;
+pub mod completeness;
 mod estimate;
 mod json;
 mod search;
@@ -184,7 +185,8 @@ impl MapParams {
     }
 }
 
-/// The statistical and rigorous evidence that a map is complete.
+/// The statistical and rigorous evidence that a map is complete (see
+/// [`completeness`] for the degree and the proof).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Completeness {
     /// The statistical estimate from the hit counts.
@@ -198,6 +200,14 @@ pub struct Completeness {
     /// nothing new), `"max-starts"`, `"time-limit"`, `"fixed"` (a fixed number of starts),
     /// `"interrupted"`.
     pub stopped: String,
+    /// The topological check: the degree of s on the region's boundary against
+    /// `Σ sign det J` over the equilibria found (`None` where it could not be computed
+    /// rigorously; `degree_note` says why).
+    pub degree: Option<completeness::DegreeCheck>,
+    /// Why there is no degree.
+    pub degree_note: Option<String>,
+    /// The interval proof ([`EquilibriumMap::prove`]); `"not run"` unless asked for.
+    pub proof: completeness::ProofReport,
 }
 
 /// A distinct equilibrium found by the map.
@@ -227,16 +237,23 @@ pub struct Equilibrium {
     pub basin_starts: usize,
     /// `basin_starts` / starts mapped.
     pub basin_share: f64,
+    /// Found by the interval proof, which no search reached.
+    pub found_by_proof: bool,
 }
 
 impl Equilibrium {
-    /// The searchers that found it.
-    pub fn found_by(&self) -> Vec<Searcher> {
-        self.hits
+    /// What found it: the searchers' names, and `"proof"` for the interval proof.
+    pub fn found_by(&self) -> Vec<&'static str> {
+        let mut by: Vec<&'static str> = self
+            .hits
             .iter()
             .filter(|&(_, &h)| h > 0)
-            .map(|(&s, _)| s)
-            .collect()
+            .map(|(s, _)| s.name())
+            .collect();
+        if self.found_by_proof {
+            by.push("proof");
+        }
+        by
     }
 
     /// How many searches of `searcher` ended here.
@@ -639,9 +656,11 @@ fn assemble_map(
                 hits: c.hits.clone(),
                 basin_starts: c.basin_starts,
                 basin_share: c.basin_starts as f64 / mapped,
+                found_by_proof: false,
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let (degree, degree_note) = degree_of(obj, &region, &equilibria);
     Ok(EquilibriumMap {
         problem: problem.name.clone(),
         fingerprint: problem_fingerprint(problem)?,
@@ -650,6 +669,9 @@ fn assemble_map(
             rounds,
             starts_used: acc.starts,
             stopped,
+            degree,
+            degree_note,
+            proof: completeness::ProofReport::not_run("the proof was not requested".into(), 0.0),
         },
         params,
         equilibria,
@@ -660,6 +682,82 @@ fn assemble_map(
         scale,
         seconds: 0.0,
     })
+}
+
+/// The degree check over the equilibria found, or why there is none.
+fn degree_of(
+    objectives: &dyn Objectives<f64>,
+    region: &[(f64, f64)],
+    equilibria: &[Equilibrium],
+) -> (Option<completeness::DegreeCheck>, Option<String>) {
+    let points: Vec<Vec<f64>> = equilibria.iter().map(|e| e.point.clone()).collect();
+    match completeness::degree_check(
+        objectives,
+        region,
+        &points,
+        &completeness::DegreeParams::default(),
+    ) {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(e.reason)),
+    }
+}
+
+impl EquilibriumMap {
+    /// Runs the interval proof ([`completeness::prove`]) over the region: every equilibrium
+    /// the proof finds that the map missed is polished, classified, certified and added
+    /// (`found_by: ["proof"]`), and the degree check is redone with them.
+    ///
+    /// # Errors
+    /// As [`completeness::prove`] and [`region_of`].
+    pub fn prove(
+        &mut self,
+        problem: &Problem<f64>,
+        params: &completeness::ProofParams,
+    ) -> Result<()> {
+        let region = region_of(problem)?;
+        let obj = problem.objectives.as_ref();
+        let points: Vec<Vec<f64>> = self.equilibria.iter().map(|e| e.point.clone()).collect();
+        let report = completeness::prove(obj, &region, &points, params)?;
+        let gscale = gradient_scale(obj, &region);
+        let mut eval = Evaluator::new(obj);
+        for p in &report.missed {
+            let inside = p
+                .iter()
+                .zip(&region)
+                .all(|(&x, &(lo, hi))| x >= lo && x <= hi);
+            let Ok((stats, _)) = eval.evaluate(p) else {
+                continue;
+            };
+            if !inside {
+                continue;
+            }
+            let common = stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale;
+            self.equilibria.push(Equilibrium {
+                certificate: certify(obj, p, self.scale),
+                classification: classify(obj, p).unwrap_or(Classification {
+                    kind: Kind::Degenerate,
+                    morse_index: 0,
+                    eigenvalues: Vec::new(),
+                }),
+                point: p.clone(),
+                common_stationary: common,
+                b: if common { None } else { stats.b() },
+                grad_norm: stats.sum_norm,
+                loss_sum: stats.total_loss,
+                first_start: usize::MAX,
+                first_search: 0,
+                hits: BTreeMap::new(),
+                basin_starts: 0,
+                basin_share: 0.0,
+                found_by_proof: true,
+            });
+        }
+        let (degree, degree_note) = degree_of(obj, &region, &self.equilibria);
+        self.completeness.degree = degree;
+        self.completeness.degree_note = degree_note;
+        self.completeness.proof = report;
+        Ok(())
+    }
 }
 
 /// Maps the equilibria of `problem` in its region (see the module docs).
@@ -721,6 +819,7 @@ impl EquilibriumMap {
         acc.clusters = self
             .equilibria
             .iter()
+            .filter(|e| !e.found_by_proof)
             .map(|e| Cluster {
                 point: e.point.clone(),
                 first_start: e.first_start,

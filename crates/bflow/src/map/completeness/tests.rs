@@ -1,0 +1,578 @@
+use super::*;
+use crate::interval::Interval;
+use crate::map::{MapParams, map_equilibria};
+use crate::objectives::problem_file::load_problem;
+use crate::problems::Problem;
+
+fn example(name: &str) -> Problem<f64> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/problems")
+        .join(name);
+    load_problem(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn mapped(p: &Problem<f64>, starts: usize) -> Vec<Vec<f64>> {
+    let map = map_equilibria(
+        p,
+        &MapParams {
+            starts: Some(starts),
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    map.equilibria.iter().map(|e| e.point.clone()).collect()
+}
+
+fn region(p: &Problem<f64>) -> Vec<(f64, f64)> {
+    p.region.clone().expect("example problems have a region")
+}
+
+fn dist(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// Every point of `a` is within `tol` of exactly one point of `b`, and the sizes agree.
+fn same_points(a: &[Vec<f64>], b: &[Vec<f64>], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{a:?}\nvs\n{b:?}");
+    for p in a {
+        let near = b.iter().filter(|q| dist(p, q) < tol).count();
+        assert_eq!(near, 1, "{p:?} matches {near} points of {b:?}");
+    }
+}
+
+fn sign_det_sum(p: &Problem<f64>, points: &[Vec<f64>]) -> i64 {
+    points
+        .iter()
+        .map(|q| {
+            let c = crate::map::classify(&*p.objectives, q).unwrap();
+            assert_ne!(c.kind, crate::map::Kind::Degenerate);
+            if c.morse_index.is_multiple_of(2) {
+                1
+            } else {
+                -1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn himmelblau_map_is_proven_complete_and_its_degree_agrees() {
+    let p = example("himmelblau-split.toml");
+    let found = mapped(&p, 256);
+    assert_eq!(found.len(), 9);
+    let r = prove(&*p.objectives, &region(&p), &found, &ProofParams::default()).unwrap();
+    assert_eq!(r.status, ProofStatus::Proven, "{r:#?}");
+    assert!(r.map_complete() && r.missed.is_empty());
+    assert_eq!((r.zeros_in_region, r.found_verified), (9, 9));
+    assert!(r.found_unverified.is_empty() && r.found_duplicates.is_empty());
+    assert_eq!((r.boxes_unresolved, r.unresolved_volume_fraction), (0, 0.0));
+    assert!(r.boxes_excluded > 0 && r.gradient_enclosures > 0);
+    let d = degree_check(
+        &*p.objectives,
+        &region(&p),
+        &found,
+        &DegreeParams::default(),
+    )
+    .unwrap();
+    // 4 minima + 1 maximum − 4 saddles.
+    assert_eq!((d.boundary, d.sum_sign_det, d.degenerate), (1, 1, 0));
+    assert!(!d.proves_incomplete());
+}
+
+#[test]
+fn the_proof_alone_finds_every_zero_of_himmelblau() {
+    let p = example("himmelblau-split.toml");
+    let r = prove(&*p.objectives, &region(&p), &[], &ProofParams::default()).unwrap();
+    assert_eq!(r.status, ProofStatus::Proven, "{r:#?}");
+    assert!(!r.map_complete());
+    // The file lists all nine stationary points (four of them exactly rounded).
+    same_points(&r.missed, &p.equilibria, 1e-9);
+    assert_eq!(r.zeros_in_region, 9);
+}
+
+#[test]
+fn branin_minima_alone_leave_the_two_saddles_missed() {
+    // The file lists the three minima; Σ L also has saddles at x = 0 and x = 2π, on the
+    // valley floor y = b x² − c x + r.
+    let p = example("branin-split.toml");
+    let listed = p.equilibria.clone();
+    assert_eq!(listed.len(), 3);
+    let r = prove(
+        &*p.objectives,
+        &region(&p),
+        &listed,
+        &ProofParams::default(),
+    )
+    .unwrap();
+    assert_eq!(r.status, ProofStatus::Proven, "{r:#?}");
+    assert_eq!((r.found_verified, r.zeros_in_region), (3, 5));
+    let pi = std::f64::consts::PI;
+    let floor = |x: f64| 5.1 / (4.0 * pi * pi) * x * x - 5.0 / pi * x + 6.0;
+    same_points(
+        &r.missed,
+        &[vec![0.0, floor(0.0)], vec![2.0 * pi, floor(2.0 * pi)]],
+        1e-9,
+    );
+    assert_eq!(sign_det_sum(&p, &r.missed), -2);
+    let d = degree_check(
+        &*p.objectives,
+        &region(&p),
+        &listed,
+        &DegreeParams::default(),
+    )
+    .unwrap();
+    assert_eq!((d.boundary, d.sum_sign_det), (1, 3));
+    assert!(d.proves_incomplete());
+    let mut all = listed.clone();
+    all.extend(r.missed.iter().cloned());
+    let d = degree_check(&*p.objectives, &region(&p), &all, &DegreeParams::default()).unwrap();
+    assert_eq!((d.boundary, d.sum_sign_det), (1, 1));
+}
+
+#[test]
+fn saddle_is_proven_and_its_degree_is_minus_one() {
+    let p = example("saddle.toml");
+    let found = mapped(&p, 64);
+    assert_eq!(found.len(), 1);
+    let r = prove(&*p.objectives, &region(&p), &found, &ProofParams::default()).unwrap();
+    assert!(r.map_complete(), "{r:#?}");
+    let d = degree_check(
+        &*p.objectives,
+        &region(&p),
+        &found,
+        &DegreeParams::default(),
+    )
+    .unwrap();
+    assert_eq!((d.boundary, d.sum_sign_det), (-1, -1));
+}
+
+/// The E4 map (2560 starts, the same function as `examples/problems/e4.toml`) is proven
+/// complete on the file's enclosures; the proof alone recovers the same 441 points; a
+/// truncated map is caught by both layers.
+#[test]
+fn e4_map_is_proven_complete_and_truncation_is_caught() {
+    let p = example("e4.toml");
+    let builtin = crate::problems::builtin::<f64>("e4").unwrap();
+    assert_eq!(builtin.region, p.region);
+    let found = mapped(&builtin, 2560);
+    assert_eq!(found.len(), 441);
+    let reg = region(&p);
+    let r = prove(&*p.objectives, &reg, &found, &ProofParams::default()).unwrap();
+    assert!(r.map_complete(), "{r:#?}");
+    assert_eq!((r.zeros_in_region, r.found_verified), (441, 441));
+    let d = degree_check(&*p.objectives, &reg, &found, &DegreeParams::default()).unwrap();
+    // 121 minima − 220 saddles + 100 maxima.
+    assert_eq!((d.boundary, d.sum_sign_det), (1, 1));
+
+    let alone = prove(&*p.objectives, &reg, &[], &ProofParams::default()).unwrap();
+    assert_eq!(alone.status, ProofStatus::Proven);
+    same_points(&alone.missed, &found, 1e-9);
+
+    // Drop every 50th point (9 of them).
+    let dropped: Vec<Vec<f64>> = found.iter().step_by(50).cloned().collect();
+    let kept: Vec<Vec<f64>> = found
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| k % 50 != 0)
+        .map(|(_, q)| q.clone())
+        .collect();
+    let r = prove(&*p.objectives, &reg, &kept, &ProofParams::default()).unwrap();
+    assert_eq!(r.status, ProofStatus::Proven);
+    assert!(!r.map_complete());
+    same_points(&r.missed, &dropped, 1e-9);
+    let d = degree_check(&*p.objectives, &reg, &kept, &DegreeParams::default()).unwrap();
+    let expected = 1 - sign_det_sum(&p, &dropped);
+    assert_eq!((d.boundary, d.sum_sign_det), (1, expected));
+    assert_ne!(expected, 1, "the dropped points' signs cancel: pick others");
+    assert!(d.proves_incomplete());
+}
+
+#[test]
+fn double_well_3d_has_27_stationary_points_and_the_origin_is_one() {
+    let p = example("double-well-3d.toml");
+    let r = prove(
+        &*p.objectives,
+        &region(&p),
+        &p.equilibria,
+        &ProofParams::default(),
+    )
+    .unwrap();
+    assert_eq!(r.status, ProofStatus::Proven, "{r:#?}");
+    assert_eq!((r.zeros_in_region, r.found_verified), (27, 1));
+    assert_eq!(r.missed.len(), 26);
+    // 14 with det J > 0, 13 with det J < 0 (counted independently by Newton from a grid).
+    let mut all = r.missed.clone();
+    all.push(vec![0.0; 3]);
+    assert_eq!(sign_det_sum(&p, &all), 1);
+    for q in &all {
+        let s = super::sum_gradient(&*p.objectives, q);
+        assert!(s.iter().all(|v| v.abs() < 1e-12), "{q:?}: {s:?}");
+    }
+    let d = degree_check(&*p.objectives, &region(&p), &all, &DegreeParams::default());
+    assert!(d.unwrap_err().reason.contains("n ≤ 2"));
+}
+
+#[test]
+fn a_zero_on_the_boundary_is_flagged_and_has_no_degree() {
+    // saddle.toml's only equilibrium (0, −4), on the top face of this region.
+    let p = example("saddle.toml");
+    let reg = [(-3.0, 3.0), (-8.0, -4.0)];
+    let r = prove(&*p.objectives, &reg, &[], &ProofParams::default()).unwrap();
+    assert_eq!(r.status, ProofStatus::Proven, "{r:#?}");
+    assert_eq!((r.zeros_in_region, r.on_boundary), (0, 1));
+    same_points(&r.missed, &[vec![0.0, -4.0]], 1e-12);
+    let r = prove(
+        &*p.objectives,
+        &reg,
+        &[vec![0.0, -4.0]],
+        &ProofParams::default(),
+    )
+    .unwrap();
+    assert!(r.map_complete() && r.on_boundary == 1 && r.found_verified == 1);
+    let err = degree_check(&*p.objectives, &reg, &[], &DegreeParams::default()).unwrap_err();
+    assert!(err.reason.contains("on the boundary near (") && err.reason.ends_with(", -4)"));
+}
+
+#[test]
+fn a_degenerate_zero_is_left_unresolved_in_a_tiny_volume() {
+    // s = (x³, y): the zero at the origin has a singular Jacobian.
+    let text = "vars = [\"x\", \"y\"]\n[[objective]]\nexpr = \"x^4/4\"\n[[objective]]\n\
+                expr = \"y^2/2\"\n[region]\nx = [-1.0, 1.3]\ny = [-1.0, 1.3]\n";
+    let p = crate::objectives::problem_file::parse_problem(text, "cubic.toml").unwrap();
+    let r = prove(
+        &*p.objectives,
+        &region(&p),
+        &[vec![0.0, 0.0]],
+        &ProofParams::default(),
+    )
+    .unwrap();
+    assert_eq!(r.status, ProofStatus::NotProven, "{r:#?}");
+    assert_eq!(r.found_unverified, vec![0]);
+    assert!(
+        r.boxes_unresolved >= 1 && r.unresolved_volume_fraction < 1e-12,
+        "{r:#?}"
+    );
+    assert!(r.reason.as_deref().unwrap().contains("minimum width"));
+    assert!(r.missed.is_empty());
+    // The degree is still defined (x³ has degree 1), but the point has no sign.
+    let d = degree_check(
+        &*p.objectives,
+        &region(&p),
+        &[vec![0.0, 0.0]],
+        &DegreeParams::default(),
+    )
+    .unwrap();
+    assert_eq!((d.boundary, d.sum_sign_det, d.degenerate), (1, 0, 1));
+    assert!(!d.proves_incomplete());
+}
+
+#[test]
+fn duplicate_spurious_and_outside_found_points_are_reported() {
+    let p = example("himmelblau-split.toml");
+    let mut found = p.equilibria.clone();
+    let mut twin = found[4].clone();
+    twin[0] += 1e-12;
+    found.push(twin); // 9: the same zero as 4
+    found.push(vec![1.0, 1.0]); // 10: not a zero
+    let reg = [(-6.0, 0.0), (-6.0, 6.0)]; // the left half: 4 of the 9 zeros
+    let r = prove(&*p.objectives, &reg, &found, &ProofParams::default()).unwrap();
+    assert_eq!(r.status, ProofStatus::Proven, "{r:#?}");
+    assert_eq!(r.found_duplicates, vec![9]);
+    assert_eq!(r.found_unverified, vec![10]);
+    let outside: Vec<usize> = (0..9).filter(|&k| p.equilibria[k][0] > 0.0).collect();
+    assert_eq!(r.found_outside, outside);
+    assert_eq!(r.zeros_in_region, 9 - outside.len());
+    assert!(r.map_complete());
+}
+
+#[test]
+fn an_exhausted_budget_reports_the_unresolved_volume() {
+    let p = example("e4.toml");
+    let params = ProofParams {
+        max_boxes: 200,
+        ..ProofParams::default()
+    };
+    let r = prove(&*p.objectives, &region(&p), &[], &params).unwrap();
+    assert_eq!(r.status, ProofStatus::NotProven);
+    assert_eq!(r.boxes_processed, 200);
+    assert!(r.boxes_unresolved > 0);
+    assert!(
+        r.unresolved_volume_fraction > 0.0 && r.unresolved_volume_fraction < 1.0,
+        "{}",
+        r.unresolved_volume_fraction
+    );
+    assert!(r.reason.as_deref().unwrap().contains("box budget"));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["status"], "not proven");
+    assert_eq!(json["boxes_unresolved"], r.boxes_unresolved);
+    let back: ProofReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back, r);
+}
+
+/// A 2-D problem with no enclosures.
+struct Opaque;
+
+impl Objectives<f64> for Opaque {
+    fn num_objectives(&self) -> usize {
+        2
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn loss(&self, _: usize, t: &[f64]) -> f64 {
+        t[0] * t[0] + t[1] * t[1]
+    }
+    fn gradient(&self, _: usize, t: &[f64], g: &mut [f64]) {
+        g[0] = 2.0 * t[0];
+        g[1] = 2.0 * t[1];
+    }
+    fn hvp(&self, _: usize, _: &[f64], v: &[f64], hv: &mut [f64]) {
+        hv[0] = 2.0 * v[0];
+        hv[1] = 2.0 * v[1];
+    }
+}
+
+#[test]
+fn no_enclosures_means_not_run_and_bad_input_is_an_error() {
+    let reg = [(-1.0, 1.0), (-1.0, 1.0)];
+    let r = prove(&Opaque, &reg, &[], &ProofParams::default()).unwrap();
+    assert_eq!(r.status, ProofStatus::NotRun);
+    assert_eq!(serde_json::to_value(r.status).unwrap(), "not run");
+    assert!(degree_check(&Opaque, &reg, &[], &DegreeParams::default()).is_err());
+    let params = ProofParams::default();
+    assert!(prove(&Opaque, &reg[..1], &[], &params).is_err());
+    assert!(prove(&Opaque, &[(1.0, 1.0), (0.0, 1.0)], &[], &params).is_err());
+    assert!(prove(&Opaque, &[(0.0, f64::INFINITY), (0.0, 1.0)], &[], &params).is_err());
+    assert!(prove(&Opaque, &reg, &[vec![f64::NAN, 0.0]], &params).is_err());
+    assert!(prove(&Opaque, &reg, &[vec![0.0]], &params).is_err());
+    let bad = ProofParams {
+        min_width: 0.0,
+        ..ProofParams::default()
+    };
+    assert!(prove(&Opaque, &reg, &[], &bad).is_err());
+    let err = degree_check(&Opaque, &reg[..1], &[], &DegreeParams::default()).unwrap_err();
+    assert!(err.reason.contains("region"), "{err}");
+}
+
+#[test]
+fn one_dimensional_degree_and_proof() {
+    // s = (t − 1)(t − 2)(t − 4) on [0, 3]: roots 1 (s' > 0) and 2 (s' < 0), degree 0.
+    let text = "vars = [\"t\"]\n[[objective]]\nexpr = \"t^4/4 - 7*t^3/3\"\n[[objective]]\n\
+                expr = \"7*t^2 - 8*t\"\n[region]\nt = [0.0, 3.0]\n";
+    let p = crate::objectives::problem_file::parse_problem(text, "cubic.toml").unwrap();
+    let d = degree_check(
+        &*p.objectives,
+        &region(&p),
+        &[vec![1.0]],
+        &DegreeParams::default(),
+    )
+    .unwrap();
+    assert_eq!((d.boundary, d.sum_sign_det), (0, 1));
+    assert!(d.proves_incomplete());
+    let r = prove(
+        &*p.objectives,
+        &region(&p),
+        &[vec![1.0]],
+        &ProofParams::default(),
+    )
+    .unwrap();
+    assert_eq!(r.status, ProofStatus::Proven);
+    same_points(&r.missed, &[vec![2.0]], 1e-12);
+    let wide = [(0.0, 5.0)];
+    let d = boundary_degree(&*p.objectives, &wide, &DegreeParams::default()).unwrap();
+    assert_eq!(d.degree, 1);
+}
+
+/// `Σ L = ½ (θ − c)ᵀ A (θ − c)` split in two, with closed-form enclosures: one zero, at `c`,
+/// with `sign det J = sign det A`.
+struct Quadratic {
+    a: [f64; 3],
+    c: [f64; 2],
+}
+
+impl Quadratic {
+    fn parts<T>(&self, u: T, v: T) -> [[T; 2]; 2]
+    where
+        T: Copy + std::ops::Add<Output = T> + std::ops::Mul<f64, Output = T>,
+    {
+        let [a11, a12, a22] = self.a;
+        [[u * a11 + v * a12, u * a12], [u * 0.0, v * a22]]
+    }
+}
+
+impl Objectives<f64> for Quadratic {
+    fn num_objectives(&self) -> usize {
+        2
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn loss(&self, i: usize, t: &[f64]) -> f64 {
+        let (u, v) = (t[0] - self.c[0], t[1] - self.c[1]);
+        let [a11, a12, a22] = self.a;
+        if i == 0 {
+            0.5 * a11 * u * u + a12 * u * v
+        } else {
+            0.5 * a22 * v * v
+        }
+    }
+    fn gradient(&self, i: usize, t: &[f64], g: &mut [f64]) {
+        g.copy_from_slice(&self.parts(t[0] - self.c[0], t[1] - self.c[1])[i]);
+    }
+    fn hvp(&self, i: usize, _: &[f64], v: &[f64], hv: &mut [f64]) {
+        let [a11, a12, a22] = self.a;
+        if i == 0 {
+            hv[0] = a11 * v[0] + a12 * v[1];
+            hv[1] = a12 * v[0];
+        } else {
+            hv[0] = 0.0;
+            hv[1] = a22 * v[1];
+        }
+    }
+    fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
+        let u = x[0] - Interval::point(self.c[0]);
+        let v = x[1] - Interval::point(self.c[1]);
+        let [g1, g2] = self.parts(u, v);
+        Some(vec![g1[0] + g2[0], g1[1] + g2[1]])
+    }
+    fn enclose_sum_hessian(&self, _: &[Interval]) -> Option<Vec<Interval>> {
+        let [a11, a12, a22] = self.a.map(Interval::point);
+        Some(vec![a11, a12, a12, a22])
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// The boundary degree is `sign det A` when the zero is inside, 0 when outside; the
+    /// proof finds the zero exactly when it is inside.
+    #[test]
+    fn quadratic_degree_and_proof_locate_the_single_zero(
+        a11 in -3.0..3.0f64, a12 in -3.0..3.0f64, a22 in -3.0..3.0f64,
+        c0 in -2.0..2.0f64, c1 in -2.0..2.0f64,
+    ) {
+        let det = a11 * a22 - a12 * a12;
+        proptest::prop_assume!(det.abs() > 0.05);
+        let inside = c0.abs() < 0.99 && c1.abs() < 0.99;
+        let outside = c0.abs() > 1.01 || c1.abs() > 1.01;
+        proptest::prop_assume!(inside || outside);
+        let q = Quadratic { a: [a11, a12, a22], c: [c0, c1] };
+        let reg = [(-1.0, 1.0), (-1.0, 1.0)];
+        let d = boundary_degree(&q, &reg, &DegreeParams::default()).unwrap();
+        let expected = if inside { det.signum() as i64 } else { 0 };
+        proptest::prop_assert_eq!(d.degree, expected);
+        let r = prove(&q, &reg, &[], &ProofParams::default()).unwrap();
+        proptest::prop_assert_eq!(r.status, ProofStatus::Proven);
+        if inside {
+            proptest::prop_assert_eq!(r.missed.len(), 1);
+            proptest::prop_assert!(dist(&r.missed[0], &[c0, c1]) < 1e-12);
+        } else {
+            proptest::prop_assert!(r.missed.is_empty());
+        }
+    }
+}
+
+/// n coupled double wells: `Σ (x_i² − 1)² + c Σ_{i<j} x_i x_j` on [−2, 2]ⁿ.
+fn wells(n: usize, c: f64) -> Problem<f64> {
+    let vars: Vec<String> = (1..=n).map(|i| format!("\"x{i}\"")).collect();
+    let mut text = format!("vars = [{}]\n", vars.join(", "));
+    for i in 1..=n {
+        text += &format!("[[objective]]\nexpr = \"(x{i}^2 - 1)^2\"\n");
+    }
+    let mut pairs = Vec::new();
+    for i in 1..=n {
+        for j in i + 1..=n {
+            pairs.push(format!("x{i}*x{j}"));
+        }
+    }
+    text += &format!(
+        "[[objective]]\nexpr = \"{c}*({})\"\n[region]\n",
+        pairs.join(" + ")
+    );
+    for i in 1..=n {
+        text += &format!("x{i} = [-2.0, 2.0]\n");
+    }
+    crate::objectives::problem_file::parse_problem(&text, "wells.toml").unwrap()
+}
+
+/// 3⁴ = 81 stationary points, all found by the proof alone.
+#[test]
+fn four_coupled_wells_have_81_stationary_points() {
+    let p = wells(4, 0.1);
+    let r = prove(&*p.objectives, &region(&p), &[], &ProofParams::default()).unwrap();
+    assert_eq!(r.status, ProofStatus::Proven, "{r:#?}");
+    assert_eq!((r.zeros_in_region, r.missed.len()), (81, 81));
+    // Each coordinate near −1, 0 or 1: every combination once.
+    let mut cells: Vec<Vec<i64>> = r
+        .missed
+        .iter()
+        .map(|q| q.iter().map(|v| v.round() as i64).collect())
+        .collect();
+    cells.sort();
+    cells.dedup();
+    assert_eq!(cells.len(), 81);
+    assert_eq!(sign_det_sum(&p, &r.missed), 1);
+}
+
+#[test]
+fn a_circle_of_zeros_exhausts_the_budget_honestly() {
+    // Σ L = (x² + y² − 1)²: s vanishes on the whole unit circle (and at the origin).
+    let text = "vars = [\"x\", \"y\"]\n[[objective]]\nexpr = \"(x^2 + y^2 - 1)^2/2\"\n\
+                [[objective]]\nexpr = \"(x^2 + y^2 - 1)^2/2\"\n[region]\nx = [-2.0, 2.0]\n\
+                y = [-2.0, 2.0]\n";
+    let p = crate::objectives::problem_file::parse_problem(text, "ring.toml").unwrap();
+    let params = ProofParams {
+        max_boxes: 20_000,
+        ..ProofParams::default()
+    };
+    let r = prove(&*p.objectives, &region(&p), &[], &params).unwrap();
+    assert_eq!(r.status, ProofStatus::NotProven, "{r:#?}");
+    assert!(r.reason.as_deref().unwrap().contains("box budget"));
+    // The unresolved boxes hug the circle: a ring of boxes of side ~1% of the region's
+    // (≈ 1.3% of its area; depth-first order left 87% of the region untouched).
+    assert!(
+        r.unresolved_volume_fraction > 0.0 && r.unresolved_volume_fraction < 0.05,
+        "{}",
+        r.unresolved_volume_fraction
+    );
+    // The origin (a simple zero: J = −4 I there) is still verified.
+    assert!(
+        r.missed.iter().any(|q| dist(q, &[0.0, 0.0]) < 1e-12),
+        "{:?}",
+        r.missed
+    );
+    let d = degree_check(&*p.objectives, &region(&p), &[], &DegreeParams::default()).unwrap();
+    // s points outward on the boundary: degree 1 (the maximum at 0 gives +1, the circle 0).
+    assert_eq!(d.boundary, 1);
+}
+
+#[test]
+fn the_combined_check_serialises_as_the_map_carries_it() {
+    let p = example("saddle.toml");
+    let c = check(
+        &*p.objectives,
+        &region(&p),
+        &p.equilibria,
+        Some(&ProofParams::default()),
+    )
+    .unwrap();
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["degree"]["boundary"], -1);
+    assert_eq!(json["degree"]["sum_sign_det"], -1);
+    assert!(json["degree_note"].is_null());
+    assert_eq!(json["proof"]["status"], "proven");
+    assert_eq!(json["proof"]["boxes_unresolved"], 0);
+    assert_eq!(json["proof"]["unresolved_volume_fraction"], 0.0);
+    assert_eq!(json["proof"]["missed"], serde_json::json!([]));
+    let back: Completeness = serde_json::from_value(json).unwrap();
+    assert_eq!(back, c);
+
+    let p = example("double-well-3d.toml");
+    let c = check(&*p.objectives, &region(&p), &[], None).unwrap();
+    let json = serde_json::to_value(&c).unwrap();
+    assert!(json["degree"].is_null());
+    assert!(json["degree_note"].as_str().unwrap().contains("n ≤ 2"));
+    assert_eq!(json["proof"]["status"], "not run");
+    assert!(check(&*p.objectives, &[(0.0, 1.0)], &[], None).is_err());
+}
