@@ -5,7 +5,9 @@
 
 pub mod compare;
 pub mod compare_plot;
+pub mod landscape;
 pub mod plot;
+pub mod raster;
 
 pub use compare::{compare_json, compare_markdown, compare_text, peers_text};
 pub use compare_plot::{PlotMetric, compare_svg};
