@@ -359,7 +359,10 @@ mod tests {
         // The A–B group (lowest −146.7) comes before C.
         assert_eq!(root.children.len(), 2);
         assert_eq!(g.nodes[root.children[0]].level, -40.7);
-        assert_eq!(g.nodes[root.children[1]].kind, NodeKind::Leaf { equilibrium: 2 });
+        assert_eq!(
+            g.nodes[root.children[1]].kind,
+            NodeKind::Leaf { equilibrium: 2 }
+        );
         let order: Vec<usize> = g.leaf_order.iter().map(|&id| id).collect();
         assert_eq!(order, vec![0, 1, 2]);
         let x = g.positions();
@@ -378,7 +381,10 @@ mod tests {
         let root = &g.nodes[g.roots[0]];
         assert_eq!(root.kind, NodeKind::Join { saddles: vec![3] });
         // A alone (lowest) first, then the B–C group.
-        assert_eq!(g.nodes[root.children[0]].kind, NodeKind::Leaf { equilibrium: 0 });
+        assert_eq!(
+            g.nodes[root.children[0]].kind,
+            NodeKind::Leaf { equilibrium: 0 }
+        );
         assert_eq!(g.nodes[root.children[1]].level, -72.2);
     }
 

@@ -42,13 +42,18 @@ pub fn luminance(rgb: [u8; 3]) -> f64 {
     0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2])
 }
 
-/// How many decades the colour scale spans below its top (see [`SurfaceScale`]).
-pub const SCALE_DECADES: f64 = 3.0;
-
 /// The percentile of the sampled values at which the colour scale stops (see [`SurfaceScale`]).
 pub const SCALE_TOP_PERCENTILE: f64 = 99.0;
 
-/// The colour scale of a surface `f` (here `Σ L`) whose values span many orders of magnitude:
+/// The percentile of `f − m` over the samples that sets the scale's offset `δ`
+/// (see [`SurfaceScale`]).
+pub const SCALE_OFFSET_PERCENTILE: f64 = 10.0;
+
+/// The fewest and the most decades the colour scale spans (see [`SurfaceScale`]).
+pub const SCALE_DECADES: (f64, f64) = (1.0, 6.0);
+
+/// The colour scale of a surface `f` (here `Σ L`) whose values may span many orders of
+/// magnitude:
 ///
 /// ```text
 /// t(f) = log10((f − m + δ)/δ) / log10((top − m + δ)/δ),   clamped to [0, 1],
@@ -56,10 +61,13 @@ pub const SCALE_TOP_PERCENTILE: f64 = 99.0;
 ///
 /// with `m` the lowest value seen (the sampled grid and the equilibria), `top` the
 /// [`SCALE_TOP_PERCENTILE`]th percentile of the sampled values (a few huge values at the edge
-/// of a region would otherwise take every colour) and `δ = (top − m)·10^−D`, D =
-/// [`SCALE_DECADES`]: the scale shows D decades of `f − m` below the top, the lowest `δ` of
-/// it in the darkest colour. A log scale keeps the wells around minima and the barriers
-/// between them visible when the region also holds values a million times larger.
+/// of a region would otherwise take every colour), and `δ` the
+/// [`SCALE_OFFSET_PERCENTILE`]th percentile of `f − m` over the samples, kept between
+/// `(top − m)·10⁻⁶` and `(top − m)·10⁻¹` ([`SCALE_DECADES`]). Values of `f − m` well below `δ`
+/// are coloured linearly, those above it logarithmically: a surface whose values stay within
+/// a decade or two of its lowest (a Rastrigin-like field of wells) gets a nearly linear scale,
+/// one whose walls rise a million times above its valleys gets up to six decades, and the
+/// valleys keep their colours either way.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SurfaceScale {
     /// `m`, the lowest value seen.
@@ -68,6 +76,11 @@ pub struct SurfaceScale {
     pub offset: f64,
     /// `top`: values above it get the top colour.
     pub top: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = p / 100.0 * (sorted.len() - 1) as f64;
+    sorted[rank.round() as usize]
 }
 
 impl SurfaceScale {
@@ -87,20 +100,22 @@ impl SurfaceScale {
         let top = if sorted.is_empty() {
             floor
         } else {
-            let rank = SCALE_TOP_PERCENTILE / 100.0 * (sorted.len() - 1) as f64;
-            sorted[rank.round() as usize]
+            percentile(&sorted, SCALE_TOP_PERCENTILE)
         };
         let span = top - floor;
-        let (top, span) = if span > 0.0 && span.is_finite() {
-            (top, span)
-        } else {
-            (floor + 1.0, 1.0)
-        };
-        Self {
-            floor,
-            offset: span * 10f64.powf(-SCALE_DECADES),
-            top,
+        if !(span > 0.0 && span.is_finite()) {
+            return Self {
+                floor,
+                offset: 10f64.powf(-SCALE_DECADES.0),
+                top: floor + 1.0,
+            };
         }
+        let low = percentile(&sorted, SCALE_OFFSET_PERCENTILE) - floor;
+        let offset = low.clamp(
+            span * 10f64.powf(-SCALE_DECADES.1),
+            span * 10f64.powf(-SCALE_DECADES.0),
+        );
+        Self { floor, offset, top }
     }
 
     fn log_span(&self) -> f64 {
@@ -121,20 +136,27 @@ impl SurfaceScale {
         self.floor + self.offset * (10f64.powf(t * self.log_span()) - 1.0)
     }
 
-    /// Tick marks for a colour bar: `(t, f)` at `f = m` and at `f − m` = the powers of ten
-    /// within the scale (with 2 and 5 times them when fewer than four decades show),
-    /// ascending.
+    /// Tick marks for a colour bar, ascending: `(t, f)` at `f = m` and at round values of `f`
+    /// near `m + u` for `u` = 1, 2, 5 times the powers of ten from `δ/2` to `top − m` (each
+    /// rounded to a multiple of its power of ten).
     pub fn ticks(&self) -> Vec<(f64, f64)> {
         let mut out = vec![(0.0, self.floor)];
         let span = self.top - self.floor;
-        let lo = (self.offset * 2.0).log10().ceil() as i32;
+        let lo = (self.offset * 0.5).log10().floor() as i32;
         let hi = span.log10().floor() as i32;
-        let mults: &[f64] = if hi - lo < 3 { &[1.0, 2.0, 5.0] } else { &[1.0] };
         for k in lo..=hi {
-            for &m in mults {
-                let u = m * 10f64.powi(k);
-                if u >= 2.0 * self.offset && u <= span * (1.0 + 1e-9) {
-                    out.push((self.position(self.floor + u).unwrap_or(0.0), self.floor + u));
+            let unit = 10f64.powi(k);
+            for m in [1.0, 2.0, 5.0] {
+                let u = m * unit;
+                if u < 0.5 * self.offset {
+                    continue;
+                }
+                let value = ((self.floor + u) / unit).round() * unit;
+                if value > self.floor && value <= self.top {
+                    let t = self.position(value).unwrap_or(0.0);
+                    if out.last().is_none_or(|last| t > last.0) {
+                        out.push((t, value));
+                    }
                 }
             }
         }
@@ -373,8 +395,12 @@ pub fn embed_image(
 ) -> Result<String, String> {
     let [r, g, b] = PLACEHOLDER_COLOUR;
     let needle = format!("fill=\"#{r:02X}{g:02X}{b:02X}\"");
-    let at = svg.find(&needle).ok_or("no placeholder for the raster layer")?;
-    let start = svg[..at].rfind("<rect").ok_or("placeholder is not a rect")?;
+    let at = svg
+        .find(&needle)
+        .ok_or("no placeholder for the raster layer")?;
+    let start = svg[..at]
+        .rfind("<rect")
+        .ok_or("placeholder is not a rect")?;
     let end = at + svg[at..].find("/>").ok_or("unterminated placeholder")? + 2;
     let mut image = String::new();
     let _ = write!(
@@ -397,7 +423,9 @@ mod tests {
         assert_eq!(viridis(0.5), [0x21, 0x90, 0x8C]);
         assert_eq!(viridis(-3.0), viridis(0.0));
         assert_eq!(viridis(f64::NAN), viridis(0.0));
-        let lum: Vec<f64> = (0..=200).map(|k| luminance(viridis(k as f64 / 200.0))).collect();
+        let lum: Vec<f64> = (0..=200)
+            .map(|k| luminance(viridis(k as f64 / 200.0)))
+            .collect();
         for w in lum.windows(2) {
             assert!(w[1] >= w[0] - 1e-3, "lightness falls: {w:?}");
         }
@@ -410,31 +438,49 @@ mod tests {
 
     #[test]
     fn surface_scale_is_logarithmic_between_the_floor_and_the_percentile() {
-        // 1..=1000 plus one huge outlier: the top is the 99th percentile, not the outlier.
-        let mut samples: Vec<f64> = (1..=1000).map(f64::from).collect();
+        // A valley of 200 samples near 0 and walls rising to 10⁶, plus one huge outlier: the
+        // top is the 99th percentile (sample 1089 of 1101), not the outlier; δ the 10th
+        // percentile of f − m (sample 110, f = 1.1).
+        let mut samples: Vec<f64> = (0..200).map(|k| f64::from(k) * 1e-2).collect();
+        samples.extend((1..=900).map(|k| 1e6 * f64::from(k) / 900.0));
         samples.push(1e12);
         samples.push(f64::NAN);
-        let s = SurfaceScale::new(&samples, &[0.0]);
-        assert_eq!(s.floor, 0.0);
-        assert!((s.top - 991.0).abs() <= 1.0, "{}", s.top);
-        assert!((s.offset - s.top * 1e-3).abs() < 1e-12);
-        assert_eq!(s.position(0.0), Some(0.0));
+        let s = SurfaceScale::new(&samples, &[-0.5]);
+        assert_eq!(s.floor, -0.5);
+        assert_eq!(s.top, 1e6 * 890.0 / 900.0);
+        assert!((s.offset - (1.1 + 0.5)).abs() < 1e-12, "{}", s.offset);
+        assert_eq!(s.position(-0.5), Some(0.0));
         assert_eq!(s.position(-5.0), Some(0.0));
         assert_eq!(s.position(1e12), Some(1.0));
         assert_eq!(s.position(f64::INFINITY), None);
-        // Each decade of f − m well above δ takes about a third of the scale.
-        let (a, b) = (s.position(50.0).unwrap(), s.position(500.0).unwrap());
-        assert!((b - a - 1.0 / 3.0).abs() < 0.01, "{a} {b}");
+        // Well above δ, each decade of f − m takes the same share of the scale.
+        let d = |a: f64, b: f64| s.position(b - 0.5).unwrap() - s.position(a - 0.5).unwrap();
+        assert!((d(1e3, 1e4) - d(1e4, 1e5)).abs() < 1e-3);
+        assert!((d(1e3, 1e4) - 1.0 / (s.top / s.offset).log10()).abs() < 1e-3);
         for t in [0.0, 0.2, 0.7, 1.0] {
             assert!((s.position(s.value_at(t)).unwrap() - t).abs() < 1e-12);
         }
         let ticks = s.ticks();
-        assert_eq!(ticks[0], (0.0, 0.0));
+        assert_eq!(ticks[0], (0.0, -0.5));
         let values: Vec<f64> = ticks.iter().map(|t| t.1).collect();
-        assert_eq!(values, vec![0.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]);
+        assert_eq!(&values[1..4], &[1.0, 2.0, 5.0]);
+        assert!(values.contains(&1e5) && values.contains(&5e5));
         for w in ticks.windows(2) {
-            assert!(w[1].0 > w[0].0);
+            assert!(w[1].0 > w[0].0 && w[1].1 > w[0].1);
         }
+    }
+
+    #[test]
+    fn a_surface_within_a_decade_of_its_floor_gets_a_nearly_linear_scale() {
+        // Uniform values on [18, 200]: δ is capped at a tenth of the range, one decade.
+        let samples: Vec<f64> = (0..=1000).map(|k| 18.0 + 0.182 * f64::from(k)).collect();
+        let s = SurfaceScale::new(&samples, &[]);
+        assert!((s.offset - 0.1 * (s.top - s.floor)).abs() < 1e-9);
+        let mid = s.position(0.5 * (s.floor + s.top)).unwrap();
+        assert!(mid > 0.6 && mid < 0.8, "{mid}");
+        // Ticks are round values of f, not of f − m.
+        let values: Vec<f64> = s.ticks().iter().map(|t| t.1).collect();
+        assert_eq!(values, vec![18.0, 30.0, 40.0, 70.0, 100.0]);
     }
 
     #[test]
@@ -442,12 +488,9 @@ mod tests {
         let s = SurfaceScale::new(&[2.0; 10], &[]);
         assert_eq!((s.floor, s.top), (2.0, 3.0));
         assert_eq!(s.position(2.0), Some(0.0));
+        assert_eq!(s.position(3.0), Some(1.0));
         let s = SurfaceScale::new(&[f64::NAN; 4], &[]);
         assert_eq!((s.floor, s.top), (0.0, 1.0));
-        // A negative floor: ticks are values of the surface, not of f − m.
-        let s = SurfaceScale::new(&[-40.0, -30.0, 60.0, 960.0], &[-41.0]);
-        assert_eq!(s.floor, -41.0);
-        assert!(s.ticks().iter().any(|&(_, f)| (f - 59.0).abs() < 1e-9));
     }
 
     #[test]
@@ -472,7 +515,9 @@ mod tests {
 
     #[test]
     fn bilinear_interpolation_is_exact_on_planes_and_refuses_undefined_nodes() {
-        let g = Grid::sample(5, 4, (0.0, 4.0), (-1.0, 2.0), &|x, y| 2.0 * x - 3.0 * y + 1.0);
+        let g = Grid::sample(5, 4, (0.0, 4.0), (-1.0, 2.0), &|x, y| {
+            2.0 * x - 3.0 * y + 1.0
+        });
         assert_eq!(g.values.len(), 20);
         assert_eq!(g.values[0], 2.0 * 0.0 + 3.0 + 1.0);
         assert_eq!(g.values[19], 8.0 - 6.0 + 1.0);
