@@ -363,7 +363,7 @@ mod tests {
             g.nodes[root.children[1]].kind,
             NodeKind::Leaf { equilibrium: 2 }
         );
-        let order: Vec<usize> = g.leaf_order.iter().map(|&id| id).collect();
+        let order: Vec<usize> = g.leaf_order.clone();
         assert_eq!(order, vec![0, 1, 2]);
         let x = g.positions();
         assert_eq!(x[root.children[0]], 0.5);

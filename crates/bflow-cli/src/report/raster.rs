@@ -377,23 +377,24 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The fill colour of the placeholder rectangle that [`embed_image`] replaces. Nothing else
-/// in a plot uses it.
-pub const PLACEHOLDER_COLOUR: [u8; 3] = [0x01, 0x02, 0x03];
+/// Fill colours of placeholder rectangles that [`embed_image`] replaces. Nothing else in a
+/// plot uses them.
+pub const PLACEHOLDER_COLOURS: [[u8; 3]; 2] = [[0x01, 0x02, 0x03], [0x01, 0x02, 0x04]];
 
-/// Replaces the rectangle filled with [`PLACEHOLDER_COLOUR`] in `svg` (as plotters' SVG
-/// backend writes it: `<rect … fill="#010203" …/>`) with an `<image>` element carrying `png`
-/// at pixel box `(x, y, width, height)`, drawn where the rectangle was in the element order
-/// (so markers drawn after it stay on top).
+/// Replaces the rectangle filled with `placeholder` in `svg` (as plotters' SVG backend writes
+/// it: `<rect … fill="#010203" …/>`) with an `<image>` element carrying `png` at pixel box
+/// `(x, y, width, height)`, drawn where the rectangle was in the element order (so markers
+/// drawn after it stay on top).
 ///
 /// # Errors
 /// When `svg` holds no such rectangle.
 pub fn embed_image(
     svg: &str,
+    placeholder: [u8; 3],
     png: &[u8],
     (x, y, width, height): (i32, i32, u32, u32),
 ) -> Result<String, String> {
-    let [r, g, b] = PLACEHOLDER_COLOUR;
+    let [r, g, b] = placeholder;
     let needle = format!("fill=\"#{r:02X}{g:02X}{b:02X}\"");
     let at = svg
         .find(&needle)
@@ -552,7 +553,7 @@ mod tests {
             .iter()
             .filter(|c| (0..BANDS).any(|b| darken(band_colour(b), 0.45) == **c))
             .count();
-        assert!(edges >= 5 && edges <= BANDS, "{edges} contour lines");
+        assert!((5..=BANDS).contains(&edges), "{edges} contour lines");
         assert_eq!(row[199], UNDEFINED_COLOUR);
         // Inside the bands, colours get lighter as f grows.
         let lum: Vec<f64> = row
@@ -563,7 +564,7 @@ mod tests {
         assert!(lum.windows(2).all(|w| w[1] >= w[0]));
         assert!(lum[lum.len() - 1] > 2.0 * lum[0], "{lum:?}");
         let undefined = row.iter().filter(|c| **c == UNDEFINED_COLOUR).count();
-        assert!(undefined >= 10 && undefined <= 20, "{undefined}");
+        assert!((10..=20).contains(&undefined), "{undefined}");
         assert_eq!(band_pixels + edges + undefined, 200);
         let png = img.png().unwrap();
         assert_eq!(&png[1..4], b"PNG");
@@ -590,7 +591,7 @@ mod tests {
         let svg = "<svg><rect x=\"0\" y=\"0\" width=\"9\" height=\"9\" fill=\"#FFFFFF\"/>\n\
                    <rect x=\"5\" y=\"6\" width=\"7\" height=\"8\" opacity=\"1\" fill=\"#010203\" stroke=\"none\"/>\n\
                    <circle cx=\"1\"/></svg>";
-        let out = embed_image(svg, b"foo", (5, 6, 7, 8)).unwrap();
+        let out = embed_image(svg, PLACEHOLDER_COLOURS[0], b"foo", (5, 6, 7, 8)).unwrap();
         assert!(out.contains("fill=\"#FFFFFF\""));
         assert!(!out.contains("#010203"));
         assert!(out.contains(
@@ -598,6 +599,7 @@ mod tests {
              href=\"data:image/png;base64,Zm9v\"/>"
         ));
         assert!(out.find("<image").unwrap() < out.find("<circle").unwrap());
-        assert!(embed_image("<svg></svg>", b"", (0, 0, 1, 1)).is_err());
+        assert!(embed_image("<svg></svg>", PLACEHOLDER_COLOURS[0], b"", (0, 0, 1, 1)).is_err());
+        assert!(embed_image(svg, PLACEHOLDER_COLOURS[1], b"", (0, 0, 1, 1)).is_err());
     }
 }

@@ -16,7 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::CliError;
 use crate::report::MapContext;
 use crate::report::raster::{
-    BANDS, Grid, Image, PLACEHOLDER_COLOUR, SurfaceScale, UNDEFINED_COLOUR, band_colour,
+    BANDS, Grid, Image, PLACEHOLDER_COLOURS, SurfaceScale, UNDEFINED_COLOUR, band_colour,
     contour_image, darken, embed_image, short_number,
 };
 use bflow::map::{EquilibriumMap, Kind, Outcome};
@@ -259,7 +259,7 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
     const LINE: i32 = 22;
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let font = TextStyle::from(("sans-serif", 14.0).into_font());
-    let style = TextStyle::from(font.clone()).pos(Pos::new(HPos::Left, VPos::Center));
+    let style = font.clone().pos(Pos::new(HPos::Left, VPos::Center));
     let width = area.dim_in_pixel().0 as i32;
     let (mut x, mut y) = (x0, y0 + LINE / 2);
     for e in entries {
@@ -316,8 +316,11 @@ pub fn plot(
                 root.present().map_err(|e| fail(e.to_string()))?;
                 raster
             };
-            let png = raster.image.png().map_err(fail)?;
-            let svg = embed_image(&svg, &png, raster.frame).map_err(fail)?;
+            let mut svg = svg;
+            for layer in raster {
+                let png = layer.image.png().map_err(fail)?;
+                svg = embed_image(&svg, layer.placeholder, &png, layer.frame).map_err(fail)?;
+            }
             super::write_file(path, &svg)
         }
         Format::Png => {
@@ -328,11 +331,17 @@ pub fn plot(
     }
 }
 
-/// The contour layer and where it goes: `(x, y, width, height)` in pixels.
+/// A raster layer for an SVG: the image, where it goes (`(x, y, width, height)` in pixels)
+/// and the placeholder it replaces.
 struct Raster {
     image: Image,
     frame: (i32, i32, u32, u32),
+    placeholder: [u8; 3],
 }
+
+/// Above this many starts, an SVG carries the basin map's dots as one image too: each dot
+/// costs about 80 bytes as a vector `<circle>`, so 10⁵ starts would take 8 MB.
+const VECTOR_DOTS_MAX: usize = 4000;
 
 fn draw<DB: DrawingBackend>(
     problem: &bflow::problems::Problem<f64>,
@@ -340,7 +349,7 @@ fn draw<DB: DrawingBackend>(
     ctx: &MapContext,
     root: &DrawingArea<DB, Shift>,
     blit: bool,
-) -> Result<Raster, String> {
+) -> Result<Vec<Raster>, String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
     let region = problem.region.clone().ok_or("the problem has no region")?;
@@ -403,7 +412,7 @@ fn draw<DB: DrawingBackend>(
     } else {
         root.draw(&Rectangle::new(
             [(px.start, py.start), (px.end, py.end)],
-            rgb(PLACEHOLDER_COLOUR).filled(),
+            rgb(PLACEHOLDER_COLOURS[0]).filled(),
         ))
         .map_err(err)?;
     }
@@ -485,11 +494,6 @@ fn draw<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     let (bx, by) = basins.plotting_area().get_pixel_range();
-    root.draw(&Rectangle::new(
-        [(bx.start, by.start), (bx.end, by.end)],
-        BLACK.stroke_width(1),
-    ))
-    .map_err(err)?;
     // Dots about half the spacing of the starts, 2 to 6 pixels.
     let spacing = ((bx.end - bx.start) as f64 * (by.end - by.start) as f64
         / map.starts_mapped().max(1) as f64)
@@ -513,25 +517,60 @@ fn draw<DB: DrawingBackend>(
             morse_colour(Morse::of(&map.equilibria[k]))
         }
     };
-    for r in &map.records {
-        let symbol = match (r.outcome, &r.point) {
-            (Outcome::Equilibrium, Some(p)) => map
-                .equilibria
-                .iter()
-                .position(|e| bflow::real::distance(&e.point, p) <= tol)
-                .map_or(unresolved, |k| Symbol::Dot(colour_of(k))),
-            (Outcome::Equilibrium, None) | (Outcome::Unresolved, _) => unresolved,
-            (Outcome::Spurious, _) => spurious,
-            (Outcome::Escaped, _) => escaped,
-            (Outcome::Diverged, _) => diverged,
-        };
-        draw_symbol(
-            root,
-            symbol,
-            basins.backend_coord(&(r.start[0], r.start[1])),
-            dot,
-        )?;
+    let symbol_of = |r: &bflow::map::StartRecord| match (r.outcome, &r.point) {
+        (Outcome::Equilibrium, Some(p)) => map
+            .equilibria
+            .iter()
+            .position(|e| bflow::real::distance(&e.point, p) <= tol)
+            .map_or(unresolved, |k| Symbol::Dot(colour_of(k))),
+        (Outcome::Equilibrium, None) | (Outcome::Unresolved, _) => unresolved,
+        (Outcome::Spurious, _) => spurious,
+        (Outcome::Escaped, _) => escaped,
+        (Outcome::Diverged, _) => diverged,
+    };
+    let (bw, bh) = ((bx.end - bx.start) as u32, (by.end - by.start) as u32);
+    let mut dots_layer = None;
+    if blit || map.records.len() <= VECTOR_DOTS_MAX {
+        for r in &map.records {
+            let at = basins.backend_coord(&(r.start[0], r.start[1]));
+            draw_symbol(root, symbol_of(r), at, dot)?;
+        }
+    } else {
+        // The same symbols, drawn by plotters into an RGB buffer, embedded after drawing.
+        let mut rgb_buffer = vec![255u8; 3 * (bw * bh) as usize];
+        {
+            let layer = BitMapBackend::with_buffer(&mut rgb_buffer, (bw, bh)).into_drawing_area();
+            for r in &map.records {
+                let at = basins.backend_coord(&(r.start[0], r.start[1]));
+                draw_symbol(
+                    &layer,
+                    symbol_of(r),
+                    (at.0 - bx.start, at.1 - by.start),
+                    dot,
+                )?;
+            }
+            layer.present().map_err(|e| e.to_string())?;
+        }
+        root.draw(&Rectangle::new(
+            [(bx.start, by.start), (bx.end, by.end)],
+            rgb(PLACEHOLDER_COLOURS[1]).filled(),
+        ))
+        .map_err(err)?;
+        dots_layer = Some(Raster {
+            image: Image {
+                width: bw as usize,
+                height: bh as usize,
+                rgb: rgb_buffer,
+            },
+            frame: (bx.start, by.start, bw, bh),
+            placeholder: PLACEHOLDER_COLOURS[1],
+        });
     }
+    root.draw(&Rectangle::new(
+        [(bx.start, by.start), (bx.end, by.end)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(err)?;
     for (k, e) in map.equilibria.iter().enumerate() {
         let at = basins.backend_coord(&(e.point[0], e.point[1]));
         if per_equilibrium && e.basin_starts > 0 {
@@ -608,10 +647,12 @@ fn draw<DB: DrawingBackend>(
         },
     ]);
     draw_legend(&right_legend, &entries, (80, 4), dot.max(4))?;
-    Ok(Raster {
+    let contours = Raster {
         image,
         frame: (px.start, py.start, w as u32, h as u32),
-    })
+        placeholder: PLACEHOLDER_COLOURS[0],
+    };
+    Ok([Some(contours), dots_layer].into_iter().flatten().collect())
 }
 
 /// Draws `text` from `(x, y)`, wrapped at word boundaries to the area's width.
@@ -623,7 +664,7 @@ pub(super) fn draw_wrapped<DB: DrawingBackend>(
 ) -> Result<i32, String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let font = TextStyle::from(("sans-serif", size).into_font());
-    let style = TextStyle::from(font.clone()).pos(Pos::new(HPos::Left, VPos::Top));
+    let style = font.clone().pos(Pos::new(HPos::Left, VPos::Top));
     let width = area.dim_in_pixel().0 as i32 - x - 8;
     let line_height = (size * 1.35).round() as i32;
     let mut line = String::new();
@@ -717,4 +758,70 @@ fn draw_colour_bar<DB: DrawingBackend>(
     )
     .map_err(err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A map of e2 whose records are repeated over `starts` start points, as many-start maps
+    /// have them (only the plot is under test here).
+    fn map_with_starts(starts: usize) -> (bflow::problems::Problem<f64>, EquilibriumMap) {
+        let problem = bflow::problems::builtin::<f64>("e2").unwrap();
+        let params = bflow::map::MapParams {
+            starts: 8,
+            ..bflow::map::MapParams::default()
+        };
+        let mut map = bflow::map::map_equilibria(&problem, &params).unwrap();
+        let region = problem.region.clone().unwrap();
+        let template = map.records[0].clone();
+        map.records = (0..starts)
+            .map(|i| {
+                let mut r = template.clone();
+                r.index = i;
+                r.start = bflow::map::start_point(&region, 1, i, true);
+                if i % 7 == 3 {
+                    r.outcome = Outcome::Escaped;
+                }
+                r
+            })
+            .collect();
+        (problem, map)
+    }
+
+    fn svg_of(starts: usize) -> String {
+        let (problem, map) = map_with_starts(starts);
+        let ctx = MapContext::new(
+            problem.objectives.as_ref(),
+            vec!["p".into(), "q".into()],
+            &map,
+        );
+        let path =
+            std::env::temp_dir().join(format!("bflow-plot-{starts}-{}.svg", std::process::id()));
+        plot(&problem, &map, &ctx, &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        svg
+    }
+
+    #[test]
+    fn many_starts_go_into_an_image_and_few_stay_vector() {
+        let few = svg_of(300);
+        assert_eq!(few.matches("data:image/png;base64,").count(), 1);
+        assert!(few.matches("<circle").count() > 300);
+        let many = svg_of(VECTOR_DOTS_MAX + 1000);
+        assert_eq!(many.matches("data:image/png;base64,").count(), 2);
+        assert!(many.matches("<circle").count() < 100);
+        assert!(many.len() < 400_000, "{} bytes", many.len());
+        // Neither placeholder survives, and the legend still explains the escaped starts.
+        assert!(!many.contains("#010203") && !many.contains("#010204"));
+        assert!(many.contains("escaped: left the region"));
+    }
+
+    #[test]
+    fn morse_names_read_as_words() {
+        assert_eq!(Morse::Saddle(2).name(4), "index-2 saddle");
+        assert_eq!(Morse::Maximum.name(2), "maximum");
+        assert_eq!(Morse::Maximum.name(3), "maximum (index 3)");
+    }
 }
