@@ -316,7 +316,6 @@ pub fn plot(
                 root.present().map_err(|e| fail(e.to_string()))?;
                 raster
             };
-            let mut svg = svg;
             for layer in raster {
                 let png = layer.image.png().map_err(fail)?;
                 svg = embed_image(&svg, layer.placeholder, &png, layer.frame).map_err(fail)?;
