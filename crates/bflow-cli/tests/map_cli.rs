@@ -65,3 +65,270 @@ fn three_shards_merged_equal_the_unsharded_run() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("region"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("bflow-map-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn bflow_ok(args: &[&str]) -> String {
+    let out = common::bflow().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The text of every `<text>` element of an SVG written by plotters (`<text …>\nTEXT\n</text>`).
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..t.find("</text>")?];
+            Some(body.trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn e4_plot_is_a_small_svg_with_named_axes_a_colour_bar_and_a_disconnectivity_graph() {
+    let dir = temp_dir("e4-plot");
+    let svg_path = dir.join("e4.svg");
+    bflow_ok(&[
+        "map",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/problems/e4.toml"
+        ),
+        "--starts",
+        "64",
+        "--plot",
+        svg_path.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.len() < 1_000_000, "{} bytes", svg.len());
+    // The contour layer is one embedded PNG, not a rectangle per cell.
+    assert_eq!(svg.matches("data:image/png;base64,").count(), 1);
+    assert!(svg.matches("<rect").count() < 200);
+    let texts = svg_texts(&svg);
+    for needed in ["x", "y", "Σ L", "(log scale)"] {
+        assert!(texts.iter().any(|t| t == needed), "no text `{needed}`");
+    }
+    assert!(texts.iter().any(|t| t.contains("index-1 saddle (")));
+    assert!(texts.iter().any(|t| t.contains("minimum (")));
+    let dgraph = std::fs::read_to_string(dir.join("e4-disconnectivity.svg")).unwrap();
+    let texts = svg_texts(&dgraph);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("disconnectivity graph of Σ L"))
+    );
+    assert!(texts.iter().any(|t| t == "Σ L"));
+    assert!(texts.iter().any(|t| t.contains("no connections computed")));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn plot_axes_carry_the_problem_files_variable_names_and_png_works() {
+    let dir = temp_dir("names");
+    let problem = dir.join("bowl.toml");
+    std::fs::write(
+        &problem,
+        "vars = [\"alpha\", \"beta\"]\n\
+         [[objective]]\nexpr = \"(alpha - 1)^2 + beta^2\"\n\
+         [[objective]]\nexpr = \"alpha^2 + (beta + 1)^2\"\n\
+         [region]\nalpha = [-2.0, 2.0]\nbeta = [-2.0, 2.0]\n",
+    )
+    .unwrap();
+    let svg_path = dir.join("bowl.svg");
+    let text = bflow_ok(&[
+        "map",
+        problem.to_str().unwrap(),
+        "--starts",
+        "16",
+        "--plot",
+        svg_path.to_str().unwrap(),
+    ]);
+    assert!(text.contains("point (alpha, beta)"), "{text}");
+    assert!(text.contains("1 equilibrium: 1 minimum, 0 index-1 saddles, 0 maxima"));
+    let texts = svg_texts(&std::fs::read_to_string(&svg_path).unwrap());
+    assert!(texts.iter().any(|t| t == "alpha") && texts.iter().any(|t| t == "beta"));
+    let png_path = dir.join("bowl.png");
+    bflow_ok(&[
+        "map",
+        problem.to_str().unwrap(),
+        "--starts",
+        "16",
+        "--plot",
+        png_path.to_str().unwrap(),
+    ]);
+    for p in [png_path, dir.join("bowl-disconnectivity.png")] {
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{}", p.display());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn csv_has_one_row_per_equilibrium_with_named_columns() {
+    let dir = temp_dir("csv");
+    let (csv_path, json_path) = (dir.join("e4.csv"), dir.join("e4.json"));
+    bflow_ok(&[
+        "map",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/problems/e4.toml"
+        ),
+        "--starts",
+        "48",
+        "--csv",
+        csv_path.to_str().unwrap(),
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let equilibria = json["equilibria"].as_array().unwrap();
+    assert!(equilibria.len() > 5);
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "equilibrium",
+            "x",
+            "y",
+            "loss_sum",
+            "morse_index",
+            "kind",
+            "eig_1",
+            "eig_2",
+            "certified_radius",
+            "basin_share"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), equilibria.len());
+    for (k, (row, eq)) in rows.iter().zip(equilibria).enumerate() {
+        assert_eq!(row.len(), header.len());
+        assert_eq!(row[0], (k + 1).to_string());
+        for j in 0..2 {
+            let x: f64 = row[1 + j].parse().unwrap();
+            assert_eq!(x, eq["point"][j].as_f64().unwrap());
+        }
+        assert!(row[3].parse::<f64>().unwrap().is_finite());
+        assert_eq!(row[4], eq["morse_index"].to_string());
+        assert_eq!(row[5], eq["kind"].as_str().unwrap());
+        let eig: Vec<f64> = row[6..8].iter().map(|v| v.parse().unwrap()).collect();
+        assert!(eig[0] <= eig[1]);
+        let negative = eig.iter().filter(|&&l| l < 0.0).count();
+        assert_eq!(negative.to_string(), row[4]);
+        let share: f64 = row[9].parse().unwrap();
+        assert_eq!(share, eq["basin_share"].as_f64().unwrap());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn summary_counts_every_morse_index_in_words() {
+    let text = bflow_ok(&[
+        "map",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/problems/himmelblau-split.toml"
+        ),
+        "--starts",
+        "96",
+    ]);
+    assert!(
+        text.contains(": 4 minima, 4 index-1 saddles, 1 maximum, 0 degenerate"),
+        "{text}"
+    );
+    assert!(text.contains("9 equilibria"));
+    assert!(!text.contains("1 maxima"));
+    for column in ["ΣL", "‖s‖", "cert r", "basin", "lossflow", "columns:"] {
+        assert!(text.contains(column), "{column}");
+    }
+    let text = bflow_ok(&[
+        "map",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/problems/saddle.toml"
+        ),
+        "--starts",
+        "16",
+    ]);
+    assert!(
+        text.contains("1 equilibrium: 0 minima, 1 index-1 saddle, 0 maxima"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_three_parameter_plot_is_a_disconnectivity_graph() {
+    let dir = temp_dir("three");
+    let problem = dir.join("wells.toml");
+    std::fs::write(
+        &problem,
+        "vars = [\"x\", \"y\", \"z\"]\n\
+         [[objective]]\nexpr = \"(x^2 - 1)^2 + 0.3*x + z^2/2 + x*y/4\"\n\
+         [[objective]]\nexpr = \"(y^2 - 1)^2 + 0.2*y + (z - x/2)^2/2\"\n\
+         [region]\nx = [-2.0, 2.0]\ny = [-2.0, 2.0]\nz = [-2.0, 2.0]\n",
+    )
+    .unwrap();
+    let svg_path = dir.join("wells.svg");
+    let text = bflow_ok(&[
+        "map",
+        problem.to_str().unwrap(),
+        "--starts",
+        "64",
+        "--plot",
+        svg_path.to_str().unwrap(),
+    ]);
+    assert!(text.contains("index-2 saddle"), "{text}");
+    let texts = svg_texts(&std::fs::read_to_string(&svg_path).unwrap());
+    let minima = text.lines().filter(|l| l.contains(" minimum ")).count();
+    assert!(minima >= 2, "{text}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains(&format!("disconnectivity graph of Σ L ({minima} minima)"))),
+        "{texts:?}"
+    );
+    assert!(!dir.join("wells-disconnectivity.svg").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn outputs_that_cannot_be_written_are_refused_before_any_work() {
+    let dir = temp_dir("refuse");
+    let missing = dir.join("no-such-dir").join("out.csv");
+    for flag in ["--csv", "--json", "--plot"] {
+        let path = if flag == "--plot" {
+            missing.with_extension("png")
+        } else {
+            missing.clone()
+        };
+        let out = common::bflow()
+            .args(["map", "e4", flag])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(out.stdout.is_empty(), "{flag} did work before refusing");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains("cannot write"), "{err}");
+    }
+    // A directory is no file either; an existing file is left as it was until the map is done.
+    let out = common::bflow()
+        .args(["map", "e4", "--csv"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}

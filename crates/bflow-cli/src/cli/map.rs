@@ -1,17 +1,20 @@
 //! `bflow map PROBLEM` and `bflow merge A.json …`: equilibrium maps, their plots and shards.
 
+mod dgraph;
 mod plot;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use super::{CliError, load_problem, write_file};
 use std::ops::ControlFlow;
 
+use super::problem_arg::load_problem_named;
+use super::{CliError, check_plot_path, check_writable, write_file};
+use crate::report::MapContext;
 use bflow::map::{MapControl, MapParams, Mapper, Searcher, Shard, StartRecord, merge};
 
 /// Flags of `bflow map`.
@@ -49,7 +52,13 @@ pub struct MapArgs {
     /// starts).
     #[arg(long)]
     pub per_start: bool,
-    /// Plot the landscape and the basin map (two-parameter problems; .svg or .png).
+    /// Write one CSV row per equilibrium: coordinates by parameter name, loss_sum (Σ L),
+    /// morse_index, kind, eig_1..eig_n, certified_radius, basin_share.
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
+    /// Plot the map (.svg or .png). Two parameters: the Σ L surface with the equilibria and
+    /// the basin map in PATH, and the disconnectivity graph of the minima in
+    /// STEM-disconnectivity.EXT beside it; any other number: the disconnectivity graph.
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
 }
@@ -63,7 +72,10 @@ pub struct MergeArgs {
     /// Write the merged map as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Plot the merged map (two-parameter problems; .svg or .png).
+    /// Write the merged map as CSV, one row per equilibrium (as `bflow map --csv`).
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
+    /// Plot the merged map (as `bflow map --plot`; .svg or .png).
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
 }
@@ -111,15 +123,54 @@ fn map_params(args: &MapArgs) -> Result<MapParams, CliError> {
     Ok(params)
 }
 
+/// Where the outputs go.
+struct Outputs<'a> {
+    json: Option<&'a Path>,
+    csv: Option<&'a Path>,
+    plot: Option<&'a Path>,
+}
+
+/// The second plot of a two-parameter map: `STEM-disconnectivity.EXT` beside `plot`.
+fn disconnectivity_path(plot: &Path) -> PathBuf {
+    let stem = plot
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let ext = plot
+        .extension()
+        .map_or_else(String::new, |e| e.to_string_lossy().into_owned());
+    plot.with_file_name(format!("{stem}-disconnectivity.{ext}"))
+}
+
+impl Outputs<'_> {
+    /// Refuses, before any work, an output that cannot be written.
+    fn check(&self, dim: usize) -> Result<(), CliError> {
+        if let Some(path) = self.plot {
+            check_plot_path("--plot", path, &["svg", "png"])?;
+            check_writable("--plot", path)?;
+            if dim == 2 {
+                check_writable("--plot", &disconnectivity_path(path))?;
+            }
+        }
+        if let Some(path) = self.json {
+            check_writable("--json", path)?;
+        }
+        if let Some(path) = self.csv {
+            check_writable("--csv", path)?;
+        }
+        Ok(())
+    }
+}
+
 fn output(
     map: &bflow::map::EquilibriumMap,
-    json: Option<&std::path::Path>,
-    plot_path: Option<&std::path::Path>,
+    to: &Outputs,
     problem: &bflow::problems::Problem<f64>,
+    names: Vec<String>,
     source: &str,
 ) -> Result<(), CliError> {
-    out!("{}", crate::report::map_text(map));
-    if let Some(path) = json {
+    let ctx = MapContext::new(names, map);
+    out!("{}", crate::report::map_text(map, &ctx));
+    if let Some(path) = to.json {
         let mut value = crate::report::map_json(map);
         // What `bflow merge` needs to reload exactly this problem (the library checks the
         // fingerprint).
@@ -127,29 +178,32 @@ fn output(
         let text = serde_json::to_string_pretty(&value).map_err(CliError::failure)?;
         write_file(path, &text)?;
     }
-    if let Some(path) = plot_path {
-        plot::plot(problem, map, path)?;
+    if let Some(path) = to.csv {
+        write_file(path, &crate::report::map_csv(map, &ctx))?;
+    }
+    if let Some(path) = to.plot {
+        let landscape = dgraph::landscape_of(map, &ctx);
+        let scale = dgraph::energy_scale(&ctx);
+        if problem.dim() == 2 {
+            plot::plot(problem, map, &ctx, path)?;
+            dgraph::plot(map, &landscape, scale, &disconnectivity_path(path))?;
+        } else {
+            dgraph::plot(map, &landscape, scale, path)?;
+        }
     }
     Ok(())
 }
 
 /// Runs `bflow map`.
 pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
-    let problem = load_problem(&args.problem)?;
+    let (problem, names) = load_problem_named(&args.problem)?;
     let params = map_params(args)?;
-    if let Some(path) = &args.plot {
-        super::check_plot_path("--plot", path, &["svg", "png"])?;
-    }
-    if args.plot.is_some() && problem.dim() != 2 {
-        return Err(CliError::input(format!(
-            "--plot: problem `{}` has {} parameters; plots need 2",
-            problem.name,
-            problem.dim()
-        )));
-    }
-    if let Some(path) = &args.json {
-        super::create_output("--json", path)?;
-    }
+    let to = Outputs {
+        json: args.json.as_deref(),
+        csv: args.csv.as_deref(),
+        plot: args.plot.as_deref(),
+    };
+    to.check(problem.dim())?;
     let max_time = match args.max_time {
         None => None,
         Some(t) => Some(Duration::try_from_secs_f64(t).map_err(|_| {
@@ -182,19 +236,13 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
         .map_err(CliError::failure)?;
     let map = mapper.finish().map_err(CliError::input)?;
     bar.finish_and_clear();
-    output(
-        &map,
-        args.json.as_deref(),
-        args.plot.as_deref(),
-        &problem,
-        &args.problem,
-    )
+    output(&map, &to, &problem, names, &args.problem)
 }
 
 /// Runs `bflow merge`.
 pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
     if let Some(path) = &args.plot {
-        super::check_plot_path("--plot", path, &["svg", "png"])?;
+        check_plot_path("--plot", path, &["svg", "png"])?;
     }
     let mut parts = Vec::new();
     let mut sources = Vec::new();
@@ -214,20 +262,13 @@ pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
     // The problem as the first shard's `bflow map` loaded it (a built-in name or a file path,
     // relative to where that command ran); the merge checks every shard's fingerprint.
     let source = sources[0].clone();
-    let problem = load_problem(&source)?;
-    if args.plot.is_some() && problem.dim() != 2 {
-        return Err(CliError::input(format!(
-            "--plot: problem `{}` has {} parameters; plots need 2",
-            problem.name,
-            problem.dim()
-        )));
-    }
+    let (problem, names) = load_problem_named(&source)?;
+    let to = Outputs {
+        json: args.json.as_deref(),
+        csv: args.csv.as_deref(),
+        plot: args.plot.as_deref(),
+    };
+    to.check(problem.dim())?;
     let map = merge(&problem, &parts).map_err(CliError::input)?;
-    output(
-        &map,
-        args.json.as_deref(),
-        args.plot.as_deref(),
-        &problem,
-        &source,
-    )
+    output(&map, &to, &problem, names, &source)
 }

@@ -168,6 +168,21 @@ pub fn check_plot_path(
     }
 }
 
+/// Checks before any work is done that `path` can be written (an existing file is opened for
+/// appending and left as it was; a new one is created and removed again), naming the flag.
+pub fn check_writable(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| CliError::input(format!("{flag}: {}: cannot write: {e}", path.display())))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 /// Parses a comma-separated point of `n` numbers given to `flag`.
 pub fn parse_point(flag: &str, text: &str, n: usize) -> Result<Vec<f64>, CliError> {
     let values = text

@@ -10,12 +10,21 @@ use bflow::problems::{Problem, builtin};
 /// then refused as not a regular file, never taken for a built-in name), else a built-in
 /// name (see `bflow problems`).
 pub fn load_problem(arg: &str) -> Result<Problem<f64>, CliError> {
+    load_problem_named(arg).map(|(problem, _)| problem)
+}
+
+/// As [`load_problem`], with the parameters' names: a problem file's `vars`, or for a
+/// built-in problem [`crate::report::default_names`] (`x`, `y`, …).
+pub fn load_problem_named(arg: &str) -> Result<(Problem<f64>, Vec<String>), CliError> {
     let path = Path::new(arg);
     let existing = std::fs::metadata(path).ok();
     if arg.ends_with(".toml") || existing.as_ref().is_some_and(|m| !m.is_dir()) {
-        return bflow::objectives::load_problem(path).map_err(CliError::input);
+        let file =
+            bflow::objectives::problem_file::load_problem_file(path).map_err(CliError::input)?;
+        let names = file.objectives.vars.clone();
+        return Ok((file.into_problem(), names));
     }
-    builtin::<f64>(arg).map_err(|e| match e {
+    let problem = builtin::<f64>(arg).map_err(|e| match e {
         bflow::Error::UnknownProblem { name } => CliError::input(format!(
             "unknown problem `{name}`: not a built-in name (see `bflow problems`) and {}",
             if existing.is_some() {
@@ -25,5 +34,7 @@ pub fn load_problem(arg: &str) -> Result<Problem<f64>, CliError> {
             }
         )),
         other => CliError::input(other),
-    })
+    })?;
+    let names = crate::report::default_names(problem.dim());
+    Ok((problem, names))
 }

@@ -6,7 +6,9 @@
 pub mod compare;
 pub mod compare_plot;
 pub mod diagnose;
+pub mod landscape;
 pub mod plot;
+pub mod raster;
 
 pub use compare::{compare_json, compare_markdown, compare_text, peers_text};
 pub use compare_plot::{PlotMetric, compare_svg};
@@ -334,38 +336,155 @@ pub fn map_json(m: &bflow::map::EquilibriumMap) -> Value {
     serde_json::to_value(m).unwrap_or(Value::Null)
 }
 
-/// An equilibrium map as a text table: one row per equilibrium, then the spurious points
-/// and the counts.
-pub fn map_text(m: &bflow::map::EquilibriumMap) -> String {
+/// What map reports show beside the library's map: the parameters' names and `Σ L` at each
+/// equilibrium.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapContext {
+    /// The parameters' names, in order (n of them).
+    pub names: Vec<String>,
+    /// `Σ_i L_i` at each equilibrium of the map, in the map's order.
+    pub loss_sums: Vec<f64>,
+}
+
+impl MapContext {
+    /// The names, and `Σ L` at every equilibrium of `map` (as the library computed it).
+    pub fn new(names: Vec<String>, map: &bflow::map::EquilibriumMap) -> Self {
+        let loss_sums = map.equilibria.iter().map(|e| e.loss_sum).collect();
+        Self { names, loss_sums }
+    }
+}
+
+/// `Σ_i L_i(θ)`, summed in objective order (NaN or infinite where a loss is).
+pub fn loss_sum(objectives: &dyn bflow::objectives::Objectives<f64>, theta: &[f64]) -> f64 {
+    (0..objectives.num_objectives())
+        .map(|i| objectives.loss(i, theta))
+        .sum()
+}
+
+/// Default parameter names for problems that name none: `x`, `y`, `z` for n ≤ 3, else
+/// `theta_1 … theta_n`.
+pub fn default_names(n: usize) -> Vec<String> {
+    if n <= 3 {
+        ["x", "y", "z"][..n].iter().map(|s| s.to_string()).collect()
+    } else {
+        (1..=n).map(|j| format!("theta_{j}")).collect()
+    }
+}
+
+/// `"1 minimum"`, `"2 minima"`: a count with the singular or plural noun.
+pub fn count_noun(count: usize, singular: &str, plural: &str) -> String {
+    format!("{count} {}", if count == 1 { singular } else { plural })
+}
+
+/// The equilibria counted by kind, every Morse index apart: `"9 equilibria: 4 minima,
+/// 4 index-1 saddles, 1 maximum, 0 degenerate"`. Saddles of index `k = 1 … n−1` are listed
+/// when there are some, or always for n ≤ 4.
+pub fn kind_counts(m: &bflow::map::EquilibriumMap, n: usize) -> String {
+    use bflow::map::Kind;
+    let count = |pred: &dyn Fn(&bflow::map::Equilibrium) -> bool| {
+        m.equilibria.iter().filter(|e| pred(e)).count()
+    };
+    let mut parts = vec![count_noun(
+        count(&|e| e.classification.kind == Kind::Minimum),
+        "minimum",
+        "minima",
+    )];
+    for k in 1..n {
+        let c =
+            count(&|e| e.classification.kind == Kind::Saddle && e.classification.morse_index == k);
+        if c > 0 || n <= 4 {
+            parts.push(count_noun(
+                c,
+                &format!("index-{k} saddle"),
+                &format!("index-{k} saddles"),
+            ));
+        }
+    }
+    // A saddle whose index is outside 1..n−1 cannot occur; count it rather than lose it.
+    let odd = count(&|e| {
+        e.classification.kind == Kind::Saddle && !(1..n).contains(&e.classification.morse_index)
+    });
+    if odd > 0 {
+        parts.push(count_noun(odd, "other saddle", "other saddles"));
+    }
+    parts.push(count_noun(
+        count(&|e| e.classification.kind == Kind::Maximum),
+        "maximum",
+        "maxima",
+    ));
+    parts.push(format!(
+        "{} degenerate",
+        count(&|e| e.classification.kind == Kind::Degenerate)
+    ));
+    format!(
+        "{}: {}",
+        count_noun(m.equilibria.len(), "equilibrium", "equilibria"),
+        parts.join(", ")
+    )
+}
+
+/// An equilibrium map as a text table: one row per equilibrium, a legend of the columns, the
+/// counts by Morse index, then the spurious points and the starts that ended elsewhere.
+pub fn map_text(m: &bflow::map::EquilibriumMap, ctx: &MapContext) -> String {
     let mut out = String::new();
     let shard = m.params.shard.map_or(String::new(), |s| {
         format!(", shard {}/{}", s.index, s.count)
     });
     let _ = writeln!(
         out,
-        "problem {}: {} starts mapped of {} (seed {}{shard}), {:.2} s",
-        m.problem, m.starts_mapped, m.completeness.starts_used, m.params.seed, m.seconds
+        "problem {}: {} mapped of {} (seed {}{shard}), {:.2} s",
+        m.problem,
+        count_noun(m.starts_mapped, "start", "starts"),
+        m.completeness.starts_used,
+        m.params.seed,
+        m.seconds
     );
+    let n = ctx.names.len();
+    let point_header = if n <= 8 {
+        format!("point ({})", ctx.names.join(", "))
+    } else {
+        "point".to_string()
+    };
+    let points: Vec<String> = m
+        .equilibria
+        .iter()
+        .map(|e| {
+            let coords: Vec<String> = e.point.iter().map(|x| format!("{x:.6}")).collect();
+            format!("({})", coords.join(", "))
+        })
+        .collect();
+    let width = points
+        .iter()
+        .map(|p| p.chars().count())
+        .chain([point_header.chars().count(), 30])
+        .max()
+        .unwrap_or(30);
     let _ = writeln!(
         out,
-        "{:>3}  {:<30} {:<10} {:>5} {:>6} {:>10} {:>10} {:>10} {:>7} {:>5}",
-        "#", "point", "kind", "morse", "common", "B", "||s||", "cert r", "basin", "loss"
+        "{:>3}  {:<width$} {:<10} {:>5} {:>6} {:>11} {:>10} {:>10} {:>10} {:>7} {:>8}",
+        "#",
+        point_header,
+        "kind",
+        "morse",
+        "common",
+        "ΣL",
+        "B",
+        "‖s‖",
+        "cert r",
+        "basin",
+        "lossflow"
     );
     for (k, e) in m.equilibria.iter().enumerate() {
-        let point = e
-            .point
-            .iter()
-            .map(|x| format!("{x:.6}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let loss = ctx.loss_sums.get(k).copied().unwrap_or(f64::NAN);
         let _ = writeln!(
             out,
-            "{:>3}  {:<30} {:<10} {:>5} {:>6} {:>10} {:>10.2e} {:>10} {:>6.1}% {:>5}",
+            "{:>3}  {:<width$} {:<10} {:>5} {:>6} {:>11} {:>10} {:>10.2e} {:>10} {:>6.1}% {:>8}",
             k + 1,
-            format!("({point})"),
+            points[k],
             e.classification.kind.name(),
             e.classification.morse_index,
             if e.common_stationary { "yes" } else { "no" },
+            raster::short_number(loss),
             e.b.map_or("undef".to_string(), |b| format!("{b:.2e}")),
             e.grad_norm,
             e.certificate
@@ -379,33 +498,22 @@ pub fn map_text(m: &bflow::map::EquilibriumMap) -> String {
             },
         );
     }
-    let count = |k: bflow::map::Kind| {
-        m.equilibria
-            .iter()
-            .filter(|e| e.classification.kind == k)
-            .count()
-    };
-    use bflow::map::Kind;
+    if !m.equilibria.is_empty() {
+        out.push_str(MAP_COLUMNS);
+    }
     let certified = m
         .equilibria
         .iter()
         .filter(|e| e.certificate.radius.is_some())
         .count();
-    let _ = writeln!(
-        out,
-        "{} equilibria: {} minima, {} saddles, {} maxima, {} degenerate; {} certified",
-        m.equilibria.len(),
-        count(Kind::Minimum),
-        count(Kind::Saddle),
-        count(Kind::Maximum),
-        count(Kind::Degenerate),
-        certified
-    );
+    let _ = writeln!(out, "{}; {certified} certified", kind_counts(m, n));
     for s in &m.spurious {
         let _ = writeln!(
             out,
-            "spurious (B > 0, not an equilibrium): {:?}  B = {:.3e}  ({} starts)",
-            s.point, s.b, s.starts
+            "spurious (B > 0, not an equilibrium): {:?}  B = {:.3e}  ({})",
+            s.point,
+            s.b,
+            count_noun(s.starts, "start", "starts")
         );
     }
     let _ = writeln!(
@@ -415,5 +523,99 @@ pub fn map_text(m: &bflow::map::EquilibriumMap) -> String {
         m.diverged(),
         m.unresolved()
     );
+    out
+}
+
+/// The legend under [`map_text`]'s table.
+const MAP_COLUMNS: &str = "\
+columns: morse   Morse index, the number of negative Hessian eigenvalues of Σ L (0: minimum)
+         common  yes: every g_i vanishes there, so B is 0/0 (undef)
+         ΣL      Σ L_i at the point
+         B       balance residual ||Σ g_i||² / Σ ||g_i||²
+         ‖s‖     ||Σ g_i|| at the polished point
+         cert r  radius (∞-norm) of a box around the point proven (Krawczyk) to hold exactly
+                 one equilibrium; none: not proven
+         basin   share of the starts whose B-flow ended here
+         lossflow yes: loss-flow (descent on Σ L) from some start also ended here
+";
+
+/// A number for CSV: the shortest text that reads back to the same `f64` (plain for
+/// moderate sizes, exponent notation otherwise); empty for NaN or ±∞ (pandas reads NaN).
+fn csv_number(x: f64) -> String {
+    if !x.is_finite() {
+        String::new()
+    } else if x == 0.0 || (1e-4..1e15).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// An equilibrium map as CSV, one row per equilibrium: `equilibrium` (the table's `#`), one
+/// column per parameter (its name; `var_NAME` where a name would repeat a fixed column),
+/// `loss_sum` (Σ L), `morse_index`, `kind`, `eig_1 … eig_n` (Hessian eigenvalues of Σ L,
+/// ascending), `certified_radius` (empty when not certified) and `basin_share`.
+pub fn map_csv(m: &bflow::map::EquilibriumMap, ctx: &MapContext) -> String {
+    let n = ctx.names.len();
+    let mut fixed: Vec<String> = vec![
+        "equilibrium".into(),
+        "loss_sum".into(),
+        "morse_index".into(),
+        "kind".into(),
+    ];
+    fixed.extend((1..=n).map(|j| format!("eig_{j}")));
+    fixed.extend(["certified_radius".into(), "basin_share".into()]);
+    let coords: Vec<String> = ctx
+        .names
+        .iter()
+        .map(|v| {
+            if fixed.contains(v) {
+                format!("var_{v}")
+            } else {
+                v.clone()
+            }
+        })
+        .collect();
+    let mut out = String::from("equilibrium");
+    for c in &coords {
+        let _ = write!(out, ",{c}");
+    }
+    out.push_str(",loss_sum,morse_index,kind");
+    for j in 1..=n {
+        let _ = write!(out, ",eig_{j}");
+    }
+    out.push_str(",certified_radius,basin_share\n");
+    for (k, e) in m.equilibria.iter().enumerate() {
+        let _ = write!(out, "{}", k + 1);
+        for j in 0..n {
+            let _ = write!(
+                out,
+                ",{}",
+                csv_number(e.point.get(j).copied().unwrap_or(f64::NAN))
+            );
+        }
+        let _ = write!(
+            out,
+            ",{},{},{}",
+            csv_number(ctx.loss_sums.get(k).copied().unwrap_or(f64::NAN)),
+            e.classification.morse_index,
+            e.classification.kind.name()
+        );
+        for j in 0..n {
+            let eig = e
+                .classification
+                .eigenvalues
+                .get(j)
+                .copied()
+                .unwrap_or(f64::NAN);
+            let _ = write!(out, ",{}", csv_number(eig));
+        }
+        let _ = writeln!(
+            out,
+            ",{},{}",
+            e.certificate.radius.map_or(String::new(), csv_number),
+            csv_number(e.basin_share)
+        );
+    }
     out
 }
