@@ -15,6 +15,7 @@ use std::ops::ControlFlow;
 use super::problem_arg::load_problem_named;
 use super::{CliError, check_plot_path, check_writable, write_file};
 use crate::report::MapContext;
+use bflow::map::completeness::ProofParams;
 use bflow::map::{MapControl, MapParams, Mapper, Searcher, Shard, StartRecord, merge};
 
 /// Flags of `bflow map`.
@@ -30,7 +31,7 @@ pub struct MapArgs {
     #[arg(long, default_value_t = 1 << 16)]
     pub max_starts: usize,
     /// The searches from every start, comma-separated, the first the primary: newton,
-    /// bflow, lossflow.
+    /// bflow, lossflow, ascent.
     #[arg(long, value_name = "LIST", default_value = "newton,bflow")]
     pub searchers: String,
     /// Seed of the Halton shift.
@@ -52,6 +53,8 @@ pub struct MapArgs {
     /// starts).
     #[arg(long)]
     pub per_start: bool,
+    #[command(flatten)]
+    pub prove: ProveArgs,
     /// Write one CSV row per equilibrium: coordinates by parameter name, loss_sum (Σ L),
     /// morse_index, kind, eig_1..eig_n, certified_radius, basin_share.
     #[arg(long, value_name = "PATH")]
@@ -78,6 +81,62 @@ pub struct MergeArgs {
     /// Plot the merged map (as `bflow map --plot`; .svg or .png).
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub prove: ProveArgs,
+}
+
+/// The interval proof of completeness, for `map` and `merge`.
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// Prove the map complete by interval branch-and-prune over the region: every box is
+    /// shown to hold no equilibrium or exactly one; equilibria the searches missed are added
+    /// ("found_by": ["proof"]). Prints "proven complete" or the unresolved boxes.
+    #[arg(long)]
+    pub prove: bool,
+    /// The proof's time budget in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        requires = "prove"
+    )]
+    pub prove_time: f64,
+    /// The proof's budget in boxes.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        requires = "prove"
+    )]
+    pub prove_boxes: usize,
+}
+
+impl ProveArgs {
+    /// The proof's parameters, checked (`None` without `--prove`).
+    fn params(&self) -> Result<Option<ProofParams>, CliError> {
+        if !self.prove {
+            return Ok(None);
+        }
+        let max_time = Duration::try_from_secs_f64(self.prove_time).map_err(|_| {
+            CliError::input(format!(
+                "--prove-time: must be a number of seconds ≥ 0 that fits a duration, got {}",
+                super::short_number(self.prove_time)
+            ))
+        })?;
+        let params = ProofParams {
+            max_boxes: self.prove_boxes,
+            max_time,
+            ..ProofParams::default()
+        };
+        params.validate().map_err(|e| match e {
+            bflow::Error::InvalidParameter { name, reason } => CliError::input(format!(
+                "--prove-{}: {reason}",
+                name.trim_start_matches("max_")
+            )),
+            other => CliError::input(other),
+        })?;
+        Ok(Some(params))
+    }
 }
 
 fn parse_shard(text: &str) -> Result<Shard, CliError> {
@@ -96,7 +155,7 @@ fn parse_searchers(text: &str) -> Result<Vec<Searcher>, CliError> {
         .map(|name| {
             Searcher::from_name(name.trim()).ok_or_else(|| {
                 CliError::input(format!(
-                    "--searchers: `{}` is not a searcher (newton, bflow, lossflow)",
+                    "--searchers: `{}` is not a searcher (newton, bflow, lossflow, ascent)",
                     name.trim()
                 ))
             })
@@ -198,6 +257,7 @@ fn output(
 pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
     let (problem, names) = load_problem_named(&args.problem)?;
     let params = map_params(args)?;
+    let proof = args.prove.params()?;
     let to = Outputs {
         json: args.json.as_deref(),
         csv: args.csv.as_deref(),
@@ -234,13 +294,17 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
             on_record: &mut on_record,
         })
         .map_err(CliError::failure)?;
-    let map = mapper.finish().map_err(CliError::input)?;
+    let mut map = mapper.finish().map_err(CliError::input)?;
+    if let Some(proof) = &proof {
+        map.prove(&problem, proof).map_err(CliError::input)?;
+    }
     bar.finish_and_clear();
     output(&map, &to, &problem, names, &args.problem)
 }
 
 /// Runs `bflow merge`.
 pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
+    let proof = args.prove.params()?;
     if let Some(path) = &args.plot {
         check_plot_path("--plot", path, &["svg", "png"])?;
     }
@@ -269,6 +333,9 @@ pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
         plot: args.plot.as_deref(),
     };
     to.check(problem.dim())?;
-    let map = merge(&problem, &parts).map_err(CliError::input)?;
+    let mut map = merge(&problem, &parts).map_err(CliError::input)?;
+    if let Some(proof) = &proof {
+        map.prove(&problem, proof).map_err(CliError::input)?;
+    }
     output(&map, &to, &problem, names, &source)
 }

@@ -523,7 +523,117 @@ pub fn map_text(m: &bflow::map::EquilibriumMap, ctx: &MapContext) -> String {
         m.diverged(),
         m.unresolved()
     );
+    out.push_str(&completeness_text(m));
     out
+}
+
+/// The three layers of a map's completeness, one line each.
+pub fn completeness_text(m: &bflow::map::EquilibriumMap) -> String {
+    use bflow::map::completeness::ProofStatus;
+    let c = &m.completeness;
+    let e = &c.estimate;
+    let mut out = String::new();
+    let why = match c.stopped.as_str() {
+        "complete" => "the estimate fell below ½ and the last round found nothing new",
+        "fixed" => "a fixed number of starts",
+        "max-starts" => "the start budget (--max-starts) ran out",
+        "time-limit" => "the time limit (--max-time) ran out",
+        "interrupted" => "interrupted",
+        other => other,
+    };
+    let _ = writeln!(
+        out,
+        "completeness  statistical: {} hits over {} ({} once, {} twice); estimated unfound {} \
+         (95% bound {}); {} rounds, {} ({why})",
+        e.hits,
+        count_noun(e.found, "equilibrium", "equilibria"),
+        e.singletons,
+        e.doubletons,
+        fmt_estimate(e.estimate_unfound),
+        fmt_estimate(e.estimate_unfound_upper),
+        c.rounds,
+        count_noun(c.starts_used, "start", "starts"),
+    );
+    match (&c.degree, &c.degree_note) {
+        (Some(d), _) if d.proves_incomplete() => {
+            let _ = writeln!(
+                out,
+                "              topological: INCOMPLETE — the degree of s on the boundary is {} but \
+                 Σ sign det J over the equilibria found is {}: some are missing",
+                d.boundary, d.sum_sign_det
+            );
+        }
+        (Some(d), _) if d.degenerate > 0 => {
+            let _ = writeln!(
+                out,
+                "              topological: degree {} on the boundary, Σ sign det J = {} over \
+                 the nondegenerate ones ({} degenerate: no conclusion)",
+                d.boundary, d.sum_sign_det, d.degenerate
+            );
+        }
+        (Some(d), _) => {
+            let _ = writeln!(
+                out,
+                "              topological: degree {} on the boundary = Σ sign det J {} over the \
+                 equilibria found (consistent; a match does not prove completeness)",
+                d.boundary, d.sum_sign_det
+            );
+        }
+        (None, note) => {
+            let _ = writeln!(
+                out,
+                "              topological: no rigorous degree ({})",
+                note.as_deref().unwrap_or("not computed")
+            );
+        }
+    }
+    let p = &c.proof;
+    let _ = match p.status {
+        ProofStatus::Proven if p.missed.is_empty() => writeln!(
+            out,
+            "              proof: PROVEN COMPLETE — every box of the region holds no equilibrium \
+             or exactly one of those listed ({} boxes, {:.2} s)",
+            p.boxes_processed, p.seconds
+        ),
+        ProofStatus::Proven => writeln!(
+            out,
+            "              proof: proven complete after adding {} the searches missed \
+             ({} boxes, {:.2} s)",
+            count_noun(p.missed.len(), "equilibrium", "equilibria"),
+            p.boxes_processed,
+            p.seconds
+        ),
+        ProofStatus::NotProven => writeln!(
+            out,
+            "              proof: NOT PROVEN — {} unresolved, {:.3e} of the region's volume \
+             ({}; {} added)",
+            count_noun(p.boxes_unresolved, "box", "boxes"),
+            p.unresolved_volume_fraction,
+            p.reason.as_deref().unwrap_or("budget"),
+            p.missed.len()
+        ),
+        ProofStatus::NotRun => writeln!(
+            out,
+            "              proof: not run ({})",
+            p.reason
+                .as_deref()
+                .map(|r| if r == "the proof was not requested" {
+                    "add --prove"
+                } else {
+                    r
+                })
+                .unwrap_or("add --prove")
+        ),
+    };
+    out
+}
+
+fn fmt_estimate(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}")
+    } else {
+        "unbounded".into()
+    }
 }
 
 /// The legend under [`map_text`]'s table.

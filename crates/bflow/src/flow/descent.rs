@@ -23,6 +23,8 @@ use crate::real::{Real, dot, norm_l2};
 pub enum Objective<F> {
     /// `Σ L_i`, gradient `s`.
     TotalLoss,
+    /// `−Σ L_i`, gradient `−s`: ascent on the total loss, toward its maxima.
+    NegatedTotalLoss,
     /// B with its exact gradient.
     Balance,
     /// B with ∇B by central differences with step `h`.
@@ -36,6 +38,7 @@ impl<F: Real> Objective<F> {
     fn value(&self, stats: &PointStats<F>) -> Option<F> {
         match self {
             Objective::TotalLoss => Some(stats.total_loss),
+            Objective::NegatedTotalLoss => Some(-stats.total_loss),
             Objective::Balance | Objective::BalanceCentral { .. } => stats.b(),
         }
     }
@@ -93,6 +96,13 @@ impl<F: Real> Descent<F> {
             Objective::TotalLoss => {
                 ctx.hold_current(state)?;
                 self.grad.copy_from_slice(ctx.eval.sum());
+            }
+            Objective::NegatedTotalLoss => {
+                ctx.hold_current(state)?;
+                self.grad
+                    .iter_mut()
+                    .zip(ctx.eval.sum())
+                    .for_each(|(g, &s)| *g = -s);
             }
             Objective::Balance => {
                 ctx.eval
@@ -259,12 +269,21 @@ fn backtrack<F: Real>(
                 evaluated += 1;
                 if let Some(f) = objective.value(&stats) {
                     let unresolved = (f - f0).abs() <= F::lit(4.0) * F::epsilon() * f0.abs();
-                    let accept = if unresolved && objective == Objective::TotalLoss {
+                    let on_loss = matches!(
+                        objective,
+                        Objective::TotalLoss | Objective::NegatedTotalLoss
+                    );
+                    let accept = if unresolved && on_loss {
                         // Below the loss's resolution the Armijo test compares rounding
                         // errors; the approximate Wolfe test uses the gradient at the trial
-                        // point instead (free for loss-flow: it is s):
+                        // point instead (free for loss-flow: it is ±s):
                         // (2δ−1)φ'(0) ≥ φ'(α) ≥ σφ'(0).
-                        let slope_at = dot(ctx.eval.sum(), dir);
+                        let sign = if objective == Objective::TotalLoss {
+                            F::one()
+                        } else {
+                            -F::one()
+                        };
+                        let slope_at = sign * dot(ctx.eval.sum(), dir);
                         slope_at <= F::lit(2.0 * HZ_DELTA - 1.0) * slope
                             && slope_at >= F::lit(HZ_SIGMA) * slope
                     } else {

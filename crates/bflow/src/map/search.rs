@@ -3,8 +3,8 @@
 //! polish.
 
 use crate::flow::{
-    ArmijoParams, Limits, Method, Newton, NewtonParams, RunReport, Solver, StepRule, StopReason,
-    solve_with,
+    ArmijoParams, Descent, Limits, Newton, NewtonParams, Objective, RunReport, Solver, StepRule,
+    StopReason, solve_with,
 };
 use crate::objectives::Evaluator;
 use crate::real::all_finite;
@@ -25,6 +25,9 @@ pub enum Searcher {
     Bflow,
     /// Loss-flow (Armijo on `Σ L`), then a Newton polish: reaches minima of `Σ L` only.
     Lossflow,
+    /// Ascent on `Σ L` (loss-flow on `−Σ L`), then a Newton polish: reaches maxima of `Σ L`
+    /// only.
+    Ascent,
 }
 
 impl Searcher {
@@ -34,6 +37,7 @@ impl Searcher {
             Searcher::Newton => "newton",
             Searcher::Bflow => "bflow",
             Searcher::Lossflow => "lossflow",
+            Searcher::Ascent => "ascent",
         }
     }
 
@@ -43,6 +47,7 @@ impl Searcher {
             "newton" => Some(Searcher::Newton),
             "bflow" => Some(Searcher::Bflow),
             "lossflow" => Some(Searcher::Lossflow),
+            "ascent" => Some(Searcher::Ascent),
             _ => None,
         }
     }
@@ -210,9 +215,9 @@ impl SearchContext {
             initial: cap,
             ..ArmijoParams::default()
         });
-        let (method, limits) = match searcher {
+        let (objective, limits) = match searcher {
             Searcher::Bflow => (
-                Method::BFlow(armijo),
+                Objective::Balance,
                 Limits {
                     max_steps: self.bflow_steps,
                     target_b: Some(1e-14),
@@ -225,7 +230,11 @@ impl SearchContext {
                 },
             ),
             _ => (
-                Method::LossFlow(armijo),
+                if searcher == Searcher::Ascent {
+                    Objective::NegatedTotalLoss
+                } else {
+                    Objective::TotalLoss
+                },
                 Limits {
                     max_steps: self.lossflow_steps,
                     gradient_tolerance: Some(1e-10 * self.gscale),
@@ -235,8 +244,8 @@ impl SearchContext {
                 },
             ),
         };
-        let mut solver = method.solver();
-        let Some(r) = self.run(eval, start, solver.as_mut(), &limits) else {
+        let mut solver = Descent::new(objective, armijo);
+        let Some(r) = self.run(eval, start, &mut solver, &limits) else {
             return record;
         };
         record.steps = r.steps;
@@ -251,8 +260,9 @@ impl SearchContext {
             StopReason::NonFinite => return record,
             _ => {}
         }
-        // Loss-flow only ends near an equilibrium when it settled at a stationary point.
-        if searcher == Searcher::Lossflow && r.sum_norm > 1e-6 * self.gscale {
+        // Loss-flow and ascent only end near an equilibrium when they settled at a
+        // stationary point.
+        if searcher != Searcher::Bflow && r.sum_norm > 1e-6 * self.gscale {
             record.outcome = Outcome::Unresolved;
             record.point = end;
             return record;
