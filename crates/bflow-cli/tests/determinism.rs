@@ -52,7 +52,9 @@ fn run_is_identical_for_every_rule() {
     }
     for (k, method) in ["loss", "two-phase", "bflow-central"].iter().enumerate() {
         same_for_one_and_two_threads(
-            &["run", "e3", "--method", method, "--rule", "armijo", "--steps", "200"],
+            &[
+                "run", "e3", "--method", method, "--rule", "armijo", "--steps", "200",
+            ],
             &format!("run-e3-{k}"),
         );
     }
