@@ -74,7 +74,7 @@ fn precedence_and_associativity() {
 
 #[test]
 fn every_function() {
-    let x = 0.7;
+    let x: f64 = 0.7;
     for f in Func::ALL {
         let want = match f {
             Func::Sin => x.sin(),
