@@ -11,7 +11,10 @@
 //! * constants `pi` and `e`.
 //!
 //! Precedence, loosest first: `+ -` (left-assoc), `* /` (left-assoc), unary `- +`, `^`
-//! (right-assoc). So `-x^2 = -(x^2)`, `2^3^2 = 2^9`, `a/b*c = (a/b)*c`, and `x^-2 = x^(-2)`.
+//! (right-assoc). So `-x^2 = -(x^2)`, `2^3^2 = 2^9`, `a/b*c = (a/b)*c`, and `x^-2 = x^(-2)`;
+//! chains longer than [`CHAIN_RUN`] operands are grouped in runs (the same real function).
+//! Limits keep time and memory bounded for any text: at most [`MAX_NESTING`] levels of
+//! nesting, a tree at most [`MAX_DEPTH`] deep and at most [`MAX_NODES`] nodes.
 //! The exponent of `^` must fold to a constant (an integer exponent evaluates with `powi`,
 //! any other with `powf`) unless the base is a positive constant: `e^x` is `exp(x)` and
 //! `2^x` is `exp(ln(2)*x)`. Write `exp(y*ln(x))` for a variable base and exponent.
@@ -53,7 +56,7 @@ use std::fmt;
 
 pub use display::ExprDisplay;
 pub use eval::ExprScalar;
-pub use parse::{MAX_DEPTH, MAX_NESTING};
+pub use parse::{CHAIN_RUN, MAX_DEPTH, MAX_NESTING, MAX_NODES};
 pub use tree::{Expr, Func};
 
 /// True for the names an expression reserves: function names and the constants `pi`, `e`.

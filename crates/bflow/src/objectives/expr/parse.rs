@@ -2,13 +2,27 @@
 
 use super::{Expr, ExprError, Func};
 
-/// Deepest expression tree the parser accepts (a sum of n terms has depth about n). Evaluation and differentiation recurse over the tree, so an unbounded
-/// depth could overflow the stack on hostile input.
+/// Deepest expression tree the parser accepts. Evaluation and differentiation recurse over
+/// the tree, so an unbounded depth could overflow the stack on hostile input. Only real
+/// nesting makes a tree deep: chains of `+ -` and of `* /` are grouped (see
+/// [`CHAIN_RUN`]), so a flat sum of a million terms is about 36 levels deep.
 pub const MAX_DEPTH: usize = 1000;
 
 /// Deepest nesting of parentheses, unary signs, exponents and calls the parser accepts (the
 /// parser recurses once per level).
 pub const MAX_NESTING: usize = 200;
+
+/// Largest expression tree the parser accepts, in nodes ([`Expr::size`]): the bound that
+/// keeps the memory of everything built from one expression (compiled tapes, scratch
+/// buffers) bounded. A node is a number, a name or one operation.
+pub const MAX_NODES: usize = 1_000_000;
+
+/// Chains of `+ -` (or of `* /`) up to this many operands are built left to right, exactly
+/// as written: `a - b + c` is `(a - b) + c`. A longer chain is built as runs of this many
+/// operands, each left to right, and the runs are combined pairwise, which is the same real
+/// function with a depth of `CHAIN_RUN + log₂(runs)` instead of the chain's length (the
+/// floating-point rounding differs only as a different order of summation does).
+pub const CHAIN_RUN: usize = 16;
 
 impl Expr {
     /// Parses `text`. `vars` names the parameters in order (a name resolves to its index);
@@ -33,6 +47,14 @@ impl Expr {
             return Err(p.error_at(
                 t.offset,
                 "expected an operator or the end of the expression",
+            ));
+        }
+        // `size` recurses, which is safe: the depth is at most MAX_DEPTH here.
+        let nodes = e.size();
+        if nodes > MAX_NODES {
+            return Err(p.error_at(
+                0,
+                format!("expression is too large ({nodes} nodes, the limit is {MAX_NODES})"),
             ));
         }
         Ok(e)
@@ -213,34 +235,97 @@ impl Parser<'_> {
     // expr := term (('+' | '-') term)*
     // Every parse function returns the tree and an upper bound on its depth.
     fn expr(&mut self) -> Result<(Expr, usize), ExprError> {
-        let (mut e, mut d) = self.term()?;
-        loop {
-            let t = self.peek();
-            let op: fn(Expr, Expr) -> Expr = match t.kind {
-                Tok::Plus => Expr::add,
-                Tok::Minus => Expr::sub,
-                _ => return Ok((e, d)),
-            };
-            self.bump();
-            let (rhs, dr) = self.term()?;
-            (e, d) = self.node(op(e, rhs), d.max(dr), t.offset)?;
-        }
+        self.chain(Tok::Plus, Tok::Minus, Self::term, Expr::add, Expr::sub)
     }
 
     // term := unary (('*' | '/') unary)*
     fn term(&mut self) -> Result<(Expr, usize), ExprError> {
-        let (mut e, mut d) = self.unary()?;
+        self.chain(Tok::Star, Tok::Slash, Self::unary, Expr::mul, Expr::div)
+    }
+
+    /// A chain `x₀ (op xᵢ)*` of one precedence level, where `op` is `direct` (`+` or `*`,
+    /// built with `same`) or `inverse` (`-` or `/`, built with `opposite`). Read in a loop
+    /// (no recursion per operand); built left to right when short, else grouped in runs of
+    /// [`CHAIN_RUN`] (see there).
+    fn chain(
+        &mut self,
+        direct: Tok,
+        inverse: Tok,
+        operand: fn(&mut Self) -> Result<(Expr, usize), ExprError>,
+        same: fn(Expr, Expr) -> Expr,
+        opposite: fn(Expr, Expr) -> Expr,
+    ) -> Result<(Expr, usize), ExprError> {
+        let (first, first_depth) = operand(self)?;
+        // (inverted, operand, its depth, offset of the operator before it).
+        let mut items = Vec::new();
         loop {
             let t = self.peek();
-            let op: fn(Expr, Expr) -> Expr = match t.kind {
-                Tok::Star => Expr::mul,
-                Tok::Slash => Expr::div,
-                _ => return Ok((e, d)),
+            let inverted = if t.kind == direct {
+                false
+            } else if t.kind == inverse {
+                true
+            } else {
+                break;
             };
             self.bump();
-            let (rhs, dr) = self.unary()?;
-            (e, d) = self.node(op(e, rhs), d.max(dr), t.offset)?;
+            let (e, d) = operand(self)?;
+            items.push((inverted, e, d, t.offset));
         }
+        if items.is_empty() {
+            return Ok((first, first_depth));
+        }
+        self.build_chain(first, first_depth, items, same, opposite)
+    }
+
+    /// Builds a chain read by [`chain`](Self::chain) (kept apart so that the frame that
+    /// recurses into operands stays small).
+    #[inline(never)]
+    fn build_chain(
+        &self,
+        first: Expr,
+        first_depth: usize,
+        items: Vec<(bool, Expr, usize, usize)>,
+        same: fn(Expr, Expr) -> Expr,
+        opposite: fn(Expr, Expr) -> Expr,
+    ) -> Result<(Expr, usize), ExprError> {
+        // Runs, each built left to right as ±(x_a op x_b op …): a run that starts with an
+        // inverse operator is built with every operator flipped and carries the inversion.
+        let mut runs: Vec<(bool, Expr, usize, usize)> = Vec::new();
+        let mut items = std::iter::once((false, first, first_depth, 0)).chain(items);
+        while let Some((run_inverted, e, d, at)) = items.next() {
+            let (mut acc, mut depth) = (e, d);
+            for _ in 1..CHAIN_RUN {
+                let Some((inverted, e, d, offset)) = items.next() else {
+                    break;
+                };
+                let op = if inverted != run_inverted {
+                    opposite
+                } else {
+                    same
+                };
+                (acc, depth) = self.node(op(acc, e), depth.max(d), offset)?;
+            }
+            runs.push((run_inverted, acc, depth, at));
+        }
+        // Combine runs pairwise: (s₁, a) then (s₂, b) is (s₁, a op b), op = same when s₁ = s₂.
+        while runs.len() > 1 {
+            let mut next = Vec::with_capacity(runs.len().div_ceil(2));
+            let mut pairs = runs.into_iter();
+            while let Some((s1, a, da, at)) = pairs.next() {
+                match pairs.next() {
+                    Some((s2, b, db, offset)) => {
+                        let op = if s1 == s2 { same } else { opposite };
+                        let (e, d) = self.node(op(a, b), da.max(db), offset)?;
+                        next.push((s1, e, d, at));
+                    }
+                    None => next.push((s1, a, da, at)),
+                }
+            }
+            runs = next;
+        }
+        // The first run starts with the chain's first operand, which is never inverted.
+        let (_, e, d, _) = runs.pop().expect("a chain has at least one run");
+        Ok((e, d))
     }
 
     // unary := ('-' | '+') unary | power
