@@ -44,7 +44,7 @@
 //! constructors with exact constant folding), `parse` (tokenizer and parser), `eval`
 //! ([`ExprScalar`] and [`Expr::eval`]), `derivative` ([`Expr::derivative`]) and `display`
 //! ([`Expr::display`]). For fast repeated evaluation, problem files compile their trees into
-//! a flat instruction tape ([`crate::objectives::tape`]).
+//! a flat instruction tape ([`tape`](crate::objectives::problem_file::tape)).
 
 mod derivative;
 mod display;
@@ -57,6 +57,7 @@ use std::fmt;
 pub use display::ExprDisplay;
 pub use eval::ExprScalar;
 pub use parse::{CHAIN_RUN, MAX_DEPTH, MAX_NESTING, MAX_NODES};
+pub(crate) use tree::sign_f64;
 pub use tree::{Expr, Func};
 
 /// True for the names an expression reserves: function names and the constants `pi`, `e`.
