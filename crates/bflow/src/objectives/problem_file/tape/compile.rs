@@ -172,6 +172,15 @@ pub(crate) struct Tape {
     pub(crate) dim: usize,
     /// True when no instruction calls `abs` or `sign`.
     pub(crate) smooth: bool,
+    /// Whether every constant was finite all the way (see [`Constant::finite`]): of the
+    /// whole tape, and per cone.
+    pub(crate) consts_finite: bool,
+    pub(crate) cone_consts_finite: Vec<bool>,
+    /// The forward-mode program (chains of unary instructions fused).
+    pub(crate) jet: super::jet::JetProgram,
+    /// The largest n for forward-mode `f64` derivatives (`FORWARD_MODE_MAX_N`; tests lower
+    /// it to check the reverse sweeps on the same problems).
+    pub(crate) forward_mode_max_n: usize,
 }
 
 /// What a finished subtree is to its parent while compiling.
@@ -373,14 +382,29 @@ impl Tape {
             .iter()
             .any(|op| matches!(op, Op::Call(Func::Abs | Func::Sign, _)));
         let all = (0..ops.len() as u32).collect();
+        let consts = builder.consts;
+        let finite_const = |k: u32| match ops[k as usize] {
+            Op::Const(i) => consts[i as usize].finite,
+            _ => true,
+        };
+        let consts_finite = consts.iter().all(|c| c.finite);
+        let cone_consts_finite = cones
+            .iter()
+            .map(|cone: &Vec<u32>| cone.iter().all(|&k| finite_const(k)))
+            .collect();
+        let jet = super::jet::JetProgram::new(&ops, &roots, &cones);
         Ok(Tape {
+            jet,
             ops,
-            consts: builder.consts,
+            consts,
+            consts_finite,
+            cone_consts_finite,
             roots,
             cones,
             all,
             dim,
             smooth,
+            forward_mode_max_n: super::FORWARD_MODE_MAX_N,
         })
     }
 }

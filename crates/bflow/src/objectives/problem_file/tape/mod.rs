@@ -61,6 +61,7 @@
 //! ```
 
 mod compile;
+mod jet;
 mod sweep;
 
 use std::cell::RefCell;
@@ -68,12 +69,19 @@ use std::cell::RefCell;
 pub use compile::MAX_TAPE_INSTRUCTIONS;
 
 use compile::{CompileError, Tape};
-use sweep::{forward, reverse, reverse_tangent, tangent};
+use jet::jet;
+use sweep::{forward, reverse, reverse_tangent, tangent, values};
 
 use super::ExprObjectives;
 use crate::error::{Error, Result};
 use crate::interval::Interval;
 use crate::objectives::{Objectives, symmetrize};
+
+/// Up to this many parameters, `f64` derivatives come from one forward-mode sweep that
+/// carries every slot's gradient (and Hessian) along; beyond it, from a forward sweep and
+/// reverse sweeps (whose memory does not grow with n). Chosen by measuring
+/// (`benches/tape.rs`, docs/DESIGN.md).
+pub const FORWARD_MODE_MAX_N: usize = 8;
 
 /// Directions per tangent sweep when forming a dense Hessian: scratch memory is
 /// `2 × instructions × HESSIAN_BLOCK` numbers at most, whatever n is.
@@ -155,6 +163,9 @@ struct Scratch {
     seed: Vec<f64>,
     grad: Vec<f64>,
     hv: Vec<f64>,
+    /// Forward mode: per slot, its value and gradient (1 + n) and Hessian (n × n).
+    vg: Vec<f64>,
+    hes: Vec<f64>,
 }
 
 impl Scratch {
@@ -175,6 +186,19 @@ impl Scratch {
         grow(&mut self.grad, n);
         grow(&mut self.hv, n * w);
     }
+
+    /// Grows the forward-mode buffers for `slots` slots and `n` parameters.
+    fn fit_jet(&mut self, slots: usize, n: usize, second: bool) {
+        let grow = |v: &mut Vec<f64>, len: usize| {
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
+        };
+        grow(&mut self.vg, slots * (n + 1));
+        if second {
+            grow(&mut self.hes, slots * n * n);
+        }
+    }
 }
 
 thread_local! {
@@ -191,23 +215,34 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 impl Tape {
-    /// Whether every slot of `order` holds a finite value, and every constant in it was
-    /// finite all the way (after a forward sweep over `order`).
-    fn finite_over(&self, order: &[u32], val: &[f64]) -> bool {
-        order.iter().all(|&k| {
-            val[k as usize].is_finite()
-                && match self.ops[k as usize] {
-                    compile::Op::Const(i) => self.consts[i as usize].finite,
-                    _ => true,
-                }
-        })
+    /// Whether every slot of objective `i`'s cone (`None`: of the whole tape) holds a
+    /// finite value after a sweep over it, and every constant in it was finite all the way.
+    /// Branch-free, so it vectorises: this is the domain rule's cost on the fast path.
+    fn finite_over(&self, i: Option<usize>, val: &[f64]) -> bool {
+        self.finite_by(i, |k| val[k])
+    }
+
+    /// [`finite_over`](Self::finite_over) with the value of slot `k` read by `value(k)`.
+    fn finite_by(&self, i: Option<usize>, value: impl Fn(usize) -> f64) -> bool {
+        match i {
+            None => {
+                self.consts_finite
+                    && !(0..self.ops.len()).fold(false, |bad, k| bad | !value(k).is_finite())
+            }
+            Some(i) => {
+                self.cone_consts_finite[i]
+                    && !self.cones[i]
+                        .iter()
+                        .fold(false, |bad, &k| bad | !value(k as usize).is_finite())
+            }
+        }
     }
 
     /// Gradient of objective `i` into `grad` (n entries) after a forward sweep that covered
     /// its cone; NaN everywhere when a value in the cone is not finite.
     fn gradient_after_forward(&self, i: usize, s: &mut Scratch, regular: bool, grad: &mut [f64]) {
         let cone = &self.cones[i];
-        if !regular && !self.finite_over(cone, &s.val) {
+        if !regular && !self.finite_over(Some(i), &s.val) {
             grad.fill(f64::NAN);
             return;
         }
@@ -250,6 +285,7 @@ impl Tape {
             seed,
             grad,
             hv,
+            ..
         } = s;
         reverse(&self.ops, order, val, d1, adj, &mut grad[..n]);
         tangent(&self.ops, order, val, d1, &seed[..n * w], w, tan);
@@ -375,6 +411,111 @@ fn unit_seeds<S: Copy>(seed: &mut [S], start: usize, w: usize, zero: S, one: S) 
     }
 }
 
+impl Tape {
+    /// True when the `f64` derivatives use forward mode ([`FORWARD_MODE_MAX_N`]).
+    fn forward_mode(&self) -> bool {
+        self.dim <= self.forward_mode_max_n
+    }
+
+    /// The forward-mode sweep over one objective's cone (`Some(i)`) or the whole tape, with
+    /// n as a compile-time constant (`n ≤ FORWARD_MODE_MAX_N = 8`). Returns whether every
+    /// value is finite (`false`, without evaluating, when n is beyond the forward-mode range).
+    fn jet_over<const SECOND: bool>(
+        &self,
+        i: Option<usize>,
+        theta: &[f64],
+        s: &mut Scratch,
+    ) -> bool {
+        s.fit_jet(self.ops.len(), self.dim, SECOND);
+        match self.dim {
+            0 => self.jet_n::<0, 1, SECOND>(i, theta, s),
+            1 => self.jet_n::<1, 2, SECOND>(i, theta, s),
+            2 => self.jet_n::<2, 3, SECOND>(i, theta, s),
+            3 => self.jet_n::<3, 4, SECOND>(i, theta, s),
+            4 => self.jet_n::<4, 5, SECOND>(i, theta, s),
+            5 => self.jet_n::<5, 6, SECOND>(i, theta, s),
+            6 => self.jet_n::<6, 7, SECOND>(i, theta, s),
+            7 => self.jet_n::<7, 8, SECOND>(i, theta, s),
+            8 => self.jet_n::<8, 9, SECOND>(i, theta, s),
+            _ => false,
+        }
+    }
+
+    fn jet_n<const N: usize, const W: usize, const SECOND: bool>(
+        &self,
+        i: Option<usize>,
+        theta: &[f64],
+        s: &mut Scratch,
+    ) -> bool {
+        let Scratch { vg, hes, .. } = s;
+        let (vg, _) = vg.as_chunks_mut::<W>();
+        let (hes, _) = hes.as_chunks_mut::<N>();
+        let (consts, program) = (&self.consts, &self.jet);
+        match i {
+            Some(i) => {
+                let order = program.cones[i].iter().map(|&k| k as usize);
+                let vars = &program.cone_vars[i];
+                jet::<N, W, SECOND>(program, consts, vars, order, theta, vg, hes)
+                    && self.cone_consts_finite[i]
+            }
+            // The whole program in order: a plain range, no index list.
+            None => {
+                let order = 0..program.ops.len();
+                let vars = &program.vars;
+                jet::<N, W, SECOND>(program, consts, vars, order, theta, vg, hes)
+                    && self.consts_finite
+            }
+        }
+    }
+
+    /// Slot `k`'s value and gradient after a forward-mode sweep.
+    fn jet_slot<'s>(&self, s: &'s Scratch, k: u32) -> (f64, &'s [f64]) {
+        let w = self.dim + 1;
+        let at = k as usize * w;
+        (s.vg[at], &s.vg[at + 1..at + w])
+    }
+
+    /// `H_i v` after a second-order forward-mode sweep over objective `i`'s cone: `f(p, h)`
+    /// receives each component.
+    fn jet_hvp(&self, i: usize, v: &[f64], s: &Scratch, mut f: impl FnMut(usize, f64)) {
+        let n = self.dim;
+        let root = self.roots[i] as usize;
+        let h = &s.hes[root * n * n..(root + 1) * n * n];
+        for p in 0..n {
+            let row = &h[p * n..(p + 1) * n];
+            f(p, row.iter().zip(v).map(|(&a, &b)| a * b).sum());
+        }
+    }
+
+    /// The forward sweep with second derivatives, then the HVP of objective `i` along `v`
+    /// in `s.hv[..n]`; `false` (and nothing computed) when a value in the cone is not
+    /// finite.
+    fn hvp_into(&self, i: usize, theta: &[f64], v: &[f64], s: &mut Scratch) -> bool {
+        let n = self.dim;
+        if self.forward_mode() {
+            if !self.jet_over::<true>(Some(i), theta, s) {
+                return false;
+            }
+            s.fit(0, 1, n);
+            let mut out = std::mem::take(&mut s.hv);
+            self.jet_hvp(i, v, s, |p, x| out[p] = x);
+            s.hv = out;
+            return true;
+        }
+        s.fit(self.ops.len(), 1, n);
+        let regular = {
+            let Scratch { val, d1, d2, .. } = &mut *s;
+            forward::<f64, true>(&self.ops, &self.consts, &self.cones[i], theta, val, d1, d2)
+        };
+        if !regular && !self.finite_over(Some(i), &s.val) {
+            return false;
+        }
+        s.seed[..n].copy_from_slice(v);
+        self.hessian_lanes(Some(i), s, 1);
+        true
+    }
+}
+
 impl Objectives<f64> for CompiledObjectives {
     fn num_objectives(&self) -> usize {
         self.tape.roots.len()
@@ -388,16 +529,24 @@ impl Objectives<f64> for CompiledObjectives {
         let t = &self.tape;
         with_scratch(|s| {
             s.fit(t.ops.len(), 0, t.dim);
-            let Scratch { val, d1, d2, .. } = s;
-            forward::<f64, false>(&t.ops, &t.consts, &t.cones[i], theta, val, d1, d2);
-            val[t.roots[i] as usize]
+            values(&t.ops, &t.consts, &t.cones[i], theta, &mut s.val);
+            s.val[t.roots[i] as usize]
         })
     }
 
     fn gradient(&self, i: usize, theta: &[f64], grad: &mut [f64]) {
         let t = &self.tape;
+        let n = t.dim;
         with_scratch(|s| {
-            s.fit(t.ops.len(), 0, t.dim);
+            if t.forward_mode() {
+                if t.jet_over::<false>(Some(i), theta, s) {
+                    grad.copy_from_slice(t.jet_slot(s, t.roots[i]).1);
+                } else {
+                    grad.fill(f64::NAN);
+                }
+                return;
+            }
+            s.fit(t.ops.len(), 0, n);
             let regular = {
                 let Scratch { val, d1, d2, .. } = &mut *s;
                 forward::<f64, false>(&t.ops, &t.consts, &t.cones[i], theta, val, d1, d2)
@@ -408,40 +557,24 @@ impl Objectives<f64> for CompiledObjectives {
 
     fn hvp(&self, i: usize, theta: &[f64], v: &[f64], hvp: &mut [f64]) {
         let t = &self.tape;
-        let n = t.dim;
         with_scratch(|s| {
-            s.fit(t.ops.len(), 1, n);
-            let regular = {
-                let Scratch { val, d1, d2, .. } = &mut *s;
-                forward::<f64, true>(&t.ops, &t.consts, &t.cones[i], theta, val, d1, d2)
-            };
-            if !regular && !t.finite_over(&t.cones[i], &s.val) {
+            if t.hvp_into(i, theta, v, s) {
+                hvp.copy_from_slice(&s.hv[..t.dim]);
+            } else {
                 hvp.fill(f64::NAN);
-                return;
             }
-            s.seed[..n].copy_from_slice(v);
-            t.hessian_lanes(Some(i), s, 1);
-            hvp.copy_from_slice(&s.hv[..n]);
         });
     }
 
     fn hvp_add(&self, i: usize, theta: &[f64], v: &[f64], scale: f64, out: &mut [f64]) {
         let t = &self.tape;
-        let n = t.dim;
         with_scratch(|s| {
-            s.fit(t.ops.len(), 1, n);
-            let regular = {
-                let Scratch { val, d1, d2, .. } = &mut *s;
-                forward::<f64, true>(&t.ops, &t.consts, &t.cones[i], theta, val, d1, d2)
-            };
-            if !regular && !t.finite_over(&t.cones[i], &s.val) {
+            if t.hvp_into(i, theta, v, s) {
+                for (o, &h) in out.iter_mut().zip(&s.hv[..t.dim]) {
+                    *o += scale * h;
+                }
+            } else {
                 out.fill(f64::NAN);
-                return;
-            }
-            s.seed[..n].copy_from_slice(v);
-            t.hessian_lanes(Some(i), s, 1);
-            for (o, &h) in out.iter_mut().zip(&s.hv[..n]) {
-                *o += scale * h;
             }
         });
     }
@@ -450,6 +583,25 @@ impl Objectives<f64> for CompiledObjectives {
         let t = &self.tape;
         let n = t.dim;
         with_scratch(|s| {
+            if t.forward_mode() {
+                let regular = t.jet_over::<false>(None, theta, s);
+                if !regular {
+                    // Some value is not finite: find whose, from a plain value sweep (rare).
+                    s.fit(t.ops.len(), 0, n);
+                    values(&t.ops, &t.consts, &t.all, theta, &mut s.val);
+                }
+                for (i, loss) in losses.iter_mut().enumerate() {
+                    let (value, g) = t.jet_slot(s, t.roots[i]);
+                    *loss = value;
+                    let grad = &mut gradients[i * n..(i + 1) * n];
+                    if regular || t.finite_over(Some(i), &s.val) {
+                        grad.copy_from_slice(g);
+                    } else {
+                        grad.fill(f64::NAN);
+                    }
+                }
+                return;
+            }
             s.fit(t.ops.len(), 0, n);
             let regular = {
                 let Scratch { val, d1, d2, .. } = &mut *s;
@@ -466,8 +618,23 @@ impl Objectives<f64> for CompiledObjectives {
     fn sum_hessian(&self, theta: &[f64], out: &mut [f64]) {
         let t = &self.tape;
         let n = t.dim;
-        let w_max = HESSIAN_BLOCK.min(n.max(1));
         with_scratch(|s| {
+            if t.forward_mode() {
+                if !t.jet_over::<true>(None, theta, s) {
+                    out.fill(f64::NAN);
+                    return;
+                }
+                // Each root's Hessian is exactly symmetric, and so is their sum.
+                out.fill(0.0);
+                for &root in &t.roots {
+                    let h = &s.hes[root as usize * n * n..(root as usize + 1) * n * n];
+                    for (o, &x) in out.iter_mut().zip(h) {
+                        *o += x;
+                    }
+                }
+                return;
+            }
+            let w_max = HESSIAN_BLOCK.min(n.max(1));
             s.fit(t.ops.len(), w_max, n);
             let regular = {
                 let Scratch { val, d1, d2, .. } = &mut *s;

@@ -118,55 +118,66 @@ impl TapeScalar for Interval {
     }
 }
 
-/// `f(x)` with `f'(x)` and, when `SECOND`, `f''(x)`, from `x` and (for reuse) the value.
+/// `f(x)` with `f'(x)` and, when `SECOND`, `f''(x)` (reusing the value where the rule
+/// allows). One `match`, each arm with its function known, so nothing dispatches twice.
 #[inline(always)]
-fn call<S: TapeScalar, const SECOND: bool>(f: Func, x: S) -> (S, S, S) {
+pub(crate) fn call<S: TapeScalar, const SECOND: bool>(f: Func, x: S) -> (S, S, S) {
     let zero = S::cst(0.0);
     let one = S::cst(1.0);
     let two = S::cst(2.0);
-    let v = x.apply(f);
-    let (d1, d2) = match f {
-        Func::Sin => (x.apply(Func::Cos), -v),
-        Func::Cos => (-x.apply(Func::Sin), -v),
-        Func::Tan => {
-            let d1 = one + v.sqr();
-            (d1, if SECOND { two * v * d1 } else { zero })
+    let second = |h: S| if SECOND { h } else { zero };
+    match f {
+        Func::Sin => {
+            let v = x.apply(Func::Sin);
+            (v, x.apply(Func::Cos), -v)
         }
-        Func::Exp => (v, v),
+        Func::Cos => {
+            let v = x.apply(Func::Cos);
+            (v, -x.apply(Func::Sin), -v)
+        }
+        Func::Tan => {
+            let v = x.apply(Func::Tan);
+            let d1 = one + v.sqr();
+            (v, d1, second(two * v * d1))
+        }
+        Func::Exp => {
+            let v = x.apply(Func::Exp);
+            (v, v, v)
+        }
         Func::Ln => {
             let d1 = one / x;
-            (d1, if SECOND { -d1.sqr() } else { zero })
+            (x.apply(Func::Ln), d1, second(-d1.sqr()))
         }
         Func::Sqrt => {
+            let v = x.apply(Func::Sqrt);
             let d1 = S::cst(0.5) / v;
-            (
-                d1,
-                if SECOND {
-                    -(S::cst(0.5) * d1 / x)
-                } else {
-                    zero
-                },
-            )
+            (v, d1, second(-(S::cst(0.5) * d1 / x)))
         }
-        Func::Abs => (x.sign(), zero),
-        Func::Sign => (zero, zero),
+        Func::Abs => (x.apply(Func::Abs), x.sign(), zero),
+        Func::Sign => (x.apply(Func::Sign), zero, zero),
         Func::Tanh => {
+            let v = x.apply(Func::Tanh);
             let d1 = one - v.sqr();
-            (d1, if SECOND { -(two * v * d1) } else { zero })
+            (v, d1, second(-(two * v * d1)))
         }
-        Func::Sinh => (x.apply(Func::Cosh), v),
-        Func::Cosh => (x.apply(Func::Sinh), v),
+        Func::Sinh => {
+            let v = x.apply(Func::Sinh);
+            (v, x.apply(Func::Cosh), v)
+        }
+        Func::Cosh => {
+            let v = x.apply(Func::Cosh);
+            (v, x.apply(Func::Sinh), v)
+        }
         Func::Atan => {
             let d1 = one / (one + x.sqr());
-            (d1, if SECOND { -(two * x * d1.sqr()) } else { zero })
+            (x.apply(Func::Atan), d1, second(-(two * x * d1.sqr())))
         }
-    };
-    (v, d1, d2)
+    }
 }
 
 /// `xⁿ`, `n xⁿ⁻¹`, `n(n−1) xⁿ⁻²` (`n − 1` is exact in `f64`; `n(n − 1)` is formed in `S`).
 #[inline(always)]
-fn powi<S: TapeScalar, const SECOND: bool>(x: S, n: i32) -> (S, S, S) {
+pub(crate) fn powi<S: TapeScalar, const SECOND: bool>(x: S, n: i32) -> (S, S, S) {
     match n {
         0 => return (S::cst(1.0), S::cst(0.0), S::cst(0.0)),
         1 => return (x, S::cst(1.0), S::cst(0.0)),
@@ -191,7 +202,7 @@ fn powi<S: TapeScalar, const SECOND: bool>(x: S, n: i32) -> (S, S, S) {
 
 /// `xᵖ`, `p xᵖ⁻¹`, `p(p−1) xᵖ⁻²`, the exponents formed in `S` (outward for intervals).
 #[inline(always)]
-fn powf<S: TapeScalar, const SECOND: bool>(x: S, p: f64) -> (S, S, S) {
+pub(crate) fn powf<S: TapeScalar, const SECOND: bool>(x: S, p: f64) -> (S, S, S) {
     let one = S::cst(1.0);
     let p = S::cst(p);
     let p1 = p - one;
@@ -202,6 +213,71 @@ fn powf<S: TapeScalar, const SECOND: bool>(x: S, p: f64) -> (S, S, S) {
         S::cst(0.0)
     };
     (x.powf(p), d1, d2)
+}
+
+/// A unary instruction (`a ÷ c`, `c ÷ a`, `aⁿ`, `aᵖ`, `f(a)`) at `x`: its value, first and (when
+/// `SECOND`) second derivative. `None` for any other instruction.
+#[inline(always)]
+pub(crate) fn unary<S: TapeScalar, const SECOND: bool>(op: Op, x: S) -> Option<(S, S, S)> {
+    Some(match op {
+        Op::ConstDiv(c, _) => {
+            let v = S::cst(c) / x;
+            let g = -(v / x);
+            let h = if SECOND {
+                -(S::cst(2.0) * g / x)
+            } else {
+                S::cst(0.0)
+            };
+            (v, g, h)
+        }
+        Op::DivConst(_, c) => (x / S::cst(c), S::cst(1.0) / S::cst(c), S::cst(0.0)),
+        Op::PowI(_, n) => powi::<S, SECOND>(x, n),
+        Op::PowF(_, p) => powf::<S, SECOND>(x, p),
+        Op::Call(f, _) => call::<S, SECOND>(f, x),
+        _ => return None,
+    })
+}
+
+/// Values only, over `order` (ascending slots): `val[k]` for each; whether every value (and
+/// constant on the way) is regular.
+pub(crate) fn values<S: TapeScalar>(
+    ops: &[Op],
+    consts: &[Constant],
+    order: &[u32],
+    theta: &[S],
+    val: &mut [S],
+) -> bool {
+    let mut regular = true;
+    for &k in order {
+        let k = k as usize;
+        let v = match ops[k] {
+            Op::Var(j) => theta[j as usize],
+            Op::Const(i) => {
+                let (v, ok) = S::constant(&consts[i as usize]);
+                regular &= ok;
+                v
+            }
+            Op::Neg(a) => -val[a as usize],
+            Op::Add(a, b) => val[a as usize] + val[b as usize],
+            Op::Sub(a, b) => val[a as usize] - val[b as usize],
+            Op::Mul(a, b) => val[a as usize] * val[b as usize],
+            Op::Div(a, b) => val[a as usize] / val[b as usize],
+            Op::AddConst(a, c) => val[a as usize] + S::cst(c),
+            Op::MulConst(a, c) => val[a as usize] * S::cst(c),
+            Op::ConstSub(c, a) => S::cst(c) - val[a as usize],
+            Op::DivConst(a, c) => val[a as usize] / S::cst(c),
+            Op::ConstDiv(c, a) => S::cst(c) / val[a as usize],
+            Op::PowI(a, n) => {
+                let x = val[a as usize];
+                if n == 2 { x.sqr() } else { x.powi(n) }
+            }
+            Op::PowF(a, p) => val[a as usize].powf(S::cst(p)),
+            Op::Call(f, a) => val[a as usize].apply(f),
+        };
+        regular &= v.regular();
+        val[k] = v;
+    }
+    regular
 }
 
 /// The forward sweep over `order` (ascending slots): values into `val`, local first
@@ -217,6 +293,7 @@ pub(crate) fn forward<S: TapeScalar, const SECOND: bool>(
     d2: &mut [S],
 ) -> bool {
     let mut regular = true;
+    let g0 = S::cst(0.0);
     for &k in order {
         let k = k as usize;
         let v = match ops[k] {
@@ -243,30 +320,9 @@ pub(crate) fn forward<S: TapeScalar, const SECOND: bool>(
             Op::MulConst(a, c) => val[a as usize] * S::cst(c),
             Op::ConstSub(c, a) => S::cst(c) - val[a as usize],
             Op::DivConst(a, c) => val[a as usize] / S::cst(c),
-            Op::ConstDiv(c, a) => {
-                let x = val[a as usize];
-                let v = S::cst(c) / x;
-                let g = -(v / x);
-                let h = if SECOND {
-                    -(S::cst(2.0) * g / x)
-                } else {
-                    S::cst(0.0)
-                };
-                locals::<S, SECOND>(k, g, h, d1, d2, &mut regular);
-                v
-            }
-            Op::PowI(a, n) => {
-                let (v, g, h) = powi::<S, SECOND>(val[a as usize], n);
-                locals::<S, SECOND>(k, g, h, d1, d2, &mut regular);
-                v
-            }
-            Op::PowF(a, p) => {
-                let (v, g, h) = powf::<S, SECOND>(val[a as usize], p);
-                locals::<S, SECOND>(k, g, h, d1, d2, &mut regular);
-                v
-            }
-            Op::Call(f, a) => {
-                let (v, g, h) = call::<S, SECOND>(f, val[a as usize]);
+            op @ (Op::ConstDiv(_, a) | Op::PowI(a, _) | Op::PowF(a, _) | Op::Call(_, a)) => {
+                let (v, g, h) =
+                    unary::<S, SECOND>(op, val[a as usize]).unwrap_or((S::cst(f64::NAN), g0, g0));
                 locals::<S, SECOND>(k, g, h, d1, d2, &mut regular);
                 v
             }
