@@ -557,7 +557,8 @@ pub(crate) fn jet<const N: usize, const W: usize, const SECOND: bool>(
                 // (post∘f∘pre)′ = post′ f′ pre′, (…)″ = post′ f″ pre′².
                 let d1 = post_d * f1 * pre_d;
                 let d2 = post_d * f2 * pre_d * pre_d;
-                poison += mark(y) + mark(v) + mark(z);
+                // (A non-finite v makes z non-finite: ∞·m and NaN·m are never finite.)
+                poison += mark(y) + mark(z);
                 put!(out, z, gx.map(|t| d1 * t), {
                     let hx = h_of(a);
                     from_fn(|p| from_fn(|q| d1 * hx[p][q] + d2 * (gx[p] * gx[q])))
