@@ -10,13 +10,25 @@
 //! *cone*, the slots its value depends on, so one objective's derivatives touch only its
 //! own part of the tape.
 //!
-//! **The sweeps** (module `sweep`): a forward sweep computes every slot's value and its
-//! local derivatives (`cos x` for `sin x`, …), computed once and shared by what follows;
-//! a reverse sweep gives gradients (one per objective, over its cone); a tangent sweep and
-//! a second-order reverse sweep (forward over reverse) give Hessian-vector products, for
-//! any n; the dense Hessian of `Σ L_i` is the same with the n unit vectors as tangents,
-//! in blocks of [`HESSIAN_BLOCK`] directions so scratch memory stays
-//! `O(instructions × HESSIAN_BLOCK)` for any n.
+//! **The sweeps.** Two ways to get `f64` derivatives from the tape, chosen by n:
+//!
+//! * up to [`FORWARD_MODE_MAX_N`] parameters (maps have 2–6), *forward mode* (module
+//!   `jet`): one sweep carries every slot's value, gradient and (on request) Hessian, with n
+//!   a compile-time constant so the per-slot work is straight-line code; all K objectives'
+//!   gradients, or the Hessian of `Σ L_i`, come out of that one sweep. The sweep runs a
+//!   *program* derived from the tape in which runs of single-use unary instructions are
+//!   fused (`c·sin(a·x + b) + d` is one step, evaluated in registers, its derivative by the
+//!   chain rule on the composed function), single-use sums are fused, and independent work
+//!   is scheduled side by side (by level), because on small problems the cost is in
+//!   dispatch and memory round trips, not arithmetic;
+//! * beyond that, *reverse mode* (module `sweep`), whose memory does not grow with n: a
+//!   forward sweep stores every slot's value and local derivatives (`cos x` for `sin x`,
+//!   …); a reverse sweep per objective over its cone gives its gradient; a tangent sweep and
+//!   a second-order reverse sweep (forward over reverse) give Hessian-vector products; the
+//!   dense Hessian of `Σ L_i` is the same with the n unit vectors as tangents, in blocks of
+//!   [`HESSIAN_BLOCK`] directions, so scratch memory stays `O(instructions × HESSIAN_BLOCK)`.
+//!
+//! Both are tested against num-dual (`AutoDiff<ExprObjectives>`) and against each other.
 //!
 //! **No allocation.** The `f64` sweeps run in a per-thread scratch buffer that grows to
 //! the largest tape the thread has evaluated and is then reused.
@@ -414,7 +426,7 @@ fn unit_seeds<S: Copy>(seed: &mut [S], start: usize, w: usize, zero: S, one: S) 
 impl Tape {
     /// True when the `f64` derivatives use forward mode ([`FORWARD_MODE_MAX_N`]).
     fn forward_mode(&self) -> bool {
-        self.dim <= self.forward_mode_max_n
+        self.dim <= self.forward_mode_max_n.min(FORWARD_MODE_MAX_N)
     }
 
     /// The forward-mode sweep over one objective's cone (`Some(i)`) or the whole tape, with

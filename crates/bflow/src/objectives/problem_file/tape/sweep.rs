@@ -215,7 +215,7 @@ pub(crate) fn powf<S: TapeScalar, const SECOND: bool>(x: S, p: f64) -> (S, S, S)
     (x.powf(p), d1, d2)
 }
 
-/// A unary instruction (`a ÷ c`, `c ÷ a`, `aⁿ`, `aᵖ`, `f(a)`) at `x`: its value, first and (when
+/// A unary instruction (`c ÷ a`, `aⁿ`, `aᵖ`, `f(a)`) at `x`: its value, first and (when
 /// `SECOND`) second derivative. `None` for any other instruction.
 #[inline(always)]
 pub(crate) fn unary<S: TapeScalar, const SECOND: bool>(op: Op, x: S) -> Option<(S, S, S)> {
@@ -230,7 +230,6 @@ pub(crate) fn unary<S: TapeScalar, const SECOND: bool>(op: Op, x: S) -> Option<(
             };
             (v, g, h)
         }
-        Op::DivConst(_, c) => (x / S::cst(c), S::cst(1.0) / S::cst(c), S::cst(0.0)),
         Op::PowI(_, n) => powi::<S, SECOND>(x, n),
         Op::PowF(_, p) => powf::<S, SECOND>(x, p),
         Op::Call(f, _) => call::<S, SECOND>(f, x),

@@ -572,3 +572,54 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_forward_mode_width_agrees_with_reverse_mode() {
+    // n = 1 … 9: forward mode for n ≤ 8 (each width its own compiled sweep), reverse beyond;
+    // the same problem forced through the reverse sweeps must agree.
+    for n in 1..=9 {
+        let names: Vec<String> = (0..n).map(|j| format!("t{j}")).collect();
+        let vars: Vec<&str> = names.iter().map(String::as_str).collect();
+        let l1: Vec<String> = (0..n)
+            .map(|j| format!("(t{j} - {j})^2 * exp(0.1*t{})", (j + 1) % n))
+            .collect();
+        let l2: Vec<String> = (0..n)
+            .map(|j| format!("sin(2*t{j} + 1) / (2 + cos(t{}))", (j + 2) % n))
+            .collect();
+        let (l1, l2) = (l1.join(" + "), l2.join(" - "));
+        let (fast, ad) = compile(&[&l1, &l2], &vars);
+        let mut slow = fast.clone();
+        slow.tape.forward_mode_max_n = 0;
+        assert_eq!(fast.tape.forward_mode(), n <= FORWARD_MODE_MAX_N);
+        let theta: Vec<f64> = (0..n).map(|j| 0.3 + 0.17 * j as f64).collect();
+        let v: Vec<f64> = (0..n).map(|j| 1.0 - 0.25 * j as f64).collect();
+        let (mut la, mut ga) = (vec![0.0; 2], vec![0.0; 2 * n]);
+        let (mut lb, mut gb) = (vec![0.0; 2], vec![0.0; 2 * n]);
+        fast.losses_and_gradients(&theta, &mut la, &mut ga);
+        slow.losses_and_gradients(&theta, &mut lb, &mut gb);
+        assert_eq!(la, lb, "n = {n}");
+        let close = |a: &[f64], b: &[f64]| {
+            let scale = b.iter().fold(1.0_f64, |m, x| m.max(x.abs()));
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 64.0 * f64::EPSILON * scale)
+        };
+        assert!(close(&ga, &gb), "n = {n}: {ga:?} vs {gb:?}");
+        let (mut ha, mut hb) = (vec![0.0; n * n], vec![0.0; n * n]);
+        fast.sum_hessian(&theta, &mut ha);
+        slow.sum_hessian(&theta, &mut hb);
+        assert!(close(&ha, &hb), "n = {n}: {ha:?} vs {hb:?}");
+        assert!(
+            close(&ha, &crate::objectives::sum_hessian(&ad, &theta)),
+            "n = {n}"
+        );
+        for i in 0..2 {
+            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+            fast.hvp(i, &theta, &v, &mut a);
+            slow.hvp(i, &theta, &v, &mut b);
+            assert!(close(&a, &b), "n = {n}, L{i}: {a:?} vs {b:?}");
+            fast.gradient(i, &theta, &mut a);
+            assert!(close(&a, &ga[i * n..(i + 1) * n]), "n = {n}");
+        }
+    }
+}
