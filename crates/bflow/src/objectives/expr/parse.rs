@@ -5,7 +5,7 @@ use super::{Expr, ExprError, Func};
 /// Deepest expression tree the parser accepts. Evaluation and differentiation recurse over
 /// the tree, so an unbounded depth could overflow the stack on hostile input. Only real
 /// nesting makes a tree deep: chains of `+ -` and of `* /` are grouped (see
-/// [`CHAIN_RUN`]), so a flat sum of a million terms is about 36 levels deep.
+/// [`CHAIN_RUN`]), so a flat sum of 100 000 terms is about 30 levels deep.
 pub const MAX_DEPTH: usize = 1000;
 
 /// Deepest nesting of parentheses, unary signs, exponents and calls the parser accepts (the

@@ -111,6 +111,15 @@ impl Un {
     }
 }
 
+/// The affine steps around a shaped chain's function, and its input and output slots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Shape {
+    a: u32,
+    pre: [(f64, f64); 2],
+    post: [(f64, f64); 2],
+    out: u32,
+}
+
 /// One instruction of the forward-mode program: the tape's instructions with the slot they
 /// write spelled out, unary ones flattened ([`Un`]), and chains fused.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,15 +144,17 @@ pub(crate) enum JetOp {
     Chain { a: u32, first: u32, len: u32 },
     /// A chain of the common shape `affine ≤2, one other function, affine ≤2`, padded to
     /// exactly two affine steps on each side with the identity `v·1 + (−0)` (exact), so that
-    /// it runs as straight-line code: no loop, one dispatch (for `u`). `slots` are the
-    /// slots the steps write, the last being the chain's end.
-    Shaped {
-        a: u32,
-        pre: [(f64, f64); 2],
-        u: Un,
-        post: [(f64, f64); 2],
-        out: u32,
-    },
+    /// it runs as straight-line code: no loop, one more dispatch (for `u`).
+    Shaped { shape: Shape, u: Un },
+    /// [`Shaped`](JetOp::Shaped) with `u` one of the commonest functions, spelt in the
+    /// variant so that the sweep dispatches once, not twice.
+    ShapedSquare(Shape),
+    /// As above, `sin`.
+    ShapedSin(Shape),
+    /// As above, `cos`.
+    ShapedCos(Shape),
+    /// As above, `exp`.
+    ShapedExp(Shape),
     /// `((t₁ ± t₂) ± t₃) ± …` over `terms[first..first + len]` (each a slot and a sign ±1;
     /// the first is +1): the left spine of a tree of single-use `+` and `−`, summed left to
     /// right exactly as the tree sums it (`s + (−1)·t` is `s − t` in IEEE arithmetic), in
@@ -156,9 +167,12 @@ impl JetOp {
     fn inputs(self) -> ([u32; 2], usize) {
         match self {
             JetOp::Const { .. } => ([0, 0], 0),
-            JetOp::Unary { a, .. } | JetOp::Chain { a, .. } | JetOp::Shaped { a, .. } => {
-                ([a, 0], 1)
-            }
+            JetOp::Unary { a, .. } | JetOp::Chain { a, .. } => ([a, 0], 1),
+            JetOp::Shaped { shape, .. }
+            | JetOp::ShapedSquare(shape)
+            | JetOp::ShapedSin(shape)
+            | JetOp::ShapedCos(shape)
+            | JetOp::ShapedExp(shape) => ([shape.a, 0], 1),
             // A sum's terms are listed apart (see `JetProgram::level_of`).
             JetOp::Sum { .. } => ([0, 0], 0),
             JetOp::Add { a, b, .. }
@@ -363,12 +377,18 @@ impl JetProgram {
                 program.push(JetOp::Unary { out, a, u });
             } else if let Some((pre, u, post)) = shaped {
                 steps.truncate(first as usize);
-                program.push(JetOp::Shaped {
+                let shape = Shape {
                     a,
                     pre,
-                    u,
                     post,
                     out: cur as u32,
+                };
+                program.push(match u {
+                    Un::Square => JetOp::ShapedSquare(shape),
+                    Un::Call(Func::Sin) => JetOp::ShapedSin(shape),
+                    Un::Call(Func::Cos) => JetOp::ShapedCos(shape),
+                    Un::Call(Func::Exp) => JetOp::ShapedExp(shape),
+                    u => JetOp::Shaped { shape, u },
                 });
             } else {
                 program.push(JetOp::Chain {
@@ -494,6 +514,28 @@ pub(crate) fn jet<const N: usize, const W: usize, const SECOND: bool>(
                 }
             }};
         }
+        // post(f(pre(x))) with pre, post two affine steps each:
+        // (post∘f∘pre)′ = post′ f′ pre′, (…)″ = post′ f″ pre′².
+        macro_rules! shaped {
+            ($shape:expr, $f:expr) => {{
+                let Shape { a, pre, post, out } = $shape;
+                let (x, gx) = load(a);
+                let [(m1, a1), (m2, a2)] = pre;
+                let [(m3, a3), (m4, a4)] = post;
+                let y = (x * m1 + a1) * m2 + a2;
+                let (v, f1, f2): (f64, f64, f64) = $f(y);
+                let z = (v * m3 + a3) * m4 + a4;
+                let (pre_d, post_d) = (m1 * m2, m3 * m4);
+                let d1 = post_d * f1 * pre_d;
+                let d2 = post_d * f2 * pre_d * pre_d;
+                // (A non-finite v makes z non-finite: ∞·m and NaN·m are never finite.)
+                poison += mark(y) + mark(z);
+                put!(out, z, gx.map(|t| d1 * t), {
+                    let hx = h_of(a);
+                    from_fn(|p| from_fn(|q| d1 * hx[p][q] + d2 * (gx[p] * gx[q])))
+                })
+            }};
+        }
         match op {
             JetOp::Const { out, i } => put!(out, consts[i as usize].value, [0.0; N], zero_h),
             JetOp::Add { out, a, b } => {
@@ -540,30 +582,11 @@ pub(crate) fn jet<const N: usize, const W: usize, const SECOND: bool>(
                     from_fn(|p| from_fn(|q| f1 * hx[p][q] + f2 * (gx[p] * gx[q])))
                 })
             }
-            JetOp::Shaped {
-                a,
-                pre,
-                u,
-                post,
-                out,
-            } => {
-                let (x, gx) = load(a);
-                let [(m1, a1), (m2, a2)] = pre;
-                let [(m3, a3), (m4, a4)] = post;
-                let y = (x * m1 + a1) * m2 + a2;
-                let (v, f1, f2) = u.eval::<SECOND>(y);
-                let z = (v * m3 + a3) * m4 + a4;
-                let (pre_d, post_d) = (m1 * m2, m3 * m4);
-                // (post∘f∘pre)′ = post′ f′ pre′, (…)″ = post′ f″ pre′².
-                let d1 = post_d * f1 * pre_d;
-                let d2 = post_d * f2 * pre_d * pre_d;
-                // (A non-finite v makes z non-finite: ∞·m and NaN·m are never finite.)
-                poison += mark(y) + mark(z);
-                put!(out, z, gx.map(|t| d1 * t), {
-                    let hx = h_of(a);
-                    from_fn(|p| from_fn(|q| d1 * hx[p][q] + d2 * (gx[p] * gx[q])))
-                })
-            }
+            JetOp::Shaped { shape, u } => shaped!(shape, |y| u.eval::<SECOND>(y)),
+            JetOp::ShapedSquare(shape) => shaped!(shape, |y| Un::Square.eval::<SECOND>(y)),
+            JetOp::ShapedSin(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Sin, y)),
+            JetOp::ShapedCos(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Cos, y)),
+            JetOp::ShapedExp(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Exp, y)),
             JetOp::Sum { out, first, len } => {
                 let terms = &program.terms[first as usize..(first + len) as usize];
                 let (mut s, mut g) = load(terms[0].0);
