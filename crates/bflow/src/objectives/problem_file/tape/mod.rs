@@ -76,6 +76,7 @@ mod compile;
 mod jet;
 mod sweep;
 
+use std::array::from_fn;
 use std::cell::RefCell;
 
 pub use compile::MAX_TAPE_INSTRUCTIONS;
@@ -213,8 +214,27 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// Empty buffers (a `const fn`, so the thread-local needs no lazy initialisation).
+    const fn new() -> Self {
+        Scratch {
+            val: Vec::new(),
+            d1: Vec::new(),
+            d2: Vec::new(),
+            adj: Vec::new(),
+            tan: Vec::new(),
+            adot: Vec::new(),
+            seed: Vec::new(),
+            grad: Vec::new(),
+            hv: Vec::new(),
+            vg: Vec::new(),
+            hes: Vec::new(),
+        }
+    }
+}
+
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
 
 /// Runs `f` with this thread's scratch (with a fresh one in the case, impossible today,
@@ -426,11 +446,11 @@ fn unit_seeds<S: Copy>(seed: &mut [S], start: usize, w: usize, zero: S, one: S) 
 impl Tape {
     /// True when the `f64` derivatives use forward mode ([`FORWARD_MODE_MAX_N`]).
     fn forward_mode(&self) -> bool {
-        self.dim <= self.forward_mode_max_n.min(FORWARD_MODE_MAX_N)
+        (1..=self.forward_mode_max_n.min(FORWARD_MODE_MAX_N)).contains(&self.dim)
     }
 
     /// The forward-mode sweep over one objective's cone (`Some(i)`) or the whole tape, with
-    /// n as a compile-time constant (`n ≤ FORWARD_MODE_MAX_N = 8`). Returns whether every
+    /// n as a compile-time constant (`1 ≤ n ≤ FORWARD_MODE_MAX_N = 8`). Returns whether every
     /// value is finite (`false`, without evaluating, when n is beyond the forward-mode range).
     fn jet_over<const SECOND: bool>(
         &self,
@@ -438,17 +458,29 @@ impl Tape {
         theta: &[f64],
         s: &mut Scratch,
     ) -> bool {
+        self.jet_and_read::<SECOND>(i, theta, s, None)
+    }
+
+    /// [`jet_over`](Self::jet_over), then (when `read` is given) every objective's value
+    /// and gradient read off its root into `read = (losses, gradients)`, with n known at
+    /// compile time so the copies are a few moves, not library calls.
+    fn jet_and_read<const SECOND: bool>(
+        &self,
+        i: Option<usize>,
+        theta: &[f64],
+        s: &mut Scratch,
+        read: Option<(&mut [f64], &mut [f64])>,
+    ) -> bool {
         s.fit_jet(self.ops.len(), self.dim, SECOND);
         match self.dim {
-            0 => self.jet_n::<0, 1, SECOND>(i, theta, s),
-            1 => self.jet_n::<1, 2, SECOND>(i, theta, s),
-            2 => self.jet_n::<2, 3, SECOND>(i, theta, s),
-            3 => self.jet_n::<3, 4, SECOND>(i, theta, s),
-            4 => self.jet_n::<4, 5, SECOND>(i, theta, s),
-            5 => self.jet_n::<5, 6, SECOND>(i, theta, s),
-            6 => self.jet_n::<6, 7, SECOND>(i, theta, s),
-            7 => self.jet_n::<7, 8, SECOND>(i, theta, s),
-            8 => self.jet_n::<8, 9, SECOND>(i, theta, s),
+            1 => self.jet_n::<1, 2, SECOND>(i, theta, s, read),
+            2 => self.jet_n::<2, 3, SECOND>(i, theta, s, read),
+            3 => self.jet_n::<3, 4, SECOND>(i, theta, s, read),
+            4 => self.jet_n::<4, 5, SECOND>(i, theta, s, read),
+            5 => self.jet_n::<5, 6, SECOND>(i, theta, s, read),
+            6 => self.jet_n::<6, 7, SECOND>(i, theta, s, read),
+            7 => self.jet_n::<7, 8, SECOND>(i, theta, s, read),
+            8 => self.jet_n::<8, 9, SECOND>(i, theta, s, read),
             _ => false,
         }
     }
@@ -458,12 +490,13 @@ impl Tape {
         i: Option<usize>,
         theta: &[f64],
         s: &mut Scratch,
+        read: Option<(&mut [f64], &mut [f64])>,
     ) -> bool {
         let Scratch { vg, hes, .. } = s;
         let (vg, _) = vg.as_chunks_mut::<W>();
         let (hes, _) = hes.as_chunks_mut::<N>();
         let (consts, program) = (&self.consts, &self.jet);
-        match i {
+        let regular = match i {
             Some(i) => {
                 let order = program.cones[i].iter().map(|&k| k as usize);
                 let vars = &program.cone_vars[i];
@@ -477,7 +510,16 @@ impl Tape {
                 jet::<N, W, SECOND>(program, consts, vars, order, theta, vg, hes)
                     && self.consts_finite
             }
+        };
+        if let Some((losses, gradients)) = read {
+            let (rows, _) = gradients.as_chunks_mut::<N>();
+            for ((loss, row), &root) in losses.iter_mut().zip(rows).zip(&self.roots) {
+                let slot = vg[root as usize];
+                *loss = slot[0];
+                *row = from_fn(|p| slot[p + 1]);
+            }
         }
+        regular
     }
 
     /// Slot `k`'s value and gradient after a forward-mode sweep.
@@ -596,19 +638,14 @@ impl Objectives<f64> for CompiledObjectives {
         let n = t.dim;
         with_scratch(|s| {
             if t.forward_mode() {
-                let regular = t.jet_over::<false>(None, theta, s);
-                if !regular {
-                    // Some value is not finite: find whose, from a plain value sweep (rare).
-                    s.fit(t.ops.len(), 0, n);
-                    values(&t.ops, &t.consts, &t.all, theta, &mut s.val);
+                if t.jet_and_read::<false>(None, theta, s, Some((losses, gradients))) {
+                    return;
                 }
-                for (i, loss) in losses.iter_mut().enumerate() {
-                    let (value, g) = t.jet_slot(s, t.roots[i]);
-                    *loss = value;
-                    let grad = &mut gradients[i * n..(i + 1) * n];
-                    if regular || t.finite_over(Some(i), &s.val) {
-                        grad.copy_from_slice(g);
-                    } else {
+                // Some value is not finite: find in whose cones, from a value sweep (rare).
+                s.fit(t.ops.len(), 0, n);
+                values(&t.ops, &t.consts, &t.all, theta, &mut s.val);
+                for (i, grad) in gradients.chunks_exact_mut(n.max(1)).enumerate() {
+                    if !t.finite_over(Some(i), &s.val) {
                         grad.fill(f64::NAN);
                     }
                 }

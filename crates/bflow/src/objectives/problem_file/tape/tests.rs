@@ -623,3 +623,24 @@ fn every_forward_mode_width_agrees_with_reverse_mode() {
         }
     }
 }
+
+#[test]
+fn no_parameters_at_all() {
+    // Objectives without variables (n = 0): values, empty gradients, no panic.
+    let src = ExprObjectives::new(
+        Vec::new(),
+        vec!["L1".into(), "L2".into()],
+        vec![
+            Expr::Const(2.0),
+            Expr::div(Expr::Const(1.0), Expr::Const(3.0)),
+        ],
+    );
+    let c = CompiledObjectives::new(&src).unwrap();
+    let (mut l, mut g) = ([0.0; 2], [0.0; 0]);
+    c.losses_and_gradients(&[], &mut l, &mut g);
+    assert_eq!(l, [2.0, 1.0 / 3.0]);
+    let mut h = [0.0; 0];
+    c.sum_hessian(&[], &mut h);
+    c.hvp(0, &[], &[], &mut h);
+    assert_eq!(c.enclose_sum_gradient(&[]), Some(Vec::new()));
+}
