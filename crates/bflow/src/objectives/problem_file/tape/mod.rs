@@ -12,7 +12,8 @@
 //!
 //! **The sweeps.** Two ways to get `f64` derivatives from the tape, chosen by n:
 //!
-//! * up to [`FORWARD_MODE_MAX_N`] parameters (maps have 2–6), *forward mode* (module
+//! * up to [`FORWARD_MODE_MAX_N`] parameters for gradients ([`FORWARD_HESSIAN_MAX_N`] for
+//!   the dense Hessian, [`FORWARD_HVP_MAX_N`] for HVPs; maps have 2–6), *forward mode* (module
 //!   `jet`): one sweep carries every slot's value, gradient and (on request) Hessian, with n
 //!   a compile-time constant so the per-slot work is straight-line code; all K objectives'
 //!   gradients, or the Hessian of `Σ L_i`, come out of that one sweep. The sweep runs a
@@ -90,11 +91,23 @@ use crate::error::{Error, Result};
 use crate::interval::Interval;
 use crate::objectives::{Objectives, symmetrize};
 
-/// Up to this many parameters, `f64` derivatives come from one forward-mode sweep that
-/// carries every slot's gradient (and Hessian) along; beyond it, from a forward sweep and
-/// reverse sweeps (whose memory does not grow with n). Chosen by measuring
-/// (`benches/tape.rs`, docs/DESIGN.md).
+/// Up to this many parameters, gradients come from one forward-mode sweep that carries
+/// every slot's gradient along; beyond it, from a forward sweep and reverse sweeps (whose
+/// memory does not grow with n). Measured on K = 4 coupled objectives (docs/DESIGN.md):
+/// forward mode takes 0.45–0.75 of the reverse sweeps' time for n = 2–8.
 pub const FORWARD_MODE_MAX_N: usize = 8;
+
+/// Up to this many parameters, the dense Hessian of `Σ L_i` comes from a forward-mode
+/// sweep carrying every slot's n × n Hessian (O(n²) per instruction); beyond it, from the
+/// reverse sweeps. Measured as above: 0.4–0.8 of the reverse sweeps' time for n ≤ 6,
+/// 1.2 at n = 8.
+pub const FORWARD_HESSIAN_MAX_N: usize = 6;
+
+/// Up to this many parameters, a Hessian-vector product comes from the forward-mode
+/// Hessian of the objective's cone; beyond it, from forward-over-reverse sweeps (O(1) work
+/// per instruction and direction). Measured as above: 0.4–0.5 of the reverse sweeps' time
+/// for n ≤ 4, 1.7 at n = 6.
+pub const FORWARD_HVP_MAX_N: usize = 4;
 
 /// Directions per tangent sweep when forming a dense Hessian: scratch memory is
 /// `2 × instructions × HESSIAN_BLOCK` numbers at most, whatever n is.
@@ -444,9 +457,14 @@ fn unit_seeds<S: Copy>(seed: &mut [S], start: usize, w: usize, zero: S, one: S) 
 }
 
 impl Tape {
-    /// True when the `f64` derivatives use forward mode ([`FORWARD_MODE_MAX_N`]).
+    /// True when gradients use forward mode ([`FORWARD_MODE_MAX_N`]).
     fn forward_mode(&self) -> bool {
-        (1..=self.forward_mode_max_n.min(FORWARD_MODE_MAX_N)).contains(&self.dim)
+        self.forward_up_to(FORWARD_MODE_MAX_N)
+    }
+
+    /// True when n ≥ 1 is at most `limit` (and the test override).
+    fn forward_up_to(&self, limit: usize) -> bool {
+        (1..=self.forward_mode_max_n.min(limit)).contains(&self.dim)
     }
 
     /// The forward-mode sweep over one objective's cone (`Some(i)`) or the whole tape, with
@@ -546,7 +564,7 @@ impl Tape {
     /// finite.
     fn hvp_into(&self, i: usize, theta: &[f64], v: &[f64], s: &mut Scratch) -> bool {
         let n = self.dim;
-        if self.forward_mode() {
+        if self.forward_up_to(FORWARD_HVP_MAX_N) {
             if !self.jet_over::<true>(Some(i), theta, s) {
                 return false;
             }
@@ -668,7 +686,7 @@ impl Objectives<f64> for CompiledObjectives {
         let t = &self.tape;
         let n = t.dim;
         with_scratch(|s| {
-            if t.forward_mode() {
+            if t.forward_up_to(FORWARD_HESSIAN_MAX_N) {
                 if !t.jet_over::<true>(None, theta, s) {
                     out.fill(f64::NAN);
                     return;

@@ -575,8 +575,8 @@ proptest! {
 
 #[test]
 fn every_forward_mode_width_agrees_with_reverse_mode() {
-    // n = 1 … 9: forward mode for n ≤ 8 (each width its own compiled sweep), reverse beyond;
-    // the same problem forced through the reverse sweeps must agree.
+    // n = 1 … 9: forward mode up to its thresholds (each width its own compiled sweep),
+    // reverse beyond; the same problem forced through the reverse sweeps must agree.
     for n in 1..=9 {
         let names: Vec<String> = (0..n).map(|j| format!("t{j}")).collect();
         let vars: Vec<&str> = names.iter().map(String::as_str).collect();
