@@ -16,9 +16,11 @@
 //! maximum or minimum (decided with a conservative margin: a spurious "may contain" only
 //! widens the result), and arguments with `|x| > 2^20` give `[-1, 1]`.
 //!
-//! **Domain rule.** Where a function is not defined on part of the argument (`ln`, `sqrt`,
-//! `powf` on non-positive values, `tan` across a pole, division by an interval containing 0)
-//! the result is [`Interval::ENTIRE`] `[-∞, ∞]`: no proof can be built on it. NaN bounds
+//! **Domain rule.** Where a function is not defined, or not bounded, on part of the argument
+//! (`ln` on non-positive values, `sqrt` on negative ones, `powf` on negative values or at 0
+//! with an exponent that may be ≤ 0, `tan` across a pole, division by an interval containing
+//! 0, a negative integer power of one) the result is [`Interval::ENTIRE`] `[-∞, ∞]`: no
+//! proof can be built on it. NaN bounds
 //! never appear: an operation that would produce one (`∞ − ∞`, `0 × ∞`) gives `ENTIRE`.
 //!
 //! The type is meant for a generic expression evaluator: it has the arithmetic operators
@@ -259,13 +261,24 @@ impl Interval {
         Self::checked(down2(self.lo.ln()), up2(self.hi.ln()))
     }
 
-    /// `x^y = exp(y ln x)` for `x > 0`; `ENTIRE` when `lo ≤ 0`.
+    /// `x^y = exp(y ln x)` for `x > 0`. Where the interval reaches 0 (`lo = 0`) and every
+    /// exponent is positive, `x^y` is still defined and increasing in `x`, with `0^y = 0`:
+    /// the result is `[0, hi^y]`. `ENTIRE` otherwise (`lo < 0`, or `lo = 0` with an exponent
+    /// that may be ≤ 0, where `x^y` is undefined or unbounded).
     pub fn powf(self, y: Interval) -> Self {
-        if self.lo <= 0.0 {
-            // x^y is not defined (or not smooth) for x ≤ 0 with real y: no proof rests on it.
-            return Self::ENTIRE;
+        if self.lo > 0.0 {
+            return (y * self.ln()).exp();
         }
-        (y * self.ln()).exp()
+        if self.lo == 0.0 && y.lo > 0.0 {
+            if self.hi == 0.0 {
+                return Self::point(0.0);
+            }
+            // 0 ≤ x^y ≤ hi^y for x ∈ [0, hi] and y > 0.
+            let top = (y * Self::point(self.hi).ln()).exp();
+            return Self::checked(0.0, top.hi);
+        }
+        // x^y is not defined for x < 0 with real y, nor bounded near 0 for y ≤ 0.
+        Self::ENTIRE
     }
 
     /// `sin x`.
@@ -593,6 +606,50 @@ mod tests {
             down_by(1.0f64.cosh(), LIBM_HYPERBOLIC_ULPS)
         );
         assert!(iv(-2.0, 1.0).cosh().lo == 1.0);
+    }
+
+    #[test]
+    fn functions_outside_their_domain_are_entire() {
+        // Reaching a point where the function (or the next derivative rule) is undefined or
+        // unbounded gives ENTIRE, never a finite interval that could be wrong.
+        for x in [iv(-1e-300, 1.0), iv(-3.0, -1.0), iv(0.0, 1.0)] {
+            assert_eq!(x.ln(), Interval::ENTIRE, "ln {x:?}");
+            assert_eq!(
+                x.powf(Interval::point(-0.5)),
+                Interval::ENTIRE,
+                "{x:?}^-0.5"
+            );
+        }
+        for x in [iv(-1e-300, 1.0), iv(-3.0, 0.0), iv(0.0, 1.0)] {
+            assert_eq!(Interval::point(1.0) / x, Interval::ENTIRE, "1/{x:?}");
+            assert_eq!(x.powi(-1), Interval::ENTIRE, "{x:?}^-1");
+            assert_eq!(x.powi(-2), Interval::ENTIRE, "{x:?}^-2");
+        }
+        for x in [iv(-1e-300, 1.0), iv(-3.0, -1.0)] {
+            assert_eq!(x.sqrt(), Interval::ENTIRE, "sqrt {x:?}");
+            assert_eq!(x.powf(Interval::point(0.5)), Interval::ENTIRE, "{x:?}^0.5");
+        }
+        // Where 0 is in the domain the enclosures stay finite and contain the values.
+        let r = iv(0.0, 4.0).sqrt();
+        assert!(r.lo() == 0.0 && r.hi() >= 2.0 && r.hi() < 2.0 + 1e-15);
+        let p = iv(0.0, 4.0).powf(Interval::point(1.5));
+        assert!(
+            p.lo() == 0.0 && p.hi() >= 8.0 && p.hi() < 8.0 + 1e-12,
+            "{p:?}"
+        );
+        assert_eq!(
+            iv(0.0, 0.0).powf(Interval::point(0.2)),
+            Interval::point(0.0)
+        );
+        assert_eq!(
+            iv(0.0, 4.0).powf(Interval::new(-0.1, 0.5).unwrap()),
+            Interval::ENTIRE
+        );
+        encloses(
+            iv(0.0, 3.0),
+            |x| x.powf(Interval::point(0.3)),
+            |x| x.powf(0.3),
+        );
     }
 
     #[test]

@@ -22,6 +22,12 @@
 //! note = "a minimum of Σ L_i"         # optional
 //! ```
 //!
+//! A parsed file runs on [`CompiledObjectives`] (module [`tape`]): the trees compiled once
+//! into a flat instruction tape, for values, gradients, Hessians, HVPs and interval
+//! enclosures. The trees stay available as [`ExprObjectives`], whose
+//! [`AutoDiff`](super::AutoDiff) wrapping (num-dual) is the independent reference the tape
+//! is tested against.
+//!
 //! The default start is the region's centre when a region is given, else the origin. Every
 //! error is an [`Error::ProblemFile`] carrying the file's line and column (or an
 //! [`Error::ProblemFileField`] naming the field when no position is known): misspelt fields
@@ -51,27 +57,32 @@
 //! assert_eq!(err.to_string(), "bad.toml:3:12: objective 1: expected a number, a name or `(`");
 //! ```
 
+pub mod tape;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use num_dual::DualNum;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::expr::{Expr, Func, is_reserved_name};
+use super::expr::{Expr, MAX_NODES, is_reserved_name};
 use super::{AdObjectives, AutoDiff, Objectives};
 use crate::error::{Error, Result};
 use crate::interval::Interval;
 use crate::problems::Problem;
-use std::sync::OnceLock;
+pub use tape::CompiledObjectives;
 
 /// K objectives given as expression trees over named parameters.
 ///
 /// It implements [`AdObjectives`], so `AutoDiff<ExprObjectives>` is an [`Objectives<f64>`]
-/// with exact derivatives; the trees are public so they can also be differentiated
-/// symbolically ([`Expr::derivative`]) or evaluated in another number type.
-#[derive(Debug, Clone, PartialEq)]
+/// with exact derivatives by num-dual (the reference the compiled tape is tested against);
+/// the trees are public so they can also be differentiated symbolically
+/// ([`Expr::derivative`]) or evaluated in another number type. For speed, compile them:
+/// [`CompiledObjectives::new`].
+#[derive(Debug, Clone)]
 pub struct ExprObjectives {
     /// The parameter names, in order (`Expr::Var(j)` is `vars[j]`).
     pub vars: Vec<String>,
@@ -79,15 +90,16 @@ pub struct ExprObjectives {
     pub names: Vec<String>,
     /// The objectives `L_1..L_K`.
     pub exprs: Vec<Expr>,
-    /// The symbolic `s = Σ ∇L_i` and Hessian of `Σ L_i`, built on first use.
-    sum_derivatives: OnceLock<Option<SumDerivatives>>,
+    /// The compiled tape behind the interval enclosures, built on first use (`None` when
+    /// the trees cannot be compiled).
+    compiled: OnceLock<Option<CompiledObjectives>>,
 }
 
-/// Symbolic derivatives of `Σ L_i`: `s_j = ∂/∂θ_j Σ L_i` and `J_jk = ∂s_j/∂θ_k`.
-#[derive(Debug, Clone, PartialEq)]
-struct SumDerivatives {
-    gradient: Vec<Expr>,
-    hessian: Vec<Expr>,
+/// Equal trees, names and vars (whether the enclosure tape was built yet does not matter).
+impl PartialEq for ExprObjectives {
+    fn eq(&self, other: &Self) -> bool {
+        self.vars == other.vars && self.names == other.names && self.exprs == other.exprs
+    }
 }
 
 impl ExprObjectives {
@@ -97,56 +109,16 @@ impl ExprObjectives {
             vars,
             names,
             exprs,
-            sum_derivatives: OnceLock::new(),
+            compiled: OnceLock::new(),
         }
     }
 
-    /// The symbolic derivatives, or `None` when an objective is not smooth (`abs`, `sign`) or
-    /// the derivative trees would be too large to build.
-    fn smooth_sum_derivatives(&self) -> Option<&SumDerivatives> {
-        let smooth = self
-            .exprs
-            .iter()
-            .all(|e| !e.uses(Func::Abs) && !e.uses(Func::Sign));
-        if !smooth {
-            return None;
-        }
-        self.sum_derivatives
-            .get_or_init(|| self.build_sum_derivatives())
+    fn compiled(&self) -> Option<&CompiledObjectives> {
+        self.compiled
+            .get_or_init(|| CompiledObjectives::new(self).ok())
             .as_ref()
     }
-
-    /// Differentiates `Σ L_i` twice. A derivative tree has at most about (size × depth) nodes
-    /// of the tree it comes from; a tree whose bound exceeds [`MAX_DERIVATIVE_NODES`] is not
-    /// differentiated (a product of hundreds of factors would need gigabytes), and the problem
-    /// then simply has no enclosures: its equilibria are reported as not certified.
-    fn build_sum_derivatives(&self) -> Option<SumDerivatives> {
-        let small = |e: &Expr| e.size().saturating_mul(e.depth() + 1) <= MAX_DERIVATIVE_NODES;
-        let n = self.vars.len();
-        let total = self
-            .exprs
-            .iter()
-            .cloned()
-            .reduce(Expr::add)
-            .unwrap_or(Expr::Const(0.0));
-        if !small(&total) {
-            return None;
-        }
-        let gradient: Vec<Expr> = (0..n).map(|j| total.derivative(j)).collect();
-        if !gradient.iter().all(small) {
-            return None;
-        }
-        let hessian = gradient
-            .iter()
-            .flat_map(|g| (0..n).map(move |k| g.derivative(k)))
-            .collect();
-        Some(SumDerivatives { gradient, hessian })
-    }
 }
-
-/// The largest derivative tree (in nodes, estimated before building it) that certificates
-/// will build for a problem file.
-pub const MAX_DERIVATIVE_NODES: usize = 2_000_000;
 
 impl AdObjectives for ExprObjectives {
     fn num_objectives(&self) -> usize {
@@ -161,19 +133,16 @@ impl AdObjectives for ExprObjectives {
         self.exprs[i].eval(theta)
     }
 
-    /// Interval evaluation of the symbolic `s = ∇ Σ L_i`: rigorous, since every operation
-    /// rounds outward and the derivative trees fold constants only exactly. `None` when an
-    /// objective uses `abs` or `sign`: s is then not differentiable everywhere (the
-    /// derivative of `sign` is not 0 at its jump), and no certificate may rest on it.
+    /// The compiled tape's enclosure ([`CompiledObjectives`]): rigorous, `ENTIRE` where a
+    /// function leaves its domain on the box, `None` when an objective uses `abs` or `sign`
+    /// (s is then not differentiable everywhere and no certificate may rest on it).
     fn enclose_sum_gradient(&self, x: &[Interval]) -> Option<Vec<Interval>> {
-        let g = &self.smooth_sum_derivatives()?.gradient;
-        Some(g.iter().map(|e| e.eval(x)).collect())
+        self.compiled()?.enclose_sum_gradient(x)
     }
 
-    /// Interval evaluation of the symbolic Hessian of `Σ L_i`; `None` as above.
+    /// The compiled tape's enclosure of the Hessian of `Σ L_i`; as above.
     fn enclose_sum_hessian(&self, x: &[Interval]) -> Option<Vec<Interval>> {
-        let h = &self.smooth_sum_derivatives()?.hessian;
-        Some(h.iter().map(|e| e.eval(x)).collect())
+        self.compiled()?.enclose_sum_hessian(x)
     }
 }
 
@@ -195,12 +164,18 @@ pub struct ProblemFile {
 }
 
 impl ProblemFile {
-    /// The runnable [`Problem`], with [`AutoDiff`] derivatives.
+    /// The runnable [`Problem`], on the compiled tape ([`CompiledObjectives`]). (A parsed
+    /// file always compiles; were it ever not to, the problem would run on
+    /// [`AutoDiff`] over the trees instead.)
     pub fn into_problem(self) -> Problem<f64> {
+        let objectives: Box<dyn Objectives<f64>> = match CompiledObjectives::new(&self.objectives) {
+            Ok(compiled) => Box::new(compiled),
+            Err(_) => Box::new(AutoDiff(self.objectives)),
+        };
         Problem {
             name: self.name,
             description: self.description,
-            objectives: Box::new(AutoDiff(self.objectives)),
+            objectives,
             start: self.start,
             region: self.region,
             equilibria: self.equilibria,
@@ -431,6 +406,7 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
     let param_refs: Vec<(&str, f64)> = params.iter().map(|(p, v)| (p.as_str(), *v)).collect();
     let mut names = Vec::new();
     let mut exprs = Vec::new();
+    let mut total_nodes = 0usize;
     for (i, o) in objective.get_ref().iter().enumerate() {
         let label = match &o.name {
             Some(name) => format!("objective {} (`{name}`)", i + 1),
@@ -446,6 +422,17 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
             };
             ctx.at(at, message)
         })?;
+        // All objectives together stay within the one-expression bound, so the compiled
+        // tape (and everything sized by it) is bounded too.
+        total_nodes += e.size();
+        if total_nodes > MAX_NODES {
+            return Err(ctx.span(
+                &o.expr,
+                format!(
+                    "{label}: the objectives have more than {MAX_NODES} expression nodes in all"
+                ),
+            ));
+        }
         names.push(o.name.clone().unwrap_or_else(|| format!("L{}", i + 1)));
         exprs.push(e);
     }

@@ -74,7 +74,7 @@ fn precedence_and_associativity() {
 
 #[test]
 fn every_function() {
-    let x = 0.7;
+    let x: f64 = 0.7;
     for f in Func::ALL {
         let want = match f {
             Func::Sin => x.sin(),
@@ -146,17 +146,94 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(err.message.contains("too deep"), "{err}");
     let minus = format!("{}x", "-".repeat(100_000));
     assert!(Expr::parse(&minus, &VARS, &[]).is_err());
-    let long_sum = vec!["x"; 100_000].join("+");
-    let err = Expr::parse(&long_sum, &VARS, &[]).unwrap_err();
+    let calls = format!("{}x{}", "sin(".repeat(300), ")".repeat(300));
+    let err = Expr::parse(&calls, &VARS, &[]).unwrap_err();
     assert!(err.message.contains("too deep"), "{err}");
-    // A long but legal sum is fine.
-    let sum = vec!["x"; 500].join("+");
+}
+
+#[test]
+fn long_flat_chains_are_not_deep() {
+    // A chain of + is not nesting: 1 000 and 100 000 terms parse, with a shallow tree.
+    for terms in [1_000, 100_000] {
+        let sum = vec!["x"; terms].join(" + ");
+        let e = Expr::parse(&sum, &VARS, &[]).unwrap_or_else(|err| panic!("{terms}: {err}"));
+        assert_eq!(e.eval(&[1.0, 0.0, 0.0]), terms as f64);
+        assert_eq!(e.size(), 2 * terms - 1);
+        assert!(e.depth() <= CHAIN_RUN + 20, "depth {}", e.depth());
+    }
+    let product = vec!["x"; 2_000].join("*");
+    let e = Expr::parse(&product, &VARS, &[]).unwrap();
+    assert_eq!(e.eval(&[1.0, 0.0, 0.0]), 1.0);
+    assert_eq!(e.eval(&[-1.0, 0.0, 0.0]), 1.0);
+    // Up to CHAIN_RUN operands a chain is exactly left to right.
+    let x = || Expr::Var(0);
+    let y = || Expr::Var(1);
     assert_eq!(
-        Expr::parse(&sum, &VARS, &[])
-            .unwrap()
-            .eval(&[1.0, 0.0, 0.0]),
-        500.0
+        parse("x - y + x - y"),
+        Expr::sub(Expr::add(Expr::sub(x(), y()), x()), y())
     );
+    assert_eq!(
+        parse("x / y * x / y"),
+        Expr::div(Expr::mul(Expr::div(x(), y()), x()), y())
+    );
+}
+
+#[test]
+fn grouped_chains_are_the_same_function() {
+    // Mixed signs and mixed * and /, long enough to be grouped in runs: the value agrees
+    // with a left-to-right evaluation to rounding.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for len in [CHAIN_RUN + 1, 3 * CHAIN_RUN + 5, 200] {
+        let (x, y, z) = (1.3, -0.7, 2.1);
+        let mut text = String::from("x");
+        let mut want = x;
+        let mut prod_text = String::from("x");
+        let mut prod_want = x;
+        for k in 1..len {
+            let (name, v) = match next() % 3 {
+                0 => ("x", x),
+                1 => ("y", y),
+                _ => ("z", z),
+            };
+            let c = (k % 7) as f64 + 1.0;
+            if next() % 2 == 0 {
+                text.push_str(&format!(" + {c}*{name}"));
+                want += c * v;
+            } else {
+                text.push_str(&format!(" - {c}*{name}"));
+                want -= c * v;
+            }
+            if next() % 2 == 0 {
+                prod_text.push_str(&format!(" * {name}"));
+                prod_want *= v;
+            } else {
+                prod_text.push_str(&format!(" / {name}"));
+                prod_want /= v;
+            }
+        }
+        let got = parse(&text).eval(&[x, y, z]);
+        assert!(close(got, want, 1e-12), "{len}: {got} vs {want}");
+        let got = parse(&prod_text).eval(&[x, y, z]);
+        assert!(
+            (got - prod_want).abs() <= 1e-12 * prod_want.abs(),
+            "{len}: {got} vs {prod_want}"
+        );
+    }
+}
+
+#[test]
+fn expression_size_is_bounded() {
+    let terms = MAX_NODES / 2 + 1;
+    let sum = vec!["x"; terms].join("+");
+    let err = Expr::parse(&sum, &VARS, &[]).unwrap_err();
+    assert!(err.message.contains("too large"), "{err}");
+    assert!(err.message.contains(&MAX_NODES.to_string()), "{err}");
 }
 
 #[test]

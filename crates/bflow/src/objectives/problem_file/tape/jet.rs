@@ -1,0 +1,638 @@
+//! Forward mode for small n: one sweep carries, per slot, its value, its gradient (an
+//! `[f64; N]`) and, on request, its Hessian (`[[f64; N]; N]`). Every objective's gradient
+//! (and Hessian) is then read off its root, so K objectives cost one sweep with one
+//! dispatch per instruction, and with n a compile-time constant the per-slot loops unroll:
+//! for the n = 2–6 of maps this beats a forward sweep plus K reverse sweeps (measured:
+//! `benches/tape.rs`, docs/DESIGN.md).
+//!
+//! The rules, with `g` gradients and `H` Hessians of the operands:
+//!
+//! ```text
+//! a ± b : g_a ± g_b,                 H_a ± H_b
+//! a × b : b g_a + a g_b,             b H_a + a H_b + g_a g_bᵀ + g_b g_aᵀ
+//! a ÷ b : g_c = (g_a − c g_b)/b,     H_c = (H_a − c H_b − g_c g_bᵀ − g_b g_cᵀ)/b
+//! f(a)  : f′ g_a,                    f′ H_a + f″ g_a g_aᵀ
+//! ```
+//!
+//! (the quotient rule from differentiating `c b = a` twice). The Hessians are formed in
+//! full, each entry by the same expression as its mirror image, so they come out exactly
+//! symmetric.
+
+use std::array::from_fn;
+
+use super::compile::{Constant, Op};
+use super::sweep::{call, powf, powi};
+use crate::objectives::expr::Func;
+
+/// A gradient.
+type Grad<const N: usize> = [f64; N];
+
+/// `v · 0`: 0 for a finite `v`, NaN for an infinite or NaN one. Summed over a sweep, it
+/// tells whether every value was finite without a branch per value.
+#[inline(always)]
+fn mark(v: f64) -> f64 {
+    v * 0.0
+}
+/// A Hessian, row by row.
+type Hess<const N: usize> = [[f64; N]; N];
+
+/// A function of one slot, flattened so that evaluating it takes one dispatch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Un {
+    /// `v ↦ v·m + a`: `a + c` is `v·1 + c`, `c·v` is `v·c + (−0)`, `c − v` is `v·(−1) + c`,
+    /// `−v` is `v·(−1) + (−0)` — each the same IEEE result as the instruction it stands for
+    /// (a product by 1 or −1 is exact, adding −0 changes nothing, and `c − v = c + (−v)`),
+    /// up to the sign bit of a NaN, which IEEE 754 leaves open.
+    Affine { m: f64, a: f64 },
+    /// `v ÷ c`.
+    DivConst(f64),
+    /// `c ÷ v`.
+    ConstDiv(f64),
+    /// `v²` (`v·v`, which is what `powi(v, 2)` computes).
+    Square,
+    /// `vⁿ`.
+    PowI(i32),
+    /// `vᵖ`.
+    PowF(f64),
+    /// `f(v)`.
+    Call(Func),
+}
+
+impl Un {
+    /// The operand and the function of a unary tape instruction; `None` for the others.
+    fn of(op: Op) -> Option<(u32, Un)> {
+        Some(match op {
+            Op::AddConst(a, c) => (a, Un::Affine { m: 1.0, a: c }),
+            Op::MulConst(a, c) => (a, Un::Affine { m: c, a: -0.0 }),
+            Op::ConstSub(c, a) => (a, Un::Affine { m: -1.0, a: c }),
+            Op::Neg(a) => (a, Un::Affine { m: -1.0, a: -0.0 }),
+            Op::DivConst(a, c) => (a, Un::DivConst(c)),
+            Op::ConstDiv(c, a) => (a, Un::ConstDiv(c)),
+            Op::PowI(a, 2) => (a, Un::Square),
+            Op::PowI(a, n) => (a, Un::PowI(n)),
+            Op::PowF(a, p) => (a, Un::PowF(p)),
+            Op::Call(f, a) => (a, Un::Call(f)),
+            _ => return None,
+        })
+    }
+
+    fn is_affine(self) -> bool {
+        matches!(self, Un::Affine { .. })
+    }
+
+    /// The value at `x`, the first and (when `SECOND`) second derivative.
+    #[inline(always)]
+    fn eval<const SECOND: bool>(self, x: f64) -> (f64, f64, f64) {
+        match self {
+            Un::Affine { m, a } => (x * m + a, m, 0.0),
+            Un::DivConst(c) => (x / c, 1.0 / c, 0.0),
+            Un::ConstDiv(c) => {
+                let v = c / x;
+                let g = -(v / x);
+                (v, g, if SECOND { -(2.0 * g / x) } else { 0.0 })
+            }
+            Un::Square => (x * x, 2.0 * x, 2.0),
+            Un::PowI(n) => powi::<f64, SECOND>(x, n),
+            Un::PowF(p) => powf::<f64, SECOND>(x, p),
+            // One arm per function, each with its function known.
+            Un::Call(Func::Sin) => call::<f64, SECOND>(Func::Sin, x),
+            Un::Call(Func::Cos) => call::<f64, SECOND>(Func::Cos, x),
+            Un::Call(Func::Tan) => call::<f64, SECOND>(Func::Tan, x),
+            Un::Call(Func::Exp) => call::<f64, SECOND>(Func::Exp, x),
+            Un::Call(Func::Ln) => call::<f64, SECOND>(Func::Ln, x),
+            Un::Call(Func::Sqrt) => call::<f64, SECOND>(Func::Sqrt, x),
+            Un::Call(Func::Abs) => call::<f64, SECOND>(Func::Abs, x),
+            Un::Call(Func::Sign) => call::<f64, SECOND>(Func::Sign, x),
+            Un::Call(Func::Tanh) => call::<f64, SECOND>(Func::Tanh, x),
+            Un::Call(Func::Sinh) => call::<f64, SECOND>(Func::Sinh, x),
+            Un::Call(Func::Cosh) => call::<f64, SECOND>(Func::Cosh, x),
+            Un::Call(Func::Atan) => call::<f64, SECOND>(Func::Atan, x),
+        }
+    }
+}
+
+/// The affine steps around a shaped chain's function, and its input and output slots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Shape {
+    a: u32,
+    pre: [(f64, f64); 2],
+    post: [(f64, f64); 2],
+    out: u32,
+}
+
+/// One instruction of the forward-mode program: the tape's instructions with the slot they
+/// write spelled out, unary ones flattened ([`Un`]), and chains fused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum JetOp {
+    /// Constant `i` of the tape.
+    Const { out: u32, i: u32 },
+    /// `a + b`.
+    Add { out: u32, a: u32, b: u32 },
+    /// `a − b`.
+    Sub { out: u32, a: u32, b: u32 },
+    /// `a × b`.
+    Mul { out: u32, a: u32, b: u32 },
+    /// `a ÷ b`.
+    Div { out: u32, a: u32, b: u32 },
+    /// `u(a)`.
+    Unary { out: u32, a: u32, u: Un },
+    /// A chain of single-use unary instructions from slot `a`, evaluated in registers:
+    /// `steps[first..first + len]` in order; only the chain's end is stored, with its
+    /// gradient (and Hessian) by the chain rule on the composed function — one dispatch, one
+    /// gradient update and one memory round trip for the whole chain. (The values on the
+    /// way count for the domain rule through the sweep's finiteness check.)
+    Chain { a: u32, first: u32, len: u32 },
+    /// A chain of the common shape `affine ≤2, one other function, affine ≤2`, padded to
+    /// exactly two affine steps on each side with the identity `v·1 + (−0)` (exact), so that
+    /// it runs as straight-line code: no loop, one more dispatch (for `u`).
+    Shaped { shape: Shape, u: Un },
+    /// [`Shaped`](JetOp::Shaped) with `u` one of the commonest functions, spelt in the
+    /// variant so that the sweep dispatches once, not twice.
+    ShapedSquare(Shape),
+    /// As above, `sin`.
+    ShapedSin(Shape),
+    /// As above, `cos`.
+    ShapedCos(Shape),
+    /// As above, `exp`.
+    ShapedExp(Shape),
+    /// `((t₁ ± t₂) ± t₃) ± …` over `terms[first..first + len]` (each a slot and a sign ±1;
+    /// the first is +1): the left spine of a tree of single-use `+` and `−`, summed left to
+    /// right exactly as the tree sums it (`s + (−1)·t` is `s − t` in IEEE arithmetic), in
+    /// one dispatch.
+    Sum { out: u32, first: u32, len: u32 },
+}
+
+impl JetOp {
+    /// The slots it reads (0, 1 or 2).
+    fn inputs(self) -> ([u32; 2], usize) {
+        match self {
+            JetOp::Const { .. } => ([0, 0], 0),
+            JetOp::Unary { a, .. } | JetOp::Chain { a, .. } => ([a, 0], 1),
+            JetOp::Shaped { shape, .. }
+            | JetOp::ShapedSquare(shape)
+            | JetOp::ShapedSin(shape)
+            | JetOp::ShapedCos(shape)
+            | JetOp::ShapedExp(shape) => ([shape.a, 0], 1),
+            // A sum's terms are listed apart (see `JetProgram::level_of`).
+            JetOp::Sum { .. } => ([0, 0], 0),
+            JetOp::Add { a, b, .. }
+            | JetOp::Sub { a, b, .. }
+            | JetOp::Mul { a, b, .. }
+            | JetOp::Div { a, b, .. } => ([a, b], 2),
+        }
+    }
+}
+
+/// The forward-mode program of a tape, and per objective the program positions of its cone.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JetProgram {
+    pub(crate) ops: Vec<JetOp>,
+    /// Chain steps: the slot written and the function.
+    steps: Vec<(u32, Un)>,
+    /// Sum terms: the slot and its sign.
+    terms: Vec<(u32, f64)>,
+    /// The `θ_j` slots `(slot, j)`, seeded before each sweep; per objective, those in its
+    /// cone.
+    pub(crate) vars: Vec<(u32, u32)>,
+    pub(crate) cone_vars: Vec<Vec<(u32, u32)>>,
+    pub(crate) cones: Vec<Vec<u32>>,
+}
+
+impl JetProgram {
+    /// Translates the tape, fusing every maximal run of unary instructions in which each
+    /// but the last has one use (its successor) and at most one is not affine (with affine
+    /// operands used only by unary instructions recomputed at the head of each chain), then
+    /// schedules the result by level.
+    pub(crate) fn new(ops: &[Op], roots: &[u32], cones: &[Vec<u32>]) -> Self {
+        let len = ops.len();
+        let mut uses = vec![0u32; len];
+        let mut consumer = vec![u32::MAX; len];
+        for (k, op) in ops.iter().enumerate() {
+            let (operands, count) = op.operands();
+            for &a in &operands[..count] {
+                uses[a as usize] += 1;
+                consumer[a as usize] = k as u32;
+            }
+        }
+        let mut is_root = vec![false; len];
+        for &r in roots {
+            uses[r as usize] += 1;
+            is_root[r as usize] = true;
+        }
+        // An affine instruction with several uses, all by unary instructions, is recomputed
+        // at the head of each of their chains (one multiply-add, the same value each time) instead
+        // of taking a program step and a gradient of its own.
+        let mut unary_uses_only = vec![true; len];
+        for op in ops {
+            if Un::of(*op).is_none() {
+                let (operands, count) = op.operands();
+                for &a in &operands[..count] {
+                    unary_uses_only[a as usize] = false;
+                }
+            }
+        }
+        let remat: Vec<bool> = (0..len)
+            .map(|k| {
+                unary_uses_only[k]
+                    && !is_root[k]
+                    && uses[k] > 1
+                    && Un::of(ops[k]).is_some_and(|(_, u)| u.is_affine())
+            })
+            .collect();
+        let mut absorbed = remat.clone();
+        // Inner nodes of sum spines: a `+`/`−` whose one use is as the left operand of a
+        // `+`/`−` is summed by that one's `Sum`.
+        let is_sum = |op: Op| matches!(op, Op::Add(..) | Op::Sub(..));
+        for (k, &op) in ops.iter().enumerate() {
+            if let Op::Add(a, b) | Op::Sub(a, b) = op {
+                let a = a as usize;
+                if a != b as usize && is_sum(ops[a]) && uses[a] == 1 && !is_root[a] {
+                    absorbed[a] = true;
+                    // (k is a's consumer; recorded below through `consumer`.)
+                    debug_assert_eq!(consumer[a] as usize, k);
+                }
+            }
+        }
+        let mut terms: Vec<(u32, f64)> = Vec::new();
+        let mut vars: Vec<(u32, u32)> = Vec::new();
+        let mut program: Vec<JetOp> = Vec::with_capacity(len);
+        // The slot each program instruction writes, and the instruction writing each slot.
+        let mut writes: Vec<u32> = Vec::with_capacity(len);
+        let mut at_slot = vec![u32::MAX; len];
+        let mut steps = Vec::new();
+        for k in 0..len {
+            if absorbed[k] {
+                continue;
+            }
+            let out = k as u32;
+            at_slot[k] = program.len() as u32;
+            if let Op::Add(..) | Op::Sub(..) = ops[k] {
+                // The top of a spine: walk down the absorbed left operands.
+                let mut spine = Vec::new();
+                let mut node = k;
+                while let Op::Add(a, b) | Op::Sub(a, b) = ops[node] {
+                    let sign = if matches!(ops[node], Op::Sub(..)) {
+                        -1.0
+                    } else {
+                        1.0
+                    };
+                    spine.push((b, sign));
+                    if absorbed[a as usize] && is_sum(ops[a as usize]) && !remat[a as usize] {
+                        at_slot[a as usize] = program.len() as u32;
+                        node = a as usize;
+                    } else {
+                        spine.push((a, 1.0));
+                        break;
+                    }
+                }
+                if spine.len() > 2 {
+                    let first = terms.len() as u32;
+                    terms.extend(spine.iter().rev());
+                    program.push(JetOp::Sum {
+                        out,
+                        first,
+                        len: spine.len() as u32,
+                    });
+                    writes.push(out);
+                    continue;
+                }
+            }
+            let plain = match ops[k] {
+                Op::Var(j) => {
+                    // Seeded before the sweep, not a program step.
+                    vars.push((out, j));
+                    at_slot[k] = u32::MAX;
+                    continue;
+                }
+                Op::Const(i) => Some(JetOp::Const { out, i }),
+                Op::Add(a, b) => Some(JetOp::Add { out, a, b }),
+                Op::Sub(a, b) => Some(JetOp::Sub { out, a, b }),
+                Op::Mul(a, b) => Some(JetOp::Mul { out, a, b }),
+                Op::Div(a, b) => Some(JetOp::Div { out, a, b }),
+                _ => None,
+            };
+            if let Some(p) = plain {
+                program.push(p);
+                writes.push(out);
+                continue;
+            }
+            let Some((mut a, u)) = Un::of(ops[k]) else {
+                continue;
+            };
+            let first = steps.len() as u32;
+            // Recomputed affine operands first (innermost first).
+            let mut head = Vec::new();
+            while remat[a as usize] {
+                let Some((b, v)) = Un::of(ops[a as usize]) else {
+                    break;
+                };
+                head.push((a, v));
+                a = b;
+            }
+            steps.extend(head.into_iter().rev());
+            steps.push((out, u));
+            let mut nonlinear = !u.is_affine();
+            let mut cur = k;
+            while uses[cur] == 1 && consumer[cur] != u32::MAX {
+                let next = consumer[cur] as usize;
+                // A recomputed slot is not a chain's step: it ends no chain, so its operand
+                // keeps a gradient.
+                if remat[next] {
+                    break;
+                }
+                let Some((_, v)) = Un::of(ops[next]) else {
+                    break;
+                };
+                if !v.is_affine() && nonlinear {
+                    break;
+                }
+                nonlinear |= !v.is_affine();
+                steps.push((next as u32, v));
+                absorbed[next] = true;
+                at_slot[next] = program.len() as u32;
+                cur = next;
+            }
+            let count = steps.len() as u32 - first;
+            let chain = &steps[first as usize..];
+            let mid = chain.iter().position(|(_, u)| !u.is_affine());
+            let identity = (1.0, -0.0);
+            let affine = |s: &[(u32, Un)]| -> Option<[(f64, f64); 2]> {
+                let mut out = [identity; 2];
+                if s.len() > 2 {
+                    return None;
+                }
+                // Right-aligned: the identity steps come first.
+                for (o, &(_, u)) in out[2 - s.len()..].iter_mut().zip(s) {
+                    let Un::Affine { m, a } = u else {
+                        return None;
+                    };
+                    *o = (m, a);
+                }
+                Some(out)
+            };
+            let shaped = mid
+                .and_then(|p| Some((affine(&chain[..p])?, chain[p].1, affine(&chain[p + 1..])?)));
+            if count == 1 {
+                steps.pop();
+                program.push(JetOp::Unary { out, a, u });
+            } else if let Some((pre, u, post)) = shaped {
+                steps.truncate(first as usize);
+                let shape = Shape {
+                    a,
+                    pre,
+                    post,
+                    out: cur as u32,
+                };
+                program.push(match u {
+                    Un::Square => JetOp::ShapedSquare(shape),
+                    Un::Call(Func::Sin) => JetOp::ShapedSin(shape),
+                    Un::Call(Func::Cos) => JetOp::ShapedCos(shape),
+                    Un::Call(Func::Exp) => JetOp::ShapedExp(shape),
+                    u => JetOp::Shaped { shape, u },
+                });
+            } else {
+                program.push(JetOp::Chain {
+                    a,
+                    first,
+                    len: count,
+                });
+            }
+            writes.push(cur as u32);
+        }
+        // Schedule by level (1 + the deepest operand's level): a topological order in which
+        // independent work (other objectives, other terms) sits side by side, so the
+        // processor overlaps it instead of waiting on one dependency chain at a time.
+        let mut level = vec![0u32; len];
+        let mut program_level = vec![0u32; program.len()];
+        for (at, op) in program.iter().enumerate() {
+            let (inputs, count) = op.inputs();
+            let summed: &[(u32, f64)] = match *op {
+                JetOp::Sum { first, len, .. } => &terms[first as usize..(first + len) as usize],
+                _ => &[],
+            };
+            let l = inputs[..count]
+                .iter()
+                .chain(summed.iter().map(|(a, _)| a))
+                .map(|&a| level[a as usize] + 1)
+                .max()
+                .unwrap_or(0);
+            level[writes[at] as usize] = l;
+            program_level[at] = l;
+        }
+        let mut order: Vec<u32> = (0..program.len() as u32).collect();
+        order.sort_by_key(|&at| program_level[at as usize]);
+        let mut position = vec![0u32; program.len()];
+        for (p, &at) in order.iter().enumerate() {
+            position[at as usize] = p as u32;
+        }
+        let program = order.iter().map(|&at| program[at as usize]).collect();
+        let cone_vars = cones
+            .iter()
+            .map(|cone| {
+                vars.iter()
+                    .copied()
+                    .filter(|(slot, _)| cone.binary_search(slot).is_ok())
+                    .collect()
+            })
+            .collect();
+        let cones = cones
+            .iter()
+            .map(|cone| {
+                // Program positions of the cone's slots, in evaluation order (a chain's
+                // slots need not be adjacent on the tape).
+                // (A recomputed slot is written by every chain that uses it.)
+                let mut c: Vec<u32> = cone
+                    .iter()
+                    .filter(|&&k| !remat[k as usize] && at_slot[k as usize] != u32::MAX)
+                    .map(|&k| position[at_slot[k as usize] as usize])
+                    .collect();
+                c.sort_unstable();
+                c.dedup();
+                c
+            })
+            .collect();
+        JetProgram {
+            ops: program,
+            steps,
+            terms,
+            vars,
+            cones,
+            cone_vars,
+        }
+    }
+}
+
+/// The forward-mode sweep over `order` (program positions, ascending): slot `k`'s value and
+/// gradient in `vg[k] = [v, g₁, …, g_N]` (`W = N + 1`: one load and one store per operand
+/// and result) and, when `SECOND`, its Hessian rows `hes[k·N..(k+1)·N]`. Returns whether
+/// every value written is finite (constants are the caller's: see [`Constant::finite`]);
+/// the check is a floating-point sum of [`mark`]s, off the critical path.
+pub(crate) fn jet<const N: usize, const W: usize, const SECOND: bool>(
+    program: &JetProgram,
+    consts: &[Constant],
+    vars: &[(u32, u32)],
+    order: impl Iterator<Item = usize>,
+    theta: &[f64],
+    vg: &mut [[f64; W]],
+    hes: &mut [[f64; N]],
+) -> bool {
+    debug_assert_eq!(W, N + 1);
+    let zero_h: Hess<N> = [[0.0; N]; N];
+    let mut poison = 0.0;
+    for &(slot, j) in vars {
+        let (k, j) = (slot as usize, j as usize);
+        let v = theta[j];
+        poison += mark(v);
+        vg[k] = from_fn(|p| if p == 0 { v } else { f64::from(p - 1 == j) });
+        if SECOND {
+            hes[k * N..(k + 1) * N].copy_from_slice(&zero_h);
+        }
+    }
+    for at in order {
+        let op = program.ops[at];
+        let load = |a: u32| -> (f64, Grad<N>) {
+            let s = vg[a as usize];
+            (s[0], from_fn(|p| s[p + 1]))
+        };
+        let h_of = |a: u32| -> Hess<N> {
+            if SECOND {
+                let at = a as usize * N;
+                from_fn(|p| hes[at + p])
+            } else {
+                zero_h
+            }
+        };
+        // Stores slot `out`'s value, gradient and (when SECOND) Hessian.
+        macro_rules! put {
+            ($out:expr, $v:expr, $g:expr, $h:expr) => {{
+                let (k, v, g): (usize, f64, Grad<N>) = ($out as usize, $v, $g);
+                poison += mark(v);
+                vg[k] = from_fn(|p| if p == 0 { v } else { g[p - 1] });
+                if SECOND {
+                    let h: Hess<N> = $h;
+                    hes[k * N..(k + 1) * N].copy_from_slice(&h);
+                }
+            }};
+        }
+        // post(f(pre(x))) with pre, post two affine steps each:
+        // (post∘f∘pre)′ = post′ f′ pre′, (…)″ = post′ f″ pre′².
+        macro_rules! shaped {
+            ($shape:expr, $f:expr) => {{
+                let Shape { a, pre, post, out } = $shape;
+                let (x, gx) = load(a);
+                let [(m1, a1), (m2, a2)] = pre;
+                let [(m3, a3), (m4, a4)] = post;
+                let y = (x * m1 + a1) * m2 + a2;
+                let (v, f1, f2): (f64, f64, f64) = $f(y);
+                let z = (v * m3 + a3) * m4 + a4;
+                let (pre_d, post_d) = (m1 * m2, m3 * m4);
+                let d1 = post_d * f1 * pre_d;
+                let d2 = post_d * f2 * pre_d * pre_d;
+                // (A non-finite v makes z non-finite: ∞·m and NaN·m are never finite.)
+                poison += mark(y) + mark(z);
+                put!(out, z, gx.map(|t| d1 * t), {
+                    let hx = h_of(a);
+                    from_fn(|p| from_fn(|q| d1 * hx[p][q] + d2 * (gx[p] * gx[q])))
+                })
+            }};
+        }
+        match op {
+            JetOp::Const { out, i } => put!(out, consts[i as usize].value, [0.0; N], zero_h),
+            JetOp::Add { out, a, b } => {
+                let ((va, ga), (vb, gb)) = (load(a), load(b));
+                put!(out, va + vb, from_fn(|p| ga[p] + gb[p]), {
+                    let (ha, hb) = (h_of(a), h_of(b));
+                    from_fn(|p| from_fn(|q| ha[p][q] + hb[p][q]))
+                })
+            }
+            JetOp::Sub { out, a, b } => {
+                let ((va, ga), (vb, gb)) = (load(a), load(b));
+                put!(out, va - vb, from_fn(|p| ga[p] - gb[p]), {
+                    let (ha, hb) = (h_of(a), h_of(b));
+                    from_fn(|p| from_fn(|q| ha[p][q] - hb[p][q]))
+                })
+            }
+            JetOp::Mul { out, a, b } => {
+                let ((va, ga), (vb, gb)) = (load(a), load(b));
+                put!(out, va * vb, from_fn(|p| vb * ga[p] + va * gb[p]), {
+                    let (ha, hb) = (h_of(a), h_of(b));
+                    from_fn(|p| {
+                        from_fn(|q| vb * ha[p][q] + va * hb[p][q] + (ga[p] * gb[q] + gb[p] * ga[q]))
+                    })
+                })
+            }
+            JetOp::Div { out, a, b } => {
+                let ((va, ga), (vb, gb)) = (load(a), load(b));
+                let c = va / vb;
+                let r = 1.0 / vb;
+                let g: Grad<N> = from_fn(|p| (ga[p] - c * gb[p]) * r);
+                put!(out, c, g, {
+                    let (ha, hb) = (h_of(a), h_of(b));
+                    from_fn(|p| {
+                        from_fn(|q| (ha[p][q] - c * hb[p][q] - (g[p] * gb[q] + gb[p] * g[q])) * r)
+                    })
+                })
+            }
+            JetOp::Unary { out, a, u } => {
+                // g_u = f′ g_a, H_u = f′ H_a + f″ g_a g_aᵀ.
+                let (x, gx) = load(a);
+                let (v, f1, f2) = u.eval::<SECOND>(x);
+                put!(out, v, gx.map(|t| f1 * t), {
+                    let hx = h_of(a);
+                    from_fn(|p| from_fn(|q| f1 * hx[p][q] + f2 * (gx[p] * gx[q])))
+                })
+            }
+            JetOp::Shaped { shape, u } => shaped!(shape, |y| u.eval::<SECOND>(y)),
+            JetOp::ShapedSquare(shape) => shaped!(shape, |y| Un::Square.eval::<SECOND>(y)),
+            JetOp::ShapedSin(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Sin, y)),
+            JetOp::ShapedCos(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Cos, y)),
+            JetOp::ShapedExp(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Exp, y)),
+            JetOp::Sum { out, first, len } => {
+                let terms = &program.terms[first as usize..(first + len) as usize];
+                let (mut s, mut g) = load(terms[0].0);
+                let mut h = if SECOND { h_of(terms[0].0) } else { zero_h };
+                for &(t, sign) in &terms[1..] {
+                    let (v, gt) = load(t);
+                    s += sign * v;
+                    poison += mark(s);
+                    g = from_fn(|p| g[p] + sign * gt[p]);
+                    if SECOND {
+                        let ht = h_of(t);
+                        h = from_fn(|p| from_fn(|q| h[p][q] + sign * ht[p][q]));
+                    }
+                }
+                put!(out, s, g, h)
+            }
+            JetOp::Chain { a, first, len } => {
+                let steps = &program.steps[first as usize..(first + len) as usize];
+                let (mut x, gx) = load(a);
+                // The chain's first and second derivative with respect to its input:
+                // (f∘φ)′ = f′ φ′, (f∘φ)″ = f″ φ′² + f′ φ″.
+                let (mut d1, mut d2) = (1.0, 0.0);
+                let mut out = a;
+                for &(slot, u) in steps {
+                    // Affine steps (all but at most one) by a plain test, not a dispatch.
+                    if let Un::Affine { m, a } = u {
+                        x = x * m + a;
+                        d1 *= m;
+                        d2 *= m;
+                    } else {
+                        let (v, f1, f2) = u.eval::<SECOND>(x);
+                        if SECOND {
+                            d2 = f2 * d1 * d1 + f1 * d2;
+                        }
+                        d1 *= f1;
+                        x = v;
+                    }
+                    poison += mark(x);
+                    out = slot;
+                }
+                put!(out, x, gx.map(|t| d1 * t), {
+                    let hx = h_of(a);
+                    from_fn(|p| from_fn(|q| d1 * hx[p][q] + d2 * (gx[p] * gx[q])))
+                })
+            }
+        }
+    }
+    poison == 0.0
+}

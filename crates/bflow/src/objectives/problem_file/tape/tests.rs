@@ -1,0 +1,646 @@
+//! The tape against the num-dual interpreter (`AutoDiff<ExprObjectives>`), the domain rule,
+//! and the interval enclosures against point values.
+
+use super::*;
+use crate::objectives::expr::{Expr, Func};
+use crate::objectives::{AutoDiff, check_derivatives};
+use proptest::prelude::*;
+
+const VARS: [&str; 3] = ["x", "y", "z"];
+
+fn objectives(sources: &[&str], vars: &[&str]) -> ExprObjectives {
+    ExprObjectives::new(
+        vars.iter().map(|s| s.to_string()).collect(),
+        (1..=sources.len()).map(|i| format!("L{i}")).collect(),
+        sources
+            .iter()
+            .map(|s| Expr::parse(s, vars, &[]).unwrap_or_else(|e| panic!("`{s}`: {e}")))
+            .collect(),
+    )
+}
+
+fn compile(sources: &[&str], vars: &[&str]) -> (CompiledObjectives, AutoDiff<ExprObjectives>) {
+    let src = objectives(sources, vars);
+    (CompiledObjectives::new(&src).unwrap(), AutoDiff(src))
+}
+
+/// Whether every subtree of `e` has a finite value at `theta` (the tape's domain rule).
+fn all_nodes_finite(e: &Expr, theta: &[f64]) -> bool {
+    let here = e.eval(theta).is_finite();
+    here && match e {
+        Expr::Const(_) | Expr::Var(_) => true,
+        Expr::Neg(a) | Expr::PowI(a, _) | Expr::PowF(a, _) | Expr::Call(_, a) => {
+            all_nodes_finite(a, theta)
+        }
+        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
+            all_nodes_finite(a, theta) && all_nodes_finite(b, theta)
+        }
+    }
+}
+
+/// `|a − b| ≤ 256 ε max(|a|, |b|) + 4 w`, where `w` bounds the rounding error of the
+/// computation: the width of the interval enclosure of the same quantity at the point, which
+/// grows with the magnitude of what cancels on the way.
+fn agree(a: f64, b: f64, w: f64) -> bool {
+    (a - b).abs() <= 256.0 * f64::EPSILON * a.abs().max(b.abs()) + 4.0 * w
+}
+
+/// The tape's `f64` value against num-dual's, given the tape's interval enclosure of the
+/// exact value at the point (`None`: no bound on the rounding error). Where num-dual is
+/// not finite but the tape is, the tape's value must lie in the enclosure when there is a
+/// bounded one: num-dual forms `0 × ∞` where the tape does not (on constant subtrees such
+/// as `0^0.2`, whose derivatives the tape knows are 0; and forward over forward mixes every
+/// direction into one number, so one infinite second derivative, as of `y^1.05` at `y = 0`,
+/// makes every component of its HVP NaN, where the reverse sweep confines it to the
+/// components it reaches).
+fn matches(tape: f64, oracle: f64, enclosure: Option<Interval>) -> bool {
+    let width = enclosure.map_or(0.0, |e| e.width());
+    match (tape.is_finite(), oracle.is_finite()) {
+        (true, true) => agree(tape, oracle, width),
+        (true, false) => enclosure.is_none_or(|e| {
+            let slack = 4.0 * width + 256.0 * f64::EPSILON * tape.abs();
+            !e.is_bounded() || e.lo() - slack <= tape && tape <= e.hi() + slack
+        }),
+        // An overflow in one order of operations and not the other.
+        (false, true) => enclosure.is_none_or(|e| !e.is_bounded() || e.mag() > 1e300),
+        (false, false) => true,
+    }
+}
+
+/// The same `f64`, or both NaN (the sign of a NaN is not specified by IEEE 754 for every
+/// operation, so `−x` and `x·(−1)` may give NaNs that differ in it).
+fn same(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+fn point_box(theta: &[f64]) -> Vec<Interval> {
+    theta.iter().map(|&t| Interval::point(t)).collect()
+}
+
+#[test]
+fn shared_subexpressions_take_one_slot() {
+    let (c, _) = compile(
+        &[
+            "sin(x*y) + (x - 1)^2",
+            "sin(x*y) * cos(z) + (x - 1)^2",
+            "y*x + cos(z)",
+        ],
+        &VARS,
+    );
+    // x, y, x*y (= y*x), sin, x − 1, ^2, +, z, cos, *, +, + : 12 distinct instructions.
+    assert_eq!(c.num_instructions(), 12);
+    let (identical, _) = compile(&["exp(x) + y", "exp(x) + y"], &VARS);
+    assert_eq!(identical.tape.roots[0], identical.tape.roots[1]);
+    let mut h = [0.0; 9];
+    identical.sum_hessian(&[0.5, 0.0, 0.0], &mut h);
+    assert_eq!(h[0], 2.0 * 0.5f64.exp(), "both objectives count");
+}
+
+#[test]
+fn constant_operands_ride_in_instructions_and_nothing_rounds() {
+    // 1/3 is not folded into the tree (it would round): the tape evaluates it once, to the
+    // f64 the tree gives and to an interval enclosing 1/3, in a constant slot.
+    let (c, ad) = compile(&["x * (1/3) - 2", "3 / x + x / 4 - (5 - x)"], &VARS);
+    let theta = [0.7, 0.0, 0.0];
+    for i in 0..2 {
+        assert_eq!(c.loss(i, &theta), ad.loss(i, &theta));
+    }
+    assert_eq!(c.tape.ops[1], compile::Op::Const(0));
+    let third = c.tape.consts[0];
+    assert_eq!(third.value, 1.0 / 3.0);
+    assert!(third.enclosure.lo() < 1.0 / 3.0 && third.enclosure.hi() > 1.0 / 3.0);
+    assert!(c.tape.ops.contains(&compile::Op::ConstDiv(3.0, 0)));
+    assert!(c.tape.ops.contains(&compile::Op::ConstSub(5.0, 0)));
+    // x·(1/3) − 2: the subtraction of a constant is the addition of its negation.
+    assert!(c.tape.ops.contains(&compile::Op::AddConst(2, -2.0)));
+}
+
+#[test]
+fn example_files_agree_with_num_dual() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/problems");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let pf = crate::objectives::problem_file::load_problem_file(&path).unwrap();
+        let c = CompiledObjectives::new(&pf.objectives).unwrap();
+        let ad = AutoDiff(pf.objectives.clone());
+        let n = c.dim();
+        let k = c.num_objectives();
+        let theta: Vec<f64> = (0..n).map(|j| 0.37 - 0.61 * j as f64).collect();
+        let v: Vec<f64> = (0..n).map(|j| 1.0 - 0.3 * j as f64).collect();
+        let (mut losses, mut grads) = (vec![0.0; k], vec![0.0; k * n]);
+        c.losses_and_gradients(&theta, &mut losses, &mut grads);
+        let (mut g, mut hv, mut hv_tape) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        for i in 0..k {
+            assert_eq!(losses[i], ad.loss(i, &theta), "{}", path.display());
+            ad.gradient(i, &theta, &mut g);
+            for j in 0..n {
+                assert!(agree(grads[i * n + j], g[j], 0.0), "{}", path.display());
+            }
+            ad.hvp(i, &theta, &v, &mut hv);
+            c.hvp(i, &theta, &v, &mut hv_tape);
+            for j in 0..n {
+                let scale = hv.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+                assert!(
+                    (hv[j] - hv_tape[j]).abs() <= 256.0 * f64::EPSILON * scale,
+                    "{}: {hv:?} vs {hv_tape:?}",
+                    path.display()
+                );
+            }
+        }
+        let err = check_derivatives(&c, &theta, &v, 1e-5);
+        assert!(err < 1e-7, "{}: FD error {err:e}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 7);
+}
+
+#[test]
+fn domain_honesty_ln_of_a_negative() {
+    // ln(x) at x < 0 is NaN; the reverse sweep alone would still give the finite 1/x.
+    let (c, ad) = compile(&["ln(x) + (y - x)^2", "(x + 2)^2 + (y + 1)^2"], &["x", "y"]);
+    let at = [-1.434, -1.217];
+    let mut g = [0.0; 2];
+    ad.gradient(0, &at, &mut g);
+    assert!(
+        g.iter().all(|x| x.is_finite()),
+        "num-dual's gradient is finite there: {g:?}"
+    );
+    c.gradient(0, &at, &mut g);
+    assert!(g.iter().all(|x| x.is_nan()), "{g:?}");
+    let (mut losses, mut grads) = ([0.0; 2], [0.0; 4]);
+    c.losses_and_gradients(&at, &mut losses, &mut grads);
+    assert!(losses[0].is_nan());
+    assert!(grads[..2].iter().all(|x| x.is_nan()), "{grads:?}");
+    // The other objective is defined there and keeps its gradient.
+    assert_eq!(grads[2..], [2.0 * (-1.434 + 2.0), 2.0 * (-1.217 + 1.0)]);
+    let mut hv = [0.0; 2];
+    c.hvp(0, &at, &[1.0, 0.5], &mut hv);
+    assert!(hv.iter().all(|x| x.is_nan()), "{hv:?}");
+    let mut out = [1.0; 2];
+    c.hvp_add(0, &at, &[1.0, 0.5], 2.0, &mut out);
+    assert!(out.iter().all(|x| x.is_nan()), "{out:?}");
+    c.hvp(1, &at, &[1.0, 0.5], &mut hv);
+    assert_eq!(hv, [2.0, 1.0]);
+    let mut h = [0.0; 4];
+    c.sum_hessian(&at, &mut h);
+    assert!(h.iter().all(|x| x.is_nan()), "{h:?}");
+    // Enclosures over boxes around the point are not finite: no certificate there.
+    for r in [1e-9, 1e-3, 0.5] {
+        let b: Vec<Interval> = at.iter().map(|&t| Interval::centered(t, r)).collect();
+        let s = c.enclose_sum_gradient(&b).unwrap();
+        assert!(s.iter().all(|x| !x.is_bounded()), "{r}: {s:?}");
+        let j = c.enclose_sum_hessian(&b).unwrap();
+        assert!(j.iter().all(|x| !x.is_bounded()), "{r}: {j:?}");
+    }
+    let cert = crate::map::certify(&c, &at, 1.0);
+    assert!(cert.radius.is_none(), "{cert:?}");
+    // Inside the domain the same objectives are fine.
+    c.gradient(0, &[1.5, 0.5], &mut g);
+    assert_eq!(g, [1.0 / 1.5 - 2.0 * (0.5 - 1.5), 2.0 * (0.5 - 1.5)]);
+}
+
+#[test]
+fn domain_honesty_for_every_partial_function() {
+    let cases: &[(&str, [f64; 2])] = &[
+        ("sqrt(x) + y^2", [-0.5, 1.0]),
+        ("x^0.5 * y", [-0.5, 1.0]),
+        ("y / (x - x) + y", [1.0, 2.0]),
+        ("exp(exp(x)) * 0.5 + y", [10.0, 1.0]),
+        ("atan(exp(x)) + y", [1000.0, 1.0]),
+        ("(y - y) * ln(x - 1) + y", [0.5, 1.0]),
+    ];
+    for &(src, at) in cases {
+        let (c, _) = compile(&[src, "(x - 1)^2 + y^2"], &["x", "y"]);
+        let mut g = [0.0; 2];
+        c.gradient(0, &at, &mut g);
+        assert!(g.iter().all(|x| x.is_nan()), "{src} at {at:?}: {g:?}");
+        let mut h = [0.0; 4];
+        c.sum_hessian(&at, &mut h);
+        assert!(h.iter().all(|x| x.is_nan()), "{src}: {h:?}");
+        // A NaN parameter poisons whatever depends on it.
+        c.gradient(1, &[f64::NAN, 0.0], &mut g);
+        assert!(g.iter().all(|x| x.is_nan()));
+    }
+}
+
+#[test]
+fn enclosures_outside_a_domain_are_entire_and_abs_has_none() {
+    let cases = [
+        "sqrt(x) + y^2",
+        "x^1.5 + y",
+        "1 / x + y^2",
+        "ln(x) + y",
+        "tan(x + 1.5) + y",
+        "x^-2 + y",
+    ];
+    let b = [
+        Interval::new(-0.25, 0.25).unwrap(),
+        Interval::new(0.5, 1.0).unwrap(),
+    ];
+    for src in cases {
+        let (c, _) = compile(&[src, "x^2 + y^2"], &["x", "y"]);
+        let s = c.enclose_sum_gradient(&b).unwrap();
+        assert!(s.iter().all(|x| *x == Interval::ENTIRE), "{src}: {s:?}");
+        let j = c.enclose_sum_hessian(&b).unwrap();
+        assert!(j.iter().all(|x| *x == Interval::ENTIRE), "{src}: {j:?}");
+    }
+    let (c, _) = compile(&["abs(x) + y^2", "x^2 + y^2"], &["x", "y"]);
+    assert!(!c.is_smooth());
+    assert_eq!(c.enclose_sum_gradient(&b), None);
+    assert_eq!(c.enclose_sum_hessian(&b), None);
+}
+
+#[test]
+fn long_sums_compile_and_evaluate_without_recursion() {
+    let terms = 200_000;
+    let sum = vec!["x*y"; terms].join(" + ");
+    let (c, _) = compile(&[&sum, "x^2"], &["x", "y"]);
+    let (mut l, mut g) = ([0.0; 2], [0.0; 4]);
+    c.losses_and_gradients(&[2.0, 3.0], &mut l, &mut g);
+    assert_eq!(l[0], 6.0 * terms as f64);
+    assert_eq!(g[..2], [3.0 * terms as f64, 2.0 * terms as f64]);
+    // A tree built by hand, far deeper than the parser allows: compiled with a loop.
+    let mut deep = Expr::Var(0);
+    for _ in 0..100_000 {
+        deep = Expr::Call(Func::Sin, Box::new(deep));
+    }
+    let src = ExprObjectives::new(
+        vec!["x".into()],
+        vec!["L1".into(), "L2".into()],
+        vec![deep, Expr::Var(0)],
+    );
+    let c = CompiledObjectives::new(&src).unwrap();
+    let mut g = [0.0];
+    c.gradient(0, &[0.1], &mut g);
+    assert!(g[0] > 0.0 && g[0] < 1.0);
+    // Dropping a 100 000-deep tree recurses; forget it rather than risk the test's stack.
+    std::mem::forget(src);
+}
+
+#[test]
+fn variables_out_of_range_are_an_error() {
+    let src = ExprObjectives::new(
+        vec!["x".into()],
+        vec!["L1".into(), "L2".into()],
+        vec![Expr::Var(0), Expr::Var(3)],
+    );
+    let err = CompiledObjectives::new(&src).unwrap_err();
+    assert!(err.to_string().contains("variable 3"), "{err}");
+}
+
+#[test]
+fn hessians_beyond_one_block_of_directions() {
+    // n = 11 > HESSIAN_BLOCK: the dense Hessian is formed in two blocks.
+    let names: Vec<String> = (0..11).map(|j| format!("t{j}")).collect();
+    let vars: Vec<&str> = names.iter().map(String::as_str).collect();
+    let chain: Vec<String> = (0..10).map(|j| format!("t{j}*t{}", j + 1)).collect();
+    let l1 = format!("({})^2", chain.join(" + "));
+    let l2 = names
+        .iter()
+        .map(|t| format!("sin({t})"))
+        .collect::<Vec<_>>()
+        .join(" * ");
+    let (c, ad) = compile(&[&l1, &l2], &vars);
+    let theta: Vec<f64> = (0..11).map(|j| 0.3 + 0.1 * j as f64).collect();
+    let mut h = vec![0.0; 121];
+    c.sum_hessian(&theta, &mut h);
+    let want = crate::objectives::sum_hessian(&ad, &theta);
+    let scale = want.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+    for (a, b) in h.iter().zip(&want) {
+        assert!((a - b).abs() <= 256.0 * f64::EPSILON * scale, "{a} vs {b}");
+    }
+    let b = point_box(&theta);
+    let j = c.enclose_sum_hessian(&b).unwrap();
+    for (e, &x) in j.iter().zip(&h) {
+        assert!(
+            e.lo() - 1e-12 * scale <= x && x <= e.hi() + 1e-12 * scale,
+            "{x} ∉ {e:?}"
+        );
+    }
+}
+
+#[test]
+fn threads_share_nothing_but_the_tape() {
+    use rayon::prelude::*;
+    let (c, _) = compile(&["sin(x*y) + z^3", "exp(-x^2) * cos(z)"], &VARS);
+    let points: Vec<[f64; 3]> = (0..256)
+        .map(|k| {
+            let t = k as f64 / 64.0;
+            [t - 2.0, 1.0 - t, 0.5 * t]
+        })
+        .collect();
+    let serial: Vec<[f64; 8]> = points
+        .iter()
+        .map(|p| {
+            let mut out = [0.0; 8];
+            let (l, g) = out.split_at_mut(2);
+            c.losses_and_gradients(p, l, g);
+            out
+        })
+        .collect();
+    let parallel: Vec<[f64; 8]> = points
+        .par_iter()
+        .map(|p| {
+            let mut out = [0.0; 8];
+            let (l, g) = out.split_at_mut(2);
+            c.losses_and_gradients(p, l, g);
+            out
+        })
+        .collect();
+    assert_eq!(serial, parallel);
+}
+
+/// Random expression text over x, y, z (the same grammar the expression tests use).
+fn expr_text(smooth: bool) -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("x".to_string()),
+        Just("y".to_string()),
+        Just("z".to_string()),
+        Just("pi".to_string()),
+        (0u32..10).prop_map(|n| n.to_string()),
+        (-3.0f64..3.0).prop_map(|c| format!("{c}")),
+    ];
+    let functions: Vec<Func> = Func::ALL
+        .into_iter()
+        .filter(|f| !smooth || !matches!(f, Func::Abs | Func::Sign))
+        .collect();
+    leaf.prop_recursive(4, 24, 2, move |inner| {
+        let functions = functions.clone();
+        prop_oneof![
+            3 => (
+                inner.clone(),
+                inner.clone(),
+                prop_oneof![Just("+"), Just("-"), Just("*"), Just("/")]
+            )
+                .prop_map(|(a, b, op)| format!("({a}) {op} ({b})")),
+            1 => (inner.clone(), -3i32..5).prop_map(|(a, n)| format!("({a})^{n}")),
+            // Real exponents away from 1 and 2: num-dual's second derivative of a real
+            // power cancels like 3/|p − 1| (it differentiates x^(p−3)·x·x·p), which would
+            // make the reference, not the tape, inexact.
+            1 => (inner.clone(), prop_oneof![0.2f64..0.9, 1.1f64..1.9, 2.1f64..2.5])
+                .prop_map(|(a, p)| format!("({a})^{p}")),
+            1 => inner.clone().prop_map(|a| format!("-({a})")),
+            2 => (inner, proptest::sample::select(functions))
+                .prop_map(|(a, f)| format!("{}({a})", f.name())),
+        ]
+    })
+}
+
+/// Three objectives built from a shared pool of three subexpressions (so the tape shares
+/// slots across objectives).
+fn three_objectives(smooth: bool) -> impl Strategy<Value = [String; 3]> {
+    (expr_text(smooth), expr_text(smooth), expr_text(smooth)).prop_map(|(a, b, c)| {
+        [
+            format!("({a}) + ({b})"),
+            format!("({a}) * ({c}) - x"),
+            format!("sin({b}) + ({c})^2 + y*z"),
+        ]
+    })
+}
+
+fn point() -> impl Strategy<Value = [f64; 3]> {
+    [-2.0f64..2.0, -2.0f64..2.0, -2.0f64..2.0]
+}
+
+/// One objective alone, compiled: its point enclosures bound the rounding of its
+/// derivatives.
+fn alone(c: &AutoDiff<ExprObjectives>, i: usize) -> CompiledObjectives {
+    let src = ExprObjectives::new(
+        c.0.vars.clone(),
+        vec![c.0.names[i].clone()],
+        vec![c.0.exprs[i].clone()],
+    );
+    CompiledObjectives::new(&src).unwrap()
+}
+
+/// Point enclosures of s and J, for abs and sign too (at a point, `sign` of a non-zero
+/// argument is exact, and at 0 it is `ENTIRE`): they bound the rounding error of the `f64`
+/// sweeps.
+fn point_enclosures(c: &CompiledObjectives, theta: &[f64]) -> (Vec<Interval>, Vec<Interval>) {
+    c.tape.enclose_any(&point_box(theta), true)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Values, gradients, HVPs and the dense Hessian agree with num-dual; where any slot is
+    /// not finite, the derivatives are NaN.
+    #[test]
+    fn tape_agrees_with_num_dual(
+        sources in three_objectives(false),
+        theta in point(),
+        v in point(),
+        forward_mode in any::<bool>(),
+    ) {
+        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let (mut c, ad) = compile(&refs, &VARS);
+        if !forward_mode {
+            c.tape.forward_mode_max_n = 0;
+        }
+        let (n, k) = (3, 3);
+        let (mut losses, mut grads) = ([0.0; 3], [0.0; 9]);
+        c.losses_and_gradients(&theta, &mut losses, &mut grads);
+        let (mut g, mut hv, mut hv_tape, mut acc) = ([0.0; 3], [0.0; 3], [0.0; 3], [0.0; 3]);
+        let mut all_regular = true;
+        for i in 0..k {
+            let want = ad.loss(i, &theta);
+            prop_assert!(
+                same(losses[i], want),
+                "L{}: {} vs {}", i + 1, losses[i], want
+            );
+            prop_assert!(same(c.loss(i, &theta), losses[i]));
+            let row = &grads[i * n..(i + 1) * n];
+            c.gradient(i, &theta, &mut g);
+            prop_assert!(row.iter().zip(&g).all(|(&a, &b)| same(a, b)));
+            c.hvp(i, &theta, &v, &mut hv_tape);
+            acc.fill(1.0);
+            c.hvp_add(i, &theta, &v, -0.5, &mut acc);
+            if !all_nodes_finite(&ad.0.exprs[i], &theta) {
+                all_regular = false;
+                prop_assert!(row.iter().all(|x| x.is_nan()), "{:?}", row);
+                prop_assert!(hv_tape.iter().all(|x| x.is_nan()), "{:?}", hv_tape);
+                prop_assert!(acc.iter().all(|x| x.is_nan()), "{:?}", acc);
+                continue;
+            }
+            ad.gradient(i, &theta, &mut g);
+            ad.hvp(i, &theta, &v, &mut hv);
+            for j in 0..n {
+                // hvp_add is exactly out + scale · hvp.
+                let want = 1.0 + (-0.5 * hv_tape[j]);
+                prop_assert!(same(want, acc[j]));
+            }
+            // Rounding bounds from the objective's own point enclosures (none for abs/sign).
+            let (gw, hw) = point_enclosures(&alone(&ad, i), &theta);
+            let (gw, hw) = (Some(gw), Some(hw));
+            for j in 0..n {
+                let g_enc = gw.as_ref().map(|e| e[j]);
+                prop_assert!(matches(row[j], g[j], g_enc),
+                    "{}: g[{}] tape {} vs num-dual {} (enclosure {:?})", sources[i], j, row[j], g[j], g_enc);
+                let hv_enc = hw.as_ref().map(|h| {
+                    (0..n).fold(Interval::point(0.0), |acc, m| acc + h[j * n + m] * v[m])
+                });
+                prop_assert!(matches(hv_tape[j], hv[j], hv_enc),
+                    "{}: Hv[{}] tape {} vs num-dual {} (enclosure {:?})", sources[i], j, hv_tape[j], hv[j], hv_enc);
+            }
+        }
+        let mut h = [0.0; 9];
+        c.sum_hessian(&theta, &mut h);
+        if !all_regular {
+            prop_assert!(h.iter().all(|x| x.is_nan()), "{:?}", h);
+        } else {
+            let hw = Some(point_enclosures(&c, &theta).1);
+            let want = crate::objectives::sum_hessian(&ad, &theta);
+            for (m, (&a, &b)) in h.iter().zip(&want).enumerate() {
+                let enc = hw.as_ref().map(|e| e[m]);
+                prop_assert!(matches(a, b, enc), "H[{}]: tape {} vs num-dual {} ({:?})", m, a, b, enc);
+            }
+            // Symmetric.
+            for r in 0..n {
+                for col in 0..n {
+                    prop_assert!(same(h[r * n + col], h[col * n + r]));
+                }
+            }
+        }
+    }
+
+    /// Interval enclosures over a box contain the values of s and of the Hessian of Σ L at
+    /// sampled points of the box (corners, centre and interior points).
+    #[test]
+    fn enclosures_contain_point_values(
+        sources in three_objectives(true),
+        centre in point(),
+        radius in prop_oneof![Just(0.0), 1e-9f64..1e-6, 1e-3f64..0.3],
+        fractions in proptest::collection::vec([0.0f64..1.0, 0.0f64..1.0, 0.0f64..1.0], 4),
+    ) {
+        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let (c, ad) = compile(&refs, &VARS);
+        let b: Vec<Interval> = centre.iter().map(|&t| Interval::centered(t, radius)).collect();
+        let s = c.enclose_sum_gradient(&b).expect("smooth objectives");
+        let h = c.enclose_sum_hessian(&b).expect("smooth objectives");
+        let mut samples: Vec<[f64; 3]> = vec![centre];
+        for corner in 0..8 {
+            samples.push(std::array::from_fn(|j| {
+                if corner >> j & 1 == 1 { b[j].hi() } else { b[j].lo() }
+            }));
+        }
+        for f in &fractions {
+            samples.push(std::array::from_fn(|j| {
+                (b[j].lo() + f[j] * (b[j].hi() - b[j].lo())).clamp(b[j].lo(), b[j].hi())
+            }));
+        }
+        let mut g = [0.0; 3];
+        for p in &samples {
+            // The exact value lies in the enclosure; the f64 value may sit a rounding error
+            // beyond it, bounded by the point enclosure's width.
+            let regular = ad.0.exprs.iter().all(|e| all_nodes_finite(e, p));
+            if !regular {
+                // Somewhere in the box a function leaves its domain: nothing may be finite.
+                prop_assert!(s.iter().all(|x| !x.is_bounded()), "{:?}", s);
+                continue;
+            }
+            let at = point_box(p);
+            let sp = c.enclose_sum_gradient(&at).expect("smooth");
+            let hp = c.enclose_sum_hessian(&at).expect("smooth");
+            let mut sum = [0.0; 3];
+            for i in 0..3 {
+                ad.gradient(i, p, &mut g);
+                for j in 0..3 {
+                    sum[j] += g[j];
+                }
+            }
+            for j in 0..3 {
+                if sum[j].is_finite() {
+                    let slack = 4.0 * sp[j].width() + 256.0 * f64::EPSILON * sum[j].abs();
+                    prop_assert!(s[j].lo() - slack <= sum[j] && sum[j] <= s[j].hi() + slack,
+                        "s[{}] = {} at {:?} ∉ {:?} (box {:?})", j, sum[j], p, s[j], b);
+                    // The point enclosure is itself consistent with the f64 value.
+                    prop_assert!(sp[j].lo() - slack <= sum[j] && sum[j] <= sp[j].hi() + slack);
+                }
+            }
+            let hf = crate::objectives::sum_hessian(&ad, p);
+            for m in 0..9 {
+                if hf[m].is_finite() {
+                    let slack = 4.0 * hp[m].width() + 256.0 * f64::EPSILON * hf[m].abs();
+                    prop_assert!(h[m].lo() - slack <= hf[m] && hf[m] <= h[m].hi() + slack,
+                        "H[{}] = {} at {:?} ∉ {:?}", m, hf[m], p, h[m]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_forward_mode_width_agrees_with_reverse_mode() {
+    // n = 1 … 9: forward mode up to its thresholds (each width its own compiled sweep),
+    // reverse beyond; the same problem forced through the reverse sweeps must agree.
+    for n in 1..=9 {
+        let names: Vec<String> = (0..n).map(|j| format!("t{j}")).collect();
+        let vars: Vec<&str> = names.iter().map(String::as_str).collect();
+        let l1: Vec<String> = (0..n)
+            .map(|j| format!("(t{j} - {j})^2 * exp(0.1*t{})", (j + 1) % n))
+            .collect();
+        let l2: Vec<String> = (0..n)
+            .map(|j| format!("sin(2*t{j} + 1) / (2 + cos(t{}))", (j + 2) % n))
+            .collect();
+        let (l1, l2) = (l1.join(" + "), l2.join(" - "));
+        let (fast, ad) = compile(&[&l1, &l2], &vars);
+        let mut slow = fast.clone();
+        slow.tape.forward_mode_max_n = 0;
+        assert_eq!(fast.tape.forward_mode(), n <= FORWARD_MODE_MAX_N);
+        let theta: Vec<f64> = (0..n).map(|j| 0.3 + 0.17 * j as f64).collect();
+        let v: Vec<f64> = (0..n).map(|j| 1.0 - 0.25 * j as f64).collect();
+        let (mut la, mut ga) = (vec![0.0; 2], vec![0.0; 2 * n]);
+        let (mut lb, mut gb) = (vec![0.0; 2], vec![0.0; 2 * n]);
+        fast.losses_and_gradients(&theta, &mut la, &mut ga);
+        slow.losses_and_gradients(&theta, &mut lb, &mut gb);
+        assert_eq!(la, lb, "n = {n}");
+        let close = |a: &[f64], b: &[f64]| {
+            let scale = b.iter().fold(1.0_f64, |m, x| m.max(x.abs()));
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 64.0 * f64::EPSILON * scale)
+        };
+        assert!(close(&ga, &gb), "n = {n}: {ga:?} vs {gb:?}");
+        let (mut ha, mut hb) = (vec![0.0; n * n], vec![0.0; n * n]);
+        fast.sum_hessian(&theta, &mut ha);
+        slow.sum_hessian(&theta, &mut hb);
+        assert!(close(&ha, &hb), "n = {n}: {ha:?} vs {hb:?}");
+        assert!(
+            close(&ha, &crate::objectives::sum_hessian(&ad, &theta)),
+            "n = {n}"
+        );
+        for i in 0..2 {
+            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+            fast.hvp(i, &theta, &v, &mut a);
+            slow.hvp(i, &theta, &v, &mut b);
+            assert!(close(&a, &b), "n = {n}, L{i}: {a:?} vs {b:?}");
+            fast.gradient(i, &theta, &mut a);
+            assert!(close(&a, &ga[i * n..(i + 1) * n]), "n = {n}");
+        }
+    }
+}
+
+#[test]
+fn no_parameters_at_all() {
+    // Objectives without variables (n = 0): values, empty gradients, no panic.
+    let src = ExprObjectives::new(
+        Vec::new(),
+        vec!["L1".into(), "L2".into()],
+        vec![
+            Expr::Const(2.0),
+            Expr::div(Expr::Const(1.0), Expr::Const(3.0)),
+        ],
+    );
+    let c = CompiledObjectives::new(&src).unwrap();
+    let (mut l, mut g) = ([0.0; 2], [0.0; 0]);
+    c.losses_and_gradients(&[], &mut l, &mut g);
+    assert_eq!(l, [2.0, 1.0 / 3.0]);
+    let mut h = [0.0; 0];
+    c.sum_hessian(&[], &mut h);
+    c.hvp(0, &[], &[], &mut h);
+    assert_eq!(c.enclose_sum_gradient(&[]), Some(Vec::new()));
+}
