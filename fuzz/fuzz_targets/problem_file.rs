@@ -1,10 +1,10 @@
 //! Fuzzes the TOML problem-file parser: any text must load or fail with an error, never
 //! panic. A loaded problem must evaluate its gradients at its start, and a short run from
-//! there must either run or be refused with an error (a default start — region centre or
-//! origin — is checked when it is used, not when the file is read).
+//! there must either run or be refused with an error (a start is checked when it is used,
+//! not when the file is read).
 #![no_main]
 
-use bflow::flow::{FlowParams, run};
+use bflow::flow::{Limits, Method, StepRule, run};
 use bflow::objectives::problem_file::parse_problem;
 use libfuzzer_sys::fuzz_target;
 
@@ -18,11 +18,12 @@ fuzz_target!(|data: &[u8]| {
             for i in 0..p.num_objectives() {
                 p.objectives.gradient(i, &p.start, &mut g);
             }
-            let params = FlowParams {
+            let method = Method::BFlow(StepRule::fixed(0.5));
+            let limits = Limits {
                 max_steps: 3,
-                ..FlowParams::default()
+                ..Limits::default()
             };
-            match run(&p, &p.start, &params) {
+            match run(&p, &p.start, &method, &limits) {
                 Ok(report) => assert!(report.theta.iter().all(|x| x.is_finite())),
                 Err(e) => {
                     let _ = e.to_string();

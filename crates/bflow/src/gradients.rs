@@ -9,8 +9,8 @@
 //!   skipped and reported in [`CsvTable::header`], only when *none* of its fields is a
 //!   number (a row with one mistyped number among numbers is data with an error). Read as
 //!   a stream through a buffered reader: memory is the values (8 bytes each) and one field.
-//! * **`.npy`** (numpy's binary format, through the `npyz` crate): float32 or float64,
-//!   either byte order, C or Fortran order; shape `K×n` (one step) or `T×K×n` (a
+//! * **`.npy`** (numpy's binary format, versions 1–3): float32 or float64, either byte
+//!   order, C or Fortran order; shape `K×n` (one step) or `T×K×n` (a
 //!   trajectory), `K×K` or `T×K×K` for Gram matrices. Other dtypes are refused naming the
 //!   dtype. float32 values stay float32 in memory.
 //!
@@ -130,7 +130,7 @@ impl<'a> CsvParser<'a> {
                         self.first_row_error = Some((column, format!("`{text}` is not finite")));
                     }
                     self.first_row_numbers += 1;
-                    self.table.values.push(x);
+                    self.push(x, column)?;
                 }
                 Err(_) => {
                     if self.first_row_error.is_none() {
@@ -149,13 +149,31 @@ impl<'a> CsvParser<'a> {
         match parsed {
             Ok(x) if x.is_finite() => {
                 if self.fields_in_row <= self.expected.unwrap_or(usize::MAX) {
-                    self.table.values.push(x);
+                    self.push(x, column)?;
                 }
                 Ok(())
             }
             Ok(_) => Err(self.err(self.line, column, format!("`{text}` is not finite"))),
             Err(_) => Err(self.err(self.line, column, format!("`{text}` is not a number"))),
         }
+    }
+
+    /// Appends a value, growing the buffer without aborting when memory runs out.
+    fn push(&mut self, x: f64, column: usize) -> Result<()> {
+        let values = &mut self.table.values;
+        if values.len() == values.capacity() && values.try_reserve(values.len().max(1024)).is_err()
+        {
+            return Err(self.err(
+                self.line,
+                column,
+                format!(
+                    "cannot allocate memory for more than {} values",
+                    self.table.values.len()
+                ),
+            ));
+        }
+        self.table.values.push(x);
+        Ok(())
     }
 
     fn empty_field(&self, column: usize) -> Error {
@@ -371,9 +389,18 @@ pub fn read_csv_table<R: BufRead>(
                     let rows = size / row_bytes + 1;
                     let want = (rows as u128 * p.table.cols as u128).min(size as u128 / 2 + 1);
                     let want = usize::try_from(want).unwrap_or(usize::MAX);
-                    p.table
-                        .values
-                        .reserve(want.saturating_sub(p.table.values.len()));
+                    let more = want.saturating_sub(p.table.values.len());
+                    if p.table.values.try_reserve_exact(more).is_err() {
+                        return Err(p.err(
+                            p.line,
+                            1,
+                            format!(
+                                "a file of {} holds about {want} values: cannot allocate {}",
+                                crate::files::human_bytes(size),
+                                crate::files::human_bytes((want as u64).saturating_mul(8))
+                            ),
+                        ));
+                    }
                 }
             }
         }
@@ -538,18 +565,58 @@ pub fn read_array(path: &Path, content: Content) -> Result<Array> {
     let origin = path.display().to_string();
     let (file, size) = open_regular(path, content.file_kind())?;
     let reader = BufReader::with_capacity(1 << 16, file);
-    let array = if is_npy(path) {
-        read_npy(reader, &origin, size)?
+    let format = if is_npy(path) {
+        ArrayFormat::Npy
     } else {
-        let table = match content {
-            Content::Gradients => gradients_table(reader, &origin, Some(size))?,
-            Content::Gram => read_csv_table(reader, &origin, "row", Some(size))?,
-        };
-        Array {
-            shape: vec![table.rows, table.cols],
-            fortran_order: false,
-            values: Values::F64(table.values),
-            header: table.header,
+        ArrayFormat::Csv
+    };
+    read_array_from(reader, &origin, size, format, content)
+}
+
+/// How an array is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayFormat {
+    /// CSV text (see the module docs).
+    Csv,
+    /// numpy's `.npy`.
+    Npy,
+}
+
+/// As [`read_array`], from a reader holding `size` bytes in `format`; `origin` names the
+/// input in errors. For input that is not a file (memory, a network stream) — and for
+/// fuzzing the readers.
+///
+/// # Errors
+/// As [`read_array`], except [`Error::FileRead`].
+///
+/// ```
+/// use bflow::gradients::{read_array_from, ArrayFormat, Content};
+/// let text = b"1,2\n-1,-1.5\n";
+/// let a = read_array_from(&text[..], "g.csv", text.len() as u64, ArrayFormat::Csv, Content::Gradients)?;
+/// assert_eq!(a.shape, vec![2, 2]);
+/// # Ok::<(), bflow::Error>(())
+/// ```
+pub fn read_array_from<R: BufRead>(
+    reader: R,
+    origin: &str,
+    size: u64,
+    format: ArrayFormat,
+    content: Content,
+) -> Result<Array> {
+    let origin = origin.to_string();
+    let array = match format {
+        ArrayFormat::Npy => read_npy(reader, &origin, size)?,
+        ArrayFormat::Csv => {
+            let table = match content {
+                Content::Gradients => gradients_table(reader, &origin, Some(size))?,
+                Content::Gram => read_csv_table(reader, &origin, "row", Some(size))?,
+            };
+            Array {
+                shape: vec![table.rows, table.cols],
+                fortran_order: false,
+                values: Values::F64(table.values),
+                header: table.header,
+            }
         }
     };
     let (k, n) = array.matrix_shape();
@@ -579,38 +646,214 @@ pub fn read_array(path: &Path, content: Content) -> Result<Array> {
 /// told otherwise).
 const MAX_NPY_HEADER: usize = 1 << 16;
 
-/// The shape as written in a `.npy` header dict, found without a Python-literal parser:
-/// the integers between the brackets after `'shape':`. `None` when not found (the full
-/// parser then reports what is wrong).
-fn scan_shape(header: &str) -> Option<Vec<u128>> {
-    let at = header
-        .find("'shape'")
-        .or_else(|| header.find("\"shape\""))?;
-    let rest = &header[at + 7..];
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-    let close = if rest.starts_with('(') {
-        ')'
-    } else if rest.starts_with('[') {
-        ']'
-    } else {
-        return None;
-    };
-    let inner = &rest[1..rest.find(close)?];
-    inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse::<u128>().ok())
-        .collect()
+/// The header dict of a `.npy` file.
+#[derive(Debug, PartialEq)]
+struct NpyDict {
+    /// `descr` when it is a string (`"<f8"`); `None` for a structured dtype (a list).
+    descr: Option<String>,
+    fortran_order: bool,
+    shape: Vec<u64>,
 }
 
+/// A cursor over the header dict text.
+struct DictParser<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl DictParser<'_> {
+    fn skip_space(&mut self) {
+        while self
+            .text
+            .get(self.at)
+            .is_some_and(|b| b.is_ascii_whitespace())
+        {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn expect(&mut self, b: u8) -> std::result::Result<(), String> {
+        self.skip_space();
+        if self.peek() == Some(b) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(format!(
+                "expected `{}` at byte {} of the header dict",
+                b as char, self.at
+            ))
+        }
+    }
+
+    /// A quoted string without escapes.
+    fn string(&mut self) -> std::result::Result<String, String> {
+        self.skip_space();
+        let quote = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => return Err(format!("expected a string at byte {}", self.at)),
+        };
+        let start = self.at + 1;
+        let len = self.text[start..]
+            .iter()
+            .position(|&b| b == quote || b == b'\\')
+            .ok_or("unterminated string in the header dict")?;
+        if self.text[start + len] == b'\\' {
+            return Err("escapes in header strings are not supported".into());
+        }
+        self.at = start + len + 1;
+        Ok(String::from_utf8_lossy(&self.text[start..start + len]).into_owned())
+    }
+
+    /// A word: `True`, `False`.
+    fn word(&mut self) -> &str {
+        self.skip_space();
+        let start = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
+            self.at += 1;
+        }
+        std::str::from_utf8(&self.text[start..self.at]).unwrap_or("")
+    }
+
+    /// `(a, b, …)` or `[a, b, …]` of non-negative integers (a trailing comma and Python 2's
+    /// `L` suffix allowed).
+    fn shape(&mut self) -> std::result::Result<Vec<u64>, String> {
+        self.skip_space();
+        let close = match self.peek() {
+            Some(b'(') => b')',
+            Some(b'[') => b']',
+            _ => return Err("`shape` is not a tuple".into()),
+        };
+        self.at += 1;
+        let mut dims = Vec::new();
+        loop {
+            self.skip_space();
+            if self.peek() == Some(close) {
+                self.at += 1;
+                return Ok(dims);
+            }
+            let start = self.at;
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.at += 1;
+            }
+            let digits = std::str::from_utf8(&self.text[start..self.at]).unwrap_or("");
+            if digits.is_empty() {
+                return Err("`shape` holds something other than non-negative integers".into());
+            }
+            let d = digits
+                .parse::<u64>()
+                .map_err(|_| format!("`shape` entry {digits} is too large"))?;
+            if self.peek() == Some(b'L') {
+                self.at += 1;
+            }
+            if dims.len() == 8 {
+                return Err("`shape` has more than 8 axes".into());
+            }
+            dims.push(d);
+            self.skip_space();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(c) if c == close => {}
+                _ => return Err("`shape` is not a tuple of integers".into()),
+            }
+        }
+    }
+
+    /// A structured dtype's list, skipped (bracket depth only; strings hold no brackets
+    /// that count).
+    fn skip_list(&mut self) -> std::result::Result<(), String> {
+        let mut depth = 0usize;
+        loop {
+            match self.peek() {
+                None => return Err("unterminated list in the header dict".into()),
+                Some(b'\'' | b'"') => {
+                    self.string()?;
+                    continue;
+                }
+                Some(b'[' | b'(') => depth += 1,
+                Some(b']' | b')') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.at += 1;
+                        return Ok(());
+                    }
+                }
+                Some(_) => {}
+            }
+            self.at += 1;
+        }
+    }
+}
+
+/// Parses the header dict numpy writes (`{'descr': '<f8', 'fortran_order': False, 'shape':
+/// (3, 4), }`): exactly these three keys, once each, in any order; nothing else.
+fn parse_npy_dict(text: &[u8]) -> std::result::Result<NpyDict, String> {
+    let mut p = DictParser { text, at: 0 };
+    p.expect(b'{')?;
+    let (mut descr, mut fortran, mut shape) = (None, None, None);
+    loop {
+        p.skip_space();
+        if p.peek() == Some(b'}') {
+            p.at += 1;
+            break;
+        }
+        let key = p.string()?;
+        p.expect(b':')?;
+        p.skip_space();
+        let duplicate = match key.as_str() {
+            "descr" => {
+                let value = if p.peek() == Some(b'[') {
+                    p.skip_list()?;
+                    None
+                } else {
+                    Some(p.string()?)
+                };
+                descr.replace(value).is_some()
+            }
+            "fortran_order" => {
+                let value = match p.word() {
+                    "True" => true,
+                    "False" => false,
+                    _ => return Err("`fortran_order` is not True or False".into()),
+                };
+                fortran.replace(value).is_some()
+            }
+            "shape" => shape.replace(p.shape()?).is_some(),
+            other => return Err(format!("unexpected key `{other}` in the header dict")),
+        };
+        if duplicate {
+            return Err(format!("key `{key}` appears twice in the header dict"));
+        }
+        p.skip_space();
+        match p.peek() {
+            Some(b',') => p.at += 1,
+            Some(b'}') => {}
+            _ => return Err(format!("expected `,` or `}}` at byte {}", p.at)),
+        }
+    }
+    if text[p.at..].iter().any(|b| !b.is_ascii_whitespace() && *b != 0) {
+        return Err("text after the header dict".into());
+    }
+    let missing = |key: &str| format!("the header dict has no `{key}`");
+    Ok(NpyDict {
+        descr: descr.ok_or_else(|| missing("descr"))?,
+        fortran_order: fortran.ok_or_else(|| missing("fortran_order"))?,
+        shape: shape.ok_or_else(|| missing("shape"))?,
+    })
+}
+
+/// Reads a `.npy` file from `reader` (`file_size` bytes in all). The header is parsed
+/// here, strictly (see [`parse_npy_dict`]), and its shape checked against the file's size
+/// before anything is allocated; the values are then read in storage order and converted
+/// from the file's byte order.
 fn read_npy<R: Read>(mut reader: R, origin: &str, file_size: u64) -> Result<Array> {
     let bad = |message: String| Error::ArrayFile {
         file: origin.to_string(),
         message,
     };
-    // The pre-header (magic, version, header length) is read here so that a hostile
-    // length or shape is refused before the crate allocates or multiplies.
     let mut pre = [0u8; 12];
     reader
         .read_exact(&mut pre[..8])
@@ -641,50 +884,34 @@ fn read_npy<R: Read>(mut reader: R, origin: &str, file_size: u64) -> Result<Arra
             ".npy header of {header_len} bytes (at most {MAX_NPY_HEADER} accepted)"
         )));
     }
-    let mut head = pre[..8 + len_bytes].to_vec();
-    let start = head.len();
-    head.resize(start + header_len, 0);
+    let mut head = vec![0u8; header_len];
     reader
-        .read_exact(&mut head[start..])
+        .read_exact(&mut head)
         .map_err(|_| bad("truncated .npy header".into()))?;
-    let header_text = String::from_utf8_lossy(&head[start..]).into_owned();
-    let data_bytes = file_size.saturating_sub(head.len() as u64);
-    if let Some(shape) = scan_shape(&header_text) {
-        let product = shape
-            .iter()
-            .try_fold(1u128, |acc, &d| acc.checked_mul(d))
-            .filter(|&p| p <= u64::MAX as u128 / 8);
-        match product {
-            Some(p) if p * 8 <= data_bytes as u128 * 2 + 64 => {}
-            _ => {
-                return Err(bad(format!(
-                    "shape {shape:?} does not fit in a file of {file_size} bytes"
-                )));
-            }
-        }
-    }
-    let header = npyz::NpyHeader::from_reader(&head[..])
-        .map_err(|e| bad(format!("bad .npy header: {e}")))?;
-    let dtype = header.dtype();
-    let descr = match &dtype {
-        npyz::DType::Plain(t) => t.to_string(),
-        other => other.descr(),
-    };
-    let shape: Vec<usize> = header
-        .shape()
-        .iter()
-        .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
-        .collect();
-    if shape.len() != 2 && shape.len() != 3 {
+    let dict = parse_npy_dict(&head).map_err(|e| bad(format!("bad .npy header: {e}")))?;
+    let data_bytes = file_size.saturating_sub((8 + len_bytes + header_len) as u64);
+    let shape_text = format!("{:?}", dict.shape);
+    if dict.shape.len() != 2 && dict.shape.len() != 3 {
         return Err(bad(format!(
-            "shape {shape:?}: expected 2 axes (K×n) or 3 (T×K×n, a trajectory)"
+            "shape {shape_text}: expected 2 axes (K×n) or 3 (T×K×n, a trajectory)"
         )));
     }
-    if shape.contains(&0) {
-        return Err(bad(format!("shape {shape:?} has an empty axis")));
+    if dict.shape.contains(&0) {
+        return Err(bad(format!("shape {shape_text} has an empty axis")));
     }
-    let count: usize = shape.iter().product();
-    let item = match descr.trim_start_matches(['<', '>', '|', '=']) {
+    let descr = match &dict.descr {
+        Some(d) => d.clone(),
+        None => {
+            return Err(bad(
+                "a structured dtype is not supported: gradients and Gram matrices must be float32 or float64".into(),
+            ));
+        }
+    };
+    let (order, code) = match descr.as_bytes().first() {
+        Some(&c @ (b'<' | b'>' | b'|' | b'=')) => (c, &descr[1..]),
+        _ => (b'=', descr.as_str()),
+    };
+    let item: u64 = match code {
         "f4" => 4,
         "f8" => 8,
         _ => {
@@ -693,34 +920,98 @@ fn read_npy<R: Read>(mut reader: R, origin: &str, file_size: u64) -> Result<Arra
             )));
         }
     };
-    let needed = count as u128 * item;
-    if needed > data_bytes as u128 {
-        return Err(bad(format!(
-            "truncated: shape {shape:?} of {descr} needs {needed} bytes of data, the file has {data_bytes}"
-        )));
-    }
-    let fortran_order = header.order() == npyz::Order::Fortran;
-    let npy = npyz::NpyFile::with_header(header, reader);
-    let io = |e: std::io::Error| bad(format!("cannot read the data: {e}"));
-    let values = if item == 4 {
-        let mut v = Vec::with_capacity(count);
-        for x in npy.data::<f32>().map_err(|e| bad(e.to_string()))? {
-            v.push(x.map_err(io)?);
+    // The product, checked: it must fit in the file (so in memory no larger than the file).
+    let needed = dict
+        .shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .and_then(|c| c.checked_mul(item));
+    let count = match needed {
+        Some(b) if b <= data_bytes => b / item,
+        Some(b) => {
+            return Err(bad(format!(
+                "truncated: shape {shape_text} of {descr} needs {b} bytes of data, the file has {data_bytes}"
+            )));
         }
+        None => {
+            return Err(bad(format!(
+                "shape {shape_text} does not fit in a file of {file_size} bytes"
+            )));
+        }
+    };
+    let big_endian = match order {
+        b'>' => true,
+        b'<' => false,
+        _ => cfg!(target_endian = "big"),
+    };
+    let shape: Vec<usize> = dict
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+        .collect();
+    let count = usize::try_from(count)
+        .map_err(|_| bad(format!("shape {shape_text} is too large for this machine")))?;
+    let no_memory = |_| {
+        bad(format!(
+            "cannot allocate {count} values ({})",
+            crate::files::human_bytes(count as u64 * item)
+        ))
+    };
+    let io = |e: std::io::Error| bad(format!("cannot read the data: {e}"));
+    let mut chunk = vec![0u8; 1 << 16];
+    let values = if item == 4 {
+        let mut v: Vec<f32> = Vec::new();
+        v.try_reserve_exact(count).map_err(no_memory)?;
+        read_values(&mut reader, &mut chunk, count, 4, |b| {
+            let b = [b[0], b[1], b[2], b[3]];
+            v.push(if big_endian {
+                f32::from_be_bytes(b)
+            } else {
+                f32::from_le_bytes(b)
+            });
+        })
+        .map_err(io)?;
         Values::F32(v)
     } else {
-        let mut v = Vec::with_capacity(count);
-        for x in npy.data::<f64>().map_err(|e| bad(e.to_string()))? {
-            v.push(x.map_err(io)?);
-        }
+        let mut v: Vec<f64> = Vec::new();
+        v.try_reserve_exact(count).map_err(no_memory)?;
+        read_values(&mut reader, &mut chunk, count, 8, |b| {
+            let b = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+            v.push(if big_endian {
+                f64::from_be_bytes(b)
+            } else {
+                f64::from_le_bytes(b)
+            });
+        })
+        .map_err(io)?;
         Values::F64(v)
     };
     Ok(Array {
         shape,
-        fortran_order,
+        fortran_order: dict.fortran_order,
         values,
         header: None,
     })
+}
+
+/// Reads `count` items of `item` bytes through `buffer`, handing each to `each`.
+fn read_values<R: Read>(
+    reader: &mut R,
+    buffer: &mut [u8],
+    count: usize,
+    item: usize,
+    mut each: impl FnMut(&[u8]),
+) -> std::io::Result<()> {
+    let per_chunk = buffer.len() / item;
+    let mut left = count;
+    while left > 0 {
+        let take = left.min(per_chunk);
+        let bytes = &mut buffer[..take * item];
+        reader.read_exact(bytes)?;
+        bytes.chunks_exact(item).for_each(&mut each);
+        left -= take;
+    }
+    Ok(())
 }
 
 /// Values to write with [`write_npy`].

@@ -89,8 +89,22 @@ impl<F: Real> Solver<F> for Newton<F> {
         let s_norm = state.stats().sum_norm;
         // The unconstrained (or, matrix-free, already truncated) step into `self.d`, its
         // length, and the model ‖s + τ J d‖²/‖s‖² as a function of the step's scale.
+        // Dense: J is scaled by 2^(−e_J) when its entries lie near the ends of the float
+        // range (a Hessian of 1e−310 has eigenvalues whose inverses overflow); the step is
+        // then −(2^(−e_J) J)⁺ s · 2^(−e_J), and `r = ‖s‖ · 2^(−e_J)` takes the place of ‖s‖
+        // wherever a step is scaled. r = ‖s‖ for every other J, bit for bit.
+        let mut r = s_norm;
         let (full_norm, model) = if self.dense {
             ctx.eval.sum_hessian(state.theta(), &mut self.hessian);
+            let e_j = extreme_exponent(&self.hessian);
+            if e_j != 0 {
+                let pow2 = |k: i32| F::lit(crate::balance::pow2(k));
+                let (k1, k2) = (-e_j / 2, -e_j - (-e_j / 2));
+                self.hessian
+                    .iter_mut()
+                    .for_each(|h| *h = *h * pow2(k1) * pow2(k2));
+                r = s_norm * pow2(k1) * pow2(k2);
+            }
             let Some(e) = symmetric_eigen(&self.hessian, n) else {
                 return Step::Stop(StopReason::NonFinite);
             };
@@ -104,7 +118,7 @@ impl<F: Real> Solver<F> for Newton<F> {
             let mut s_hat = vec![0.0; n];
             e.to_eigenbasis(&s_unit, &mut s_hat);
             let norm = pseudo_inverse_step(&e, &s_hat, self.params.singular_tolerance, &mut self.d);
-            (F::lit(norm) * s_norm, Model::Dense { e, s_hat })
+            (F::lit(norm) * r, Model::Dense { e, s_hat })
         } else {
             match self.matrix_free_step(ctx, state) {
                 Ok(model) => (norm_l2(&self.d), model),
@@ -112,7 +126,7 @@ impl<F: Real> Solver<F> for Newton<F> {
             }
         };
         if self.dense {
-            self.d.iter_mut().for_each(|x| *x = *x * s_norm);
+            self.d.iter_mut().for_each(|x| *x = *x * r);
         }
         if !full_norm.is_finite() || !all_finite(&self.d) {
             return Step::Stop(StopReason::NonFinite);
@@ -153,13 +167,13 @@ impl<F: Real> Solver<F> for Newton<F> {
                         let unit: Vec<f64> = self
                             .d
                             .iter()
-                            .map(|&d| (d / s_norm).to_f64_lossy())
+                            .map(|&d| (d / r).to_f64_lossy())
                             .collect();
                         (full_norm, F::lit(dense_model_ratio(e, s_hat, &unit)))
                     } else {
-                        let unit = lm_step(e, s_hat, (radius / s_norm).to_f64_lossy());
+                        let unit = lm_step(e, s_hat, (radius / r).to_f64_lossy());
                         for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&unit) {
-                            *t = x + F::lit(d) * s_norm;
+                            *t = x + F::lit(d) * r;
                         }
                         (radius, F::lit(dense_model_ratio(e, s_hat, &unit)))
                     }
@@ -284,6 +298,20 @@ impl<F: Real> Newton<F> {
                     (a + s * j, b + j * j)
                 });
         Ok(Model::Krylov { sjd, jdjd })
+    }
+}
+
+/// The binary exponent of the largest entry of `m` when it lies outside `[2^−500, 2^500]`
+/// (0 otherwise, and for a zero or non-finite matrix).
+fn extreme_exponent<F: Real>(m: &[F]) -> i32 {
+    let largest = m
+        .iter()
+        .fold(0.0_f64, |acc, x| acc.max(x.to_f64_lossy().abs()));
+    let e = crate::balance::binary_exponent(largest);
+    if largest.is_finite() && largest > 0.0 && !(-500..=500).contains(&e) {
+        e
+    } else {
+        0
     }
 }
 

@@ -635,3 +635,49 @@ fn the_trace_streams_and_the_series_stays_bounded() {
     assert_eq!(points[0].step, 0);
     assert!(points.windows(2).all(|w| w[0].step < w[1].step));
 }
+
+/// Two quadratics times `c` with the equilibrium (0, 1/4): B-flow's path does not depend on
+/// `c`, so it must run the same at `c = 1e−310` (subnormal gradients, whose largest entry's
+/// inverse overflows) as at `c = 1`, and at `c = 1e307`.
+#[test]
+fn bflow_and_newton_are_scale_free_down_to_subnormal_gradients() {
+    let reference = |c: f64, method: &Method<f64>| {
+        let text = format!(
+            "vars = [\"x\", \"y\"]\n[[objective]]\nexpr = \"{c:e}*(x-1)^2 + {c:e}*y^2\"\n\
+             [[objective]]\nexpr = \"{c:e}*(x+1)^2 + {c:e}*(y-0.5)^2\"\n"
+        );
+        let p = crate::objectives::problem_file::parse_problem(&text, "c.toml").unwrap();
+        let limits = Limits {
+            max_steps: 60,
+            ..Limits::default()
+        };
+        run(&p, &[0.3, 0.2], method, &limits).unwrap()
+    };
+    let bflow = Method::BFlow(StepRule::fixed(0.5));
+    let one = reference(1.0, &bflow);
+    for c in [1e-310, 1e-300, 1e300, 1e307] {
+        let r = reference(c, &bflow);
+        assert_ne!(r.stop, StopReason::NonFinite, "c = {c:e}");
+        assert_eq!(r.steps, one.steps, "c = {c:e}");
+        let b = r.b.unwrap();
+        assert!((0.0..=2.0).contains(&b), "c = {c:e}: B = {b}");
+        // Subnormal gradients carry fewer digits: the path agrees to what they hold.
+        let tol = if c < 1e-300 { 1e-4 } else { 1e-12 };
+        assert!(
+            r.theta
+                .iter()
+                .zip(&one.theta)
+                .all(|(a, b)| (a - b).abs() <= tol),
+            "c = {c:e}: {:?} vs {:?}",
+            r.theta,
+            one.theta
+        );
+        let newton = reference(c, &Method::Newton(NewtonParams::default()));
+        assert!(newton.stop.is_success(), "c = {c:e}: {:?}", newton.stop);
+        assert!(
+            (newton.theta[0]).abs() < 1e-9 && (newton.theta[1] - 0.25).abs() < 1e-9,
+            "c = {c:e}: {:?}",
+            newton.theta
+        );
+    }
+}

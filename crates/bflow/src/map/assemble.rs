@@ -114,7 +114,7 @@ impl Accumulator {
     }
 
     /// The lowest-index cluster within the tolerance of `p`.
-    fn find(&self, p: &[f64]) -> Option<usize> {
+    pub(crate) fn find(&self, p: &[f64]) -> Option<usize> {
         let key = p.first().copied().unwrap_or(0.0);
         let tol = self.dedup_tolerance;
         let lo = self.index.partition_point(|&(x, _)| x < key - tol);
@@ -126,7 +126,7 @@ impl Accumulator {
             .min()
     }
 
-    fn insert(&mut self, cluster: Cluster) -> usize {
+    pub(crate) fn insert(&mut self, cluster: Cluster) -> usize {
         let k = self.clusters.len();
         let key = cluster.point.first().copied().unwrap_or(0.0);
         let at = self.index.partition_point(|&(x, _)| x < key);

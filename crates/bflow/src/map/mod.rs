@@ -71,6 +71,11 @@ use search::SearchContext;
 /// bound is on time, which `max_time` controls.
 pub const MAX_STARTS: usize = 1 << 48;
 
+/// The largest step budget of one search (`bflow_steps`, `newton_steps`, `lossflow_steps`):
+/// a search that has not converged in a million steps will not, and a budget read from a
+/// shard file must not make a merge run without end.
+pub const MAX_SEARCH_STEPS: usize = 1_000_000;
+
 /// The settings of a map. Build with [`Default`] and struct update syntax; checked when the
 /// map starts. Two maps with equal parameters (shard aside) of the same problem have the same
 /// starts, so their shards merge.
@@ -132,8 +137,11 @@ impl MapParams {
             }
             _ => {}
         }
-        if self.first_round == 0 {
-            return bad("first_round", "must be ≥ 1".into());
+        if self.first_round == 0 || self.first_round > MAX_STARTS {
+            return bad(
+                "first_round",
+                format!("must be in 1..={MAX_STARTS}, got {}", self.first_round),
+            );
         }
         if self.max_starts == 0 || self.max_starts > MAX_STARTS {
             return bad(
@@ -170,8 +178,8 @@ impl MapParams {
             ("newton_steps", self.newton_steps),
             ("lossflow_steps", self.lossflow_steps),
         ] {
-            if v == 0 {
-                return bad(name, "must be ≥ 1".into());
+            if v == 0 || v > MAX_SEARCH_STEPS {
+                return bad(name, format!("must be in 1..={MAX_SEARCH_STEPS}, got {v}"));
             }
         }
         Ok(())
@@ -839,15 +847,27 @@ impl EquilibriumMap {
     }
 }
 
-/// Merges shard outputs into the map one unsharded run with the same settings gives. Every
-/// equilibrium a shard claims is polished again from its point and must stay where the shard
-/// says (within the de-duplication tolerance) inside the region; a claim that does not is
-/// refused, so an edited shard file cannot put a point into the map.
+/// Merges shard outputs into the map one unsharded run with the same settings gives.
+///
+/// Nothing a shard file says is taken on trust beyond what cannot be checked without
+/// mapping again:
+///
+/// * its problem (name and fingerprint) and settings must be the first shard's, its slice
+///   must be one of the same set (each once), and it must have mapped exactly its slice's
+///   starts;
+/// * its counts must add up: every searcher's outcomes to the starts mapped, the hits of
+///   each searcher on the equilibria to its `equilibrium` outcomes, the basin starts to the
+///   primary searcher's, the spurious points' starts to the `spurious` outcomes;
+/// * every equilibrium and spurious point it claims is searched for again from the start and
+///   with the search it names (`first_start`, `first_search`; searches are deterministic),
+///   and must end where the shard says, as what it says — so an edited point, start or
+///   search is refused. Two claims of one point are refused too.
+///
+/// How the remaining hits are spread over the equilibria is taken as counted (checking it
+/// means mapping every start again). Merging costs one search per claim.
 ///
 /// # Errors
-/// [`Error::ShardMismatch`] when the shards are of different problems (name or fingerprint)
-/// or settings, do not cover every start exactly once, or claim an equilibrium that is not
-/// one.
+/// [`Error::ShardMismatch`] naming the shard (1-based) and what is wrong.
 pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumMap> {
     let mismatch = |reason: String| Error::ShardMismatch { reason };
     let first = parts
@@ -870,7 +890,8 @@ pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumM
         mapper.acc.spurious_tolerance,
         base.searchers[0],
     );
-    let mut seen = vec![false; 0];
+    let mut seen = std::collections::BTreeSet::new();
+    let mut slices = None;
     let mut seconds = 0.0;
     for (k, part) in parts.iter().enumerate() {
         let which = k + 1;
@@ -902,62 +923,42 @@ pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumM
             )));
         }
         let shard = part.params.shard.unwrap_or(Shard { index: 0, count: 1 });
-        if shard.count == 0 || shard.index >= shard.count {
-            return Err(mismatch(format!("shard {which} has an invalid slice")));
-        }
-        if seen.is_empty() {
-            seen = vec![false; shard.count];
-        }
-        if seen.len() != shard.count {
+        if shard.count == 0 || shard.index >= shard.count || shard.count > total {
             return Err(mismatch(format!(
-                "shard {which} is one of {} slices, shard 1 one of {}",
-                shard.count,
-                seen.len()
+                "shard {which} has an invalid slice {}/{} of {total} starts",
+                shard.index, shard.count
             )));
         }
-        if std::mem::replace(&mut seen[shard.index], true) {
+        let count = *slices.get_or_insert(shard.count);
+        if count != shard.count {
+            return Err(mismatch(format!(
+                "shard {which} is one of {} slices, shard 1 one of {count}",
+                shard.count
+            )));
+        }
+        if !seen.insert(shard.index) {
             return Err(mismatch(format!(
                 "slice {}/{} appears in more than one shard",
                 shard.index, shard.count
             )));
         }
-        let expected = (shard.index..total).step_by(shard.count).count();
+        // Starts i < total with i mod count = index.
+        let expected = (total - 1 - shard.index) / shard.count + 1;
         if part.accumulator.starts != expected {
             return Err(mismatch(format!(
                 "shard {which} mapped {} starts, its slice {}/{} has {expected}",
                 part.accumulator.starts, shard.index, shard.count
             )));
         }
-        let n = problem.dim();
-        for c in &part.accumulator.clusters {
-            let verified = c.point.len() == n
-                && shard.contains(c.first_start)
-                && ctx
-                    .verify(&mut eval, &c.point, mapper.acc.dedup_tolerance)
-                    .is_some();
-            if !verified {
-                return Err(mismatch(format!(
-                    "shard {which} claims an equilibrium at {:?} that is not one (polishing it \
-                     does not stay there inside the region)",
-                    c.point
-                )));
-            }
-        }
-        if part.accumulator.spurious.iter().any(|s| s.point.len() != n) {
-            return Err(mismatch(format!(
-                "shard {which} has points of the wrong length for a problem with {n} parameters"
-            )));
-        }
-        let mut other = part.accumulator.clone();
-        other.reindex();
-        acc.merge(&other);
+        let verified = verify_shard(problem, &base, &ctx, &mut eval, &acc, part, shard, total)
+            .map_err(|reason| mismatch(format!("shard {which} {reason}")))?;
+        acc.merge(&verified);
         seconds += part.seconds;
     }
-    if let Some(missing) = seen.iter().position(|&s| !s) {
-        return Err(mismatch(format!(
-            "slice {missing}/{} is in no shard",
-            seen.len()
-        )));
+    let count = slices.unwrap_or(1);
+    if seen.len() != count {
+        let missing = (0..count).find(|i| !seen.contains(i)).unwrap_or(0);
+        return Err(mismatch(format!("slice {missing}/{count} is in no shard")));
     }
     mapper.acc = acc;
     mapper.next = total;
@@ -967,6 +968,184 @@ pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumM
     map.records = None;
     map.seconds = seconds;
     Ok(map)
+}
+
+/// Checks one shard's counts and claims (see [`merge`]); returns its accumulator with the
+/// points as the searches run again gave them. `merged` is what the shards before it gave
+/// (tolerances from it). The error completes "shard N …".
+#[allow(clippy::too_many_arguments)]
+fn verify_shard(
+    problem: &Problem<f64>,
+    params: &MapParams,
+    ctx: &SearchContext,
+    eval: &mut Evaluator<'_, f64>,
+    merged: &Accumulator,
+    part: &ShardData,
+    shard: Shard,
+    total: usize,
+) -> std::result::Result<Accumulator, String> {
+    let claimed = &part.accumulator;
+    let searchers = &params.searchers;
+    let primary = searchers[0];
+    let n = problem.dim();
+    // The counts.
+    if let Some(s) = claimed.outcomes.keys().find(|s| !searchers.contains(s)) {
+        return Err(format!("counts outcomes of `{s}`, which the map did not run"));
+    }
+    let outcome = |s: &Searcher| claimed.outcomes.get(s).copied().unwrap_or_default();
+    for s in searchers {
+        let o = outcome(s);
+        let sum = [o.equilibrium, o.spurious, o.escaped, o.diverged, o.unresolved]
+            .iter()
+            .map(|&x| u128::from(x))
+            .sum::<u128>();
+        if sum != claimed.starts as u128 {
+            return Err(format!(
+                "counts {sum} outcomes of `{s}` for {} starts",
+                claimed.starts
+            ));
+        }
+        let hits: u128 = claimed
+            .clusters
+            .iter()
+            .map(|c| u128::from(c.hits.get(s).copied().unwrap_or(0)))
+            .sum();
+        if hits != u128::from(o.equilibrium) {
+            return Err(format!(
+                "counts {hits} hits of `{s}` on its equilibria, but {} searches of `{s}` ending at one",
+                o.equilibrium
+            ));
+        }
+    }
+    let basin: u128 = claimed.clusters.iter().map(|c| c.basin_starts as u128).sum();
+    if basin != u128::from(outcome(&primary).equilibrium) {
+        return Err(format!(
+            "counts {basin} basin starts, but {} searches of `{primary}` ending at an equilibrium",
+            outcome(&primary).equilibrium
+        ));
+    }
+    let spurious_starts: u128 = claimed.spurious.iter().map(|p| p.starts as u128).sum();
+    let spurious_outcomes: u128 = searchers.iter().map(|s| u128::from(outcome(s).spurious)).sum();
+    if spurious_starts != spurious_outcomes {
+        return Err(format!(
+            "counts {spurious_starts} starts at its spurious points, but {spurious_outcomes} spurious outcomes"
+        ));
+    }
+    // Each claim names a start of this slice and one of its searches, which found it.
+    let names_its_search = |first_start: usize, first_search: usize, what: &str| {
+        if first_start >= total || !shard.contains(first_start) {
+            return Err(format!(
+                "says start {first_start} found {what}, which is not a start of its slice {}/{} of {total}",
+                shard.index, shard.count
+            ));
+        }
+        if first_search >= searchers.len() {
+            return Err(format!(
+                "says search {first_search} of a start found {what}; the map runs {} searches",
+                searchers.len()
+            ));
+        }
+        Ok(())
+    };
+    for c in &claimed.clusters {
+        let at = format!("the equilibrium at {:?}", c.point);
+        names_its_search(c.first_start, c.first_search, &at)?;
+        if c.point.len() != n {
+            return Err(format!("has a point of {} coordinates, the problem has {n}", c.point.len()));
+        }
+        let finder = searchers[c.first_search];
+        if c.hits.get(&finder).copied().unwrap_or(0) == 0
+            || c.basin_starts as u64 > c.hits.get(&primary).copied().unwrap_or(0)
+        {
+            return Err(format!("counts hits on {at} that do not fit who found it"));
+        }
+    }
+    for sp in &claimed.spurious {
+        let at = format!("the spurious point at {:?}", sp.point);
+        names_its_search(sp.first_start, sp.first_search, &at)?;
+        if sp.point.len() != n || sp.starts == 0 {
+            return Err(format!("has a malformed entry for {at}"));
+        }
+    }
+    let mut keys: Vec<(usize, usize)> = claimed
+        .clusters
+        .iter()
+        .map(|c| (c.first_start, c.first_search))
+        .chain(claimed.spurious.iter().map(|p| (p.first_start, p.first_search)))
+        .collect();
+    keys.sort_unstable();
+    if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!(
+            "says search {} of start {} found two different points",
+            w[0].1, w[0].0
+        ));
+    }
+    // Every claim searched for again.
+    let region = &ctx.region;
+    let mut out = Accumulator::new(merged.dedup_tolerance, merged.spurious_tolerance, primary);
+    out.starts = claimed.starts;
+    out.outcomes = claimed.outcomes.clone();
+    for c in &claimed.clusters {
+        let start = start_point(region, params.seed, c.first_start, true);
+        let found = ctx.search(eval, searchers[c.first_search], &start);
+        let same = found.outcome == Outcome::Equilibrium
+            && found
+                .point
+                .as_deref()
+                .is_some_and(|p| crate::real::distance(p, &c.point) <= out.dedup_tolerance);
+        if !same {
+            return Err(format!(
+                "claims an equilibrium at {:?} that its start {} does not reach (searched again, `{}` ends {})",
+                c.point,
+                c.first_start,
+                searchers[c.first_search],
+                match (&found.outcome, &found.point) {
+                    (Outcome::Equilibrium, Some(p)) => format!("at {p:?}"),
+                    (o, _) => format!("{o:?}").to_lowercase(),
+                }
+            ));
+        }
+        let point = found.point.unwrap_or_default();
+        if out.find(&point).is_some() {
+            return Err(format!("claims the equilibrium at {point:?} twice"));
+        }
+        out.insert(Cluster {
+            point,
+            ..c.clone()
+        });
+    }
+    for sp in &claimed.spurious {
+        let start = start_point(region, params.seed, sp.first_start, true);
+        let found = ctx.search(eval, searchers[sp.first_search], &start);
+        let point = match (found.outcome, found.point) {
+            (Outcome::Spurious, Some(p))
+                if crate::real::distance(&p, &sp.point) <= out.spurious_tolerance =>
+            {
+                p
+            }
+            _ => {
+                return Err(format!(
+                    "claims a spurious point at {:?} that its start {} does not reach",
+                    sp.point, sp.first_start
+                ));
+            }
+        };
+        let tol = out.spurious_tolerance;
+        if out
+            .spurious
+            .iter()
+            .any(|q| crate::real::distance(&q.point, &point) <= tol)
+        {
+            return Err(format!("claims the spurious point at {point:?} twice"));
+        }
+        out.spurious.push(SpuriousPoint {
+            point,
+            b: found.b.unwrap_or(f64::NAN),
+            ..sp.clone()
+        });
+    }
+    out.spurious.sort_by_key(|p| (p.first_start, p.first_search));
+    Ok(out)
 }
 
 /// `log10 B` on an `nx × ny` grid of cell centres over the region (row-major, `y` rows from

@@ -288,18 +288,4 @@ impl SearchContext {
         }
         record
     }
-
-    /// Newton-polishes a point a shard or a user claims is an equilibrium: the polished point
-    /// when it converges within `tolerance` of the claim, inside the region.
-    pub fn verify(
-        &self,
-        eval: &mut Evaluator<'_, f64>,
-        claim: &[f64],
-        tolerance: f64,
-    ) -> Option<Vec<f64>> {
-        let (result, _) = self.newton(eval, claim, self.newton_steps);
-        result
-            .ok()
-            .filter(|p| crate::real::distance(p, claim) <= tolerance)
-    }
 }

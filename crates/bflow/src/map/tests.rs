@@ -470,3 +470,148 @@ fn e4_map_finds_and_certifies_every_true_equilibrium() {
     }
     assert!(map.spurious.is_empty() && map.diverged() == 0);
 }
+
+/// Two shards of a Branin map, and the whole map.
+fn branin_shards() -> (Problem<f64>, Vec<ShardData>) {
+    let p = builtin::<f64>("branin-split").unwrap();
+    let parts = (0..2)
+        .map(|i| {
+            map_equilibria(
+                &p,
+                &MapParams {
+                    starts: Some(24),
+                    seed: 1,
+                    shard: Some(Shard { index: i, count: 2 }),
+                    ..MapParams::default()
+                },
+            )
+            .unwrap()
+            .shard_data()
+        })
+        .collect();
+    (p, parts)
+}
+
+fn merge_error(p: &Problem<f64>, parts: &[ShardData]) -> String {
+    merge(p, parts).unwrap_err().to_string()
+}
+
+#[test]
+fn merge_refuses_edited_claims() {
+    let (p, parts) = branin_shards();
+    assert!(merge(&p, &parts).is_ok());
+    let edited = |f: &dyn Fn(&mut ShardData)| {
+        let mut parts = parts.clone();
+        f(&mut parts[0]);
+        parts
+    };
+    // Every equilibrium moved to one point of the region: each is searched for again.
+    let moved = edited(&|s| {
+        for c in &mut s.accumulator.clusters {
+            c.point = vec![5.0, 5.0];
+        }
+    });
+    let m = merge_error(&p, &moved);
+    assert!(m.contains("shard 1 claims an equilibrium at [5.0, 5.0]"), "{m}");
+    // A claim moved by less than the region's scale but more than the tolerance.
+    let nudged = edited(&|s| s.accumulator.clusters[0].point[0] += 1e-5);
+    assert!(merge_error(&p, &nudged).contains("does not reach"));
+    // Another start of the slice named as the finder.
+    let other_start = edited(&|s| s.accumulator.clusters[0].first_start += 2);
+    let m = merge_error(&p, &other_start);
+    assert!(m.contains("does not reach") || m.contains("found two"), "{m}");
+    // A start of another slice, a start past the end, a search the map did not run.
+    let wrong_slice = edited(&|s| s.accumulator.clusters[0].first_start += 1);
+    assert!(merge_error(&p, &wrong_slice).contains("not a start of its slice 0/2"));
+    let past_end = edited(&|s| s.accumulator.clusters[0].first_start = 1 << 40);
+    assert!(merge_error(&p, &past_end).contains("not a start of its slice"));
+    let search = edited(&|s| s.accumulator.clusters[0].first_search = 7);
+    assert!(merge_error(&p, &search).contains("the map runs 2 searches"));
+    // Hits and basins that do not add up.
+    let hits = edited(&|s| {
+        s.accumulator.clusters[0]
+            .hits
+            .insert(Searcher::Newton, 1_000_000);
+    });
+    assert!(merge_error(&p, &hits).contains("hits of `newton`"));
+    let basin = edited(&|s| s.accumulator.clusters[0].basin_starts += 1);
+    assert!(merge_error(&p, &basin).contains("basin starts"));
+    let outcomes = edited(&|s| {
+        s.accumulator
+            .outcomes
+            .get_mut(&Searcher::Newton)
+            .unwrap()
+            .escaped += 1;
+    });
+    assert!(merge_error(&p, &outcomes).contains("outcomes of `newton` for 12 starts"));
+    // A claim repeated (as a huge array of copies would be).
+    let twice = edited(&|s| {
+        let c = s.accumulator.clusters[0].clone();
+        s.accumulator.clusters.push(c);
+    });
+    let m = merge_error(&p, &twice);
+    assert!(m.contains("hits of") || m.contains("found two"), "{m}");
+    // An invented spurious point.
+    let spurious = edited(&|s| {
+        s.accumulator.spurious.push(SpuriousPoint {
+            point: vec![5.0, 5.0],
+            b: 0.5,
+            starts: 1,
+            first_start: 0,
+            first_search: 1,
+        });
+    });
+    assert!(merge_error(&p, &spurious).contains("spurious"));
+    // A slice count that would need a huge table, and one larger than the starts.
+    let mut huge = parts.clone();
+    for s in &mut huge {
+        s.params.shard = Some(Shard {
+            index: 0,
+            count: 1 << 62,
+        });
+    }
+    assert!(merge_error(&p, &huge[..1]).contains("invalid slice"));
+    // Budgets beyond the cap (a merge searches again with them).
+    let mut long = parts.clone();
+    for s in &mut long {
+        s.params.bflow_steps = MAX_SEARCH_STEPS + 1;
+    }
+    assert!(merge_error(&p, &long).contains("bflow_steps"));
+}
+
+/// A problem of two quadratics times `c`: the equilibrium (0, 1/4) at any scale.
+fn scaled_quadratics(c: f64) -> Problem<f64> {
+    let text = format!(
+        "vars = [\"x\", \"y\"]\n[[objective]]\nexpr = \"{c:e}*(x-1)^2 + {c:e}*y^2\"\n\
+         [[objective]]\nexpr = \"{c:e}*(x+1)^2 + {c:e}*(y-0.5)^2\"\n\
+         [region]\nx = [-2, 2]\ny = [-2, 2]\n"
+    );
+    crate::objectives::problem_file::parse_problem(&text, "scaled.toml").unwrap()
+}
+
+#[test]
+fn maps_find_the_equilibrium_at_extreme_gradient_scales() {
+    for c in [1e-310, 1e-300, 1.0, 1e300, 1e307] {
+        let p = scaled_quadratics(c);
+        let map = map_equilibria(
+            &p,
+            &MapParams {
+                starts: Some(8),
+                ..MapParams::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(map.equilibria.len(), 1, "c = {c:e}: {map:#?}");
+        let e = &map.equilibria[0];
+        assert!(
+            distance(&e.point, &[0.0, 0.25]) < 1e-9,
+            "c = {c:e}: {:?}",
+            e.point
+        );
+        assert_eq!(e.classification.kind, Kind::Minimum, "c = {c:e}");
+        assert_eq!(map.diverged(), 0, "c = {c:e}");
+        if let Some(b) = e.b {
+            assert!((0.0..=2.0).contains(&b), "c = {c:e}: B = {b}");
+        }
+    }
+}

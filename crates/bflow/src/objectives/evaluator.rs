@@ -98,9 +98,12 @@ impl<F: Real> PointStats<F> {
         matches!(self.residual, Residual::Degenerate)
     }
 
-    /// The floor estimate `ε Σ_i ‖g_i‖`: `‖s‖` cannot be resolved below it.
+    /// The floor estimate `ε Σ_i ‖g_i‖`: `‖s‖` cannot be resolved below it. For gradients
+    /// below the smallest normal float it is `ε` times that float — one unit in the last
+    /// place of a subnormal —, not `ε Σ_i ‖g_i‖`, which would underflow to 0 and make the
+    /// floor unreachable.
     pub fn floor(&self) -> F {
-        F::epsilon() * self.gradient_norm_sum
+        F::epsilon() * self.gradient_norm_sum.max(F::min_positive_value())
     }
 
     /// `‖s‖ ≤ FLOOR_FACTOR · ε Σ_i ‖g_i‖`: the residual is indistinguishable from zero.
@@ -413,11 +416,21 @@ impl<'a, F: Real> Evaluator<'a, F> {
         };
         let b = stats.b().ok_or(Undefined::Degenerate)?;
         let scale = stats.gradient_scale;
+        // With c = m·2^e (m ∈ [½, 1)), 1/c overflows for a subnormal c and H_i v underflows
+        // into subnormals: the directions are multiplied by 2^h₁ and the sum of HVPs by 2^h₂,
+        // h₁ + h₂ = −e, each half of the range, and the factor uses m. Powers of two are
+        // exact, so for every c whose 1/c is a normal float the result is bit for bit
+        // 2/((Q/c²)·c) · Σ H_i v_i.
+        let e = crate::balance::binary_exponent(scale.to_f64_lossy());
+        let (h1, h2) = (-e / 2, -e - (-e / 2));
+        let pow2 = |k: i32| F::lit(crate::balance::pow2(k));
+        let mantissa = scale * pow2(h1) * pow2(h2);
+        let (pre, post) = (pow2(h1), pow2(h2));
         let n = self.n;
         let sum = &self.sum;
         let to_direction = |g: &mut [F]| {
             for (gi, &s) in g.iter_mut().zip(sum) {
-                *gi = (s - b * *gi) / scale;
+                *gi = (s - b * *gi) / scale * pre;
             }
         };
         if self.parallel {
@@ -429,7 +442,7 @@ impl<'a, F: Real> Evaluator<'a, F> {
         }
         self.held = None;
         self.ensure_accumulators();
-        let factor = F::lit(2.0) / (stats.scaled_sq_norm * scale);
+        let factor = F::lit(2.0) / (stats.scaled_sq_norm * mantissa);
         let dirs = &self.gradients;
         Self::accumulate_hvps(
             &mut self.accumulators,
@@ -441,7 +454,7 @@ impl<'a, F: Real> Evaluator<'a, F> {
         self.counts.hvps += self.k as u64;
         // The factor last, once per entry: Σ_i H_i v_i is formed first, as in the formula.
         for (o, &a) in out.iter_mut().zip(&self.accumulators[0]) {
-            *o = a * factor;
+            *o = a * post * factor;
         }
         if all_finite(out) {
             Ok(())
