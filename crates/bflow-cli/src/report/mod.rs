@@ -328,7 +328,10 @@ pub fn reproduce_text(rep: &ReproduceReport) -> String {
 /// `morse_index`, `eigenvalues`, `common_stationary`, `B` (null where Q = 0), `grad_norm` =
 /// `||s||`, `certified_radius` (∞-norm box radius or null), `certified_unique_radius`,
 /// `certificate_note` (why not certified, or null), `basin_share`, `basin_starts`,
-/// `reached_by_lossflow`, `lossflow_starts`, `found_by_bflow`), `spurious` (each: `point`,
+/// `reached_by_lossflow`, `lossflow_starts`, `found_by_bflow`), `connections` (each index-1
+/// saddle: `saddle`, `minima` = `[a, b]` (indices into `equilibria`, null for a side that
+/// reached no mapped minimum), `barriers` = `[ΣL(saddle) − ΣL(a), ΣL(saddle) − ΣL(b)]`,
+/// `outcomes`, `notes`, `ends`, `steps`, `eigenvalue`, `delta`), `spurious` (each: `point`,
 /// `B`, `grad_B_norm`, `starts`), `escaped`, `diverged`, `unresolved`, `params` (the
 /// settings), `per_start` (every start's record: what `bflow merge` rebuilds a map from) and
 /// the timing field `seconds`.
@@ -507,6 +510,7 @@ pub fn map_text(m: &bflow::map::EquilibriumMap, ctx: &MapContext) -> String {
         .filter(|e| e.certificate.radius.is_some())
         .count();
     let _ = writeln!(out, "{}; {certified} certified", kind_counts(m, n));
+    out.push_str(&connections_text(m, ctx, MAX_CONNECTION_LINES));
     for s in &m.spurious {
         let _ = writeln!(
             out,
@@ -523,6 +527,111 @@ pub fn map_text(m: &bflow::map::EquilibriumMap, ctx: &MapContext) -> String {
         m.diverged(),
         m.unresolved()
     );
+    out
+}
+
+/// [`map_text`] lists this many connections; the rest are counted.
+pub const MAX_CONNECTION_LINES: usize = 20;
+
+/// What a path from a saddle that reached no mapped minimum did, in words.
+fn path_end_words(end: bflow::map::PathEnd) -> &'static str {
+    use bflow::map::PathEnd;
+    match end {
+        PathEnd::Minimum => "reaches a minimum",
+        PathEnd::LeftRegion => "leaves the region",
+        PathEnd::Diverged => "diverges",
+        PathEnd::Unresolved => "does not settle",
+        PathEnd::NotAMinimum => "ends at an equilibrium that is not a minimum",
+        PathEnd::Unmapped => "ends at an equilibrium the map does not list",
+    }
+}
+
+/// The connections of a map as lines of text, numbered as the table (`#k`): `saddle #4 joins
+/// minima #1 and #3; barriers 106.03 and 40.103`, a side that reached no mapped minimum
+/// written `–` with what its path did. The first `max_lines` connections, then a count of the
+/// rest; nothing when the map has no index-1 saddle.
+pub fn connections_text(
+    m: &bflow::map::EquilibriumMap,
+    ctx: &MapContext,
+    max_lines: usize,
+) -> String {
+    let mut out = String::new();
+    if m.connections.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "connections (steepest descent on Σ L from each index-1 saddle, both ways along its \
+         unstable eigenvector; barrier = ΣL(saddle) − ΣL(minimum)):"
+    );
+    let loss = |k: usize| ctx.loss_sums.get(k).copied().unwrap_or(f64::NAN);
+    for c in m.connections.iter().take(max_lines) {
+        let name =
+            |side: usize| c.minima[side].map_or("–".to_string(), |k| format!("#{}", k + 1));
+        let barriers: Vec<String> = c
+            .barriers
+            .iter()
+            .flatten()
+            .map(|&b| raster::short_number(b))
+            .collect();
+        let barriers = match barriers.len() {
+            0 => String::new(),
+            1 => format!("; barrier {}", barriers[0]),
+            _ => format!("; barriers {} and {}", barriers[0], barriers[1]),
+        };
+        let open: Vec<&str> = (0..2)
+            .filter(|&side| c.minima[side].is_none())
+            .map(|side| path_end_words(c.outcomes[side]))
+            .collect();
+        let open = match open.as_slice() {
+            [] => String::new(),
+            [one] if c.minima.iter().any(Option::is_some) => format!(" (the other path {one})"),
+            [one] => format!(" (one path {one})"),
+            [a, b] if a == b => format!(" (both paths {a})"),
+            [a, b] => format!(" (one path {a}, the other {b})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  saddle #{} (ΣL {}) joins minima {} and {}{open}{barriers}",
+            c.saddle + 1,
+            raster::short_number(loss(c.saddle)),
+            name(0),
+            name(1)
+        );
+    }
+    if m.connections.len() > max_lines {
+        let _ = writeln!(
+            out,
+            "  … and {} more (every connection is in --json and --connections-csv)",
+            m.connections.len() - max_lines
+        );
+    }
+    out
+}
+
+/// The connections of a map as CSV, one row per index-1 saddle: `saddle`, `minimum_1`,
+/// `minimum_2` (numbered as the table's `#`, empty where a side reached no mapped minimum),
+/// `barrier_1`, `barrier_2` (`ΣL(saddle) − ΣL(minimum)`), `outcome_1`, `outcome_2`
+/// (`minimum`, `left-region`, `diverged`, `unresolved`, `not-a-minimum`, `unmapped`).
+pub fn connections_csv(m: &bflow::map::EquilibriumMap) -> String {
+    let mut out =
+        String::from("saddle,minimum_1,minimum_2,barrier_1,barrier_2,outcome_1,outcome_2\n");
+    for c in &m.connections {
+        let index = |k: Option<usize>| k.map_or(String::new(), |k| (k + 1).to_string());
+        let barrier = |b: Option<f64>| b.map_or(String::new(), csv_number);
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            c.saddle + 1,
+            index(c.minima[0]),
+            index(c.minima[1]),
+            barrier(c.barriers[0]),
+            barrier(c.barriers[1]),
+            c.outcomes[0].code(),
+            c.outcomes[1].code()
+        );
+    }
     out
 }
 
