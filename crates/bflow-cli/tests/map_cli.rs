@@ -312,7 +312,7 @@ fn a_three_parameter_plot_is_a_disconnectivity_graph() {
 fn outputs_that_cannot_be_written_are_refused_before_any_work() {
     let dir = temp_dir("refuse");
     let missing = dir.join("no-such-dir").join("out.csv");
-    for flag in ["--csv", "--json", "--plot"] {
+    for flag in ["--csv", "--json", "--plot", "--connections-csv"] {
         let path = if flag == "--plot" {
             missing.with_extension("png")
         } else {

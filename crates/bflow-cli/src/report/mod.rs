@@ -728,3 +728,93 @@ pub fn map_csv(m: &bflow::map::EquilibriumMap, ctx: &MapContext) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bflow::map::{MapParams, PathEnd, map_equilibria};
+
+    fn himmelblau() -> (bflow::map::EquilibriumMap, MapContext) {
+        let p = bflow::problems::builtin::<f64>("himmelblau-split").unwrap();
+        let map = map_equilibria(
+            &p,
+            &MapParams {
+                starts: Some(96),
+                ..MapParams::default()
+            },
+        )
+        .unwrap();
+        let ctx = MapContext::new(default_names(2), &map);
+        (map, ctx)
+    }
+
+    #[test]
+    fn connections_are_listed_numbered_as_the_table_and_cut_after_the_limit() {
+        let (mut map, ctx) = himmelblau();
+        assert_eq!(map.connections.len(), 4);
+        let all = connections_text(&map, &ctx, 20);
+        assert_eq!(all.lines().count(), 5, "{all}");
+        let c = &map.connections[0];
+        let [Some(a), Some(b)] = c.minima else {
+            panic!("{c:?}")
+        };
+        let first = all.lines().nth(1).unwrap();
+        assert!(
+            first.starts_with(&format!("  saddle #{} (ΣL ", c.saddle + 1))
+                && first.contains(&format!(
+                    "joins minima #{} and #{}; barriers ",
+                    a + 1,
+                    b + 1
+                )),
+            "{first}"
+        );
+        let cut = connections_text(&map, &ctx, 2);
+        assert_eq!(cut.lines().count(), 4, "{cut}");
+        assert!(
+            cut.lines().last().unwrap().contains("… and 2 more"),
+            "{cut}"
+        );
+        // Open sides say what their path did, and carry no barrier.
+        map.connections[0].minima = [Some(a), None];
+        map.connections[0].barriers[1] = None;
+        map.connections[0].outcomes[1] = PathEnd::LeftRegion;
+        map.connections[1].minima = [None, None];
+        map.connections[1].barriers = [None, None];
+        map.connections[1].outcomes = [PathEnd::Unresolved, PathEnd::Unmapped];
+        let text = connections_text(&map, &ctx, 20);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].contains("and – (the other path leaves the region); barrier "),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with(
+                "joins minima – and – (one path does not settle, the other ends at an \
+                 equilibrium the map does not list)"
+            ),
+            "{text}"
+        );
+        let csv = connections_csv(&map);
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows.len(), 5);
+        assert!(rows[1].ends_with(",,minimum,left-region"), "{csv}");
+        assert!(rows[2].ends_with(",,,,,unresolved,unmapped"), "{csv}");
+    }
+
+    #[test]
+    fn a_map_without_index_one_saddles_lists_no_connections() {
+        let p = bflow::problems::builtin::<f64>("e2").unwrap();
+        let map = map_equilibria(
+            &p,
+            &MapParams {
+                starts: Some(8),
+                ..MapParams::default()
+            },
+        )
+        .unwrap();
+        assert!(map.connections.is_empty());
+        let ctx = MapContext::new(default_names(p.dim()), &map);
+        assert_eq!(connections_text(&map, &ctx, 20), "");
+        assert!(!map_text(&map, &ctx).contains("connections"));
+    }
+}

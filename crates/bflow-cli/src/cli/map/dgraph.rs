@@ -339,6 +339,41 @@ mod tests {
     }
 
     #[test]
+    fn the_landscape_of_a_map_carries_its_connections_at_the_saddles_levels() {
+        let problem = bflow::problems::builtin::<f64>("himmelblau-split").unwrap();
+        let params = bflow::map::MapParams {
+            starts: Some(96),
+            ..bflow::map::MapParams::default()
+        };
+        let map = bflow::map::map_equilibria(&problem, &params).unwrap();
+        let ctx = MapContext::new(vec!["x".into(), "y".into()], &map);
+        let l = landscape_of(&map, &ctx);
+        assert_eq!(l.minima.len(), 4);
+        assert_eq!(l.connections.len(), map.connections.len());
+        assert_eq!(l.connections.len(), 4);
+        for (a, b) in l.connections.iter().zip(&map.connections) {
+            assert_eq!(a.saddle, b.saddle);
+            assert_eq!(a.minima, b.minima);
+            assert_eq!(a.saddle_energy, map.equilibria[b.saddle].loss_sum);
+        }
+        // Four saddles around a cycle of four minima: one tree, three joins.
+        let g = DisconnectivityGraph::new(&l);
+        assert_eq!(g.roots.len(), 1);
+        assert!(g.escapes.is_empty());
+        let top = map
+            .connections
+            .iter()
+            .map(|c| map.equilibria[c.saddle].loss_sum);
+        let second_highest = {
+            let mut v: Vec<f64> = top.collect();
+            v.sort_by(f64::total_cmp);
+            v[2]
+        };
+        // The cycle's highest saddle is redundant: the tree's top is the second highest.
+        assert_eq!(g.nodes[g.roots[0]].level, second_highest);
+    }
+
+    #[test]
     fn without_connections_the_minima_stand_apart_with_a_note() {
         let svg = svg_of(&Landscape {
             minima: vec![(0, 1.0), (4, 2.0)],
