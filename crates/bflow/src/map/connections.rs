@@ -17,12 +17,14 @@
 //!    units, clamped to `[10⁻⁶, 10⁻³] · scale` (the region's largest side): the start is well
 //!    inside the quadratic neighbourhood of the saddle (no feature the map resolves is that
 //!    close), and its gradient `|λ|δ` stays far above the descent's gradient tolerance.
-//! 3. **Descent.** Loss-flow (steepest descent on `Σ L` with Armijo steps) through the flow
-//!    driver, each step at most `step_cap · scale` (default 1 %) so that the discrete path
-//!    follows the continuous one instead of jumping across a ridge into another basin;
-//!    stopped by a gradient tolerance `10⁻¹⁰ G` (G: the map's gradient scale), the step
-//!    budget, or an escape from the region grown by a quarter of each side (as the map's
-//!    searches). A descent that ends with `‖s‖ > 10⁻⁶ G` did not settle.
+//! 3. **Descent.** Loss-flow (steepest descent on `Σ L` with Armijo steps; the trial step
+//!    grows by 1.5 after an accepted one) through the flow driver, each step at most
+//!    `step_cap · scale` (default 1 %) so that the discrete path follows the continuous one
+//!    instead of jumping across a ridge into another basin (L-BFGS converges faster but
+//!    does not follow the path); stopped by a gradient tolerance `10⁻¹⁰ G` (G: the map's
+//!    gradient scale), the step budget, or an escape from the region grown by a quarter of
+//!    each side (as the map's searches). A descent that ends with `‖s‖ > 10⁻⁶ G` did not
+//!    settle.
 //! 4. **Polish and match.** Newton on `s = 0` through the driver (floor stop, step tolerance
 //!    `10⁻¹² · scale`, as the map polishes), then the end is matched to the map's
 //!    equilibria: within the de-duplication tolerance `√ε · scale`, or inside an
@@ -123,6 +125,9 @@ pub struct ConnectionParams {
     pub newton_steps: usize,
     /// The longest descent step as a fraction of the region's scale (default 0.01).
     pub step_cap: f64,
+    /// The descent stops once `‖s‖ ≤ gradient_tolerance · G`, G the map's gradient scale
+    /// (default 10⁻¹⁰); the Newton polish takes it from there.
+    pub gradient_tolerance: f64,
 }
 
 impl Default for ConnectionParams {
@@ -131,6 +136,7 @@ impl Default for ConnectionParams {
             max_steps: 10_000,
             newton_steps: 100,
             step_cap: 0.01,
+            gradient_tolerance: 1e-10,
         }
     }
 }
@@ -285,14 +291,19 @@ impl Context<'_> {
     /// Descends from `start`, polishes, and matches the end.
     fn descend(&self, eval: &mut Evaluator<'_, f64>, saddle: &Equilibrium, start: &[f64]) -> Side {
         let cap = self.params.step_cap * self.scale;
+        // Growth 1.5 after an accepted step, not the default 2: with halving, 2 brings the
+        // search back to the very α it accepted, which can lock at α|λ| just below 2 for a
+        // curvature λ, where that component contracts by |1 − α|λ|| ≈ 1 per step (thousands
+        // of steps on E4); 1.5 and ½ do not commute back, so α keeps moving.
         let mut solver = Method::LossFlow(StepRule::Armijo(ArmijoParams {
             initial: cap,
+            grow: 1.5,
             ..ArmijoParams::default()
         }))
         .solver();
         let limits = Limits {
             max_steps: self.params.max_steps,
-            gradient_tolerance: Some(1e-10 * self.gscale),
+            gradient_tolerance: Some(self.params.gradient_tolerance * self.gscale),
             region: Some(self.search_region.clone()),
             max_step: Some(cap),
             ..Limits::default()
