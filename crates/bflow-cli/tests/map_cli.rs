@@ -127,7 +127,12 @@ fn e4_plot_is_a_small_svg_with_named_axes_a_colour_bar_and_a_disconnectivity_gra
             .any(|t| t.contains("disconnectivity graph of Σ L"))
     );
     assert!(texts.iter().any(|t| t == "Σ L"));
-    assert!(texts.iter().any(|t| t.contains("no connections computed")));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("groups join at the Σ L of the lowest index-1 saddle"))
+    );
+    assert!(!texts.iter().any(|t| t.contains("no index-1 saddle found")));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -307,7 +312,7 @@ fn a_three_parameter_plot_is_a_disconnectivity_graph() {
 fn outputs_that_cannot_be_written_are_refused_before_any_work() {
     let dir = temp_dir("refuse");
     let missing = dir.join("no-such-dir").join("out.csv");
-    for flag in ["--csv", "--json", "--plot"] {
+    for flag in ["--csv", "--json", "--plot", "--connections-csv"] {
         let path = if flag == "--plot" {
             missing.with_extension("png")
         } else {
@@ -330,5 +335,148 @@ fn outputs_that_cannot_be_written_are_refused_before_any_work() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Müller–Brown: the JSON names, for each index-1 saddle, the two minima of the literature's
+/// reaction path A – S1 – C – S2 – B, with barriers `ΣL(saddle) − ΣL(minimum)` from the
+/// JSON's own `loss_sum`s; the text lists them, and `--connections-csv` has one row each.
+#[test]
+fn muller_brown_json_names_the_minima_each_saddle_joins() {
+    let dir = temp_dir("muller-brown");
+    let (json, csv) = (dir.join("mb.json"), dir.join("conn.csv"));
+    let text = bflow_ok(&[
+        "map",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/problems/muller-brown.toml"
+        ),
+        "--starts",
+        "256",
+        "--json",
+        json.to_str().unwrap(),
+        "--connections-csv",
+        csv.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let eq = v["equilibria"].as_array().unwrap();
+    assert_eq!(eq.len(), 5, "{text}");
+    let find = |x: f64, y: f64| {
+        let hits: Vec<usize> = (0..eq.len())
+            .filter(|&k| {
+                let p = eq[k]["point"].as_array().unwrap();
+                (p[0].as_f64().unwrap() - x).abs() < 2e-3
+                    && (p[1].as_f64().unwrap() - y).abs() < 2e-3
+            })
+            .collect();
+        assert_eq!(hits.len(), 1, "({x}, {y}) in {eq:?}");
+        hits[0]
+    };
+    let (a, b, c) = (find(-0.558, 1.442), find(0.623, 0.028), find(-0.050, 0.467));
+    let (s1, s2) = (find(-0.822, 0.624), find(0.212, 0.293));
+    let loss = |k: usize| eq[k]["loss_sum"].as_f64().unwrap();
+    let conns = v["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 2);
+    for (saddle, want) in [(s1, [a, c]), (s2, [c, b])] {
+        let conn = conns
+            .iter()
+            .find(|x| x["saddle"].as_u64() == Some(saddle as u64))
+            .unwrap();
+        let minima: Vec<usize> = conn["minima"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_u64().unwrap() as usize)
+            .collect();
+        let mut sorted = minima.clone();
+        sorted.sort();
+        let mut expect = want.to_vec();
+        expect.sort();
+        assert_eq!(sorted, expect, "saddle {saddle}: {conn}");
+        for (side, &m) in minima.iter().enumerate() {
+            let barrier = conn["barriers"][side].as_f64().unwrap();
+            assert_eq!(barrier, loss(saddle) - loss(m));
+            assert_eq!(conn["outcomes"][side], "minimum");
+        }
+        // The line in the text, numbered as the table.
+        let line = format!("saddle #{} (ΣL ", saddle + 1);
+        let row = text
+            .lines()
+            .find(|l| l.contains(&line))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            row.contains(&format!("#{} and #{}", minima[0] + 1, minima[1] + 1)),
+            "{row}"
+        );
+    }
+    // The literature's barriers (Müller & Brown 1979 values at the points).
+    let barrier = |s: usize, m: usize| loss(s) - loss(m);
+    for (got, lit) in [
+        (barrier(s1, a), 106.03),
+        (barrier(s1, c), 40.10),
+        (barrier(s2, c), 8.52),
+        (barrier(s2, b), 35.92),
+    ] {
+        assert!((got - lit).abs() < 0.01, "{got} vs {lit}");
+    }
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "saddle,minimum_1,minimum_2,barrier_1,barrier_2,outcome_1,outcome_2"
+    );
+    assert_eq!(rows.len(), 3);
+    assert!(rows[1..].iter().all(|r| r.ends_with(",minimum,minimum")));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A map whose region cuts a saddle's path off: that side is null in the JSON and the text
+/// says the path leaves the region.
+#[test]
+fn a_side_that_leaves_the_region_is_null_in_the_json() {
+    let dir = temp_dir("mb-cut");
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/problems/muller-brown.toml"
+    ))
+    .unwrap()
+    .replace(
+        "x = [-1.5, 1.2]\ny = [-0.5, 2.0]",
+        "x = [-1.5, 0.3]\ny = [0.1, 2.0]",
+    );
+    let problem = dir.join("cut.toml");
+    std::fs::write(&problem, source).unwrap();
+    let json = dir.join("cut.json");
+    let text = bflow_ok(&[
+        "map",
+        problem.to_str().unwrap(),
+        "--starts",
+        "256",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let conns = v["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 2, "{text}");
+    let open: Vec<&serde_json::Value> = conns
+        .iter()
+        .filter(|c| c["minima"].as_array().unwrap().iter().any(|m| m.is_null()))
+        .collect();
+    assert_eq!(open.len(), 1, "{conns:?}");
+    let side = open[0]["minima"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|m| m.is_null())
+        .unwrap();
+    assert!(open[0]["barriers"][side].is_null());
+    assert_eq!(open[0]["outcomes"][side], "left-region");
+    assert!(open[0]["minima"][1 - side].is_u64());
+    assert!(
+        text.contains("(the other path leaves the region)"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

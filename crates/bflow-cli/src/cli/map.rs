@@ -59,6 +59,10 @@ pub struct MapArgs {
     /// morse_index, kind, eig_1..eig_n, certified_radius, basin_share.
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
+    /// Write one CSV row per index-1 saddle: the minima its two descent paths reach
+    /// (numbered as the table), the barriers and how each path ended.
+    #[arg(long, value_name = "PATH")]
+    pub connections_csv: Option<PathBuf>,
     /// Plot the map (.svg or .png). Two parameters: the Σ L surface with the equilibria and
     /// the basin map in PATH, and the disconnectivity graph of the minima in
     /// STEM-disconnectivity.EXT beside it; any other number: the disconnectivity graph.
@@ -78,6 +82,9 @@ pub struct MergeArgs {
     /// Write the merged map as CSV, one row per equilibrium (as `bflow map --csv`).
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
+    /// Write the merged map's connections as CSV (as `bflow map --connections-csv`).
+    #[arg(long, value_name = "PATH")]
+    pub connections_csv: Option<PathBuf>,
     /// Plot the merged map (as `bflow map --plot`; .svg or .png).
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
@@ -186,6 +193,7 @@ fn map_params(args: &MapArgs) -> Result<MapParams, CliError> {
 struct Outputs<'a> {
     json: Option<&'a Path>,
     csv: Option<&'a Path>,
+    connections_csv: Option<&'a Path>,
     plot: Option<&'a Path>,
 }
 
@@ -216,6 +224,9 @@ impl Outputs<'_> {
         if let Some(path) = self.csv {
             check_writable("--csv", path)?;
         }
+        if let Some(path) = self.connections_csv {
+            check_writable("--connections-csv", path)?;
+        }
         Ok(())
     }
 }
@@ -240,6 +251,9 @@ fn output(
     if let Some(path) = to.csv {
         write_file(path, &crate::report::map_csv(map, &ctx))?;
     }
+    if let Some(path) = to.connections_csv {
+        write_file(path, &crate::report::connections_csv(map))?;
+    }
     if let Some(path) = to.plot {
         let landscape = dgraph::landscape_of(map, &ctx);
         let scale = dgraph::energy_scale(&ctx);
@@ -261,6 +275,7 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
     let to = Outputs {
         json: args.json.as_deref(),
         csv: args.csv.as_deref(),
+        connections_csv: args.connections_csv.as_deref(),
         plot: args.plot.as_deref(),
     };
     to.check(problem.dim())?;
@@ -330,6 +345,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
     let to = Outputs {
         json: args.json.as_deref(),
         csv: args.csv.as_deref(),
+        connections_csv: args.connections_csv.as_deref(),
         plot: args.plot.as_deref(),
     };
     to.check(problem.dim())?;

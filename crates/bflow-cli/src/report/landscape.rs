@@ -373,7 +373,8 @@ mod tests {
 
     #[test]
     fn chain_with_the_higher_saddle_first_joins_b_c_then_a() {
-        // As in Müller–Brown itself: the B–C saddle (−72.2) is below the A–B one (−40.7).
+        // The levels of Müller–Brown itself, where the lower saddle (−72.2) joins its two
+        // higher minima first (there S1 joins A and C, S2 joins C and B: the same tree).
         let g = DisconnectivityGraph::new(&three_wells(-72.2));
         assert_eq!(g.join_level(1, 2), Some(-72.2));
         assert_eq!(g.join_level(0, 1), Some(-40.7));

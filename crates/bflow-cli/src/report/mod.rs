@@ -328,7 +328,10 @@ pub fn reproduce_text(rep: &ReproduceReport) -> String {
 /// `morse_index`, `eigenvalues`, `common_stationary`, `B` (null where Q = 0), `grad_norm` =
 /// `||s||`, `certified_radius` (∞-norm box radius or null), `certified_unique_radius`,
 /// `certificate_note` (why not certified, or null), `basin_share`, `basin_starts`,
-/// `reached_by_lossflow`, `lossflow_starts`, `found_by_bflow`), `spurious` (each: `point`,
+/// `reached_by_lossflow`, `lossflow_starts`, `found_by_bflow`), `connections` (each index-1
+/// saddle: `saddle`, `minima` = `[a, b]` (indices into `equilibria`, null for a side that
+/// reached no mapped minimum), `barriers` = `[ΣL(saddle) − ΣL(a), ΣL(saddle) − ΣL(b)]`,
+/// `outcomes`, `notes`, `ends`, `steps`, `eigenvalue`, `delta`), `spurious` (each: `point`,
 /// `B`, `grad_B_norm`, `starts`), `escaped`, `diverged`, `unresolved`, `params` (the
 /// settings), `per_start` (every start's record: what `bflow merge` rebuilds a map from) and
 /// the timing field `seconds`.
@@ -507,6 +510,7 @@ pub fn map_text(m: &bflow::map::EquilibriumMap, ctx: &MapContext) -> String {
         .filter(|e| e.certificate.radius.is_some())
         .count();
     let _ = writeln!(out, "{}; {certified} certified", kind_counts(m, n));
+    out.push_str(&connections_text(m, ctx, MAX_CONNECTION_LINES));
     for s in &m.spurious {
         let _ = writeln!(
             out,
@@ -636,6 +640,111 @@ fn fmt_estimate(x: f64) -> String {
     }
 }
 
+/// [`map_text`] lists this many connections; the rest are counted.
+pub const MAX_CONNECTION_LINES: usize = 20;
+
+/// What a path from a saddle that reached no mapped minimum did, in words.
+fn path_end_words(end: bflow::map::PathEnd) -> &'static str {
+    use bflow::map::PathEnd;
+    match end {
+        PathEnd::Minimum => "reaches a minimum",
+        PathEnd::LeftRegion => "leaves the region",
+        PathEnd::Diverged => "diverges",
+        PathEnd::Unresolved => "does not settle",
+        PathEnd::NotAMinimum => "ends at an equilibrium that is not a minimum",
+        PathEnd::Unmapped => "ends at an equilibrium the map does not list",
+    }
+}
+
+/// The connections of a map as lines of text, numbered as the table (`#k`): `saddle #4 joins
+/// minima #1 and #3; barriers 106.03 and 40.103`, a side that reached no mapped minimum
+/// written `–` with what its path did. The first `max_lines` connections, then a count of the
+/// rest; nothing when the map has no index-1 saddle.
+pub fn connections_text(
+    m: &bflow::map::EquilibriumMap,
+    ctx: &MapContext,
+    max_lines: usize,
+) -> String {
+    let mut out = String::new();
+    if m.connections.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "connections (steepest descent on Σ L from each index-1 saddle, both ways along its \
+         unstable eigenvector; barrier = ΣL(saddle) − ΣL(minimum)):"
+    );
+    let loss = |k: usize| ctx.loss_sums.get(k).copied().unwrap_or(f64::NAN);
+    for c in m.connections.iter().take(max_lines) {
+        let name =
+            |side: usize| c.minima[side].map_or("–".to_string(), |k| format!("#{}", k + 1));
+        let barriers: Vec<String> = c
+            .barriers
+            .iter()
+            .flatten()
+            .map(|&b| raster::short_number(b))
+            .collect();
+        let barriers = match barriers.len() {
+            0 => String::new(),
+            1 => format!("; barrier {}", barriers[0]),
+            _ => format!("; barriers {} and {}", barriers[0], barriers[1]),
+        };
+        let open: Vec<&str> = (0..2)
+            .filter(|&side| c.minima[side].is_none())
+            .map(|side| path_end_words(c.outcomes[side]))
+            .collect();
+        let open = match open.as_slice() {
+            [] => String::new(),
+            [one] if c.minima.iter().any(Option::is_some) => format!(" (the other path {one})"),
+            [one] => format!(" (one path {one})"),
+            [a, b] if a == b => format!(" (both paths {a})"),
+            [a, b] => format!(" (one path {a}, the other {b})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  saddle #{} (ΣL {}) joins minima {} and {}{open}{barriers}",
+            c.saddle + 1,
+            raster::short_number(loss(c.saddle)),
+            name(0),
+            name(1)
+        );
+    }
+    if m.connections.len() > max_lines {
+        let _ = writeln!(
+            out,
+            "  … and {} more (every connection is in --json and --connections-csv)",
+            m.connections.len() - max_lines
+        );
+    }
+    out
+}
+
+/// The connections of a map as CSV, one row per index-1 saddle: `saddle`, `minimum_1`,
+/// `minimum_2` (numbered as the table's `#`, empty where a side reached no mapped minimum),
+/// `barrier_1`, `barrier_2` (`ΣL(saddle) − ΣL(minimum)`), `outcome_1`, `outcome_2`
+/// (`minimum`, `left-region`, `diverged`, `unresolved`, `not-a-minimum`, `unmapped`).
+pub fn connections_csv(m: &bflow::map::EquilibriumMap) -> String {
+    let mut out =
+        String::from("saddle,minimum_1,minimum_2,barrier_1,barrier_2,outcome_1,outcome_2\n");
+    for c in &m.connections {
+        let index = |k: Option<usize>| k.map_or(String::new(), |k| (k + 1).to_string());
+        let barrier = |b: Option<f64>| b.map_or(String::new(), csv_number);
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            c.saddle + 1,
+            index(c.minima[0]),
+            index(c.minima[1]),
+            barrier(c.barriers[0]),
+            barrier(c.barriers[1]),
+            c.outcomes[0].code(),
+            c.outcomes[1].code()
+        );
+    }
+    out
+}
+
 /// The legend under [`map_text`]'s table.
 const MAP_COLUMNS: &str = "\
 columns: morse   Morse index, the number of negative Hessian eigenvalues of Σ L (0: minimum)
@@ -728,4 +837,94 @@ pub fn map_csv(m: &bflow::map::EquilibriumMap, ctx: &MapContext) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bflow::map::{MapParams, PathEnd, map_equilibria};
+
+    fn himmelblau() -> (bflow::map::EquilibriumMap, MapContext) {
+        let p = bflow::problems::builtin::<f64>("himmelblau-split").unwrap();
+        let map = map_equilibria(
+            &p,
+            &MapParams {
+                starts: Some(96),
+                ..MapParams::default()
+            },
+        )
+        .unwrap();
+        let ctx = MapContext::new(default_names(2), &map);
+        (map, ctx)
+    }
+
+    #[test]
+    fn connections_are_listed_numbered_as_the_table_and_cut_after_the_limit() {
+        let (mut map, ctx) = himmelblau();
+        assert_eq!(map.connections.len(), 4);
+        let all = connections_text(&map, &ctx, 20);
+        assert_eq!(all.lines().count(), 5, "{all}");
+        let c = &map.connections[0];
+        let [Some(a), Some(b)] = c.minima else {
+            panic!("{c:?}")
+        };
+        let first = all.lines().nth(1).unwrap();
+        assert!(
+            first.starts_with(&format!("  saddle #{} (ΣL ", c.saddle + 1))
+                && first.contains(&format!(
+                    "joins minima #{} and #{}; barriers ",
+                    a + 1,
+                    b + 1
+                )),
+            "{first}"
+        );
+        let cut = connections_text(&map, &ctx, 2);
+        assert_eq!(cut.lines().count(), 4, "{cut}");
+        assert!(
+            cut.lines().last().unwrap().contains("… and 2 more"),
+            "{cut}"
+        );
+        // Open sides say what their path did, and carry no barrier.
+        map.connections[0].minima = [Some(a), None];
+        map.connections[0].barriers[1] = None;
+        map.connections[0].outcomes[1] = PathEnd::LeftRegion;
+        map.connections[1].minima = [None, None];
+        map.connections[1].barriers = [None, None];
+        map.connections[1].outcomes = [PathEnd::Unresolved, PathEnd::Unmapped];
+        let text = connections_text(&map, &ctx, 20);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].contains("and – (the other path leaves the region); barrier "),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with(
+                "joins minima – and – (one path does not settle, the other ends at an \
+                 equilibrium the map does not list)"
+            ),
+            "{text}"
+        );
+        let csv = connections_csv(&map);
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows.len(), 5);
+        assert!(rows[1].ends_with(",,minimum,left-region"), "{csv}");
+        assert!(rows[2].ends_with(",,,,,unresolved,unmapped"), "{csv}");
+    }
+
+    #[test]
+    fn a_map_without_index_one_saddles_lists_no_connections() {
+        let p = bflow::problems::builtin::<f64>("e2").unwrap();
+        let map = map_equilibria(
+            &p,
+            &MapParams {
+                starts: Some(8),
+                ..MapParams::default()
+            },
+        )
+        .unwrap();
+        assert!(map.connections.is_empty());
+        let ctx = MapContext::new(default_names(p.dim()), &map);
+        assert_eq!(connections_text(&map, &ctx, 20), "");
+        assert!(!map_text(&map, &ctx).contains("connections"));
+    }
 }

@@ -11,6 +11,18 @@
 //!   `certified_radius`, `certified_unique_radius`, `certificate_note`, `basin_share`,
 //!   `basin_starts`, `first_start`, `first_search`, `hits` (per searcher), `found_by` (searcher names),
 //!   `reached_by_lossflow`, `lossflow_starts`, `found_by_bflow`;
+//! * `connections`: one object per nondegenerate equilibrium of Morse index 1 (an index-1
+//!   saddle; a maximum when n = 1), in the order of `equilibria` — `saddle` (its index in
+//!   `equilibria`, from 0), `minima` (`[a, b]`: the indices of the minima its two
+//!   steepest-descent paths reach, side 0 along `+v` and side 1 along `−v`; null for a side
+//!   that leaves the region or reaches no mapped minimum), `barriers`
+//!   (`[ΣL(saddle) − ΣL(a), ΣL(saddle) − ΣL(b)]` from the `loss_sum`s; null with the
+//!   minimum), `outcomes` (per side: `minimum`, `left-region`, `diverged`, `unresolved`,
+//!   `not-a-minimum`, `unmapped`), `notes` (per side: why there is no minimum, or null),
+//!   `ends` (per side: the polished end point, or the descent's last finite iterate),
+//!   `steps` (descent steps per side), `eigenvalue` (the negative Hessian eigenvalue λ) and
+//!   `delta` (the displacement δ along `±v`). [`shard_from_json`] ignores them: a merge
+//!   recomputes them from the merged equilibria;
 //! * `morse_counts` (equilibria per Morse index), `spurious` (`point`, `B`, `starts`,
 //!   `first_start`, `first_search`), `outcomes` (per searcher: `equilibrium`, `spurious`, `escaped`,
 //!   `diverged`, `unresolved`), `escaped`, `diverged`, `unresolved` (the primary searcher's);
@@ -23,8 +35,8 @@
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::{
-    Accumulator, Cluster, Equilibrium, EquilibriumMap, MapParams, OutcomeCounts, Searcher,
-    ShardData, SpuriousPoint,
+    Accumulator, Cluster, Connection, Equilibrium, EquilibriumMap, MapParams, OutcomeCounts,
+    PathEnd, Searcher, ShardData, SpuriousPoint,
 };
 use crate::error::{Error, Result};
 
@@ -57,9 +69,26 @@ impl Serialize for Equilibrium {
     }
 }
 
+impl Serialize for Connection {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Connection", 9)?;
+        s.serialize_field("saddle", &self.saddle)?;
+        s.serialize_field("minima", &self.minima)?;
+        s.serialize_field("barriers", &self.barriers)?;
+        s.serialize_field("outcomes", &self.outcomes.map(PathEnd::code))?;
+        s.serialize_field("notes", &self.notes)?;
+        s.serialize_field("ends", &self.ends)?;
+        s.serialize_field("steps", &self.steps)?;
+        let finite = |x: f64| x.is_finite().then_some(x);
+        s.serialize_field("eigenvalue", &finite(self.eigenvalue))?;
+        s.serialize_field("delta", &finite(self.delta))?;
+        s.end()
+    }
+}
+
 impl Serialize for EquilibriumMap {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("EquilibriumMap", 20)?;
+        let mut s = serializer.serialize_struct("EquilibriumMap", 21)?;
         s.serialize_field("problem", &self.problem)?;
         s.serialize_field("fingerprint", &self.fingerprint)?;
         s.serialize_field("starts", &self.completeness.starts_used)?;
@@ -74,6 +103,7 @@ impl Serialize for EquilibriumMap {
         )?;
         s.serialize_field("scale", &self.scale)?;
         s.serialize_field("equilibria", &self.equilibria)?;
+        s.serialize_field("connections", &self.connections)?;
         s.serialize_field("morse_counts", &self.morse_counts())?;
         s.serialize_field("spurious", &self.spurious)?;
         s.serialize_field("outcomes", &self.outcomes)?;

@@ -22,7 +22,9 @@
 //!    exactly the fixed map with `starts: Some(N_k)`.
 //! 5. **Assembly**: classification ([`classify`]: eigenvalues of the Hessian of `Σ L`, the
 //!    Morse index), the common-stationary test, `Σ L` at each point, the Krawczyk certificate
-//!    ([`certify`]) and basin shares.
+//!    ([`certify`]) and basin shares; then which minima each index-1 saddle joins
+//!    ([`connect`]: steepest descent along both sides of its unstable eigenvector), with the
+//!    barriers.
 //!
 //! The result is a pure function of the problem, the parameters and the records, so it does
 //! not depend on the thread count, and shards of the starts merge into exactly the
@@ -39,6 +41,7 @@
 mod assemble;
 mod certify;
 pub mod completeness;
+mod connections;
 mod estimate;
 mod json;
 mod search;
@@ -49,6 +52,7 @@ pub use certify::{
     Certificate, Classification, Kind, certificate_radii, certify, classify, degenerate_tolerance,
     krawczyk,
 };
+pub use connections::{Connection, ConnectionParams, PathEnd, connect, displacement};
 pub use estimate::{UnfoundEstimate, estimate_unfound};
 pub use json::shard_from_json;
 pub use search::{Outcome, SearchRecord, Searcher, StartRecord};
@@ -281,6 +285,8 @@ pub struct EquilibriumMap {
     pub params: MapParams,
     /// Distinct equilibria, in order of first discovery (start index).
     pub equilibria: Vec<Equilibrium>,
+    /// The minima each index-1 saddle of `equilibria` joins ([`connect`]), in saddle order.
+    pub connections: Vec<Connection>,
     /// Distinct spurious end points.
     pub spurious: Vec<SpuriousPoint>,
     /// Outcomes per searcher.
@@ -669,6 +675,15 @@ fn assemble_map(
         })
         .collect::<Vec<_>>();
     let (degree, degree_note) = degree_of(obj, &region, &equilibria);
+    let connections = connect(
+        obj,
+        &region,
+        &equilibria,
+        &ConnectionParams {
+            newton_steps: params.newton_steps,
+            ..ConnectionParams::default()
+        },
+    );
     Ok(EquilibriumMap {
         problem: problem.name.clone(),
         fingerprint: problem_fingerprint(problem)?,
@@ -683,6 +698,7 @@ fn assemble_map(
         },
         params,
         equilibria,
+        connections,
         spurious: acc.spurious,
         outcomes: acc.outcomes,
         starts_mapped: acc.starts,
@@ -713,7 +729,8 @@ fn degree_of(
 impl EquilibriumMap {
     /// Runs the interval proof ([`completeness::prove`]) over the region: every equilibrium
     /// the proof finds that the map missed is polished, classified, certified and added
-    /// (`found_by: ["proof"]`), and the degree check is redone with them.
+    /// (`found_by: ["proof"]`), and the degree check and the connections are redone with
+    /// them.
     ///
     /// # Errors
     /// As [`completeness::prove`] and [`region_of`].
@@ -761,6 +778,15 @@ impl EquilibriumMap {
             });
         }
         let (degree, degree_note) = degree_of(obj, &region, &self.equilibria);
+        self.connections = connect(
+            obj,
+            &region,
+            &self.equilibria,
+            &ConnectionParams {
+                newton_steps: self.params.newton_steps,
+                ..ConnectionParams::default()
+            },
+        );
         self.completeness.degree = degree;
         self.completeness.degree_note = degree_note;
         self.completeness.proof = report;

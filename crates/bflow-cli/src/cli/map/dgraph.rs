@@ -12,24 +12,34 @@ use super::plot::{
     Entry, Format, Morse, Symbol, draw_legend, draw_symbol, draw_wrapped, format_of, text_style,
 };
 use crate::report::MapContext;
-use crate::report::landscape::{DisconnectivityGraph, Landscape};
+use crate::report::landscape::{Connection, DisconnectivityGraph, Landscape};
 use bflow::map::{EquilibriumMap, Kind};
 
 /// Leaves get their `#` written under them up to this many.
 const MAX_LEAF_LABELS: usize = 60;
 
-/// The landscape of `map`: its minima at their `Σ L`. The map does not compute which minima
-/// each index-1 saddle connects yet, so there are no connections.
+/// The landscape of `map`: its minima at their `Σ L`, and each index-1 saddle at its `Σ L`
+/// with the minima its two descent paths reach ([`EquilibriumMap::connections`]; a side that
+/// reached no mapped minimum is `None`, drawn as an escape).
 pub fn landscape_of(map: &EquilibriumMap, ctx: &MapContext) -> Landscape {
+    let loss = |k: usize| ctx.loss_sums.get(k).copied().unwrap_or(f64::NAN);
     Landscape {
         minima: map
             .equilibria
             .iter()
             .enumerate()
             .filter(|(_, e)| e.classification.kind == Kind::Minimum)
-            .map(|(k, _)| (k, ctx.loss_sums.get(k).copied().unwrap_or(f64::NAN)))
+            .map(|(k, _)| (k, loss(k)))
             .collect(),
-        connections: Vec::new(),
+        connections: map
+            .connections
+            .iter()
+            .map(|c| Connection {
+                saddle: c.saddle,
+                saddle_energy: loss(c.saddle),
+                minima: c.minima,
+            })
+            .collect(),
     }
 }
 
@@ -169,14 +179,37 @@ pub fn draw<DB: DrawingBackend>(
                 .map_err(err)?;
         }
     }
+    // Saddle numbers beside each join (right of its upward line, above its bar) and each
+    // escape, as long as the leaves are numbered too.
+    let saddle_label = text_style(12.0, HPos::Left, VPos::Bottom).color(&RGBColor(150, 0, 0));
+    let saddle_names = |s: &[usize]| {
+        s.iter()
+            .map(|k| format!("#{}", k + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    for (id, node) in graph.nodes.iter().enumerate() {
+        if let crate::report::landscape::NodeKind::Join { saddles } = &node.kind
+            && leaves <= MAX_LEAF_LABELS
+            && !x[id].is_nan()
+        {
+            let at = chart.backend_coord(&(x[id], node.level));
+            root.draw_text(&saddle_names(saddles), &saddle_label, (at.0 + 4, at.1 - 3))
+                .map_err(err)?;
+        }
+    }
     for e in &graph.escapes {
         if !x[e.node].is_nan() {
-            draw_symbol(
-                root,
-                Symbol::Open,
-                chart.backend_coord(&(x[e.node], e.level)),
-                3,
-            )?;
+            let at = chart.backend_coord(&(x[e.node], e.level));
+            draw_symbol(root, Symbol::Open, at, 3)?;
+            if leaves <= MAX_LEAF_LABELS {
+                root.draw_text(
+                    &saddle_names(&[e.saddle]),
+                    &saddle_label,
+                    (at.0 + 6, at.1 - 3),
+                )
+                .map_err(err)?;
+            }
         }
     }
     let mut entries = vec![Entry {
@@ -186,7 +219,13 @@ pub fn draw<DB: DrawingBackend>(
     if !landscape.connections.is_empty() {
         entries.push(Entry {
             symbol: Symbol::Level,
-            text: "groups join at the Σ L of the lowest index-1 saddle between them".into(),
+            text: if leaves <= MAX_LEAF_LABELS {
+                "groups join at the Σ L of the lowest index-1 saddle between them (#: the \
+                 saddle's number in the table)"
+                    .into()
+            } else {
+                "groups join at the Σ L of the lowest index-1 saddle between them".into()
+            },
         });
     }
     if !graph.escapes.is_empty() {
@@ -199,7 +238,7 @@ pub fn draw<DB: DrawingBackend>(
     let note = if leaves == 0 {
         Some("no minima found")
     } else if landscape.connections.is_empty() {
-        Some("no connections computed: each minimum is drawn as its own tree, at its Σ L")
+        Some("no index-1 saddle found: each minimum is drawn as its own tree, at its Σ L")
     } else {
         None
     };
@@ -233,7 +272,6 @@ pub fn draw<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::landscape::Connection;
 
     /// A map with no equilibria (only the drawing of a hand-made landscape is under test).
     fn empty_map(name: &str) -> EquilibriumMap {
@@ -295,9 +333,44 @@ mod tests {
             assert!(svg.contains(&format!(">\n{leaf}\n<")) || svg.contains(&format!(">{leaf}<")));
         }
         assert!(svg.contains("leaves the region"));
-        assert!(!svg.contains("no connections computed"));
+        assert!(!svg.contains("no index-1 saddle found"));
         // Five nodes (three leaves, two joins): five vertical lines and two horizontal ones.
         assert!(svg.matches("<polyline").count() >= 7);
+    }
+
+    #[test]
+    fn the_landscape_of_a_map_carries_its_connections_at_the_saddles_levels() {
+        let problem = bflow::problems::builtin::<f64>("himmelblau-split").unwrap();
+        let params = bflow::map::MapParams {
+            starts: Some(96),
+            ..bflow::map::MapParams::default()
+        };
+        let map = bflow::map::map_equilibria(&problem, &params).unwrap();
+        let ctx = MapContext::new(vec!["x".into(), "y".into()], &map);
+        let l = landscape_of(&map, &ctx);
+        assert_eq!(l.minima.len(), 4);
+        assert_eq!(l.connections.len(), map.connections.len());
+        assert_eq!(l.connections.len(), 4);
+        for (a, b) in l.connections.iter().zip(&map.connections) {
+            assert_eq!(a.saddle, b.saddle);
+            assert_eq!(a.minima, b.minima);
+            assert_eq!(a.saddle_energy, map.equilibria[b.saddle].loss_sum);
+        }
+        // Four saddles around a cycle of four minima: one tree, three joins.
+        let g = DisconnectivityGraph::new(&l);
+        assert_eq!(g.roots.len(), 1);
+        assert!(g.escapes.is_empty());
+        let top = map
+            .connections
+            .iter()
+            .map(|c| map.equilibria[c.saddle].loss_sum);
+        let second_highest = {
+            let mut v: Vec<f64> = top.collect();
+            v.sort_by(f64::total_cmp);
+            v[2]
+        };
+        // The cycle's highest saddle is redundant: the tree's top is the second highest.
+        assert_eq!(g.nodes[g.roots[0]].level, second_highest);
     }
 
     #[test]
@@ -306,7 +379,7 @@ mod tests {
             minima: vec![(0, 1.0), (4, 2.0)],
             connections: Vec::new(),
         });
-        assert!(svg.contains("no connections computed"));
+        assert!(svg.contains("no index-1 saddle found"));
         let svg = svg_of(&Landscape::default());
         assert!(svg.contains("no minima found"));
     }
