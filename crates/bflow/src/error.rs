@@ -170,6 +170,14 @@ pub enum Error {
         /// What differs or is missing.
         reason: String,
     },
+    /// A map checkpoint that cannot be resumed: of another map, or not a checkpoint.
+    #[error("line {line}: {reason}")]
+    Checkpoint {
+        /// 1-based line of the checkpoint.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// `Result` with bflow's [`Error`].

@@ -1,8 +1,12 @@
 //! `bflow map PROBLEM` and `bflow merge A.json …`: equilibrium maps, their plots and shards.
 
+mod checkpoint;
 mod dgraph;
 mod plot;
+mod progress;
 
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,13 +14,33 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use std::ops::ControlFlow;
-
 use super::problem_arg::load_problem_named;
 use super::{CliError, check_plot_path, check_writable, write_file};
 use crate::report::MapContext;
 use bflow::map::completeness::ProofParams;
-use bflow::map::{MapControl, MapParams, Mapper, Searcher, Shard, StartRecord, merge};
+use bflow::map::checkpoint::CheckpointHeader;
+use bflow::map::{
+    MAX_STARTS, MapControl, MapParams, MapProgress, Mapper, Searcher, Shard, StartRecord, merge,
+};
+
+/// The most starts `--per-start` keeps in memory and writes into the JSON (about 4 KB of
+/// peak memory each, measured: the JSON is built as a tree before it is written).
+const MAX_PER_START: usize = 1 << 16;
+
+/// The most start records a plot keeps for its basin panel: the first starts, a prefix of
+/// the Halton sequence and so spread evenly over the region (the legend's counts are of all
+/// starts).
+const PLOT_RECORDS: usize = 1 << 16;
+
+/// Parses a number of starts: a whole number from 1 to [`MAX_STARTS`].
+fn parse_starts(text: &str) -> Result<usize, String> {
+    let range = format!("a whole number of starts from 1 to {MAX_STARTS}");
+    match text.trim().parse::<u128>() {
+        Ok(n) if (1..=MAX_STARTS as u128).contains(&n) => Ok(n as usize),
+        Ok(_) => Err(format!("must be {range}")),
+        Err(_) => Err(format!("not {range} (digits only)")),
+    }
+}
 
 /// Flags of `bflow map`.
 #[derive(Debug, Args)]
@@ -25,10 +49,10 @@ pub struct MapArgs {
     pub problem: String,
     /// A fixed number of starts N (Halton points in the region). Without it the map runs
     /// rounds of doubling size until it looks complete (or --max-starts / --max-time).
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = parse_starts)]
     pub starts: Option<usize>,
     /// The most starts an adaptive map (no --starts) runs.
-    #[arg(long, default_value_t = 1 << 16)]
+    #[arg(long, value_name = "N", default_value_t = 1 << 16, value_parser = parse_starts)]
     pub max_starts: usize,
     /// The searches from every start, comma-separated, the first the primary: newton,
     /// bflow, lossflow, ascent.
@@ -46,11 +70,16 @@ pub struct MapArgs {
     /// Stop after this many seconds; the map then covers the starts run so far and says so.
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
+    /// Write every start's record to PATH (JSON Lines) as the map runs; when PATH holds the
+    /// records of this same map (problem and settings), resume from them. The finished map is
+    /// the one an uninterrupted run gives.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
     /// Write the map as JSON (`bflow merge` reads it back).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
     /// Also write every start's searches into the JSON (`per_start`; memory grows with the
-    /// starts).
+    /// starts: at most 65536 of them; --checkpoint keeps every start's record on disk).
     #[arg(long)]
     pub per_start: bool,
     #[command(flatten)]
@@ -186,6 +215,19 @@ fn map_params(args: &MapArgs) -> Result<MapParams, CliError> {
         }
         other => CliError::input(other),
     })?;
+    if args.per_start {
+        let most = match (params.starts, params.shard) {
+            (Some(n), Some(s)) => n.saturating_sub(s.index).div_ceil(s.count),
+            (Some(n), None) => n,
+            (None, _) => params.max_starts,
+        };
+        if most > MAX_PER_START {
+            return Err(CliError::input(format!(
+                "--per-start keeps every start in memory: at most {MAX_PER_START} starts, this \
+                 map may run {most} (--checkpoint PATH writes every start's record to disk)"
+            )));
+        }
+    }
     Ok(params)
 }
 
@@ -195,6 +237,8 @@ struct Outputs<'a> {
     csv: Option<&'a Path>,
     connections_csv: Option<&'a Path>,
     plot: Option<&'a Path>,
+    /// Write the map's records into the JSON (`per_start`).
+    per_start: bool,
 }
 
 /// The second plot of a two-parameter map: `STEM-disconnectivity.EXT` beside `plot`.
@@ -242,6 +286,12 @@ fn output(
     out!("{}", crate::report::map_text(map, &ctx));
     if let Some(path) = to.json {
         let mut value = crate::report::map_json(map);
+        if !to.per_start
+            && let Some(fields) = value.as_object_mut()
+        {
+            // Records kept only for the plot's basin panel.
+            fields.remove("per_start");
+        }
         // What `bflow merge` needs to reload exactly this problem (the library checks the
         // fingerprint).
         value["problem_source"] = serde_json::json!(source);
@@ -277,6 +327,7 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
         csv: args.csv.as_deref(),
         connections_csv: args.connections_csv.as_deref(),
         plot: args.plot.as_deref(),
+        per_start: args.per_start,
     };
     to.check(problem.dim())?;
     let max_time = match args.max_time {
@@ -288,10 +339,58 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
             ))
         })?),
     };
+    let mut mapper = Mapper::new(&problem, &params).map_err(CliError::input)?;
+    // The plot's basin panel needs start records; without --per-start it keeps a bounded
+    // prefix of them.
+    let sample_plot = args.plot.is_some() && !args.per_start;
+    let mut sample: Vec<StartRecord> = Vec::new();
+    let mut keep_sample = |r: &StartRecord| {
+        if sample_plot && sample.len() < PLOT_RECORDS {
+            sample.push(r.clone());
+        }
+    };
+    let file = match &args.checkpoint {
+        None => None,
+        Some(path) => {
+            let header = CheckpointHeader::new(&problem, &args.problem, &params)
+                .map_err(CliError::input)?;
+            let (file, resumed) = checkpoint::CheckpointFile::open(
+                path,
+                &header,
+                &mut mapper,
+                args.per_start,
+                &mut keep_sample,
+            )?;
+            if resumed.records > 0 || resumed.torn_bytes > 0 {
+                super::write_stderr(format_args!(
+                    "bflow: resuming from {}: {} starts mapped before{}\n",
+                    path.display(),
+                    resumed.records,
+                    if resumed.torn_bytes > 0 {
+                        format!(" (a partial last line of {} bytes dropped)", resumed.torn_bytes)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            Some(file)
+        }
+    };
+    // Written by both the record and the batch callbacks.
+    let file = std::cell::RefCell::new(file);
+
+    // Progress: a bar on a terminal (shown after a second), lines every 10 s elsewhere.
+    let terminal = std::io::stderr().is_terminal();
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    let lines = progress::ProgressLines::new(std::io::stderr(), progress::LINE_INTERVAL);
+    lines.set_equilibria(mapper.equilibria_found());
     let shown = AtomicBool::new(false);
     let clock = Instant::now();
     let observer = |done: usize, total: usize| {
+        if !terminal {
+            lines.tick(done, total);
+            return;
+        }
         if !shown.load(Ordering::Relaxed) && clock.elapsed() > Duration::from_secs(1) {
             shown.store(true, Ordering::Relaxed);
             bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -299,21 +398,52 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let mut mapper = Mapper::new(&problem, &params).map_err(CliError::input)?;
-    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
-    mapper
-        .run(&mut MapControl {
-            max_time,
-            keep_records: args.per_start || args.plot.is_some(),
-            progress: &observer,
-            on_record: &mut on_record,
-        })
-        .map_err(CliError::failure)?;
+    let mut last = MapProgress {
+        starts_mapped: mapper.starts_mapped(),
+        round_starts: 0,
+        equilibria: mapper.equilibria_found(),
+    };
+    let mut on_record = |r: &StartRecord| {
+        keep_sample(r);
+        file.borrow_mut()
+            .as_mut()
+            .map_or(ControlFlow::Continue(()), |f| f.record(r))
+    };
+    let mut on_batch = |p: &MapProgress| {
+        last = *p;
+        lines.set_equilibria(p.equilibria);
+        if !terminal {
+            lines.tick(p.starts_mapped, p.round_starts);
+        }
+        file.borrow_mut()
+            .as_mut()
+            .map_or(ControlFlow::Continue(()), |f| f.batch_end())
+    };
+    let run = mapper.run(&mut MapControl {
+        max_time,
+        keep_records: args.per_start,
+        progress: &observer,
+        on_record: &mut on_record,
+        on_batch: &mut on_batch,
+    });
+    bar.finish_and_clear();
+    if let Some(file) = file.into_inner() {
+        file.close()?;
+    }
+    run.map_err(CliError::failure)?;
     let mut map = mapper.finish().map_err(CliError::input)?;
     if let Some(proof) = &proof {
         map.prove(&problem, proof).map_err(CliError::input)?;
     }
-    bar.finish_and_clear();
+    lines.set_equilibria(map.equilibria.len());
+    lines.finish(
+        map.starts_mapped,
+        last.round_starts.max(map.starts_mapped),
+        &map.completeness.stopped,
+    );
+    if sample_plot {
+        map.records = Some(sample);
+    }
     output(&map, &to, &problem, names, &args.problem)
 }
 
@@ -347,6 +477,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
         csv: args.csv.as_deref(),
         connections_csv: args.connections_csv.as_deref(),
         plot: args.plot.as_deref(),
+        per_start: false,
     };
     to.check(problem.dim())?;
     let mut map = merge(&problem, &parts).map_err(CliError::input)?;

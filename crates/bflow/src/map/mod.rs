@@ -37,9 +37,17 @@
 //!
 //! **Sharding.** Shard `I/N` maps the starts whose index `i` has `i mod N = I` (round-robin,
 //! so every shard samples the whole region evenly); it needs a fixed number of starts.
+//!
+//! **Stopping and resuming.** [`Mapper::run`] runs the starts in batches (sized to about a
+//! second each, at most 16 384 starts); every start checks the time limit before it begins,
+//! and the records go to the accumulator and to [`MapControl::on_record`] in start order, so
+//! a stopped map covers a prefix of its starts. [`Mapper::feed`] takes such a prefix back
+//! (closing the rounds it completes), and the map then run to its end is the uninterrupted
+//! one; [`checkpoint`] stores the records as JSON Lines.
 
 mod assemble;
 mod certify;
+pub mod checkpoint;
 pub mod completeness;
 mod connections;
 mod estimate;
@@ -356,7 +364,32 @@ pub struct MapControl<'a> {
     /// Called with every record in start order once its batch is done; `Break` stops the map
     /// (an I/O error in a checkpoint, say).
     pub on_record: &'a mut dyn FnMut(&StartRecord) -> ControlFlow<()>,
+    /// Called at the end of every batch, after its records went to `on_record` (flush a
+    /// checkpoint here); `Break` stops the map.
+    pub on_batch: &'a mut dyn FnMut(&MapProgress) -> ControlFlow<()>,
 }
+
+/// Where a map stands at the end of a batch of starts ([`MapControl::on_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapProgress {
+    /// Starts mapped so far (this shard's), records fed from a checkpoint included.
+    pub starts_mapped: usize,
+    /// This shard's starts up to the end of the current round (all of them for a fixed
+    /// number of starts).
+    pub round_starts: usize,
+    /// Distinct equilibria found so far.
+    pub equilibria: usize,
+}
+
+/// Batches of starts run in parallel; their records then go in start order to the
+/// accumulator and [`MapControl::on_record`]. A batch is sized to take about
+/// [`BATCH_SECONDS`], between one start per thread and this many starts (which bounds the
+/// records in flight).
+const MAX_BATCH: usize = 1 << 14;
+
+/// The duration a batch aims at: a checkpoint is flushed at every batch end, so a killed
+/// map loses about this much work (or one start, when a start takes longer).
+const BATCH_SECONDS: f64 = 1.0;
 
 /// A map in progress: feed it records from a checkpoint, run it, finish it.
 pub struct Mapper<'p> {
@@ -369,7 +402,13 @@ pub struct Mapper<'p> {
     records: Vec<StartRecord>,
     /// The next start index to run (every index below it that belongs to the shard is done).
     next: usize,
+    /// Rounds completed.
     rounds: usize,
+    /// Distinct equilibria when the current round began (an adaptive map stops after a
+    /// round that found nothing new).
+    round_found: usize,
+    /// Why the map is done, once it is: `"fixed"`, `"complete"` or `"max-starts"`.
+    finished: Option<&'static str>,
     stopped: String,
     seconds: f64,
 }
@@ -394,6 +433,8 @@ impl<'p> Mapper<'p> {
             records: Vec::new(),
             next: 0,
             rounds: 0,
+            round_found: 0,
+            finished: None,
             stopped: String::new(),
             seconds: 0.0,
         })
@@ -425,21 +466,75 @@ impl<'p> Mapper<'p> {
         self.next
     }
 
-    fn owns(&self, i: usize) -> bool {
-        self.params.shard.is_none_or(|s| s.contains(i))
+    /// Distinct equilibria found so far.
+    pub fn equilibria_found(&self) -> usize {
+        self.acc.clusters.len()
+    }
+
+    /// The first start index `≥ i` of this map's slice (`usize::MAX` when there is none).
+    fn next_owned(&self, i: usize) -> usize {
+        match self.params.shard {
+            None => i,
+            Some(s) => {
+                let r = i % s.count;
+                let ahead = if r <= s.index {
+                    s.index - r
+                } else {
+                    s.count - r + s.index
+                };
+                i.saturating_add(ahead)
+            }
+        }
+    }
+
+    /// How many start indices below `end` belong to this map's slice.
+    fn owned_below(&self, end: usize) -> usize {
+        match self.params.shard {
+            None => end,
+            Some(s) => end.saturating_sub(s.index).div_ceil(s.count),
+        }
+    }
+
+    /// The end (exclusive start index) of the round that start `next` belongs to.
+    fn round_end(&self) -> usize {
+        match self.params.starts {
+            Some(n) => n,
+            None => (0..64)
+                .map(|k| self.params.round_end(k))
+                .find(|&end| end > self.next)
+                .unwrap_or(self.params.max_starts),
+        }
+    }
+
+    /// Counts the round that just ended at `next` and decides whether the map is done.
+    fn close_round(&mut self) {
+        self.rounds += 1;
+        let found_new = self.acc.clusters.len() > self.round_found;
+        self.round_found = self.acc.clusters.len();
+        self.finished = match self.params.starts {
+            Some(_) => Some("fixed"),
+            None if self.rounds >= 2
+                && !found_new
+                && self.estimate().estimate_unfound < 0.5 =>
+            {
+                Some("complete")
+            }
+            None if self.next >= self.params.max_starts => Some("max-starts"),
+            None => None,
+        };
     }
 
     /// Adds a record made earlier with the same problem and parameters (a checkpoint): it must
-    /// be the next start of this map's sequence.
+    /// be the next start of this map's sequence. Rounds that the records complete are closed
+    /// as [`run`](Self::run) closes them, so feeding a prefix of a map's records and running
+    /// the rest gives the map of an uninterrupted run.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] (`checkpoint`) when the record is not the next start or
-    /// has points of the wrong length.
+    /// [`Error::InvalidParameter`] (`checkpoint`) when the record is not the next start (or
+    /// the map is already done), or has points of the wrong length or other searchers.
     pub fn feed(&mut self, record: StartRecord, keep: bool) -> Result<()> {
-        let mut expected = self.next;
-        while !self.owns(expected) {
-            expected += 1;
-        }
+        let end = self.round_end();
+        let expected = self.next_owned(self.next);
         let n = self.problem.dim();
         let lengths_ok = record.start.len() == n
             && record
@@ -452,7 +547,16 @@ impl<'p> Mapper<'p> {
                 .iter()
                 .zip(&self.params.searchers)
                 .all(|(s, &t)| s.searcher == t);
-        if record.index != expected || !lengths_ok {
+        if let Some(reason) = self.finished {
+            return Err(Error::InvalidParameter {
+                name: "checkpoint".into(),
+                reason: format!(
+                    "record {} comes after the end of the map (stopped: {reason})",
+                    record.index
+                ),
+            });
+        }
+        if record.index != expected || expected >= end || !lengths_ok {
             return Err(Error::InvalidParameter {
                 name: "checkpoint".into(),
                 reason: format!(
@@ -468,6 +572,7 @@ impl<'p> Mapper<'p> {
         if keep {
             self.records.push(record);
         }
+        let _ = end;
         Ok(())
     }
 
@@ -477,6 +582,8 @@ impl<'p> Mapper<'p> {
     }
 
     /// Runs starts (rounds, for an adaptive map) until the map is done or `control` stops it.
+    /// Every start checks the time limit before it begins, so the map stops within one
+    /// start's time of it; the records before the first start not run form the map.
     ///
     /// # Errors
     /// None yet; the signature leaves room for I/O-backed controls.
@@ -485,39 +592,24 @@ impl<'p> Mapper<'p> {
         let deadline = control.max_time.map(|t| clock + t);
         let ctx = self.context();
         let done = AtomicUsize::new(self.acc.starts);
-        loop {
-            // This round's end, and whether the map is already done.
-            let target = match self.params.starts {
-                Some(n) => {
-                    if self.next >= n {
-                        self.stopped = "fixed".into();
-                        break;
-                    }
-                    n
-                }
-                None => {
-                    let k = (0..64)
-                        .find(|&k| self.params.round_end(k) > self.next)
-                        .map(|k| self.params.round_end(k));
-                    match k {
-                        Some(end) if end > self.next => end,
-                        _ => {
-                            self.stopped = "max-starts".into();
-                            break;
-                        }
-                    }
-                }
-            };
-            let found_before = self.acc.clusters.len();
-            // Batches bound the records in flight.
-            const BATCH: usize = 1 << 14;
-            let mut interrupted = false;
+        let threads = rayon::current_num_threads().max(1);
+        let step = self.params.shard.map_or(1, |s| s.count);
+        // The first batch is small: it measures how long a start takes.
+        let mut batch = (4 * threads).min(MAX_BATCH);
+        'map: while self.finished.is_none() {
+            let target = self.round_end();
+            let total = self.owned_below(target);
             while self.next < target {
-                let hi = target.min(self.next.saturating_add(BATCH));
-                let indices: Vec<usize> = (self.next..hi).filter(|&i| self.owns(i)).collect();
+                let first = self.next_owned(self.next).min(target);
+                let indices: Vec<usize> = (first..target).step_by(step).take(batch).collect();
+                let hi = match indices.last() {
+                    Some(&last) if self.next_owned(last + 1) < target => last + 1,
+                    _ => target,
+                };
                 let objectives = self.problem.objectives.as_ref();
                 let (region, seed, searchers) =
                     (&self.region, self.params.seed, &self.params.searchers);
+                let batch_clock = Instant::now();
                 let results: Vec<Option<StartRecord>> = indices
                     .par_iter()
                     .map_init(
@@ -531,7 +623,7 @@ impl<'p> Mapper<'p> {
                                 .iter()
                                 .map(|&s| ctx.search(eval, s, &start))
                                 .collect();
-                            (control.progress)(done.fetch_add(1, Ordering::Relaxed) + 1, target);
+                            (control.progress)(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                             Some(StartRecord {
                                 index: i,
                                 start,
@@ -540,46 +632,41 @@ impl<'p> Mapper<'p> {
                         },
                     )
                     .collect();
+                let batch_seconds = batch_clock.elapsed().as_secs_f64();
                 for r in results {
                     let Some(r) = r else {
                         self.stopped = "time-limit".into();
-                        interrupted = true;
-                        break;
+                        break 'map;
                     };
-                    if (control.on_record)(&r).is_break() {
-                        self.stopped = "interrupted".into();
-                        interrupted = true;
-                    }
+                    let stop = (control.on_record)(&r).is_break();
                     self.acc.add(&r);
                     self.next = r.index + 1;
                     if control.keep_records {
                         self.records.push(r);
                     }
-                    if interrupted {
-                        break;
+                    if stop {
+                        self.stopped = "interrupted".into();
+                        break 'map;
                     }
                 }
-                if interrupted {
-                    break;
-                }
                 self.next = hi;
-            }
-            if interrupted {
-                break;
-            }
-            self.rounds += 1;
-            if self.params.starts.is_none() {
-                let est = self.estimate();
-                let new_found = self.acc.clusters.len() > found_before;
-                if self.rounds >= 2 && !new_found && est.estimate_unfound < 0.5 {
-                    self.stopped = "complete".into();
-                    break;
+                let progress = MapProgress {
+                    starts_mapped: self.acc.starts,
+                    round_starts: total,
+                    equilibria: self.acc.clusters.len(),
+                };
+                if (control.on_batch)(&progress).is_break() {
+                    self.stopped = "interrupted".into();
+                    break 'map;
                 }
-                if self.next >= self.params.max_starts {
-                    self.stopped = "max-starts".into();
-                    break;
-                }
+                // The next batch takes about BATCH_SECONDS at this batch's rate.
+                let rate = indices.len() as f64 / batch_seconds.max(1e-6);
+                batch = ((rate * BATCH_SECONDS) as usize).clamp(threads, MAX_BATCH);
             }
+            self.close_round();
+        }
+        if let Some(reason) = self.finished {
+            self.stopped = reason.into();
         }
         self.seconds += clock.elapsed().as_secs_f64();
         Ok(())
@@ -596,16 +683,16 @@ impl<'p> Mapper<'p> {
             acc,
             records,
             rounds,
+            finished,
             stopped,
             seconds,
-            next,
             ..
         } = self;
+        let stopped = finished.map_or(stopped, String::from);
         let keep = !records.is_empty() || acc.starts == 0;
         let mut map = assemble_map(problem, params, acc, rounds, stopped)?;
         map.records = keep.then_some(records);
         map.seconds = seconds;
-        let _ = next;
         Ok(map)
     }
 }
@@ -815,11 +902,13 @@ impl EquilibriumMap {
 pub fn map_equilibria(problem: &Problem<f64>, params: &MapParams) -> Result<EquilibriumMap> {
     let mut mapper = Mapper::new(problem, params)?;
     let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
+    let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
     mapper.run(&mut MapControl {
         max_time: None,
         keep_records: false,
         progress: &|_, _| {},
         on_record: &mut on_record,
+        on_batch: &mut on_batch,
     })?;
     mapper.finish()
 }

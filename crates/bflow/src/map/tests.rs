@@ -615,3 +615,191 @@ fn maps_find_the_equilibrium_at_extreme_gradient_scales() {
         }
     }
 }
+
+/// Runs a map to its end; the map and every record in start order.
+pub(crate) fn run_with_records(
+    p: &Problem<f64>,
+    params: &MapParams,
+) -> (EquilibriumMap, Vec<StartRecord>) {
+    let mut records = Vec::new();
+    let mut mapper = Mapper::new(p, params).unwrap();
+    let mut on_record = |r: &StartRecord| {
+        records.push(r.clone());
+        ControlFlow::Continue(())
+    };
+    let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
+    mapper
+        .run(&mut MapControl {
+            max_time: None,
+            keep_records: false,
+            progress: &|_, _| {},
+            on_record: &mut on_record,
+            on_batch: &mut on_batch,
+        })
+        .unwrap();
+    (mapper.finish().unwrap(), records)
+}
+
+/// The map's JSON without its timing.
+pub(crate) fn untimed(map: &EquilibriumMap) -> String {
+    let mut m = map.clone();
+    m.seconds = 0.0;
+    serde_json::to_string(&m).unwrap()
+}
+
+/// The map made by feeding `prefix` and running the rest.
+fn resumed_map(p: &Problem<f64>, params: &MapParams, prefix: &[StartRecord]) -> EquilibriumMap {
+    let mut mapper = Mapper::new(p, params).unwrap();
+    for r in prefix {
+        mapper.feed(r.clone(), false).unwrap();
+    }
+    assert_eq!(mapper.starts_mapped(), prefix.len());
+    map_run(mapper)
+}
+
+fn map_run(mut mapper: Mapper<'_>) -> EquilibriumMap {
+    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
+    let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
+    mapper
+        .run(&mut MapControl {
+            max_time: None,
+            keep_records: false,
+            progress: &|_, _| {},
+            on_record: &mut on_record,
+            on_batch: &mut on_batch,
+        })
+        .unwrap();
+    mapper.finish().unwrap()
+}
+
+#[test]
+fn an_adaptive_map_resumed_from_any_prefix_equals_the_uninterrupted_one() {
+    let p = himmelblau_split::<f64>();
+    for params in [
+        // Stops as complete after a few rounds.
+        MapParams {
+            first_round: 8,
+            max_starts: 4096,
+            ..MapParams::default()
+        },
+        // Stops at max-starts in the middle of a doubling.
+        MapParams {
+            first_round: 3,
+            max_starts: 40,
+            seed: 2,
+            ..MapParams::default()
+        },
+    ] {
+        let (whole, records) = run_with_records(&p, &params);
+        let n = records.len();
+        assert_eq!(whole.starts_mapped, n);
+        assert!(whole.completeness.rounds >= 3, "{:?}", whole.completeness);
+        let first = params.first_round;
+        // Every cut: at round ends (first·2^k), inside rounds, none, all.
+        let mut cuts = vec![0, 1, first - 1, first, first + 1, 2 * first, 3 * first, n - 1, n];
+        cuts.retain(|&m| m <= n);
+        for m in cuts {
+            let again = resumed_map(&p, &params, &records[..m]);
+            assert_eq!(untimed(&again), untimed(&whole), "cut after {m} of {n} starts");
+        }
+    }
+}
+
+#[test]
+fn a_sharded_map_resumed_equals_the_uninterrupted_shard() {
+    let p = builtin::<f64>("branin-split").unwrap();
+    let params = MapParams {
+        starts: Some(31),
+        seed: 3,
+        shard: Some(Shard { index: 2, count: 4 }),
+        ..MapParams::default()
+    };
+    let (whole, records) = run_with_records(&p, &params);
+    // Starts 2, 6, …, 30.
+    assert_eq!(records.len(), 8);
+    assert!(records.iter().all(|r| r.index % 4 == 2));
+    for m in 0..=records.len() {
+        let again = resumed_map(&p, &params, &records[..m]);
+        assert_eq!(untimed(&again), untimed(&whole), "cut after {m}");
+        assert_eq!(again.completeness.rounds, 1);
+        assert_eq!(again.completeness.stopped, "fixed");
+    }
+    // A record out of order, or one past the end, is refused.
+    let mut mapper = Mapper::new(&p, &params).unwrap();
+    let err = mapper.feed(records[1].clone(), false).unwrap_err();
+    assert!(err.to_string().contains("expected start 2"), "{err}");
+    for r in &records {
+        mapper.feed(r.clone(), false).unwrap();
+    }
+    let err = mapper.feed(records[0].clone(), false).unwrap_err();
+    assert!(err.to_string().contains("after the end"), "{err}");
+}
+
+#[test]
+fn a_map_stopped_by_its_batch_callback_covers_a_prefix_and_resumes() {
+    let p = himmelblau_split::<f64>();
+    let params = MapParams {
+        starts: Some(200),
+        ..MapParams::default()
+    };
+    let (whole, all) = run_with_records(&p, &params);
+    let mut mapper = Mapper::new(&p, &params).unwrap();
+    let mut seen = Vec::new();
+    let mut batches = Vec::new();
+    let mut on_record = |r: &StartRecord| {
+        seen.push(r.index);
+        ControlFlow::Continue(())
+    };
+    let mut on_batch = |b: &MapProgress| {
+        batches.push(*b);
+        ControlFlow::Break(())
+    };
+    mapper
+        .run(&mut MapControl {
+            max_time: None,
+            keep_records: false,
+            progress: &|_, _| {},
+            on_record: &mut on_record,
+            on_batch: &mut on_batch,
+        })
+        .unwrap();
+    let k = seen.len();
+    assert!(k >= 1 && k < 200, "{k}");
+    assert_eq!(seen, (0..k).collect::<Vec<_>>());
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].starts_mapped, k);
+    assert_eq!(batches[0].round_starts, 200);
+    let stopped = mapper.finish().unwrap();
+    assert_eq!(stopped.completeness.stopped, "interrupted");
+    assert_eq!(stopped.starts_mapped, k);
+    let again = resumed_map(&p, &params, &all[..k]);
+    assert_eq!(untimed(&again), untimed(&whole));
+}
+
+#[test]
+fn a_zero_time_limit_maps_nothing_and_says_so() {
+    let p = himmelblau_split::<f64>();
+    let mut mapper = Mapper::new(
+        &p,
+        &MapParams {
+            starts: Some(50),
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
+    let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
+    mapper
+        .run(&mut MapControl {
+            max_time: Some(std::time::Duration::ZERO),
+            keep_records: false,
+            progress: &|_, _| {},
+            on_record: &mut on_record,
+            on_batch: &mut on_batch,
+        })
+        .unwrap();
+    let map = mapper.finish().unwrap();
+    assert_eq!(map.starts_mapped, 0);
+    assert_eq!(map.completeness.stopped, "time-limit");
+    assert_eq!(map.completeness.rounds, 0);
+}

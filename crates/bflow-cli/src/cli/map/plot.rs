@@ -493,13 +493,15 @@ fn draw<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     let (bx, by) = basins.plotting_area().get_pixel_range();
-    // Dots about half the spacing of the starts, 2 to 6 pixels.
+    // The starts drawn: all of them, or the first ones of a large map (a prefix of the
+    // Halton sequence, spread evenly over the region). Dots about half their spacing, 2 to
+    // 6 pixels.
+    let records = map.records.as_deref().unwrap_or(&[]);
     let spacing = ((bx.end - bx.start) as f64 * (by.end - by.start) as f64
-        / map.starts_mapped.max(1) as f64)
+        / records.len().max(1) as f64)
         .sqrt();
     let dot = ((0.3 * spacing).round() as i32).clamp(2, 6);
     let tol = f64::EPSILON.sqrt() * map.scale;
-    let records = map.records.as_deref().unwrap_or(&[]);
     let escaped = Symbol::Dot(RGBColor(200, 200, 200));
     let diverged = Symbol::Cross(RGBColor(120, 0, 0));
     let spurious = Symbol::Dot(BLACK);
@@ -625,13 +627,6 @@ fn draw<DB: DrawingBackend>(
             })
             .collect()
     };
-    let counted = |o: Outcome| {
-        map.records
-            .iter()
-            .flatten()
-            .filter(|r| r.searches[0].outcome == o)
-            .count()
-    };
     entries.extend([
         Entry {
             symbol: escaped,
@@ -645,7 +640,11 @@ fn draw<DB: DrawingBackend>(
             symbol: spurious,
             text: format!(
                 "spurious: ended where B > 0 ({})",
-                counted(Outcome::Spurious)
+                map.params
+                    .searchers
+                    .first()
+                    .and_then(|s| map.outcomes.get(s))
+                    .map_or(0, |o| o.spurious)
             ),
         },
         Entry {
@@ -781,12 +780,14 @@ mod tests {
         };
         let mut mapper = bflow::map::Mapper::new(&problem, &params).unwrap();
         let mut on_record = |_: &bflow::map::StartRecord| std::ops::ControlFlow::Continue(());
+        let mut on_batch = |_: &bflow::map::MapProgress| std::ops::ControlFlow::Continue(());
         mapper
             .run(&mut bflow::map::MapControl {
                 max_time: None,
                 keep_records: true,
                 progress: &|_, _| {},
                 on_record: &mut on_record,
+                on_batch: &mut on_batch,
             })
             .unwrap();
         let mut map = mapper.finish().unwrap();
