@@ -191,3 +191,23 @@ def test_errors_carry_the_command_line_messages(tmp_path):
 def test_problems_lists_the_catalog():
     names = [name for name, _ in bflow.problems()]
     assert {"e1", "e3", "e4", "himmelblau-split"} <= set(names)
+
+
+def test_long_calls_release_the_gil():
+    """A map running in a thread for up to 3 s must let this thread run meanwhile: were the
+    GIL held for the whole call, this thread could only wake after the map returned."""
+    import threading
+    import time
+
+    done = {}
+
+    def work():
+        done["map"] = bflow.map("e4", starts=1 << 20, max_time=3.0)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    time.sleep(0.3)
+    alive_while_mapping = worker.is_alive()
+    worker.join()
+    assert alive_while_mapping
+    assert done["map"]["completeness"]["stopped"] == "time-limit"
