@@ -166,6 +166,7 @@ pub struct TrajectoryView<'a, T> {
     steps: usize,
     rows: usize,
     cols: usize,
+    offset: usize,
     strides: [usize; 3],
 }
 
@@ -177,8 +178,8 @@ impl<'a, T: Element> TrajectoryView<'a, T> {
     /// axis is zero.
     pub fn c_order(data: &'a [T], shape: [usize; 3]) -> Result<Self> {
         check_len(data.len(), &shape)?;
-        let [t, r, c] = shape;
-        Self::checked(data, shape, [r * c, c, 1], t)
+        let [_, r, c] = shape;
+        Self::new(data, shape, 0, [r * c, c, 1])
     }
 
     /// A Fortran-order (column-major) `[T, rows, cols]` array.
@@ -188,21 +189,59 @@ impl<'a, T: Element> TrajectoryView<'a, T> {
     pub fn fortran_order(data: &'a [T], shape: [usize; 3]) -> Result<Self> {
         check_len(data.len(), &shape)?;
         let [t, r, _] = shape;
-        Self::checked(data, shape, [1, t, t * r], t)
+        Self::new(data, shape, 0, [1, t, t * r])
     }
 
-    fn checked(data: &'a [T], shape: [usize; 3], strides: [usize; 3], t: usize) -> Result<Self> {
+    /// A strided `[T, rows, cols]` array: entry `(t, i, j)` is
+    /// `data[offset + t·strides[0] + i·strides[1] + j·strides[2]]` (numpy's strides, in
+    /// elements, as [`MatrixView::new`] takes them for one matrix). A caller holding a numpy
+    /// array with non-negative strides passes its buffer from the first element on, without
+    /// copying.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`shape`) when an axis is zero or the last entry is
+    /// outside `data`.
+    ///
+    /// ```
+    /// use bflow::diagnose::TrajectoryView;
+    /// // Two steps of a 2×3 matrix, every other column of a 2×2×6 C-order buffer.
+    /// let data: Vec<f64> = (0..24).map(f64::from).collect();
+    /// let v = TrajectoryView::new(&data, [2, 2, 3], 0, [12, 6, 2])?;
+    /// assert_eq!(v.step(1)?.get(1, 2), 22.0);
+    /// # Ok::<(), bflow::Error>(())
+    /// ```
+    pub fn new(
+        data: &'a [T],
+        shape: [usize; 3],
+        offset: usize,
+        strides: [usize; 3],
+    ) -> Result<Self> {
         if shape.contains(&0) {
             return Err(shape_error(format!("shape {shape:?} has an empty axis")));
         }
-        let _ = t;
-        Ok(Self {
-            data,
-            steps: shape[0],
-            rows: shape[1],
-            cols: shape[2],
-            strides,
-        })
+        let last = shape
+            .iter()
+            .zip(&strides)
+            .try_fold(offset, |acc, (&d, &s)| {
+                (d - 1).checked_mul(s).and_then(|x| acc.checked_add(x))
+            });
+        match last {
+            Some(l) if l < data.len() => Ok(Self {
+                data,
+                steps: shape[0],
+                rows: shape[1],
+                cols: shape[2],
+                offset,
+                strides,
+            }),
+            _ => Err(shape_error(format!(
+                "a {}×{}×{} view does not fit in {} values",
+                shape[0],
+                shape[1],
+                shape[2],
+                data.len()
+            ))),
+        }
     }
 
     /// Steps (T).
@@ -222,7 +261,7 @@ impl<'a, T: Element> TrajectoryView<'a, T> {
             self.data,
             self.rows,
             self.cols,
-            t * self.strides[0],
+            self.offset + t * self.strides[0],
             self.strides[1],
             self.strides[2],
         )

@@ -834,7 +834,10 @@ fn parse_npy_dict(text: &[u8]) -> std::result::Result<NpyDict, String> {
             _ => return Err(format!("expected `,` or `}}` at byte {}", p.at)),
         }
     }
-    if text[p.at..].iter().any(|b| !b.is_ascii_whitespace() && *b != 0) {
+    if text[p.at..]
+        .iter()
+        .any(|b| !b.is_ascii_whitespace() && *b != 0)
+    {
         return Err("text after the header dict".into());
     }
     let missing = |key: &str| format!("the header dict has no `{key}`");

@@ -17,8 +17,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 use super::problem_arg::load_problem_named;
 use super::{CliError, check_plot_path, check_writable, write_file};
 use crate::report::MapContext;
-use bflow::map::completeness::ProofParams;
 use bflow::map::checkpoint::CheckpointHeader;
+use bflow::map::completeness::ProofParams;
 use bflow::map::{
     MAX_STARTS, MapControl, MapParams, MapProgress, Mapper, Searcher, Shard, StartRecord, merge,
 };
@@ -352,8 +352,8 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
     let file = match &args.checkpoint {
         None => None,
         Some(path) => {
-            let header = CheckpointHeader::new(&problem, &args.problem, &params)
-                .map_err(CliError::input)?;
+            let header =
+                CheckpointHeader::new(&problem, &args.problem, &params).map_err(CliError::input)?;
             let (file, resumed) = checkpoint::CheckpointFile::open(
                 path,
                 &header,
@@ -367,7 +367,10 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
                     path.display(),
                     resumed.records,
                     if resumed.torn_bytes > 0 {
-                        format!(" (a partial last line of {} bytes dropped)", resumed.torn_bytes)
+                        format!(
+                            " (a partial last line of {} bytes dropped)",
+                            resumed.torn_bytes
+                        )
                     } else {
                         String::new()
                     }

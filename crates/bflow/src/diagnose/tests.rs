@@ -197,6 +197,32 @@ fn column_major_and_strided_views_equal_row_major() {
 }
 
 #[test]
+fn strided_trajectories_equal_their_contiguous_copies() {
+    // Every other step and every other column of a 4×2×6 C-order buffer, from offset 1.
+    let (t, k, n) = (2, 2, 3);
+    let data: Vec<f64> = (0..48).map(|x| ((x * 37) % 11) as f64 - 5.0).collect();
+    let v = TrajectoryView::new(&data, [t, k, n], 1, [24, 6, 2]).unwrap();
+    let mut c = Vec::new();
+    for s in 0..t {
+        for i in 0..k {
+            for j in 0..n {
+                c.push(data[1 + 24 * s + 6 * i + 2 * j]);
+            }
+        }
+    }
+    let p = DiagnoseParams::default();
+    assert_eq!(
+        diagnose_gradient_trajectory(&v, &p).unwrap(),
+        diagnose_gradient_trajectory(&TrajectoryView::c_order(&c, [t, k, n]).unwrap(), &p).unwrap()
+    );
+    // The last entry is 1 + 24 + 6 + 4 = 35; one more value than the buffer holds is refused.
+    assert!(TrajectoryView::new(&data[..36], [t, k, n], 1, [24, 6, 2]).is_ok());
+    assert!(TrajectoryView::new(&data[..35], [t, k, n], 1, [24, 6, 2]).is_err());
+    assert!(TrajectoryView::new(&data, [t, 0, n], 0, [1, 1, 1]).is_err());
+    assert!(TrajectoryView::new(&data, [t, k, n], 0, [usize::MAX, 1, 1]).is_err());
+}
+
+#[test]
 fn trajectories_in_c_and_fortran_order_agree() {
     let (t, k, n) = (3, 2, 4);
     let c: Vec<f64> = (0..t * k * n)

@@ -164,11 +164,8 @@ impl<F: Real> Solver<F> for Newton<F> {
                         for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&self.d) {
                             *t = x + d;
                         }
-                        let unit: Vec<f64> = self
-                            .d
-                            .iter()
-                            .map(|&d| (d / r).to_f64_lossy())
-                            .collect();
+                        let unit: Vec<f64> =
+                            self.d.iter().map(|&d| (d / r).to_f64_lossy()).collect();
                         (full_norm, F::lit(dense_model_ratio(e, s_hat, &unit)))
                     } else {
                         let unit = lm_step(e, s_hat, (radius / r).to_f64_lossy());

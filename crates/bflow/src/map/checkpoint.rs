@@ -87,7 +87,11 @@ impl CheckpointHeader {
     /// What differs, in one line: the format or version, the problem's name, its
     /// fingerprint, its source, or each parameter that differs with both values.
     pub fn compare_line(&self, line: &str) -> std::result::Result<(), String> {
-        let not_ours = || format!("not a bflow map checkpoint (its first line is not a {CHECKPOINT_FORMAT} header)");
+        let not_ours = || {
+            format!(
+                "not a bflow map checkpoint (its first line is not a {CHECKPOINT_FORMAT} header)"
+            )
+        };
         let found: serde_json::Value = serde_json::from_str(line).map_err(|_| not_ours())?;
         if found["format"] != CHECKPOINT_FORMAT {
             return Err(not_ours());
@@ -113,13 +117,12 @@ impl CheckpointHeader {
                 ));
             }
         }
-        let fingerprint: Option<Vec<f64>> =
-            exact_floats::deserialize(&found["fingerprint"]).ok();
+        let fingerprint: Option<Vec<f64>> = exact_floats::deserialize(&found["fingerprint"]).ok();
         let same_fingerprint = fingerprint.is_some_and(|f| {
             f.len() == self.fingerprint.len()
-                && f.iter().zip(&self.fingerprint).all(|(a, b)| {
-                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
-                })
+                && f.iter()
+                    .zip(&self.fingerprint)
+                    .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()))
         });
         if !same_fingerprint {
             differences.push("the problem's objectives (fingerprints differ)".into());
@@ -415,29 +418,50 @@ mod tests {
         // Another problem: name, source and objectives differ.
         let q = crate::problems::builtin::<f64>("branin-split").unwrap();
         let theirs = CheckpointHeader::new(&q, "branin-split", &params).unwrap();
-        let err = header.compare_line(theirs.to_line().trim_end()).unwrap_err();
-        assert!(err.contains("problem \"branin-split\" in the checkpoint, \"himmelblau-split\" now"));
+        let err = header
+            .compare_line(theirs.to_line().trim_end())
+            .unwrap_err();
+        assert!(
+            err.contains("problem \"branin-split\" in the checkpoint, \"himmelblau-split\" now")
+        );
         assert!(err.contains("fingerprints differ"), "{err}");
 
         // The same problem with its fingerprint changed in the last bit.
         let mut nudged = header.clone();
         nudged.fingerprint[2] = f64::from_bits(nudged.fingerprint[2].to_bits() ^ 1);
-        let err = header.compare_line(nudged.to_line().trim_end()).unwrap_err();
-        assert!(err.ends_with("the problem's objectives (fingerprints differ)"), "{err}");
+        let err = header
+            .compare_line(nudged.to_line().trim_end())
+            .unwrap_err();
+        assert!(
+            err.ends_with("the problem's objectives (fingerprints differ)"),
+            "{err}"
+        );
 
         // NaN and infinities survive the file and compare equal to themselves.
         let mut odd = header.clone();
         odd.fingerprint = vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
         let line = odd.to_line();
-        assert!(line.contains(r#""fingerprint":["NaN","inf","-inf"]"#), "{line}");
+        assert!(
+            line.contains(r#""fingerprint":["NaN","inf","-inf"]"#),
+            "{line}"
+        );
         assert_eq!(odd.compare_line(line.trim_end()), Ok(()));
         let back: CheckpointHeader = serde_json::from_str(&line).unwrap();
         assert!(back.fingerprint[0].is_nan() && back.fingerprint[1] == f64::INFINITY);
 
         // Not a checkpoint at all, and a newer version.
-        assert!(header.compare_line("{\"a\": 1}").unwrap_err().contains("not a bflow map checkpoint"));
+        assert!(
+            header
+                .compare_line("{\"a\": 1}")
+                .unwrap_err()
+                .contains("not a bflow map checkpoint")
+        );
         let newer = line.replace("\"version\":1", "\"version\":2");
-        assert!(odd.compare_line(newer.trim_end()).unwrap_err().contains("version 2"));
+        assert!(
+            odd.compare_line(newer.trim_end())
+                .unwrap_err()
+                .contains("version 2")
+        );
     }
 
     #[test]
@@ -464,7 +488,9 @@ mod tests {
         let e = fresh(b"{\"some\": \"json\"}").unwrap_err();
         assert!(e.to_string().contains("not a bflow map checkpoint"), "{e}");
         // A damaged complete line names its line.
-        let mut bytes = checkpoint_of(&header, &records[..3]).into_iter().collect::<Vec<u8>>();
+        let mut bytes = checkpoint_of(&header, &records[..3])
+            .into_iter()
+            .collect::<Vec<u8>>();
         bytes.extend_from_slice(b"{\"index\": 3, garbage\n");
         bytes.extend_from_slice(record_line(&records[4]).as_bytes());
         let e = fresh(&bytes).unwrap_err();

@@ -172,7 +172,10 @@ pub fn shard_from_json(text: &str) -> Result<ShardData> {
     }
     if !(v.seconds.is_finite() && v.seconds >= 0.0) {
         return Err(Error::ShardMismatch {
-            reason: format!("field `seconds` must be finite and ≥ 0, got {:e}", v.seconds),
+            reason: format!(
+                "field `seconds` must be finite and ≥ 0, got {:e}",
+                v.seconds
+            ),
         });
     }
     let primary = *v

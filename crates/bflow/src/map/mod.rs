@@ -513,10 +513,7 @@ impl<'p> Mapper<'p> {
         self.round_found = self.acc.clusters.len();
         self.finished = match self.params.starts {
             Some(_) => Some("fixed"),
-            None if self.rounds >= 2
-                && !found_new
-                && self.estimate().estimate_unfound < 0.5 =>
-            {
+            None if self.rounds >= 2 && !found_new && self.estimate().estimate_unfound < 0.5 => {
                 Some("complete")
             }
             None if self.next >= self.params.max_starts => Some("max-starts"),
@@ -1105,15 +1102,23 @@ fn verify_shard(
     let n = problem.dim();
     // The counts.
     if let Some(s) = claimed.outcomes.keys().find(|s| !searchers.contains(s)) {
-        return Err(format!("counts outcomes of `{s}`, which the map did not run"));
+        return Err(format!(
+            "counts outcomes of `{s}`, which the map did not run"
+        ));
     }
     let outcome = |s: &Searcher| claimed.outcomes.get(s).copied().unwrap_or_default();
     for s in searchers {
         let o = outcome(s);
-        let sum = [o.equilibrium, o.spurious, o.escaped, o.diverged, o.unresolved]
-            .iter()
-            .map(|&x| u128::from(x))
-            .sum::<u128>();
+        let sum = [
+            o.equilibrium,
+            o.spurious,
+            o.escaped,
+            o.diverged,
+            o.unresolved,
+        ]
+        .iter()
+        .map(|&x| u128::from(x))
+        .sum::<u128>();
         if sum != claimed.starts as u128 {
             return Err(format!(
                 "counts {sum} outcomes of `{s}` for {} starts",
@@ -1132,7 +1137,11 @@ fn verify_shard(
             ));
         }
     }
-    let basin: u128 = claimed.clusters.iter().map(|c| c.basin_starts as u128).sum();
+    let basin: u128 = claimed
+        .clusters
+        .iter()
+        .map(|c| c.basin_starts as u128)
+        .sum();
     if basin != u128::from(outcome(&primary).equilibrium) {
         return Err(format!(
             "counts {basin} basin starts, but {} searches of `{primary}` ending at an equilibrium",
@@ -1140,7 +1149,10 @@ fn verify_shard(
         ));
     }
     let spurious_starts: u128 = claimed.spurious.iter().map(|p| p.starts as u128).sum();
-    let spurious_outcomes: u128 = searchers.iter().map(|s| u128::from(outcome(s).spurious)).sum();
+    let spurious_outcomes: u128 = searchers
+        .iter()
+        .map(|s| u128::from(outcome(s).spurious))
+        .sum();
     if spurious_starts != spurious_outcomes {
         return Err(format!(
             "counts {spurious_starts} starts at its spurious points, but {spurious_outcomes} spurious outcomes"
@@ -1166,7 +1178,10 @@ fn verify_shard(
         let at = format!("the equilibrium at {:?}", c.point);
         names_its_search(c.first_start, c.first_search, &at)?;
         if c.point.len() != n {
-            return Err(format!("has a point of {} coordinates, the problem has {n}", c.point.len()));
+            return Err(format!(
+                "has a point of {} coordinates, the problem has {n}",
+                c.point.len()
+            ));
         }
         let finder = searchers[c.first_search];
         if c.hits.get(&finder).copied().unwrap_or(0) == 0
@@ -1186,7 +1201,12 @@ fn verify_shard(
         .clusters
         .iter()
         .map(|c| (c.first_start, c.first_search))
-        .chain(claimed.spurious.iter().map(|p| (p.first_start, p.first_search)))
+        .chain(
+            claimed
+                .spurious
+                .iter()
+                .map(|p| (p.first_start, p.first_search)),
+        )
         .collect();
     keys.sort_unstable();
     if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
@@ -1224,10 +1244,7 @@ fn verify_shard(
         if out.find(&point).is_some() {
             return Err(format!("claims the equilibrium at {point:?} twice"));
         }
-        out.insert(Cluster {
-            point,
-            ..c.clone()
-        });
+        out.insert(Cluster { point, ..c.clone() });
     }
     for sp in &claimed.spurious {
         let start = start_point(region, params.seed, sp.first_start, true);
@@ -1259,7 +1276,8 @@ fn verify_shard(
             ..sp.clone()
         });
     }
-    out.spurious.sort_by_key(|p| (p.first_start, p.first_search));
+    out.spurious
+        .sort_by_key(|p| (p.first_start, p.first_search));
     Ok(out)
 }
 

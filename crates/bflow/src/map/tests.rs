@@ -512,14 +512,20 @@ fn merge_refuses_edited_claims() {
         }
     });
     let m = merge_error(&p, &moved);
-    assert!(m.contains("shard 1 claims an equilibrium at [5.0, 5.0]"), "{m}");
+    assert!(
+        m.contains("shard 1 claims an equilibrium at [5.0, 5.0]"),
+        "{m}"
+    );
     // A claim moved by less than the region's scale but more than the tolerance.
     let nudged = edited(&|s| s.accumulator.clusters[0].point[0] += 1e-5);
     assert!(merge_error(&p, &nudged).contains("does not reach"));
     // Another start of the slice named as the finder.
     let other_start = edited(&|s| s.accumulator.clusters[0].first_start += 2);
     let m = merge_error(&p, &other_start);
-    assert!(m.contains("does not reach") || m.contains("found two"), "{m}");
+    assert!(
+        m.contains("does not reach") || m.contains("found two"),
+        "{m}"
+    );
     // A start of another slice, a start past the end, a search the map did not run.
     let wrong_slice = edited(&|s| s.accumulator.clusters[0].first_start += 1);
     assert!(merge_error(&p, &wrong_slice).contains("not a start of its slice 0/2"));
@@ -696,11 +702,25 @@ fn an_adaptive_map_resumed_from_any_prefix_equals_the_uninterrupted_one() {
         assert!(whole.completeness.rounds >= 3, "{:?}", whole.completeness);
         let first = params.first_round;
         // Every cut: at round ends (first·2^k), inside rounds, none, all.
-        let mut cuts = vec![0, 1, first - 1, first, first + 1, 2 * first, 3 * first, n - 1, n];
+        let mut cuts = vec![
+            0,
+            1,
+            first - 1,
+            first,
+            first + 1,
+            2 * first,
+            3 * first,
+            n - 1,
+            n,
+        ];
         cuts.retain(|&m| m <= n);
         for m in cuts {
             let again = resumed_map(&p, &params, &records[..m]);
-            assert_eq!(untimed(&again), untimed(&whole), "cut after {m} of {n} starts");
+            assert_eq!(
+                untimed(&again),
+                untimed(&whole),
+                "cut after {m} of {n} starts"
+            );
         }
     }
 }
@@ -764,7 +784,7 @@ fn a_map_stopped_by_its_batch_callback_covers_a_prefix_and_resumes() {
         })
         .unwrap();
     let k = seen.len();
-    assert!(k >= 1 && k < 200, "{k}");
+    assert!((1..200).contains(&k), "{k}");
     assert_eq!(seen, (0..k).collect::<Vec<_>>());
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].starts_mapped, k);

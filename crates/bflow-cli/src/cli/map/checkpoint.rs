@@ -72,8 +72,8 @@ impl CheckpointFile {
             // No locks on this file system: go on without.
             Err(std::fs::TryLockError::Error(_)) => {}
         }
-        let resumed = resume(BufReader::new(&file), header, mapper, keep, seen).map_err(|e| {
-            match e {
+        let resumed =
+            resume(BufReader::new(&file), header, mapper, keep, seen).map_err(|e| match e {
                 bflow::Error::Checkpoint { line: 1, reason } => CliError::input(format!(
                     "--checkpoint: {shown}: {reason} (it is left as it is: remove it or give \
                      another path)"
@@ -82,8 +82,7 @@ impl CheckpointFile {
                     CliError::input(format!("{shown}:{line}: {reason}"))
                 }
                 other => CliError::input(format!("{shown}: {other}")),
-            }
-        })?;
+            })?;
         let fail = |what: &str, e: std::io::Error| {
             CliError::failure(format!("--checkpoint: {shown}: cannot {what}: {e}"))
         };
