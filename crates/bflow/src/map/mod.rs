@@ -569,7 +569,12 @@ impl<'p> Mapper<'p> {
         if keep {
             self.records.push(record);
         }
-        let _ = end;
+        // As `run` does at the end of a round: the round is complete when no start of this
+        // slice is left before its end.
+        if self.next_owned(self.next) >= end {
+            self.next = end;
+            self.close_round();
+        }
         Ok(())
     }
 
