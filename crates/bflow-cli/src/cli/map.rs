@@ -56,7 +56,11 @@ pub struct MapArgs {
     pub max_starts: usize,
     /// The searches from every start, comma-separated, the first the primary: newton,
     /// bflow, lossflow, ascent.
-    #[arg(long, value_name = "LIST", default_value = "newton,bflow")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "newton,bflow,lossflow,ascent"
+    )]
     pub searchers: String,
     /// Seed of the Halton shift.
     #[arg(long, default_value_t = 0)]
@@ -65,7 +69,7 @@ pub struct MapArgs {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
     /// B-flow step budget per search.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 200)]
     pub bflow_steps: usize,
     /// Stop after this many seconds; the map then covers the starts run so far and says so.
     #[arg(long, value_name = "SECONDS")]

@@ -387,7 +387,7 @@ pub fn solve_with<F: Real>(
         if !limits.inside(&state.theta) {
             break StopReason::Escaped;
         }
-        if state.stats.sum_norm < best {
+        if state.stats.sum_norm < best * (F::one() - limits.stagnation_decrease) {
             best = state.stats.sum_norm;
             since_best = 0;
         } else {

@@ -155,6 +155,11 @@ pub struct Limits<F> {
     pub floor_steps: Option<usize>,
     /// Stop when `‖s‖` has not reached a new minimum for this many steps (default: none).
     pub stagnation_steps: Option<usize>,
+    /// How much lower than the best so far `‖s‖` must be to count as a new minimum for
+    /// `stagnation_steps`, relative: a new minimum is `‖s‖ < (1 − stagnation_decrease) ·
+    /// best`. In `[0, 1)`; default 0 (any decrease counts). A positive value stops a search
+    /// crawling into a local minimum of `‖s‖` that is not a zero.
+    pub stagnation_decrease: F,
     /// Stop once `B ≤ target_b` (default: none).
     pub target_b: Option<F>,
     /// Stop with [`StopReason::GradientTolerance`] once the gradient of the objective
@@ -178,6 +183,7 @@ impl<F: Real> Default for Limits<F> {
             max_time: None,
             floor_steps: None,
             stagnation_steps: None,
+            stagnation_decrease: F::zero(),
             target_b: None,
             gradient_tolerance: None,
             step_tolerance: None,
@@ -206,6 +212,13 @@ impl<F: Real> Limits<F> {
         at_least_one("floor_steps", self.floor_steps.map(|v| v as u64))?;
         at_least_one("stagnation_steps", self.stagnation_steps.map(|v| v as u64))?;
         at_least_one("max_evaluations", self.max_evaluations)?;
+        let d = self.stagnation_decrease;
+        if d.is_nan() || d < F::zero() || d >= F::one() {
+            return Err(Error::InvalidParameter {
+                name: "stagnation_decrease".into(),
+                reason: format!("must be in [0, 1), got {d}"),
+            });
+        }
         let non_negative = |name: &str, v: Option<F>| match v {
             Some(t) if t.is_nan() || t < F::zero() => Err(Error::InvalidParameter {
                 name: name.into(),

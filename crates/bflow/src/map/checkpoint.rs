@@ -408,7 +408,7 @@ mod tests {
         let err = header.compare_line(line.trim_end()).unwrap_err();
         assert_eq!(
             err,
-            "the checkpoint is of another map: bflow_steps 7 in the checkpoint, 500 now; seed 5 \
+            "the checkpoint is of another map: bflow_steps 7 in the checkpoint, 200 now; seed 5 \
              in the checkpoint, 0 now"
         );
         let mut mapper = Mapper::new(&p, &params).unwrap();
@@ -501,7 +501,7 @@ mod tests {
         let e = fresh(&checkpoint_of(&header, &skipped)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "line 4: record 3 does not continue this map (expected start 2 with 2 searches of \
+            "line 4: record 3 does not continue this map (expected start 2 with 4 searches of \
              2 parameters)"
         );
         // A line longer than the cap is refused, not read into memory.

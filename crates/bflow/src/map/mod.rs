@@ -95,8 +95,10 @@ pub const MAX_SEARCH_STEPS: usize = 1_000_000;
 pub struct MapParams {
     /// A fixed number of starts N; `None` (the default): rounds until the map looks complete.
     pub starts: Option<usize>,
-    /// The first round's starts when `starts` is `None` (default 128).
-    pub first_round: usize,
+    /// The first round's starts when `starts` is `None`; `None` (the default): by the
+    /// dimension n, [`default_first_round`] (32 · 2ⁿ within 128..=4096), since the number
+    /// of equilibria, and of starts needed to see the rare ones, grows with n.
+    pub first_round: Option<usize>,
     /// The most starts an adaptive map runs (default 65 536).
     pub max_starts: usize,
     /// Seed of the Halton shift (default 0).
@@ -104,9 +106,11 @@ pub struct MapParams {
     /// Map only this slice of the starts (default: all; needs `starts`).
     pub shard: Option<Shard>,
     /// The searches run from every start, in order; the first is the primary (basin shares
-    /// are its). Default: Newton, then B-flow.
+    /// are its). Default: Newton, B-flow, loss-flow and ascent — each finds equilibria the
+    /// others miss (B-flow saddles outside Newton's basins, loss-flow minima and ascent
+    /// maxima behind local minima of `‖s‖`).
     pub searchers: Vec<Searcher>,
-    /// B-flow step budget per search (default 500).
+    /// B-flow step budget per search (default 200).
     pub bflow_steps: usize,
     /// Newton step budget per search and per polish (default 100).
     pub newton_steps: usize,
@@ -118,12 +122,17 @@ impl Default for MapParams {
     fn default() -> Self {
         Self {
             starts: None,
-            first_round: 128,
+            first_round: None,
             max_starts: 1 << 16,
             seed: 0,
             shard: None,
-            searchers: vec![Searcher::Newton, Searcher::Bflow],
-            bflow_steps: 500,
+            searchers: vec![
+                Searcher::Newton,
+                Searcher::Bflow,
+                Searcher::Lossflow,
+                Searcher::Ascent,
+            ],
+            bflow_steps: 200,
             newton_steps: 100,
             lossflow_steps: 3000,
         }
@@ -149,10 +158,10 @@ impl MapParams {
             }
             _ => {}
         }
-        if self.first_round == 0 || self.first_round > MAX_STARTS {
+        if let Some(f) = self.first_round.filter(|&f| f == 0 || f > MAX_STARTS) {
             return bad(
                 "first_round",
-                format!("must be in 1..={MAX_STARTS}, got {}", self.first_round),
+                format!("must be in 1..={MAX_STARTS}, got {f}"),
             );
         }
         if self.max_starts == 0 || self.max_starts > MAX_STARTS {
@@ -197,12 +206,20 @@ impl MapParams {
         Ok(())
     }
 
-    /// The end of round `k` (exclusive start index) of an adaptive map.
-    fn round_end(&self, k: u32) -> usize {
+    /// The end of round `k` (exclusive start index) of an adaptive map of `n` parameters.
+    fn round_end(&self, k: u32, n: usize) -> usize {
         self.first_round
+            .unwrap_or_else(|| default_first_round(n))
             .saturating_mul(1usize.checked_shl(k).unwrap_or(usize::MAX))
             .min(self.max_starts)
     }
+}
+
+/// The first round of an adaptive map of `n` parameters when [`MapParams::first_round`] is
+/// `None`: 32 · 2ⁿ starts, at least 128 and at most 4096 (128 for n ≤ 2, 512 for n = 4).
+pub fn default_first_round(n: usize) -> usize {
+    let n = u32::try_from(n).unwrap_or(u32::MAX).min(7);
+    (32usize << n).clamp(128, 4096)
 }
 
 /// The statistical and rigorous evidence that a map is complete (see
@@ -500,7 +517,7 @@ impl<'p> Mapper<'p> {
         match self.params.starts {
             Some(n) => n,
             None => (0..64)
-                .map(|k| self.params.round_end(k))
+                .map(|k| self.params.round_end(k, self.problem.dim()))
                 .find(|&end| end > self.next)
                 .unwrap_or(self.params.max_starts),
         }

@@ -532,7 +532,7 @@ fn merge_refuses_edited_claims() {
     let past_end = edited(&|s| s.accumulator.clusters[0].first_start = 1 << 40);
     assert!(merge_error(&p, &past_end).contains("not a start of its slice"));
     let search = edited(&|s| s.accumulator.clusters[0].first_search = 7);
-    assert!(merge_error(&p, &search).contains("the map runs 2 searches"));
+    assert!(merge_error(&p, &search).contains("the map runs 4 searches"));
     // Hits and basins that do not add up.
     let hits = edited(&|s| {
         s.accumulator.clusters[0]
@@ -684,13 +684,13 @@ fn an_adaptive_map_resumed_from_any_prefix_equals_the_uninterrupted_one() {
     for params in [
         // Stops as complete after a few rounds.
         MapParams {
-            first_round: 8,
+            first_round: Some(8),
             max_starts: 4096,
             ..MapParams::default()
         },
         // Stops at max-starts in the middle of a doubling.
         MapParams {
-            first_round: 3,
+            first_round: Some(3),
             max_starts: 40,
             seed: 2,
             ..MapParams::default()
@@ -700,7 +700,7 @@ fn an_adaptive_map_resumed_from_any_prefix_equals_the_uninterrupted_one() {
         let n = records.len();
         assert_eq!(whole.starts_mapped, n);
         assert!(whole.completeness.rounds >= 3, "{:?}", whole.completeness);
-        let first = params.first_round;
+        let first = params.first_round.unwrap();
         // Every cut: at round ends (first·2^k), inside rounds, none, all.
         let mut cuts = vec![
             0,
