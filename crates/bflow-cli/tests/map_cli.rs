@@ -483,3 +483,49 @@ fn a_side_that_leaves_the_region_is_null_in_the_json() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// One objective (K = 1): B ≡ 1, so the map drops B-flow, says so, and still finds all nine
+/// stationary points of Himmelblau's function; `run` refuses B-flow with its flag named.
+#[test]
+fn one_objective_maps_without_bflow_and_run_refuses_bflow() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/problems/himmelblau.toml"
+    );
+    let json = common::temp_path("k1-map.json");
+    let out = common::bflow()
+        .args(["map", file, "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("B-flow is not run"), "{stderr}");
+    let m = common::read_json(&json);
+    assert_eq!(m["equilibria"].as_array().unwrap().len(), 9);
+    assert_eq!(m["morse_counts"], serde_json::json!([4, 4, 1]));
+    assert_eq!(
+        m["params"]["searchers"],
+        serde_json::json!(["newton", "lossflow", "ascent"])
+    );
+    let out = common::bflow().args(["run", file]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("bflow: error: --method:"), "{stderr}");
+    let out = common::bflow()
+        .args([
+            "run",
+            file,
+            "--rule",
+            "newton",
+            "--start=0.5,-1",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

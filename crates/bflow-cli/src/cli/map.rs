@@ -343,6 +343,15 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
             ))
         })?),
     };
+    if problem.objectives.num_objectives() == 1
+        && params.searchers.contains(&Searcher::Bflow)
+        && params.searchers.len() > 1
+    {
+        super::write_stderr(format_args!(
+            "bflow: note: one objective, so B ≡ 1 and B-flow is not run; the map searches \
+             s = ∇L with the other searchers\n"
+        ));
+    }
     let mut mapper = Mapper::new(&problem, &params).map_err(CliError::input)?;
     // The plot's basin panel needs start records; without --per-start it keeps a bounded
     // prefix of them.

@@ -87,6 +87,12 @@ impl<F: Real> Solver<F> for Newton<F> {
         }
         let n = state.theta().len();
         let s_norm = state.stats().sum_norm;
+        if s_norm == F::zero() {
+            // The driver stops at s = 0 unless every gradient vanishes (B is 0/0 there, which
+            // stops B-flow); for Newton on s = 0 it is a zero all the same — with K = 1, every
+            // zero is one — and s/‖s‖ below would be 0/0.
+            return Step::Stop(StopReason::ExactEquilibrium);
+        }
         // The unconstrained (or, matrix-free, already truncated) step into `self.d`, its
         // length, and the model ‖s + τ J d‖²/‖s‖² as a function of the step's scale.
         // Dense: J is scaled by 2^(−e_J) when its entries lie near the ends of the float

@@ -140,7 +140,30 @@ impl Default for MapParams {
 }
 
 impl MapParams {
-    /// Checks the parameters.
+    /// The parameters a map of `k` objectives runs with: with one objective B ≡ 1 has no
+    /// gradient, so B-flow is dropped from the searchers (the map then works on `s = ∇L`
+    /// alone; [`Mapper::new`] does this, and the map's `params` show it).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`searchers`) when B-flow is the only searcher and
+    /// `k = 1`.
+    pub fn for_objectives(&self, k: usize) -> Result<Self> {
+        let mut params = self.clone();
+        if k == 1 {
+            params.searchers.retain(|&s| s != Searcher::Bflow);
+            if params.searchers.is_empty() {
+                return Err(Error::InvalidParameter {
+                    name: "searchers".into(),
+                    reason: "with one objective B ≡ 1 has no gradient: B-flow finds nothing; \
+                             use newton, lossflow or ascent"
+                        .into(),
+                });
+            }
+        }
+        Ok(params)
+    }
+
+    /// Checks every parameter's range.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming the parameter.
@@ -437,6 +460,7 @@ impl<'p> Mapper<'p> {
     /// As [`map_equilibria`].
     pub fn new(problem: &'p Problem<f64>, params: &MapParams) -> Result<Self> {
         params.validate()?;
+        let params = &params.for_objectives(problem.objectives.num_objectives())?;
         let region = region_of(problem)?;
         let scale = scale_of(&region);
         let primary = params.searchers[0];

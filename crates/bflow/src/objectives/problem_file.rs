@@ -6,7 +6,7 @@
 //! vars = ["x", "y"]                   # parameter names, in order
 //! [params]                            # optional named constants
 //! a = 11.0
-//! [[objective]]                       # at least two
+//! [[objective]]                       # at least one (K = 1: B ≡ 1, maps work on s = ∇L)
 //! name = "L1"                         # optional
 //! expr = "(x^2 + y - a)^2"
 //! [[objective]]
@@ -390,17 +390,11 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
     let Some(objective) = spec.objective else {
         return Err(ctx.field(
             "objective",
-            "no [[objective]] given: need at least 2 objectives",
+            "no [[objective]] given: need at least 1 objective",
         ));
     };
-    if objective.get_ref().len() < 2 {
-        return Err(ctx.span(
-            &objective,
-            format!(
-                "need at least 2 objectives, got {}",
-                objective.get_ref().len()
-            ),
-        ));
+    if objective.get_ref().is_empty() {
+        return Err(ctx.span(&objective, "need at least 1 objective, got 0".to_string()));
     }
     let var_refs: Vec<&str> = vars.iter().map(String::as_str).collect();
     let param_refs: Vec<(&str, f64)> = params.iter().map(|(p, v)| (p.as_str(), *v)).collect();

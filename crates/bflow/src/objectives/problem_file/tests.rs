@@ -304,16 +304,18 @@ fn equilibrium_of_wrong_length() {
 }
 
 #[test]
-fn fewer_than_two_objectives() {
-    assert_fails(
-        "vars = [\"x\"]\n[[objective]]\nexpr = \"x^2\"\n",
-        "p.toml:2:1:",
-        "need at least 2 objectives, got 1",
-    );
+fn one_objective_loads_and_none_is_an_error() {
+    let p = parse_problem("vars = [\"x\"]\n[[objective]]\nexpr = \"x^2\"\n", "p.toml").unwrap();
+    assert_eq!(p.objectives.num_objectives(), 1);
     assert_fails(
         "vars = [\"x\"]\n",
         "p.toml: `objective`:",
-        "need at least 2 objectives",
+        "need at least 1 objective",
+    );
+    assert_fails(
+        "vars = [\"x\"]\nobjective = []\n",
+        "p.toml:2:",
+        "need at least 1 objective, got 0",
     );
 }
 
