@@ -91,8 +91,8 @@ def map(  # noqa: A001 (the command's name)
     max_starts: int = 1 << 16,
     seed: int = 0,
     shard: Union[str, Tuple[int, int], None] = None,
-    searchers: Union[Sequence[str], str] = ("newton", "bflow"),
-    bflow_steps: int = 500,
+    searchers: Union[Sequence[str], str] = ("newton", "bflow", "lossflow", "ascent"),
+    bflow_steps: int = 200,
     max_time: Optional[float] = None,
     per_start: bool = False,
     prove: Union[bool, float] = False,
@@ -133,7 +133,8 @@ def map(  # noqa: A001 (the command's name)
         with :func:`merge`.
     searchers : list of str or "a,b"
         The searches from every start, the first the primary: ``newton``, ``bflow``,
-        ``lossflow``.
+        ``lossflow``, ``ascent`` (default: all four). With one objective B-flow is dropped
+        (B ≡ 1 there).
     bflow_steps : int
         B-flow step budget per search.
     max_time : float, optional

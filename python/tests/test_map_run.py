@@ -18,7 +18,7 @@ HIMMELBLAU = os.path.join(EXAMPLES, "himmelblau-split.toml")
 # `problem_source` the command line adds.
 MAP_KEYS = {
     "problem", "fingerprint", "starts", "starts_mapped", "seed", "shard", "scale",
-    "equilibria", "morse_counts", "spurious", "outcomes", "escaped", "diverged",
+    "equilibria", "connections", "morse_counts", "spurious", "outcomes", "escaped", "diverged",
     "unresolved", "completeness", "params", "seconds", "problem_source",
 }
 
