@@ -3,6 +3,7 @@
 
 Usage: python3 peers.py IN.json OUT.json      (compare)
        python3 peers.py map < IN.json > OUT.json   (bench map; see `map_main`)
+       python3 peers.py map --check   (exit 0 when scipy and sympy import)
 
 IN is written by bflow (`experiment::compare::peers_input`): a list of problems, each with
 `name`, `k`, `n`, `spec` (the formulas: class `quadratic` {matrices, targets}, `targets`
@@ -326,6 +327,9 @@ def map_main():
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1:] == ["map", "--check"]:
+        map_functions({"vars": ["x"], "objectives": [["var", 0]]})  # exits 4 without sympy
+        return
     if len(sys.argv) == 2 and sys.argv[1] == "map":
         map_main()
         return
