@@ -1,10 +1,12 @@
 //! `bflow bench multitask`: cost and memory of the exact B-flow step at large n;
-//! `bflow bench diagnose`: reading and diagnosing a gradient file.
+//! `bflow bench diagnose`: reading and diagnosing a gradient file;
+//! `bflow bench map`: time to the complete set of equilibria, against scipy with `--peers`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+pub use super::bench_map::MapBenchArgs;
 use super::{CliError, write_file};
 use bflow::problems::{Loss, MultiTaskParams};
 
@@ -16,6 +18,9 @@ pub enum BenchCommand {
     /// Read and diagnose a generated K×n gradient file (or a K×K Gram file): median time and
     /// peak memory added.
     Diagnose(DiagnoseBenchArgs),
+    /// Time bflow's adaptive default map of a problem to its complete set of equilibria
+    /// (medians over repeats); with --peers, scipy's multi-start to the same set.
+    Map(MapBenchArgs),
 }
 
 /// The file formats `bench diagnose --format` accepts.
@@ -146,6 +151,7 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
     let args = match cmd {
         BenchCommand::Multitask(args) => args,
         BenchCommand::Diagnose(args) => return diagnose_bench(args),
+        BenchCommand::Map(args) => return super::bench_map::bench_map(args),
     };
     let params = MultiTaskParams {
         n: args.n,

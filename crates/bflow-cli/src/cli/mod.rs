@@ -22,6 +22,7 @@ macro_rules! outln {
 }
 
 mod bench;
+mod bench_map;
 mod compare;
 mod diagnose;
 mod map;

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod compare;
 pub mod diagnose_bench;
+pub mod map_bench;
 pub mod precision;
 pub mod seed;
 
