@@ -77,7 +77,7 @@ pub struct RunArgs {
     /// Write the report as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Write the trace (step, θ, B, ||s||, Σ L) as CSV.
+    /// Write the trace (step, θ, B, ||s||, Σ L, gradient_equivalents), streamed row by row as CSV.
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
     /// Stop after this many seconds of wall-clock time (the report is printed as usual).

@@ -1,6 +1,6 @@
 //! The searches run from each start, all through the flow driver ([`crate::flow::solve_with`]):
-//! a trust-region Newton search on `s = 0`, B-flow, and loss-flow, each ending in a Newton
-//! polish.
+//! a trust-region Newton search on `s = 0`, B-flow (Armijo), loss-flow and ascent (L-BFGS on
+//! ±Σ L), the last three ending in a Newton polish.
 
 use crate::flow::{
     ArmijoParams, Descent, LbfgsParams, Limits, Newton, NewtonParams, Objective, RunReport, Solver,
@@ -34,7 +34,7 @@ pub enum Searcher {
 }
 
 impl Searcher {
-    /// `"newton"`, `"bflow"` or `"lossflow"`.
+    /// `"newton"`, `"bflow"`, `"lossflow"` or `"ascent"`.
     pub fn name(self) -> &'static str {
         match self {
             Searcher::Newton => "newton",
