@@ -754,7 +754,7 @@ columns: morse   Morse index, the number of negative Hessian eigenvalues of Σ L
          ‖s‖     ||Σ g_i|| at the polished point
          cert r  radius (∞-norm) of a box around the point proven (Krawczyk) to hold exactly
                  one equilibrium; none: not proven
-         basin   share of the starts whose B-flow ended here
+         basin   share of the starts whose first search (newton by default) ended here
          lossflow yes: loss-flow (descent on Σ L) from some start also ended here
 ";
 
