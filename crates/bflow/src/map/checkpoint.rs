@@ -315,8 +315,6 @@ mod exact_floats {
 mod tests {
     use super::*;
     use crate::map::tests::{run_with_records, untimed};
-    use crate::map::{MapControl, MapProgress};
-    use std::ops::ControlFlow;
 
     fn checkpoint_of(header: &CheckpointHeader, records: &[StartRecord]) -> Vec<u8> {
         let mut text = header.to_line();
@@ -324,21 +322,6 @@ mod tests {
             text.push_str(&record_line(r));
         }
         text.into_bytes()
-    }
-
-    fn finish_run(mut mapper: Mapper<'_>) -> crate::map::EquilibriumMap {
-        let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
-        let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
-        mapper
-            .run(&mut MapControl {
-                max_time: None,
-                keep_records: false,
-                progress: &|_, _| {},
-                on_record: &mut on_record,
-                on_batch: &mut on_batch,
-            })
-            .unwrap();
-        mapper.finish().unwrap()
     }
 
     #[test]
@@ -380,7 +363,7 @@ mod tests {
                     }
                 );
                 assert_eq!(seen, m);
-                let again = finish_run(mapper);
+                let again = crate::map::tests::map_run(mapper);
                 assert_eq!(untimed(&again), untimed(&whole), "{m} records, cut {cut}");
             }
         }

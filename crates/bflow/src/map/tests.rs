@@ -622,28 +622,35 @@ fn maps_find_the_equilibrium_at_extreme_gradient_scales() {
     }
 }
 
-/// Runs a map to its end; the map and every record in start order.
-pub(crate) fn run_with_records(
-    p: &Problem<f64>,
-    params: &MapParams,
-) -> (EquilibriumMap, Vec<StartRecord>) {
-    let mut records = Vec::new();
-    let mut mapper = Mapper::new(p, params).unwrap();
-    let mut on_record = |r: &StartRecord| {
-        records.push(r.clone());
-        ControlFlow::Continue(())
-    };
+/// Runs `mapper` to its end, every record in start order to `on_record`.
+fn run_to_end(
+    mut mapper: Mapper<'_>,
+    on_record: &mut dyn FnMut(&StartRecord) -> ControlFlow<()>,
+) -> EquilibriumMap {
     let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
     mapper
         .run(&mut MapControl {
             max_time: None,
             keep_records: false,
             progress: &|_, _| {},
-            on_record: &mut on_record,
+            on_record,
             on_batch: &mut on_batch,
         })
         .unwrap();
-    (mapper.finish().unwrap(), records)
+    mapper.finish().unwrap()
+}
+
+/// Runs a map to its end; the map and every record in start order.
+pub(crate) fn run_with_records(
+    p: &Problem<f64>,
+    params: &MapParams,
+) -> (EquilibriumMap, Vec<StartRecord>) {
+    let mut records = Vec::new();
+    let map = run_to_end(Mapper::new(p, params).unwrap(), &mut |r| {
+        records.push(r.clone());
+        ControlFlow::Continue(())
+    });
+    (map, records)
 }
 
 /// The map's JSON without its timing.
@@ -663,19 +670,9 @@ fn resumed_map(p: &Problem<f64>, params: &MapParams, prefix: &[StartRecord]) -> 
     map_run(mapper)
 }
 
-fn map_run(mut mapper: Mapper<'_>) -> EquilibriumMap {
-    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
-    let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
-    mapper
-        .run(&mut MapControl {
-            max_time: None,
-            keep_records: false,
-            progress: &|_, _| {},
-            on_record: &mut on_record,
-            on_batch: &mut on_batch,
-        })
-        .unwrap();
-    mapper.finish().unwrap()
+/// Runs `mapper` to its end.
+pub(crate) fn map_run(mapper: Mapper<'_>) -> EquilibriumMap {
+    run_to_end(mapper, &mut |_| ControlFlow::Continue(()))
 }
 
 #[test]
