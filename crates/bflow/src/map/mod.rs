@@ -766,43 +766,47 @@ fn assemble_map(
     let gscale = gradient_scale(obj, &region);
     let mapped = acc.starts.max(1) as f64;
     let estimate = estimate_unfound(&acc.hit_counts());
-    let mut eval = Evaluator::new(obj);
+    // Each equilibrium is classified and certified on its own (in parallel, collected in
+    // order: the result does not depend on the thread count).
     let equilibria = acc
         .clusters
-        .iter()
-        .map(|c| {
-            let classification = classify(obj, &c.point).unwrap_or(Classification {
-                kind: Kind::Degenerate,
-                morse_index: 0,
-                eigenvalues: Vec::new(),
-            });
-            let (b, grad_norm, common, loss_sum) = match eval.evaluate(&c.point) {
-                Ok((stats, _)) => (
-                    stats.b(),
-                    stats.sum_norm,
-                    stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale,
-                    stats.total_loss,
-                ),
-                Err(_) => (None, f64::NAN, false, f64::NAN),
-            };
-            Equilibrium {
-                certificate: certify(obj, &c.point, scale),
-                point: c.point.clone(),
-                classification,
-                common_stationary: common,
-                // Where every g_i vanishes the computed B is a ratio of rounding errors
-                // (0/0): report it as undefined, not as the number rounding happened to give.
-                b: if common { None } else { b },
-                grad_norm,
-                loss_sum,
-                first_start: c.first_start,
-                first_search: c.first_search,
-                hits: c.hits.clone(),
-                basin_starts: c.basin_starts,
-                basin_share: c.basin_starts as f64 / mapped,
-                found_by_proof: false,
-            }
-        })
+        .par_iter()
+        .map_init(
+            || Evaluator::new(obj),
+            |eval, c| {
+                let classification = classify(obj, &c.point).unwrap_or(Classification {
+                    kind: Kind::Degenerate,
+                    morse_index: 0,
+                    eigenvalues: Vec::new(),
+                });
+                let (b, grad_norm, common, loss_sum) = match eval.evaluate(&c.point) {
+                    Ok((stats, _)) => (
+                        stats.b(),
+                        stats.sum_norm,
+                        stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale,
+                        stats.total_loss,
+                    ),
+                    Err(_) => (None, f64::NAN, false, f64::NAN),
+                };
+                Equilibrium {
+                    certificate: certify(obj, &c.point, scale),
+                    point: c.point.clone(),
+                    classification,
+                    common_stationary: common,
+                    // Where every g_i vanishes the computed B is a ratio of rounding errors
+                    // (0/0): report it as undefined, not as the number rounding happened to give.
+                    b: if common { None } else { b },
+                    grad_norm,
+                    loss_sum,
+                    first_start: c.first_start,
+                    first_search: c.first_search,
+                    hits: c.hits.clone(),
+                    basin_starts: c.basin_starts,
+                    basin_share: c.basin_starts as f64 / mapped,
+                    found_by_proof: false,
+                }
+            },
+        )
         .collect::<Vec<_>>();
     let (degree, degree_note) = degree_of(obj, &region, &equilibria);
     let connections = connect(
