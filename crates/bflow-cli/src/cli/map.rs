@@ -343,9 +343,11 @@ pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
             ))
         })?),
     };
-    if problem.objectives.num_objectives() == 1
-        && params.searchers.contains(&Searcher::Bflow)
-        && params.searchers.len() > 1
+    // The note when the map runs fewer searchers than asked (B-flow with one objective);
+    // when none would be left, Mapper::new refuses the map below.
+    if params
+        .for_objectives(problem.objectives.num_objectives())
+        .is_ok_and(|run| run.searchers != params.searchers)
     {
         super::write_stderr(format_args!(
             "bflow: note: one objective, so B ≡ 1 and B-flow is not run; the map searches \

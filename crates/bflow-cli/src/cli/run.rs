@@ -185,16 +185,13 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
         None => problem.start.clone(),
     };
     let (method, limits) = method_and_limits(args)?;
-    if problem.objectives.num_objectives() == 1
-        && matches!(
-            method,
-            Method::BFlow(_) | Method::BFlowCentral { .. } | Method::TwoPhase { .. }
-        )
+    // Refused before any output file is created; `run` itself would refuse it too.
+    if let Err(bflow::Error::InvalidParameter { reason, .. }) =
+        method.check_objectives(problem.objectives.num_objectives())
     {
-        return Err(CliError::input(
-            "--method: with one objective B ≡ 1 has no gradient, so B-flow cannot move; use \
-             --method loss or --rule newton",
-        ));
+        return Err(CliError::input(format!(
+            "--method: {reason}; use --method loss or --rule newton"
+        )));
     }
     if let Some(path) = &args.plot {
         super::check_plot_path("--plot", path, &["svg", "png"])?;

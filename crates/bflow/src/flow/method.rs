@@ -60,6 +60,26 @@ impl<F: Real> Method<F> {
         }
     }
 
+    /// Checks that the method can move on `k` objectives: with one objective B ≡ 1 has no
+    /// gradient, so the methods that descend B (B-flow, its central-difference form and
+    /// two-phase, whose second phase is B-flow) cannot.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`method`) for a B-flow method and `k = 1`.
+    pub fn check_objectives(&self, k: usize) -> Result<()> {
+        let descends_balance = matches!(
+            self,
+            Method::BFlow(_) | Method::BFlowCentral { .. } | Method::TwoPhase { .. }
+        );
+        if k == 1 && descends_balance {
+            return Err(invalid(
+                "method".into(),
+                "with one objective B ≡ 1 has no gradient, so B-flow cannot move".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every parameter's range.
     ///
     /// # Errors

@@ -123,6 +123,7 @@ pub fn run_observed<F: Real>(
     observer: &mut dyn Observer<F>,
 ) -> Result<RunReport<F>> {
     method.validate()?;
+    method.check_objectives(problem.objectives.num_objectives())?;
     let mut solver = method.solver();
     let mut eval = Evaluator::new(problem.objectives.as_ref());
     let mut report = solve_with(&mut eval, start, solver.as_mut(), limits, observer)?;

@@ -681,3 +681,34 @@ fn bflow_and_newton_are_scale_free_down_to_subnormal_gradients() {
         );
     }
 }
+
+#[test]
+fn one_objective_refuses_the_bflow_methods_and_runs_the_others() {
+    let problem = crate::objectives::parse_problem(
+        "vars = [\"x\"]\n[[objective]]\nexpr = \"(x - 1)^2\"\n",
+        "p.toml",
+    )
+    .unwrap();
+    let limits = Limits::default();
+    for method in [
+        Method::BFlow(StepRule::fixed(0.5)),
+        Method::BFlowCentral {
+            rule: StepRule::fixed(0.5),
+            h: 1e-4,
+        },
+        Method::TwoPhase {
+            loss: StepRule::fixed(0.1),
+            balance: StepRule::fixed(0.5),
+            eps_switch: 1e-3,
+        },
+    ] {
+        let e = run(&problem, &[3.0], &method, &limits).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidParameter { name, .. } if name == "method"),
+            "{e}"
+        );
+    }
+    let newton = Method::Newton(NewtonParams::default());
+    let r = run(&problem, &[3.0], &newton, &limits).unwrap();
+    assert!((r.theta[0] - 1.0).abs() < 1e-12, "{:?}", r.theta);
+}
