@@ -466,15 +466,16 @@ fn run<'py>(
     if let Some(e) = interrupted {
         return Err(e);
     }
-    let report = report.map_err(|e| {
-        if given_start {
-            input(py, format!("start: {e}"))
-        } else {
-            input(
-                py,
-                format!("the problem's default start {start:?}: {e}; give start="),
-            )
+    let report = report.map_err(|e| match e {
+        // A method the problem cannot run (B-flow with one objective) names the option.
+        bflow::Error::InvalidParameter { name, reason } => {
+            input(py, format!("{}: {reason}", option_of(&name)))
         }
+        e if given_start => input(py, format!("start: {e}")),
+        e => input(
+            py,
+            format!("the problem's default start {start:?}: {e}; give start="),
+        ),
     })?;
     let value = serde_json::to_value(&report)
         .map_err(|e| input(py, format!("the report cannot be serialised: {e}")))?;

@@ -211,3 +211,11 @@ def test_long_calls_release_the_gil():
     worker.join()
     assert alive_while_mapping
     assert done["map"]["completeness"]["stopped"] == "time-limit"
+
+
+def test_one_objective_refuses_bflow_naming_the_method_and_runs_newton():
+    one = {"vars": ["x"], "objectives": ["(x - 1)^2"], "start": {"x": 3.0}}
+    with pytest.raises(bflow.InputError, match=r"^method: with one objective"):
+        bflow.run(one)
+    report = bflow.run(one, rule="newton")
+    assert abs(report["theta"][0] - 1.0) < 1e-12
