@@ -10,6 +10,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use bflow::gradients::NpyValues;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -36,31 +38,23 @@ fn sh_lines(readme: &str) -> Vec<String> {
 
 /// A T×K×n float32 `.npy` of per-task gradients whose tasks drift into conflict.
 fn write_gradients_npy(path: &Path, t: usize, k: usize, n: usize) {
-    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({t}, {k}, {n}), }}");
-    let mut header = header.into_bytes();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(b' ');
-    }
-    header.push(b'\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(&header);
+    let mut values = Vec::with_capacity(t * k * n);
     for step in 0..t {
         for task in 0..k {
             for j in 0..n {
                 let shared = ((j * 7919 % 1000) as f32 / 500.0) - 1.0;
                 let other = ((j * 104_729 % 997) as f32 / 498.5) - 1.0;
                 let drift = step as f32 / t as f32;
-                let g = match task {
+                values.push(match task {
                     0 => shared + 0.2 * other,
                     1 => shared - (0.2 + 2.0 * drift) * other,
                     _ => 0.5 * shared,
-                };
-                bytes.extend_from_slice(&g.to_le_bytes());
+                });
             }
         }
     }
-    std::fs::write(path, bytes).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    bflow::gradients::write_npy(file, &[t, k, n], NpyValues::F32(&values), false, false).unwrap();
 }
 
 #[test]
