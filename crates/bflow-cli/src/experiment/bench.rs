@@ -3,14 +3,15 @@
 //!
 //! Measured in one process: generate the problem; reset the kernel's peak-RSS counter
 //! (`/proc/self/clear_refs`, Linux) so the peak measures only what comes after the data;
-//! time the K gradients alone through the library's [`Evaluator`], then a fixed-step B-flow
-//! run through the flow driver — each step is K HVPs along `s − B g_i`, the update and the
-//! K gradients, s and B at the new point — `repeats` times each, keeping the fastest (least
-//! disturbed) of each; then a Newton run to the floor (quadratic loss).
+//! then, `repeats` times, time the K losses and gradients at the current iterate through the
+//! library's [`Evaluator`] and right after them one fixed-step B-flow step from there through
+//! the flow driver — K HVPs along `s − B g_i`, the update and the K losses and gradients, s
+//! and B at the new point — and report the medians of the times and of the pairs' ratios;
+//! then a Newton run to the floor (quadratic loss).
 //!
 //! Before generating anything the memory the run needs is estimated (problem data plus the
-//! evaluator's `(K + 1 + C)·n` floats, `C = min(K, 4)`, plus θ, the trial point and the
-//! step's vectors) and a run that does not fit the machine's available memory is refused
+//! evaluator's `(K + 1 + C)·n` floats, `C = min(K, 4)`, plus the start, θ, the trial point
+//! and the solver's two vectors) and a run that does not fit the machine's available memory is refused
 //! with the figure.
 
 use std::time::Instant;
@@ -34,11 +35,14 @@ pub struct MultiTaskBench {
     pub nnz_per_row: usize,
     /// rayon worker threads.
     pub threads: usize,
-    /// Fastest time for the K gradients (parallel over objectives), seconds.
+    /// Median time for the K losses and gradients at an iterate (parallel over objectives),
+    /// seconds.
     pub gradient_seconds: f64,
-    /// Fastest time for one exact B-flow step (B and ∇B), seconds.
+    /// Median time for one exact B-flow step (∇B, the update, the K losses and gradients at
+    /// the new point), seconds.
     pub bflow_step_seconds: f64,
-    /// `bflow_step_seconds / gradient_seconds` (target ≤ 3).
+    /// The median over repeats of each step's time over the gradient time measured just
+    /// before it at the same iterate (target ≤ 2).
     pub step_over_gradients: f64,
     /// Peak resident memory of the process, bytes (`VmHWM`; null where not available).
     pub peak_rss_bytes: Option<u64>,
@@ -48,8 +52,11 @@ pub struct MultiTaskBench {
     /// steps and the Newton–CG run added, including θ (null where the peak counter could not
     /// be reset).
     pub added_peak_bytes: Option<u64>,
-    /// The budget for `added_peak_bytes`: `(K + 1 + C + 4)·n·8` — the evaluator's buffers
-    /// (`C = min(K, 4)` HVP accumulators), θ, the trial point, ∇B and one spare vector.
+    /// The budget for `added_peak_bytes`: `(K + 1 + C + 5)·n·8 + 1 MiB` — the evaluator's
+    /// buffers (`C = min(K, 4)` HVP accumulators), five n-vectors (the driver's θ and trial
+    /// point, up to two of the solver — fixed-step B-flow: ∇B; Newton: the step d and J d —
+    /// and the bench's start or iterate) and 1 MiB for the rest of the process (thread
+    /// stacks, allocator).
     pub memory_budget_bytes: usize,
     /// Bytes of the evaluator's buffers, `(K + 1 + C)·n·8`.
     pub workspace_bytes: usize,
@@ -57,7 +64,7 @@ pub struct MultiTaskBench {
     pub b_first: f64,
     /// B after the timed steps.
     pub b_last: f64,
-    /// Repeats of each timing.
+    /// Timed pairs (gradients, step).
     pub repeats: usize,
     /// The matrix-free Newton–CG run to the floor (quadratic loss only; null otherwise).
     pub newton: Option<NewtonBench>,
@@ -112,8 +119,19 @@ pub fn estimated_bytes(params: &MultiTaskParams) -> Result<u64> {
     params.validate()?;
     let data = params.data_bytes::<f64>()? as u64;
     let (n, k) = (params.n as u64, params.k as u64);
-    let vectors = (k + 1 + k.clamp(1, HVP_CHUNKS as u64) + 4).saturating_mul(n);
+    let vectors = (k + 1 + k.clamp(1, HVP_CHUNKS as u64) + 5).saturating_mul(n);
     Ok(data.saturating_add(vectors.saturating_mul(8)))
+}
+
+/// The median of `values` (the mean of the middle two for an even count); NaN when empty.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let m = values.len();
+    match m {
+        0 => f64::NAN,
+        _ if m % 2 == 1 => values[m / 2],
+        _ => 0.5 * (values[m / 2 - 1] + values[m / 2]),
+    }
 }
 
 /// Runs the benchmark (see the module docs). `step` is the B-flow step size used for the
@@ -134,35 +152,53 @@ pub fn bench_multitask(
     let k = mt.num_objectives();
     let can_reset = reset_peak_rss();
     let baseline_kib = proc_status_kib("VmRSS:");
-    let theta0 = vec![0.0; n];
+    let mut theta = vec![0.0; n];
     let mut eval = Evaluator::new(&mt);
-    let (first, _) = eval.evaluate(&theta0).map_err(|u| undefined("start", u))?;
-    let mut gradient_seconds = f64::INFINITY;
-    for _ in 0..repeats {
-        let t = Instant::now();
-        eval.evaluate(&theta0).map_err(|u| undefined("start", u))?;
-        gradient_seconds = gradient_seconds.min(t.elapsed().as_secs_f64());
-    }
-    // The B-flow steps through the driver; each step's time is the gap between two
-    // observations.
-    let mut bflow_step_seconds = f64::INFINITY;
-    let mut last_seen: Option<Instant> = None;
+    let (first, _) = eval.evaluate(&theta).map_err(|u| undefined("start", u))?;
+    // Each repeat times the K gradients at the current iterate, then one B-flow step from
+    // there through the driver (the gap between its first two observations: ∇B, the update
+    // and the K gradients at the new point), and keeps the pair's ratio. The medians are
+    // reported: a disturbance on a shared machine moves one pair, not the figure.
+    let mut gradient_times = Vec::with_capacity(repeats);
+    let mut step_times = Vec::with_capacity(repeats);
+    let mut ratios = Vec::with_capacity(repeats);
     let mut b_last = first.b().unwrap_or(f64::NAN);
-    let mut observe = |at: &Observation<'_, f64>| {
-        let now = Instant::now();
-        if let Some(t) = last_seen {
-            bflow_step_seconds = bflow_step_seconds.min((now - t).as_secs_f64());
-        }
-        b_last = at.stats.b().unwrap_or(f64::NAN);
-        last_seen = Some(Instant::now());
-        ControlFlow::Continue(())
-    };
-    let mut solver = Method::BFlow(StepRule::fixed(step)).solver();
     let limits = Limits {
-        max_steps: repeats,
+        max_steps: 1,
         ..Limits::default()
     };
-    solve_with(&mut eval, &theta0, solver.as_mut(), &limits, &mut observe)?;
+    for _ in 0..repeats {
+        let t = Instant::now();
+        eval.evaluate(&theta).map_err(|u| undefined("iterate", u))?;
+        let gradients = t.elapsed().as_secs_f64();
+        let mut step_time = None;
+        let mut last_seen: Option<Instant> = None;
+        let mut observe = |at: &Observation<'_, f64>| {
+            let now = Instant::now();
+            if let Some(t) = last_seen {
+                step_time = Some((now - t).as_secs_f64());
+            }
+            b_last = at.stats.b().unwrap_or(f64::NAN);
+            last_seen = Some(Instant::now());
+            ControlFlow::Continue(())
+        };
+        // The solver's vectors live for this step only: they are not part of the Newton
+        // run's memory below.
+        let mut solver = Method::BFlow(StepRule::fixed(step)).solver();
+        let report = solve_with(&mut eval, &theta, solver.as_mut(), &limits, &mut observe)?;
+        drop(solver);
+        let Some(step_seconds) = step_time else {
+            return Err(bflow::Error::InvalidParameter {
+                name: "step".to_string(),
+                reason: format!("the B-flow step did not complete ({})", report.stop.code()),
+            });
+        };
+        theta = report.theta;
+        gradient_times.push(gradients);
+        step_times.push(step_seconds);
+        ratios.push(step_seconds / gradients);
+    }
+    drop(theta);
     let workspace_bytes = eval.buffer_bytes();
     let newton = match params.loss {
         Loss::Quadratic => {
@@ -172,9 +208,10 @@ pub fn bench_multitask(
                 floor_steps: Some(1),
                 ..Limits::default()
             };
+            let start = vec![0.0; n];
             let r = solve_with(
                 &mut eval,
-                &theta0,
+                &start,
                 solver.as_mut(),
                 &limits,
                 &mut bflow::flow::NoObserver,
@@ -203,13 +240,13 @@ pub fn bench_multitask(
         k,
         nnz_per_row: params.nnz_per_row,
         threads: rayon::current_num_threads(),
-        gradient_seconds,
-        bflow_step_seconds,
-        step_over_gradients: bflow_step_seconds / gradient_seconds,
+        gradient_seconds: median(&mut gradient_times),
+        bflow_step_seconds: median(&mut step_times),
+        step_over_gradients: median(&mut ratios),
         peak_rss_bytes: peak_kib.map(|p| p * 1024),
         data_bytes,
         added_peak_bytes,
-        memory_budget_bytes: (k + 1 + k.clamp(1, HVP_CHUNKS) + 4) * n * 8,
+        memory_budget_bytes: (k + 1 + k.clamp(1, HVP_CHUNKS) + 5) * n * 8 + (1 << 20),
         workspace_bytes,
         b_first: first.b().unwrap_or(f64::NAN),
         b_last,

@@ -123,7 +123,11 @@ impl<F: Real> Descent<F> {
 impl<F: Real> Solver<F> for Descent<F> {
     fn init(&mut self, n: usize) {
         self.grad = vec![F::zero(); n];
-        self.dir = vec![F::zero(); n];
+        // A fixed step forms its step in the trial buffer: one n-vector less at large n.
+        self.dir = match self.rule {
+            StepRule::Fixed { .. } => Vec::new(),
+            _ => vec![F::zero(); n],
+        };
         if let StepRule::Lbfgs(l) = &self.rule {
             self.memory = Some(Memory::new(l.memory, n));
         }
@@ -139,14 +143,15 @@ impl<F: Real> Solver<F> for Descent<F> {
         }
         match self.rule {
             StepRule::Fixed { step } => {
-                self.dir
+                // The step d = −η∇f is formed in the trial buffer, capped, then θ added.
+                let (theta, trial) = state.theta_and_trial();
+                trial
                     .iter_mut()
                     .zip(&self.grad)
                     .for_each(|(d, &g)| *d = -(step * g));
-                ctx.cap_step(&mut self.dir);
-                let (theta, trial) = state.theta_and_trial();
-                for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&self.dir) {
-                    *t = x + d;
+                ctx.cap_step(trial);
+                for (t, &x) in trial.iter_mut().zip(theta) {
+                    *t = x + *t;
                 }
                 match ctx.evaluate_trial(state) {
                     Trial::Unchanged => Step::Stop(StopReason::FixedPoint),
