@@ -343,31 +343,11 @@ fn pseudo_inverse_step<F: Real>(e: &SymmetricEigen, s_hat: &[f64], tol: F, d: &m
 }
 
 /// The Levenberg–Marquardt step for `s/‖s‖`, `d(μ) = −V diag(λ/(λ² + μ)) Vᵀ s/‖s‖` with
-/// `‖d(μ)‖ = radius`, found by bisection on `log μ` (`‖d(μ)‖` decreases in μ).
+/// `‖d(μ)‖ = radius`: Newton's method on the secular equation `φ(μ) = 1/‖d(μ)‖ − 1/radius`,
+/// which is nearly linear in μ (Moré and Sorensen, 1983), inside a bracket on μ that falls
+/// back to bisection on `log μ` whenever a Newton iterate leaves it.
 fn lm_step(e: &SymmetricEigen, s_hat: &[f64], radius: f64) -> Vec<f64> {
-    let norm_at = |mu: f64| {
-        s_hat
-            .iter()
-            .zip(&e.values)
-            .map(|(&h, &l)| (l * h / (l * l + mu)).powi(2))
-            .sum::<f64>()
-            .sqrt()
-    };
-    let lmax = e.values.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
-    let scale = (lmax * lmax).max(f64::MIN_POSITIVE);
-    let (mut lo, mut hi) = ((scale * 1e-30).ln(), (scale * 1e30).ln());
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if norm_at(mid.exp()) > radius {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo < 1e-12 {
-            break;
-        }
-    }
-    let mu = hi.exp();
+    let mu = lm_parameter(&e.values, s_hat, radius);
     let hat: Vec<f64> = s_hat
         .iter()
         .zip(&e.values)
@@ -376,6 +356,55 @@ fn lm_step(e: &SymmetricEigen, s_hat: &[f64], radius: f64) -> Vec<f64> {
     let mut out = vec![0.0; e.dim()];
     e.from_eigenbasis(&hat, &mut out);
     out
+}
+
+/// The μ of [`lm_step`]: `‖d(μ)‖ = radius` to 1e-12 relative, within
+/// `[λ²_max·1e-30, λ²_max·1e30]` (the smallest μ of that range when even it gives a step
+/// inside the radius).
+fn lm_parameter(values: &[f64], s_hat: &[f64], radius: f64) -> f64 {
+    // ‖d(μ)‖ and Σ λ²h²/(λ² + μ)³ (= −½ d‖d‖²/dμ).
+    let norm_and_slope = |mu: f64| {
+        let (sq, cube) = s_hat
+            .iter()
+            .zip(values)
+            .fold((0.0, 0.0), |(sq, cube), (&h, &l)| {
+                let t = l * h / (l * l + mu);
+                (sq + t * t, cube + t * t / (l * l + mu))
+            });
+        (sq.sqrt(), cube)
+    };
+    let lmax = values.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
+    let scale = (lmax * lmax).max(f64::MIN_POSITIVE);
+    let (mut lo, mut hi) = (scale * 1e-30, scale * 1e30);
+    let mut mu = lo;
+    for _ in 0..200 {
+        let (norm, cube) = norm_and_slope(mu);
+        if !(norm > radius) {
+            // Inside the radius (or no step at all): μ is an upper end of the bracket.
+            hi = mu;
+            if mu == lo || (radius - norm) <= 1e-12 * radius {
+                return mu;
+            }
+        } else {
+            lo = mu;
+            if (norm - radius) <= 1e-12 * radius {
+                return mu;
+            }
+        }
+        if (hi / lo).ln() < 1e-12 {
+            return hi;
+        }
+        // φ = 1/‖d‖ − 1/radius, φ' = Σ λ²h²/(λ² + μ)³ / ‖d‖³.
+        let phi = 1.0 / norm - 1.0 / radius;
+        let slope = cube / (norm * norm * norm);
+        let next = mu - phi / slope;
+        mu = if next.is_finite() && next > lo && next < hi {
+            next
+        } else {
+            (0.5 * (lo.ln() + hi.ln())).exp()
+        };
+    }
+    hi
 }
 
 /// `‖s + J d‖²/‖s‖²` for a step `d` scaled by `1/‖s‖`: `Σ_k (ŝ_k + λ_k (Vᵀd)_k)²`.
@@ -388,4 +417,60 @@ fn dense_model_ratio(e: &SymmetricEigen, s_hat: &[f64], d_unit: &[f64]) -> f64 {
         .zip(&e.values)
         .map(|((&s, &d), &l)| (s + l * d).powi(2))
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lm_parameter;
+    use proptest::prelude::*;
+
+    /// `‖d(μ)‖` of [`lm_parameter`]'s step.
+    fn step_norm(values: &[f64], s_hat: &[f64], mu: f64) -> f64 {
+        s_hat
+            .iter()
+            .zip(values)
+            .map(|(&h, &l)| (l * h / (l * l + mu)).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    #[test]
+    fn lm_parameter_hits_the_radius_with_a_zero_eigenvalue() {
+        // λ = 0 contributes nothing; the rest must give ‖d‖ = radius.
+        let values = [0.0, 1e-3, 2.0, -5.0];
+        let s_hat = [0.5, 0.5, 0.5, 0.5];
+        for radius in [1e-6, 1e-2, 1.0, 100.0] {
+            let mu = lm_parameter(&values, &s_hat, radius);
+            let norm = step_norm(&values, &s_hat, mu);
+            assert!(
+                (norm - radius).abs() <= 1e-10 * radius,
+                "radius {radius}: ‖d‖ {norm}"
+            );
+        }
+        // Beyond the largest step (μ → 0 gives ‖d‖ → 250 here) the smallest μ is returned.
+        let mu = lm_parameter(&values, &s_hat, 1e6);
+        assert!(step_norm(&values, &s_hat, mu) <= 1e6);
+        assert!(mu <= 25.0 * 1e-30 * 1.000_001);
+    }
+
+    proptest! {
+        #[test]
+        fn lm_parameter_solves_the_secular_equation(
+            values in proptest::collection::vec(-1e3f64..1e3, 1..6),
+            seed in proptest::collection::vec(-1.0f64..1.0, 6),
+            log_radius in -8.0f64..2.0,
+        ) {
+            let s_hat: Vec<f64> = seed[..values.len()].to_vec();
+            let radius = 10f64.powf(log_radius);
+            let largest = step_norm(&values, &s_hat, 1e-300);
+            let mu = lm_parameter(&values, &s_hat, radius);
+            let norm = step_norm(&values, &s_hat, mu);
+            if largest > radius * (1.0 + 1e-9) {
+                prop_assert!((norm - radius).abs() <= 1e-9 * radius,
+                    "radius {radius}: ‖d‖ {norm}, μ {mu}");
+            } else {
+                prop_assert!(norm <= radius * (1.0 + 1e-12));
+            }
+        }
+    }
 }

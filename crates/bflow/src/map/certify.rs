@@ -142,7 +142,10 @@ fn krawczyk_with(
 }
 
 /// `s([x̃])`, the enclosure of `s` at the point itself (the same for every radius).
-fn enclose_sum_at(objectives: &dyn Objectives<f64>, point: &[f64]) -> Result<Vec<Interval>, String> {
+fn enclose_sum_at(
+    objectives: &dyn Objectives<f64>,
+    point: &[f64],
+) -> Result<Vec<Interval>, String> {
     let xp: Vec<Interval> = point.iter().map(|&x| Interval::point(x)).collect();
     objectives
         .enclose_sum_gradient(&xp)
