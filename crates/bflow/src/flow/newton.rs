@@ -379,7 +379,7 @@ fn lm_parameter(values: &[f64], s_hat: &[f64], radius: f64) -> f64 {
     let mut mu = lo;
     for _ in 0..200 {
         let (norm, cube) = norm_and_slope(mu);
-        if !(norm > radius) {
+        if norm.is_nan() || norm <= radius {
             // Inside the radius (or no step at all): μ is an upper end of the bracket.
             hi = mu;
             if mu == lo || (radius - norm) <= 1e-12 * radius {
