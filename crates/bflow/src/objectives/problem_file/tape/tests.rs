@@ -55,8 +55,20 @@ fn agree(a: f64, b: f64, w: f64) -> bool {
 /// components it reaches).
 fn matches(tape: f64, oracle: f64, enclosure: Option<Interval>) -> bool {
     let width = enclosure.map_or(0.0, |e| e.width());
+    let inside = |x: f64, e: Interval| {
+        let slack = 4.0 * width + 256.0 * f64::EPSILON * x.abs();
+        e.lo() - slack <= x && x <= e.hi() + slack
+    };
     match (tape.is_finite(), oracle.is_finite()) {
-        (true, true) => agree(tape, oracle, width),
+        // Where they differ, the rigorous enclosure decides: through a saturated tanh
+        // (tanh(x⁻³) at x = 0.122, sech² underflowing) num-dual gave an HVP entry of −122.3
+        // where the enclosure is [−2.3e-13, 2.7e-14] and the tape gives 0 (the case is kept
+        // in proptest-regressions).
+        (true, true) => {
+            agree(tape, oracle, width)
+                || enclosure
+                    .is_some_and(|e| e.is_bounded() && inside(tape, e) && !inside(oracle, e))
+        }
         (true, false) => enclosure.is_none_or(|e| {
             let slack = 4.0 * width + 256.0 * f64::EPSILON * tape.abs();
             !e.is_bounded() || e.lo() - slack <= tape && tape <= e.hi() + slack
