@@ -70,6 +70,20 @@ impl SymmetricEigen {
     }
 }
 
+/// The unsorted eigenvalues and column-major eigenvectors of the row-major `N × N` matrix
+/// `a`, through nalgebra's fixed-size matrices (a macro: nalgebra's decomposition is
+/// implemented for each size, not for a const generic one).
+macro_rules! eigen_fixed {
+    ($a:expr, $n:literal) => {{
+        let m = nalgebra::SMatrix::<f64, $n, $n>::from_fn(|i, j| $a[i * $n + j].to_f64_lossy());
+        let eig = nalgebra::SymmetricEigen::new(m);
+        (
+            eig.eigenvalues.as_slice().to_vec(),
+            eig.eigenvectors.as_slice().to_vec(),
+        )
+    }};
+}
+
 /// The eigendecomposition of the symmetric row-major `n × n` matrix `a` (its lower triangle
 /// is used), eigenvalues ascending. `None` when an entry is not finite.
 ///
@@ -82,21 +96,39 @@ impl SymmetricEigen {
 /// ```
 #[track_caller]
 pub fn symmetric_eigen<F: Real>(a: &[F], n: usize) -> Option<SymmetricEigen> {
-    let m = to_matrix(a, n);
-    if m.iter().any(|x| !x.is_finite()) {
+    assert_eq!(a.len(), n * n, "linalg: matrix is not n × n");
+    if a.iter().any(|x| !x.to_f64_lossy().is_finite()) {
         return None;
     }
-    let eig = nalgebra::SymmetricEigen::new(m);
+    // Up to 4 × 4 (the maps' Newton steps and classifications) on the stack: the same
+    // nalgebra algorithm, the same operations, no allocation per call.
+    let (values, vectors) = match n {
+        1 => eigen_fixed!(a, 1),
+        2 => eigen_fixed!(a, 2),
+        3 => eigen_fixed!(a, 3),
+        4 => eigen_fixed!(a, 4),
+        _ => {
+            let eig = nalgebra::SymmetricEigen::new(to_matrix(a, n));
+            (
+                eig.eigenvalues.as_slice().to_vec(),
+                eig.eigenvectors.as_slice().to_vec(),
+            )
+        }
+    };
+    // `vectors` is column-major: eigenvector k is vectors[k·n..(k + 1)·n].
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&p, &q| eig.eigenvalues[p].total_cmp(&eig.eigenvalues[q]));
-    let values = order.iter().map(|&k| eig.eigenvalues[k]).collect();
-    let mut vectors = vec![0.0; n * n];
+    order.sort_by(|&p, &q| values[p].total_cmp(&values[q]));
+    let sorted = order.iter().map(|&k| values[k]).collect();
+    let mut rows = vec![0.0; n * n];
     for (new, &old) in order.iter().enumerate() {
         for j in 0..n {
-            vectors[j * n + new] = eig.eigenvectors[(j, old)];
+            rows[j * n + new] = vectors[old * n + j];
         }
     }
-    Some(SymmetricEigen { values, vectors })
+    Some(SymmetricEigen {
+        values: sorted,
+        vectors: rows,
+    })
 }
 
 /// Solves `A x = b` for a square row-major `A` by LU with partial pivoting, with one step of
