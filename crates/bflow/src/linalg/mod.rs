@@ -201,6 +201,36 @@ mod tests {
     }
 
     #[test]
+    fn fixed_and_dynamic_sizes_give_the_same_decomposition() {
+        // Sizes 1–4 go through nalgebra's fixed-size matrices, 5 and up through DMatrix: the
+        // same algorithm, so the same bits.
+        for n in 1..=6 {
+            let a: Vec<f64> = (0..n * n)
+                .map(|k| {
+                    let (r, c) = (k / n, k % n);
+                    let (lo, hi) = (r.min(c), r.max(c));
+                    ((lo * 7 + hi * 3) as f64).sin() + if r == c { 2.0 } else { 0.0 }
+                })
+                .collect();
+            let fixed = symmetric_eigen(&a, n).unwrap();
+            let eig = nalgebra::SymmetricEigen::new(to_matrix(&a, n));
+            let mut want: Vec<f64> = eig.eigenvalues.iter().copied().collect();
+            want.sort_by(f64::total_cmp);
+            assert_eq!(fixed.values, want, "n = {n}");
+            for r in 0..n {
+                for c in 0..n {
+                    let v: f64 = (0..n)
+                        .map(|k| {
+                            fixed.vectors[r * n + k] * fixed.values[k] * fixed.vectors[c * n + k]
+                        })
+                        .sum();
+                    assert!((v - a[r * n + c]).abs() < 1e-13, "n = {n}, {r},{c}: {v}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn solve_and_inverse_agree_and_refuse_singular_matrices() {
         let a = [2.0, 1.0, 0.0, 1.0, 3.0, 1.0, 0.0, 1.0, 4.0];
         let x = solve(&a, &[1.0, 2.0, 3.0]).unwrap();
