@@ -16,7 +16,7 @@ const NEWTON_STAGNATION_STEPS: usize = 10;
 /// Armijo steps converge linearly while Newton converges quadratically once ‖s‖ is a tenth
 /// of the gradients' size (B = 1e-2); running B-flow on to B = 1e-14 only delayed the
 /// polish. Measured on the example problems and nine Gaussian-well problems (2-D to 5-D)
-/// at four seeds each: the same complete maps, in 0.36–0.7× the time (docs/MAPPING.md).
+/// at four seeds each: the same complete maps, in 0.36–0.77× the time (docs/MAPPING.md).
 const BFLOW_HANDOFF_B: f64 = 1e-2;
 
 /// Steps without a 1 % gain in `‖s‖` after which a map's B-flow search stops (and is polished,
