@@ -432,31 +432,22 @@ fn run<'py>(
             },
         }
     };
-    let limits = Limits {
-        max_steps: steps,
-        floor_steps: (floor_steps > 0).then_some(floor_steps),
-        stagnation_steps: (stagnation > 0).then_some(stagnation),
-        max_time: seconds(py, "max_time", max_time)?,
-        ..Limits::default()
-    };
+    let limits = Limits::for_run(
+        steps,
+        floor_steps,
+        stagnation,
+        seconds(py, "max_time", max_time)?,
+    );
     let option_of = |name: &str| match name {
         "step" | "loss.step" | "balance.step" => "step_size".to_string(),
         other => other.to_string(),
     };
-    method
-        .validate()
-        .and_then(|()| {
-            limits.validate(0).or_else(|e| match e {
-                bflow::Error::DimensionMismatch { .. } => Ok(()),
-                other => Err(other),
-            })
-        })
-        .map_err(|e| match e {
-            bflow::Error::InvalidParameter { name, reason } => {
-                input(py, format!("{}: {reason}", option_of(&name)))
-            }
-            other => errors::from_bflow(py, other),
-        })?;
+    method.validate().map_err(|e| match e {
+        bflow::Error::InvalidParameter { name, reason } => {
+            input(py, format!("{}: {reason}", option_of(&name)))
+        }
+        other => errors::from_bflow(py, other),
+    })?;
     let (report, interrupted) = py.detach(|| {
         let mut signals = SignalCheck::new();
         let mut observer = |_: &Observation<'_, f64>| signals.poll();

@@ -145,34 +145,20 @@ fn method_and_limits(args: &RunArgs) -> Result<(Method<f64>, Limits<f64>), CliEr
             ))
         })?),
     };
-    let limits = Limits {
-        max_steps: args.steps,
-        floor_steps: (args.floor_steps > 0).then_some(args.floor_steps),
-        stagnation_steps: (args.stagnation > 0).then_some(args.stagnation),
-        max_time,
-        ..Limits::default()
-    };
+    let limits = Limits::for_run(args.steps, args.floor_steps, args.stagnation, max_time);
     let flag_of = |name: &str| match name {
         "step" | "loss.step" | "balance.step" => "--step-size".to_string(),
         "eps_switch" => "--eps-switch".to_string(),
         other => other.to_string(),
     };
-    method
-        .validate()
-        .and_then(|()| {
-            limits.validate(0).or_else(|e| match e {
-                bflow::Error::DimensionMismatch { .. } => Ok(()),
-                other => Err(other),
-            })
+    method.validate().map_err(|e| {
+        CliError::input(match e {
+            bflow::Error::InvalidParameter { name, reason } => {
+                format!("{}: {reason}", flag_of(&name))
+            }
+            other => other.to_string(),
         })
-        .map_err(|e| {
-            CliError::input(match e {
-                bflow::Error::InvalidParameter { name, reason } => {
-                    format!("{}: {reason}", flag_of(&name))
-                }
-                other => other.to_string(),
-            })
-        })?;
+    })?;
     Ok((method, limits))
 }
 

@@ -194,6 +194,25 @@ impl<F: Real> Default for Limits<F> {
 }
 
 impl<F: Real> Limits<F> {
+    /// The limits of a user's run as `bflow run` and Python's `bflow.run` take them: the step
+    /// budget, the floor window and the stagnation window (0 turns either off) and an
+    /// optional time limit; everything else at its default. Always valid
+    /// ([`validate`](Self::validate) has nothing to refuse in it).
+    pub fn for_run(
+        max_steps: usize,
+        floor_steps: usize,
+        stagnation_steps: usize,
+        max_time: Option<Duration>,
+    ) -> Self {
+        Self {
+            max_steps,
+            floor_steps: (floor_steps > 0).then_some(floor_steps),
+            stagnation_steps: (stagnation_steps > 0).then_some(stagnation_steps),
+            max_time,
+            ..Self::default()
+        }
+    }
+
     /// Checks every limit's range.
     ///
     /// # Errors

@@ -712,3 +712,23 @@ fn one_objective_refuses_the_bflow_methods_and_runs_the_others() {
     let r = run(&problem, &[3.0], &newton, &limits).unwrap();
     assert!((r.theta[0] - 1.0).abs() < 1e-12, "{:?}", r.theta);
 }
+
+#[test]
+fn limits_for_run_turn_zero_windows_off() {
+    let off: Limits<f64> = Limits::for_run(50, 0, 0, None);
+    assert_eq!(
+        (off.max_steps, off.floor_steps, off.stagnation_steps),
+        (50, None, None)
+    );
+    assert_eq!(
+        off,
+        Limits {
+            max_steps: 50,
+            ..Limits::default()
+        }
+    );
+    let on: Limits<f64> = Limits::for_run(7, 3, 20, Some(std::time::Duration::from_secs(2)));
+    assert_eq!((on.floor_steps, on.stagnation_steps), (Some(3), Some(20)));
+    assert_eq!(on.max_time, Some(std::time::Duration::from_secs(2)));
+    on.validate(0).unwrap();
+}
