@@ -473,21 +473,6 @@ fn run<'py>(
     json_to_python(py, &value)
 }
 
-/// Diagnoses gradients or Gram matrices and returns columns over the steps; `bflow.diagnose`
-/// prepares the array, holds the defaults and builds the result classes.
-#[pyfunction]
-#[pyo3(signature = (array, *, gram, weights, full_cosines, conflicts))]
-fn diagnose<'py>(
-    py: Python<'py>,
-    array: &Bound<'py, PyAny>,
-    gram: bool,
-    weights: Option<Vec<f64>>,
-    full_cosines: bool,
-    conflicts: usize,
-) -> PyResult<Bound<'py, PyDict>> {
-    arrays::diagnose(py, array, gram, weights, full_cosines, conflicts)
-}
-
 /// The built-in problems: `(name, summary)` pairs, as `bflow problems` lists them.
 #[pyfunction]
 fn problems<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -507,7 +492,7 @@ fn problem_toml(dict: &Bound<'_, PyDict>) -> PyResult<String> {
 #[pymodule]
 fn _bflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_function(wrap_pyfunction!(diagnose, m)?)?;
+    m.add_function(wrap_pyfunction!(arrays::diagnose, m)?)?;
     m.add_function(wrap_pyfunction!(map, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
