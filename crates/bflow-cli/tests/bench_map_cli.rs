@@ -40,20 +40,27 @@ fn bflow_line(stdout: &str) -> (f64, usize, usize, String, f64) {
     (seconds, starts, found, stop, rate)
 }
 
-#[test]
-fn himmelblau_map_is_timed_to_its_nine_equilibria() {
-    let json = temp_path("bench-map.json");
+/// `bflow bench map HIMMELBLAU EXTRA… --repeats 1 --json JSON`, which must succeed; its stdout.
+fn bench_himmelblau(extra: &[&str], json: &std::path::Path) -> String {
     let out = bflow()
-        .args(["bench", "map", HIMMELBLAU, "--repeats", "1", "--json"])
-        .arg(&json)
+        .args(["bench", "map", HIMMELBLAU])
+        .args(extra)
+        .args(["--repeats", "1", "--json"])
+        .arg(json)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn himmelblau_map_is_timed_to_its_nine_equilibria() {
+    let json = temp_path("bench-map.json");
+    let stdout = bench_himmelblau(&[], &json);
     assert!(
         stdout.starts_with("bench map himmelblau-split (n = 2, K = 2)"),
         "{stdout}"
@@ -109,25 +116,7 @@ fn peers_reach_the_same_nine_equilibria() {
         return;
     }
     let json = temp_path("bench-map-peers.json");
-    let out = bflow()
-        .args([
-            "bench",
-            "map",
-            HIMMELBLAU,
-            "--peers",
-            "--repeats",
-            "1",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench_himmelblau(&["--peers"], &json);
     assert!(
         stdout.contains("scipy  root(hybr) multi-start:"),
         "{stdout}"

@@ -7,6 +7,18 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+/// A 40-start e4 map checkpointed to `c.jsonl` in the working directory.
+const E4_CHECKPOINTED: [&str; 8] = [
+    "map",
+    "e4",
+    "--starts",
+    "40",
+    "--seed",
+    "5",
+    "--checkpoint",
+    "c.jsonl",
+];
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bflow-ckpt-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -166,19 +178,7 @@ fn a_map_stopped_by_its_time_limit_resumes_to_the_uninterrupted_one() {
 #[test]
 fn a_checkpoint_of_another_map_is_refused_and_left_alone() {
     let dir = temp_dir("other");
-    ok(
-        &[
-            "map",
-            "e4",
-            "--starts",
-            "40",
-            "--seed",
-            "5",
-            "--checkpoint",
-            "c.jsonl",
-        ],
-        &dir,
-    );
+    ok(&E4_CHECKPOINTED, &dir);
     let before = std::fs::read(dir.join("c.jsonl")).unwrap();
     for (args, needle) in [
         (
@@ -227,16 +227,7 @@ fn a_checkpoint_of_another_map_is_refused_and_left_alone() {
     text.insert_str(third + 1, "{\"index\": 2, oops\n");
     std::fs::write(dir.join("c.jsonl"), text).unwrap();
     let out = common::bflow()
-        .args([
-            "map",
-            "e4",
-            "--starts",
-            "40",
-            "--seed",
-            "5",
-            "--checkpoint",
-            "c.jsonl",
-        ])
+        .args(E4_CHECKPOINTED)
         .current_dir(&dir)
         .output()
         .unwrap();
