@@ -216,8 +216,24 @@ pub fn norm_l2<F: Real>(a: &[F]) -> F {
 #[track_caller]
 pub fn distance<F: Real>(a: &[F], b: &[F]) -> F {
     assert_eq!(a.len(), b.len(), "distance: length mismatch");
-    let diff: Vec<F> = a.iter().zip(b).map(|(&x, &y)| x - y).collect();
-    norm_l2(&diff)
+    // norm_l2 of the differences, formed twice rather than stored (no allocation: maps call
+    // this for every search's end point against the equilibria near it).
+    let diff = || a.iter().zip(b).map(|(&x, &y)| x - y);
+    let mut scale = F::zero();
+    for x in diff() {
+        if x.is_nan() {
+            return x;
+        }
+        scale = scale.max(x.abs());
+    }
+    if scale == F::zero() || !scale.is_finite() {
+        return scale;
+    }
+    let sum = diff().fold(F::zero(), |acc, x| {
+        let y = x / scale;
+        acc + y * y
+    });
+    scale * sum.sqrt()
 }
 
 /// True when every entry is finite.
@@ -243,5 +259,20 @@ mod tests {
     fn dot_and_distance() {
         assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, -5.0, 6.0]), 12.0);
         assert!((distance(&[1.0_f64, 1.0], &[4.0, 5.0]) - 5.0).abs() < 1e-15);
+        // Bit for bit the norm of the stored differences, extremes and NaN included.
+        let pairs: [([f64; 3], [f64; 3]); 4] = [
+            ([0.1, -2.7, 1e-3], [0.3, 5.1, -7e-4]),
+            ([1e300, -1e300, 0.0], [-1e300, 1e300, 1.0]),
+            ([3e-310, 0.0, -4e-310], [0.0, 0.0, 0.0]),
+            ([1.0, f64::NAN, 2.0], [0.0, 0.0, 0.0]),
+        ];
+        for (a, b) in pairs {
+            let diff: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+            assert_eq!(
+                distance(&a, &b).to_bits(),
+                norm_l2(&diff).to_bits(),
+                "{a:?} {b:?}"
+            );
+        }
     }
 }

@@ -233,6 +233,12 @@ pub struct Observation<'s, F: Real> {
 pub trait Observer<F: Real> {
     /// Called at the start (step 0) and after every accepted step.
     fn observe(&mut self, at: &Observation<'_, F>) -> ControlFlow<()>;
+
+    /// True when the observer ignores every observation and never stops a run: the driver
+    /// then builds none (no clock read per step). Only [`NoObserver`] says so by default.
+    fn is_silent(&self) -> bool {
+        false
+    }
 }
 
 impl<F: Real, T: FnMut(&Observation<'_, F>) -> ControlFlow<()>> Observer<F> for T {
@@ -248,6 +254,10 @@ pub struct NoObserver;
 impl<F: Real> Observer<F> for NoObserver {
     fn observe(&mut self, _: &Observation<'_, F>) -> ControlFlow<()> {
         ControlFlow::Continue(())
+    }
+
+    fn is_silent(&self) -> bool {
+        true
     }
 }
 
@@ -310,7 +320,11 @@ pub fn solve_with<F: Real>(
     let mut since_best = 0;
     let mut floor_run = usize::from(state.stats.at_floor());
     let mut evaluations_to_floor = (floor_run > 0).then(|| counts(eval).gradient_equivalents());
+    let silent = observer.is_silent();
     let observe = |observer: &mut dyn Observer<F>, state: &State<F>, eval: &Evaluator<'_, F>| {
+        if silent {
+            return ControlFlow::Continue(());
+        }
         observer.observe(&Observation {
             step: state.step,
             max_steps: limits.max_steps,

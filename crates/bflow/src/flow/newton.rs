@@ -28,7 +28,7 @@ use super::driver::{Context, Solver, State, Step, Trial};
 use super::method::NewtonParams;
 use super::report::RunReport;
 use super::stop::StopReason;
-use crate::linalg::{MinresStop, SymmetricEigen, minres, symmetric_eigen};
+use crate::linalg::{MinresStop, SymmetricEigen, minres, symmetric_eigen_into};
 use crate::real::{Real, all_finite, norm_l2};
 
 /// The trust-region Newton solver (see the module docs).
@@ -41,6 +41,33 @@ pub struct Newton<F: Real> {
     hessian: Vec<F>,
     d: Vec<F>,
     jd: Vec<F>,
+    /// Dense: the step's memory, reused from step to step (see [`DenseScratch`]).
+    dense_scratch: DenseScratch,
+}
+
+/// The dense step's `f64` work vectors: `J = V Λ Vᵀ`, `s/‖s‖`, `Vᵀ s/‖s‖`, a vector in the
+/// eigenbasis and one in the original basis.
+#[derive(Debug, Clone, Default)]
+struct DenseScratch {
+    eigen: SymmetricEigen,
+    s_unit: Vec<f64>,
+    s_hat: Vec<f64>,
+    hat: Vec<f64>,
+    out: Vec<f64>,
+}
+
+impl DenseScratch {
+    fn fit(&mut self, n: usize) {
+        for v in [
+            &mut self.s_unit,
+            &mut self.s_hat,
+            &mut self.hat,
+            &mut self.out,
+        ] {
+            v.clear();
+            v.resize(n, 0.0);
+        }
+    }
 }
 
 impl<F: Real> Newton<F> {
@@ -54,6 +81,7 @@ impl<F: Real> Newton<F> {
             hessian: Vec::new(),
             d: Vec::new(),
             jd: Vec::new(),
+            dense_scratch: DenseScratch::default(),
         }
     }
 }
@@ -79,6 +107,9 @@ impl<F: Real> Solver<F> for Newton<F> {
         } else {
             vec![F::zero(); n]
         };
+        if self.dense {
+            self.dense_scratch.fit(n);
+        }
     }
 
     fn step(&mut self, ctx: &mut Context<'_, '_, F>, state: &mut State<F>) -> Step {
@@ -111,20 +142,17 @@ impl<F: Real> Solver<F> for Newton<F> {
                     .for_each(|h| *h = *h * pow2(k1) * pow2(k2));
                 r = s_norm * pow2(k1) * pow2(k2);
             }
-            let Some(e) = symmetric_eigen(&self.hessian, n) else {
+            let w = &mut self.dense_scratch;
+            if !symmetric_eigen_into(&self.hessian, n, &mut w.eigen) {
                 return Step::Stop(StopReason::NonFinite);
-            };
+            }
             // Work with s/‖s‖ so that squares neither overflow nor underflow.
-            let s_unit: Vec<f64> = ctx
-                .eval
-                .sum()
-                .iter()
-                .map(|&x| (x / s_norm).to_f64_lossy())
-                .collect();
-            let mut s_hat = vec![0.0; n];
-            e.to_eigenbasis(&s_unit, &mut s_hat);
-            let norm = pseudo_inverse_step(&e, &s_hat, self.params.singular_tolerance, &mut self.d);
-            (F::lit(norm) * r, Model::Dense { e, s_hat })
+            for (u, &x) in w.s_unit.iter_mut().zip(ctx.eval.sum()) {
+                *u = (x / s_norm).to_f64_lossy();
+            }
+            w.eigen.to_eigenbasis(&w.s_unit, &mut w.s_hat);
+            let norm = pseudo_inverse_step(w, self.params.singular_tolerance, &mut self.d);
+            (F::lit(norm) * r, Model::Dense)
         } else {
             match self.matrix_free_step(ctx, state) {
                 Ok(model) => (norm_l2(&self.d), model),
@@ -164,22 +192,23 @@ impl<F: Real> Solver<F> for Newton<F> {
             }
             // The step for this radius, its length and the model's ‖s + J d‖²/‖s‖².
             let (step_norm, predicted_ratio) = match &model {
-                Model::Dense { e, s_hat } => {
+                Model::Dense => {
+                    let w = &mut self.dense_scratch;
                     let (theta, trial) = state.theta_and_trial();
                     if full_norm <= radius {
                         for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&self.d) {
                             *t = x + d;
                         }
-                        let unit: Vec<f64> =
-                            self.d.iter().map(|&d| (d / r).to_f64_lossy()).collect();
-                        (full_norm, F::lit(dense_model_ratio(e, s_hat, &unit)))
+                        for (u, &d) in w.out.iter_mut().zip(&self.d) {
+                            *u = (d / r).to_f64_lossy();
+                        }
                     } else {
-                        let unit = lm_step(e, s_hat, (radius / r).to_f64_lossy());
-                        for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&unit) {
+                        lm_step(w, (radius / r).to_f64_lossy());
+                        for ((t, &x), &d) in trial.iter_mut().zip(theta).zip(&w.out) {
                             *t = x + F::lit(d) * r;
                         }
-                        (radius, F::lit(dense_model_ratio(e, s_hat, &unit)))
                     }
+                    (full_norm.min(radius), F::lit(dense_model_ratio(w)))
                 }
                 Model::Krylov { sjd, jdjd } => {
                     let tau = if full_norm <= radius {
@@ -244,8 +273,8 @@ impl<F: Real> Solver<F> for Newton<F> {
 
 /// What predicts `‖s + J d‖` for a step.
 enum Model<F> {
-    /// Dense: `J = V Λ Vᵀ` and `Vᵀ s/‖s‖`.
-    Dense { e: SymmetricEigen, s_hat: Vec<f64> },
+    /// Dense: `J = V Λ Vᵀ` and `Vᵀ s/‖s‖`, in the solver's [`DenseScratch`].
+    Dense,
     /// Matrix-free: `s·Jd/‖s‖²` and `‖Jd‖²/‖s‖²` for the direction `d`.
     Krylov { sjd: F, jdjd: F },
 }
@@ -318,44 +347,38 @@ fn extreme_exponent<F: Real>(m: &[F]) -> i32 {
     }
 }
 
-/// The pseudo-inverse step for `s/‖s‖`, `d = −V Λ⁺ Vᵀ s/‖s‖` (from `s_hat = Vᵀ s/‖s‖`), into
-/// `d`; returns `‖d‖`.
-fn pseudo_inverse_step<F: Real>(e: &SymmetricEigen, s_hat: &[f64], tol: F, d: &mut [F]) -> f64 {
+/// The pseudo-inverse step for `s/‖s‖`, `d = −V Λ⁺ Vᵀ s/‖s‖` (from `w.s_hat = Vᵀ s/‖s‖`),
+/// into `d`; returns `‖d‖`.
+fn pseudo_inverse_step<F: Real>(w: &mut DenseScratch, tol: F, d: &mut [F]) -> f64 {
+    let e = &w.eigen;
     let lmax = e.values.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
     let cut = tol.to_f64_lossy() * lmax;
-    let hat: Vec<f64> = s_hat
-        .iter()
-        .zip(&e.values)
-        .map(|(&h, &l)| {
-            if l.abs() > cut && l != 0.0 {
-                -h / l
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let mut out = vec![0.0; e.dim()];
-    e.from_eigenbasis(&hat, &mut out);
-    for (d, &x) in d.iter_mut().zip(&out) {
+    for ((o, &h), &l) in w.hat.iter_mut().zip(&w.s_hat).zip(&e.values) {
+        *o = if l.abs() > cut && l != 0.0 {
+            -h / l
+        } else {
+            0.0
+        };
+    }
+    e.from_eigenbasis(&w.hat, &mut w.out);
+    for (d, &x) in d.iter_mut().zip(&w.out) {
         *d = F::lit(x);
     }
-    out.iter().map(|x| x * x).sum::<f64>().sqrt()
+    w.out.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 /// The Levenberg–Marquardt step for `s/‖s‖`, `d(μ) = −V diag(λ/(λ² + μ)) Vᵀ s/‖s‖` with
-/// `‖d(μ)‖ = radius`: Newton's method on the secular equation `φ(μ) = 1/‖d(μ)‖ − 1/radius`,
-/// which is nearly linear in μ (Moré and Sorensen, 1983), inside a bracket on μ that falls
-/// back to bisection on `log μ` whenever a Newton iterate leaves it.
-fn lm_step(e: &SymmetricEigen, s_hat: &[f64], radius: f64) -> Vec<f64> {
-    let mu = lm_parameter(&e.values, s_hat, radius);
-    let hat: Vec<f64> = s_hat
-        .iter()
-        .zip(&e.values)
-        .map(|(&h, &l)| -l * h / (l * l + mu))
-        .collect();
-    let mut out = vec![0.0; e.dim()];
-    e.from_eigenbasis(&hat, &mut out);
-    out
+/// `‖d(μ)‖ = radius`, into `w.out`: Newton's method on the secular equation
+/// `φ(μ) = 1/‖d(μ)‖ − 1/radius`, which is nearly linear in μ (Moré and Sorensen, 1983),
+/// inside a bracket on μ that falls back to bisection on `log μ` whenever a Newton iterate
+/// leaves it.
+fn lm_step(w: &mut DenseScratch, radius: f64) {
+    let e = &w.eigen;
+    let mu = lm_parameter(&e.values, &w.s_hat, radius);
+    for ((o, &h), &l) in w.hat.iter_mut().zip(&w.s_hat).zip(&e.values) {
+        *o = -l * h / (l * l + mu);
+    }
+    e.from_eigenbasis(&w.hat, &mut w.out);
 }
 
 /// The μ of [`lm_step`]: `‖d(μ)‖ = radius` to 1e-12 relative, within
@@ -407,14 +430,14 @@ fn lm_parameter(values: &[f64], s_hat: &[f64], radius: f64) -> f64 {
     hi
 }
 
-/// `‖s + J d‖²/‖s‖²` for a step `d` scaled by `1/‖s‖`: `Σ_k (ŝ_k + λ_k (Vᵀd)_k)²`.
-fn dense_model_ratio(e: &SymmetricEigen, s_hat: &[f64], d_unit: &[f64]) -> f64 {
-    let mut d_hat = vec![0.0; e.dim()];
-    e.to_eigenbasis(d_unit, &mut d_hat);
-    s_hat
+/// `‖s + J d‖²/‖s‖²` for the step `d/‖s‖` in `w.out`: `Σ_k (ŝ_k + λ_k (Vᵀd)_k)²` (uses
+/// `w.hat` for `Vᵀd`).
+fn dense_model_ratio(w: &mut DenseScratch) -> f64 {
+    w.eigen.to_eigenbasis(&w.out, &mut w.hat);
+    w.s_hat
         .iter()
-        .zip(&d_hat)
-        .zip(&e.values)
+        .zip(&w.hat)
+        .zip(&w.eigen.values)
         .map(|((&s, &d), &l)| (s + l * d).powi(2))
         .sum()
 }

@@ -175,4 +175,8 @@ impl<F: Real> Observer<F> for Observers<'_, F> {
         }
         flow
     }
+
+    fn is_silent(&self) -> bool {
+        self.0.iter().all(|o| o.is_silent())
+    }
 }

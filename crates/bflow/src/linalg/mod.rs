@@ -31,8 +31,9 @@ fn to_matrix<F: Real>(a: &[F], n: usize) -> DMatrix<f64> {
     DMatrix::from_row_iterator(n, n, a.iter().map(|x| x.to_f64_lossy()))
 }
 
-/// The eigendecomposition `A = V Λ Vᵀ` of a symmetric matrix.
-#[derive(Debug, Clone, PartialEq)]
+/// The eigendecomposition `A = V Λ Vᵀ` of a symmetric matrix (empty by default, to be
+/// filled by [`symmetric_eigen_into`]).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SymmetricEigen {
     /// The eigenvalues `λ_1 ≤ … ≤ λ_n`, ascending.
     pub values: Vec<f64>,
@@ -70,18 +71,46 @@ impl SymmetricEigen {
     }
 }
 
-/// The unsorted eigenvalues and column-major eigenvectors of the row-major `N × N` matrix
-/// `a`, through nalgebra's fixed-size matrices (a macro: nalgebra's decomposition is
-/// implemented for each size, not for a const generic one).
-macro_rules! eigen_fixed {
-    ($a:expr, $n:literal) => {{
+/// Sorts the unsorted eigenvalues and column-major eigenvectors of an `N × N`
+/// nalgebra decomposition into `out` (ascending values, eigenvectors as row-major columns).
+/// A macro: nalgebra's decomposition is implemented for each size, not for a const generic
+/// one.
+macro_rules! eigen_fixed_into {
+    ($a:expr, $n:literal, $out:expr) => {{
         let m = nalgebra::SMatrix::<f64, $n, $n>::from_fn(|i, j| $a[i * $n + j].to_f64_lossy());
         let eig = nalgebra::SymmetricEigen::new(m);
-        (
-            eig.eigenvalues.as_slice().to_vec(),
-            eig.eigenvectors.as_slice().to_vec(),
-        )
+        sort_into(
+            eig.eigenvalues.as_slice(),
+            eig.eigenvectors.as_slice(),
+            $out,
+        );
     }};
+}
+
+/// `values` ascending into `out.values` and the column-major `vectors` (eigenvector k is
+/// `vectors[k·n..(k + 1)·n]`) reordered alike into `out.vectors`, row-major.
+fn sort_into(values: &[f64], vectors: &[f64], out: &mut SymmetricEigen) {
+    let n = values.len();
+    // The permutation on the stack for the small matrices of maps.
+    let mut small = [0usize; 8];
+    let mut large = Vec::new();
+    let order: &mut [usize] = if n <= small.len() {
+        &mut small[..n]
+    } else {
+        large.resize(n, 0);
+        &mut large
+    };
+    order.iter_mut().enumerate().for_each(|(k, o)| *o = k);
+    order.sort_by(|&p, &q| values[p].total_cmp(&values[q]));
+    out.values.clear();
+    out.values.extend(order.iter().map(|&k| values[k]));
+    out.vectors.clear();
+    out.vectors.resize(n * n, 0.0);
+    for (new, &old) in order.iter().enumerate() {
+        for j in 0..n {
+            out.vectors[j * n + new] = vectors[old * n + j];
+        }
+    }
 }
 
 /// The eigendecomposition of the symmetric row-major `n × n` matrix `a` (its lower triangle
@@ -96,39 +125,38 @@ macro_rules! eigen_fixed {
 /// ```
 #[track_caller]
 pub fn symmetric_eigen<F: Real>(a: &[F], n: usize) -> Option<SymmetricEigen> {
+    let mut out = SymmetricEigen {
+        values: Vec::new(),
+        vectors: Vec::new(),
+    };
+    symmetric_eigen_into(a, n, &mut out).then_some(out)
+}
+
+/// [`symmetric_eigen`] into `out`, reusing its memory (a Newton step decomposes a Hessian at
+/// every iterate): returns `false`, leaving `out` as it was, when an entry is not finite.
+/// Up to 4 × 4 nothing is allocated once `out` has held an `n × n` decomposition.
+///
+/// # Panics
+/// When `a.len() != n²` (a bug in the caller).
+#[track_caller]
+pub fn symmetric_eigen_into<F: Real>(a: &[F], n: usize, out: &mut SymmetricEigen) -> bool {
     assert_eq!(a.len(), n * n, "linalg: matrix is not n × n");
     if a.iter().any(|x| !x.to_f64_lossy().is_finite()) {
-        return None;
+        return false;
     }
     // Up to 4 × 4 (the maps' Newton steps and classifications) on the stack: the same
-    // nalgebra algorithm, the same operations, no allocation per call.
-    let (values, vectors) = match n {
-        1 => eigen_fixed!(a, 1),
-        2 => eigen_fixed!(a, 2),
-        3 => eigen_fixed!(a, 3),
-        4 => eigen_fixed!(a, 4),
+    // nalgebra algorithm, the same operations.
+    match n {
+        1 => eigen_fixed_into!(a, 1, out),
+        2 => eigen_fixed_into!(a, 2, out),
+        3 => eigen_fixed_into!(a, 3, out),
+        4 => eigen_fixed_into!(a, 4, out),
         _ => {
             let eig = nalgebra::SymmetricEigen::new(to_matrix(a, n));
-            (
-                eig.eigenvalues.as_slice().to_vec(),
-                eig.eigenvectors.as_slice().to_vec(),
-            )
-        }
-    };
-    // `vectors` is column-major: eigenvector k is vectors[k·n..(k + 1)·n].
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&p, &q| values[p].total_cmp(&values[q]));
-    let sorted = order.iter().map(|&k| values[k]).collect();
-    let mut rows = vec![0.0; n * n];
-    for (new, &old) in order.iter().enumerate() {
-        for j in 0..n {
-            rows[j * n + new] = vectors[old * n + j];
+            sort_into(eig.eigenvalues.as_slice(), eig.eigenvectors.as_slice(), out);
         }
     }
-    Some(SymmetricEigen {
-        values: sorted,
-        vectors: rows,
-    })
+    true
 }
 
 /// Solves `A x = b` for a square row-major `A` by LU with partial pivoting, with one step of
