@@ -309,8 +309,11 @@ fn backtrack<F: Real>(
 /// L-BFGS memory, allocated once per run.
 #[derive(Debug, Clone)]
 struct Memory<F> {
-    s: Vec<Vec<F>>,
-    y: Vec<Vec<F>>,
+    /// The pairs `s_k`, `y_k`, pair `i` at `[i·n, (i + 1)·n)` (one buffer each: two
+    /// allocations per run, not 2m).
+    s: Vec<F>,
+    y: Vec<F>,
+    n: usize,
     rho: Vec<F>,
     alpha: Vec<F>,
     len: usize,
@@ -321,8 +324,9 @@ struct Memory<F> {
 impl<F: Real> Memory<F> {
     fn new(m: usize, n: usize) -> Self {
         Self {
-            s: vec![vec![F::zero(); n]; m],
-            y: vec![vec![F::zero(); n]; m],
+            s: vec![F::zero(); m * n],
+            y: vec![F::zero(); m * n],
+            n,
             rho: vec![F::zero(); m],
             alpha: vec![F::zero(); m],
             len: 0,
@@ -337,10 +341,23 @@ impl<F: Real> Memory<F> {
         self.prev = None;
     }
 
+    /// The number of pairs it holds at most.
+    fn capacity(&self) -> usize {
+        self.rho.len()
+    }
+
+    fn s(&self, i: usize) -> &[F] {
+        &self.s[i * self.n..(i + 1) * self.n]
+    }
+
+    fn y(&self, i: usize) -> &[F] {
+        &self.y[i * self.n..(i + 1) * self.n]
+    }
+
     /// Adds the pair from the previous iterate to `(theta, grad)` when `sᵀy > 0`.
     fn update(&mut self, theta: &[F], grad: &[F]) {
         if let Some((pt, pg)) = &self.prev {
-            let m = self.s.len();
+            let m = self.capacity();
             // Test the pair before storing it: a rejected pair must not overwrite the oldest
             // accepted one (the slot after a full memory).
             let sy = (0..theta.len()).fold(F::zero(), |acc, j| {
@@ -348,9 +365,10 @@ impl<F: Real> Memory<F> {
             });
             if sy > F::zero() && sy.is_finite() {
                 let slot = (self.head + self.len) % m;
+                let at = slot * self.n;
                 for j in 0..theta.len() {
-                    self.s[slot][j] = theta[j] - pt[j];
-                    self.y[slot][j] = grad[j] - pg[j];
+                    self.s[at + j] = theta[j] - pt[j];
+                    self.y[at + j] = grad[j] - pg[j];
                 }
                 self.rho[slot] = F::one() / sy;
                 if self.len < m {
@@ -371,27 +389,27 @@ impl<F: Real> Memory<F> {
 
     /// `d = −H g` by the two-loop recursion.
     fn direction(&mut self, grad: &[F], d: &mut [F]) {
-        let m = self.s.len();
+        let m = self.capacity();
         d.iter_mut().zip(grad).for_each(|(q, &g)| *q = g);
         for k in (0..self.len).rev() {
             let i = (self.head + k) % m;
-            let a = self.rho[i] * dot(&self.s[i], d);
+            let a = self.rho[i] * dot(self.s(i), d);
             self.alpha[i] = a;
             d.iter_mut()
-                .zip(&self.y[i])
+                .zip(self.y(i))
                 .for_each(|(q, &y)| *q = *q - a * y);
         }
         if self.len > 0 {
             let i = (self.head + self.len - 1) % m;
-            let gamma = F::one() / (self.rho[i] * dot(&self.y[i], &self.y[i]));
+            let gamma = F::one() / (self.rho[i] * dot(self.y(i), self.y(i)));
             d.iter_mut().for_each(|q| *q = *q * gamma);
         }
         for k in 0..self.len {
             let i = (self.head + k) % m;
-            let b = self.rho[i] * dot(&self.y[i], d);
+            let b = self.rho[i] * dot(self.y(i), d);
             let a = self.alpha[i];
             d.iter_mut()
-                .zip(&self.s[i])
+                .zip(self.s(i))
                 .for_each(|(r, &s)| *r = *r + s * (a - b));
         }
         d.iter_mut().for_each(|x| *x = -*x);

@@ -46,7 +46,7 @@ use crate::flow::{
     solve_with,
 };
 use crate::objectives::{Evaluator, Objectives, sum_hessian};
-use crate::real::{all_finite, distance, norm_max};
+use crate::real::{all_finite, distance};
 
 /// How a steepest-descent path from a saddle ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -435,11 +435,22 @@ impl Context<'_> {
             if e.point.len() != end.len() {
                 return false;
             }
-            let gap: Vec<f64> = e.point.iter().zip(&end).map(|(a, b)| a - b).collect();
+            // Both tests fail when one coordinate differs by more than both bounds (the
+            // distance is at least every coordinate's difference): most equilibria end here.
+            let bound = e.certificate.unique_radius.map_or(tol, |r| r.max(tol));
+            if !e
+                .point
+                .iter()
+                .zip(&end)
+                .all(|(a, b)| (a - b).abs() <= bound)
+            {
+                return false;
+            }
             distance(&e.point, &end) <= tol
-                || e.certificate
-                    .unique_radius
-                    .is_some_and(|r| norm_max(&gap) <= r)
+                || e.certificate.unique_radius.is_some_and(|r| {
+                    // ‖e − end‖∞ ≤ r (NaN: no match).
+                    e.point.iter().zip(&end).all(|(a, b)| (a - b).abs() <= r)
+                })
         };
         let matched = self
             .equilibria
