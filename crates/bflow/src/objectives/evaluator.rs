@@ -444,13 +444,20 @@ impl<'a, F: Real> Evaluator<'a, F> {
         self.ensure_accumulators();
         let factor = F::lit(2.0) / (stats.scaled_sq_norm * mantissa);
         let dirs = &self.gradients;
-        Self::accumulate_hvps(
-            &mut self.accumulators,
-            self.objectives,
-            theta,
-            |i| &dirs[i * n..(i + 1) * n],
-            F::one(),
-        );
+        if self.accumulators.len() == 1 {
+            // One call for the whole sum: compiled problems take it from one sweep.
+            let acc = &mut self.accumulators[0];
+            acc.fill(F::zero());
+            self.objectives.hvps_add(theta, dirs, F::one(), acc);
+        } else {
+            Self::accumulate_hvps(
+                &mut self.accumulators,
+                self.objectives,
+                theta,
+                |i| &dirs[i * n..(i + 1) * n],
+                F::one(),
+            );
+        }
         self.counts.hvps += self.k as u64;
         // The factor last, once per entry: Σ_i H_i v_i is formed first, as in the formula.
         for (o, &a) in out.iter_mut().zip(&self.accumulators[0]) {

@@ -62,6 +62,22 @@ pub trait Objectives<F: Real>: Send + Sync {
         }
     }
 
+    /// Adds `scale · Σ_i H_i(θ) v_i` to `out`, with `v_i = directions[i·n..(i+1)·n]` (K × n,
+    /// row-major), objectives in index order. The default calls
+    /// [`hvp_add`](Objectives::hvp_add) per objective; back-ends that get every objective's
+    /// second derivatives from one pass (compiled expressions at small n) override it. The
+    /// exact ∇B takes one such sum per step. Counted as K HVPs.
+    fn hvps_add(&self, theta: &[F], directions: &[F], scale: F, out: &mut [F]) {
+        let n = self.dim();
+        for (i, v) in directions
+            .chunks_exact(n.max(1))
+            .take(self.num_objectives())
+            .enumerate()
+        {
+            self.hvp_add(i, theta, v, scale, out);
+        }
+    }
+
     /// Every loss and every gradient at `theta` in one call: `losses[i] = L_i(θ)` and
     /// `gradients[i·n..(i+1)·n] = g_i(θ)` (K × n, row-major). The default calls
     /// [`loss`](Objectives::loss) and [`gradient`](Objectives::gradient) per objective;

@@ -651,6 +651,30 @@ impl Objectives<f64> for CompiledObjectives {
         });
     }
 
+    /// Up to [`FORWARD_HVP_MAX_N`] parameters one second-order sweep over the whole tape
+    /// gives every objective's Hessian at its root, the same numbers the K sweeps over the
+    /// cones give; a value that is not finite anywhere makes some objective's HVP, and so
+    /// the sum, NaN in both. Beyond it, per objective.
+    fn hvps_add(&self, theta: &[f64], directions: &[f64], scale: f64, out: &mut [f64]) {
+        let t = &self.tape;
+        let n = t.dim;
+        if !t.forward_up_to(FORWARD_HVP_MAX_N) {
+            for (i, v) in directions.chunks_exact(n).enumerate() {
+                self.hvp_add(i, theta, v, scale, out);
+            }
+            return;
+        }
+        with_scratch(|s| {
+            if !t.jet_over::<true>(None, theta, s) {
+                out.fill(f64::NAN);
+                return;
+            }
+            for (i, v) in directions.chunks_exact(n).enumerate() {
+                t.jet_hvp(i, v, s, |p, x| out[p] += scale * x);
+            }
+        });
+    }
+
     fn losses_and_gradients(&self, theta: &[f64], losses: &mut [f64], gradients: &mut [f64]) {
         let t = &self.tape;
         let n = t.dim;

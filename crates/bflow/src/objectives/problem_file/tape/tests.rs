@@ -456,6 +456,17 @@ proptest! {
         let (n, k) = (3, 3);
         let (mut losses, mut grads) = ([0.0; 3], [0.0; 9]);
         c.losses_and_gradients(&theta, &mut losses, &mut grads);
+        // The sum of K HVPs in one call is the K calls' sum, bit for bit (NaN alike).
+        let dirs: Vec<f64> = [1.0, 2.0, -0.75].iter().flat_map(|&c| v.map(|x| c * x)).collect();
+        let (mut one_call, mut k_calls) = ([0.25; 3], [0.25; 3]);
+        c.hvps_add(&theta, &dirs, 1.5, &mut one_call);
+        for i in 0..k {
+            c.hvp_add(i, &theta, &dirs[i * n..(i + 1) * n], 1.5, &mut k_calls);
+        }
+        prop_assert!(
+            one_call.iter().zip(&k_calls).all(|(&a, &b)| same(a, b)),
+            "hvps_add {:?} vs hvp_add × K {:?}", one_call, k_calls
+        );
         let (mut g, mut hv, mut hv_tape, mut acc) = ([0.0; 3], [0.0; 3], [0.0; 3], [0.0; 3]);
         let mut all_regular = true;
         for i in 0..k {
