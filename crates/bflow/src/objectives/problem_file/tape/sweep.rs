@@ -47,6 +47,10 @@ pub(crate) trait TapeScalar:
     fn sqr(self) -> Self;
     /// `f(x)`.
     fn apply(self, f: Func) -> Self;
+    /// `(sin x, cos x)`, as [`apply`](Self::apply) gives each.
+    fn sin_cos(self) -> (Self, Self) {
+        (self.apply(Func::Sin), self.apply(Func::Cos))
+    }
     /// `sign(x)`, the derivative of `abs` (0 at 0).
     fn sign(self) -> Self;
     /// Finite (`f64`) or bounded (intervals).
@@ -78,6 +82,12 @@ impl TapeScalar for f64 {
     #[inline(always)]
     fn apply(self, f: Func) -> Self {
         f.apply_f64(self)
+    }
+    /// One call to the C library's `sincos` where the compiler can merge the two (the same
+    /// argument reduction and polynomials as `sin` and `cos`: the same values).
+    #[inline(always)]
+    fn sin_cos(self) -> (Self, Self) {
+        f64::sin_cos(self)
     }
     #[inline(always)]
     fn sign(self) -> Self {
@@ -128,12 +138,12 @@ pub(crate) fn call<S: TapeScalar, const SECOND: bool>(f: Func, x: S) -> (S, S, S
     let second = |h: S| if SECOND { h } else { zero };
     match f {
         Func::Sin => {
-            let v = x.apply(Func::Sin);
-            (v, x.apply(Func::Cos), -v)
+            let (v, c) = x.sin_cos();
+            (v, c, -v)
         }
         Func::Cos => {
-            let v = x.apply(Func::Cos);
-            (v, -x.apply(Func::Sin), -v)
+            let (s, v) = x.sin_cos();
+            (v, -s, -v)
         }
         Func::Tan => {
             let v = x.apply(Func::Tan);
