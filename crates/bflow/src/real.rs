@@ -201,7 +201,12 @@ pub fn norm_max<F: Real>(a: &[F]) -> F {
 /// The Euclidean norm `||a||₂`, computed with a scaled accumulator so that it neither
 /// overflows for entries near the largest float nor underflows for entries near the smallest.
 pub fn norm_l2<F: Real>(a: &[F]) -> F {
-    let scale = norm_max(a);
+    norm_l2_given_max(a, norm_max(a))
+}
+
+/// [`norm_l2`] of `a` when its [`norm_max`] is already known (`scale`): the same number,
+/// one pass fewer.
+pub(crate) fn norm_l2_given_max<F: Real>(a: &[F], scale: F) -> F {
     if scale == F::zero() || !scale.is_finite() {
         return scale;
     }

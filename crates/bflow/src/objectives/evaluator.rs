@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::{EvalCounts, Objectives};
 use crate::balance::{Residual, scaled_residual};
-use crate::real::{Real, all_finite, norm_l2, norm_max};
+use crate::real::{Real, all_finite, norm_l2, norm_l2_given_max, norm_max};
 
 /// From this n on, objectives are evaluated in parallel and vectors reduced in parallel
 /// blocks (results do not depend on the thread count either way).
@@ -235,32 +235,40 @@ impl<'a, F: Real> Evaluator<'a, F> {
         }
         self.counts.losses += self.k as u64;
         self.counts.gradients += self.k as u64;
-        let finite = if self.parallel {
-            self.gradients
+        // The gradients' scale, the largest |entry| of any of them.
+        let scale = if self.parallel {
+            let finite = self
+                .gradients
                 .par_chunks(BLOCK)
-                .all(|c| c.iter().all(|x| x.is_finite()))
-        } else {
-            all_finite(&self.gradients)
-        };
-        if !finite || !all_finite(&self.losses) {
-            return Err(Undefined::NonFinite);
-        }
-        self.sum_gradients();
-        let norms = &mut self.norms;
-        if self.parallel {
-            norms
+                .all(|c| c.iter().all(|x| x.is_finite()));
+            if !finite || !all_finite(&self.losses) {
+                return Err(Undefined::NonFinite);
+            }
+            self.sum_gradients();
+            self.norms
                 .par_iter_mut()
                 .zip(self.gradients.par_chunks_exact(n))
                 .for_each(|(m, g)| *m = norm_l2(g));
+            self.gradients
+                .chunks_exact(n.max(1))
+                .fold(F::zero(), |m, g| m.max(norm_max(g)))
         } else {
-            for (m, g) in norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
-                *m = norm_l2(g);
+            // Each gradient's largest entry once: it says whether the gradient is finite (NaN
+            // or ∞ when an entry is not), scales its norm and gives the scale below.
+            for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
+                *m = norm_max(g);
             }
-        }
-        let scale = self
-            .gradients
-            .chunks_exact(n.max(1))
-            .fold(F::zero(), |m, g| m.max(norm_max(g)));
+            if !all_finite(&self.norms) || !all_finite(&self.losses) {
+                return Err(Undefined::NonFinite);
+            }
+            self.sum_gradients();
+            let mut scale = F::zero();
+            for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
+                scale = scale.max(*m);
+                *m = norm_l2_given_max(g, *m);
+            }
+            scale
+        };
         let sum_norm = norm_l2(&self.sum);
         let (residual, scaled_sq_norm) = scaled_residual(&self.norms, sum_norm, scale);
         let total_loss = self.losses.iter().fold(F::zero(), |a, &l| a + l);
