@@ -18,7 +18,7 @@
 //!   below `singular_tolerance · max|λ|` dropped) and the constrained one the
 //!   Levenberg–Marquardt step `d(μ) = −V diag(λ/(λ² + μ)) Vᵀ s` with `‖d(μ)‖ = Δ`, exact for
 //!   any radius at `O(n²)` per trial;
-//! * **matrix-free**: truncated [MINRES](crate::linalg::minres) on `J d = −s` over HVPs,
+//! * **matrix-free**: truncated [MINRES](crate::linalg::minres()) on `J d = −s` over HVPs,
 //!   stopped on the sphere `‖d‖ = Δ` (the Krylov analogue of Steihaug's truncated CG); a
 //!   rejected trial is retried along the same direction, shortened.
 //!

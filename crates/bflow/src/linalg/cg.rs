@@ -6,7 +6,7 @@
 //! `2((√κ − 1)/(√κ + 1))^k` after `k` iterations.
 //!
 //! Any caller with an SPD operator can use it (the Newton step on `s = 0` uses
-//! [MINRES](super::minres) instead, since `J = Σ H_i` may be indefinite). The work vectors
+//! [MINRES](super::minres()) instead, since `J = Σ H_i` may be indefinite). The work vectors
 //! live in a [`CgScratch`] so that a run allocates them once, not once per solve.
 
 use crate::real::{Real, dot, norm_l2};

@@ -11,7 +11,7 @@
 //! **Truncation.** Started from `x_0 = 0`, MINRES iterates grow in norm (monotonically for a
 //! definite `A`: Fong & Saunders, *SQU Journal for Science* 17, 2012; for indefinite `A` as
 //! long as no non-positive curvature is met along the Lanczos vectors: Liu & Roosta,
-//! *SIAM J. Matrix Anal. Appl.* 43, 2022). With [`MinresParams::radius`] set, the iteration
+//! *SIAM J. Matrix Anal. Appl.* 43, 2022). With a `radius` given to [`minres()`], the iteration
 //! stops at the first iterate outside the ball and returns the point where the segment from
 //! the previous iterate crosses the sphere — the Krylov analogue of Steihaug's truncated CG
 //! for a trust-region step whose model is `‖b − A x‖` ("Newton-MR": Roosta, Liu, Xu &

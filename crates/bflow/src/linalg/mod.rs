@@ -6,7 +6,7 @@
 //! | [`symmetric_eigen`] | `A = V Λ Vᵀ` for symmetric `A` (classification, the dense Newton step) | `O(n³)` |
 //! | [`solve`] | `A x = b`, LU with partial pivoting and one step of iterative refinement | `O(n³)` |
 //! | [`inverse`] | `A⁻¹` (the Krawczyk preconditioner) | `O(n³)` |
-//! | [`minres`] | `A x ≈ b` for symmetric, possibly indefinite or singular `A`, minimising `‖b − A x‖` over Krylov spaces, optionally truncated at a radius | one `A v` per iteration |
+//! | [`minres()`] | `A x ≈ b` for symmetric, possibly indefinite or singular `A`, minimising `‖b − A x‖` over Krylov spaces, optionally truncated at a radius | one `A v` per iteration |
 //! | [`cg`] | `A x = b` for symmetric positive definite `A` | one `A v` per iteration |
 //!
 //! Dense routines take row-major `n × n` slices of any [`Real`] and compute in `f64`:

@@ -25,7 +25,7 @@
 //! A parsed file runs on [`CompiledObjectives`] (module [`tape`]): the trees compiled once
 //! into a flat instruction tape, for values, gradients, Hessians, HVPs and interval
 //! enclosures. The trees stay available as [`ExprObjectives`], whose
-//! [`AutoDiff`](super::AutoDiff) wrapping (num-dual) is the independent reference the tape
+//! [`AutoDiff`] wrapping (num-dual) is the independent reference the tape
 //! is tested against.
 //!
 //! The default start is the region's centre when a region is given, else the origin. Every

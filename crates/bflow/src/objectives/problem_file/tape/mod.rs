@@ -6,7 +6,7 @@
 //! instruction per distinct subtree, in SSA form over `f64` slots: identical subtrees, in
 //! one objective or across objectives, share one slot (hash-consing), a constant operand of
 //! `+ − × ÷` rides in its instruction, integer powers stay `powi`, and nothing is folded
-//! beyond what the trees already folded exactly (see [`Expr`]). Each objective keeps its
+//! beyond what the trees already folded exactly (see [`Expr`](crate::objectives::Expr)). Each objective keeps its
 //! *cone*, the slots its value depends on, so one objective's derivatives touch only its
 //! own part of the tape.
 //!
