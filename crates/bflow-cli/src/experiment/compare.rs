@@ -434,7 +434,7 @@ fn loss_divisor(k: usize) -> f64 {
 /// Runs one configuration on one problem and records what it measured.
 ///
 /// # Errors
-/// As [`run`] (bad parameters, a start where an objective is not finite).
+/// As [`run_observed`] (bad parameters, a start where an objective is not finite).
 pub fn run_one(sp: &SuiteProblem, config: &Config, params: &CompareParams) -> Result<RunRecord> {
     let p = &sp.problem;
     let k = p.num_objectives();
@@ -579,7 +579,7 @@ pub struct CompareReport {
 /// sibling threads), and computes the verdicts.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] from [`CompareParams::validate`]; errors of [`run`].
+/// [`Error::InvalidParameter`] from [`CompareParams::validate`]; errors of [`run_observed`].
 pub fn compare(
     problems: &[SuiteProblem],
     configs: &[Config],
