@@ -229,6 +229,29 @@ mod tests {
     }
 
     #[test]
+    fn eigen_into_reuses_its_memory_and_keeps_it_on_a_refusal() {
+        // Sizes 2, 10 (beyond the stack permutation) and 3 in turn into one `out`: each the
+        // same as a fresh decomposition; a NaN entry leaves `out` as it was.
+        let mut out = SymmetricEigen::default();
+        for n in [2usize, 10, 3] {
+            let a: Vec<f64> = (0..n * n)
+                .map(|k| {
+                    let (r, c) = (k / n, k % n);
+                    ((r.min(c) * 5 + r.max(c)) as f64).cos() + if r == c { n as f64 } else { 0.0 }
+                })
+                .collect();
+            assert!(symmetric_eigen_into(&a, n, &mut out));
+            assert_eq!(out, symmetric_eigen(&a, n).unwrap(), "n = {n}");
+            assert!(out.values.windows(2).all(|w| w[0] <= w[1]));
+        }
+        let before = out.clone();
+        let mut bad = vec![1.0; 9];
+        bad[4] = f64::NAN;
+        assert!(!symmetric_eigen_into(&bad, 3, &mut out));
+        assert_eq!(out, before);
+    }
+
+    #[test]
     fn fixed_and_dynamic_sizes_give_the_same_decomposition() {
         // Sizes 1–4 go through nalgebra's fixed-size matrices, 5 and up through DMatrix: the
         // same algorithm, so the same bits.
