@@ -188,8 +188,13 @@ pub fn axpy<F: Real>(y: &mut [F], a: F, x: &[F]) {
 
 /// The largest absolute entry, `max_j |a_j|` (0 for an empty slice, NaN if any entry is NaN).
 pub fn norm_max<F: Real>(a: &[F]) -> F {
+    max_abs_of(a.iter().copied())
+}
+
+/// The largest `|x|` of `entries` (0 for none; the first NaN if any).
+fn max_abs_of<F: Real>(entries: impl Iterator<Item = F>) -> F {
     let mut m = F::zero();
-    for &x in a {
+    for x in entries {
         if x.is_nan() {
             return x;
         }
@@ -207,10 +212,16 @@ pub fn norm_l2<F: Real>(a: &[F]) -> F {
 /// [`norm_l2`] of `a` when its [`norm_max`] is already known (`scale`): the same number,
 /// one pass fewer.
 pub(crate) fn norm_l2_given_max<F: Real>(a: &[F], scale: F) -> F {
+    scaled_norm_of(|| a.iter().copied(), scale)
+}
+
+/// `scale · √Σ (x/scale)²` over `entries()` for their largest `|x|`, `scale` (itself when
+/// it is 0 or not finite).
+fn scaled_norm_of<F: Real, I: Iterator<Item = F>>(entries: impl Fn() -> I, scale: F) -> F {
     if scale == F::zero() || !scale.is_finite() {
         return scale;
     }
-    let sum = a.iter().fold(F::zero(), |acc, &x| {
+    let sum = entries().fold(F::zero(), |acc, x| {
         let y = x / scale;
         acc + y * y
     });
@@ -224,21 +235,7 @@ pub fn distance<F: Real>(a: &[F], b: &[F]) -> F {
     // norm_l2 of the differences, formed twice rather than stored (no allocation: maps call
     // this for every search's end point against the equilibria near it).
     let diff = || a.iter().zip(b).map(|(&x, &y)| x - y);
-    let mut scale = F::zero();
-    for x in diff() {
-        if x.is_nan() {
-            return x;
-        }
-        scale = scale.max(x.abs());
-    }
-    if scale == F::zero() || !scale.is_finite() {
-        return scale;
-    }
-    let sum = diff().fold(F::zero(), |acc, x| {
-        let y = x / scale;
-        acc + y * y
-    });
-    scale * sum.sqrt()
+    scaled_norm_of(diff, max_abs_of(diff()))
 }
 
 /// True when every entry is finite.

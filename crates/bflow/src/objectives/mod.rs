@@ -68,14 +68,7 @@ pub trait Objectives<F: Real>: Send + Sync {
     /// second derivatives from one pass (compiled expressions at small n) override it. The
     /// exact ∇B takes one such sum per step. Counted as K HVPs.
     fn hvps_add(&self, theta: &[F], directions: &[F], scale: F, out: &mut [F]) {
-        let n = self.dim();
-        for (i, v) in directions
-            .chunks_exact(n.max(1))
-            .take(self.num_objectives())
-            .enumerate()
-        {
-            self.hvp_add(i, theta, v, scale, out);
-        }
+        hvps_add_per_objective(self, theta, directions, scale, out);
     }
 
     /// Every loss and every gradient at `theta` in one call: `losses[i] = L_i(θ)` and
@@ -154,6 +147,25 @@ impl EvalCounts {
     /// Work in units of one gradient: gradients + 2 × HVPs (losses are not counted).
     pub fn gradient_equivalents(&self) -> u64 {
         self.gradients + 2 * self.hvps
+    }
+}
+
+/// [`Objectives::hvps_add`] as K calls of [`Objectives::hvp_add`], objectives in index order
+/// (the default, and a back-end's fallback where it has no one-pass sum).
+pub(crate) fn hvps_add_per_objective<F: Real, O: Objectives<F> + ?Sized>(
+    objectives: &O,
+    theta: &[F],
+    directions: &[F],
+    scale: F,
+    out: &mut [F],
+) {
+    let n = objectives.dim();
+    for (i, v) in directions
+        .chunks_exact(n.max(1))
+        .take(objectives.num_objectives())
+        .enumerate()
+    {
+        objectives.hvp_add(i, theta, v, scale, out);
     }
 }
 

@@ -89,7 +89,7 @@ use sweep::{forward, reverse, reverse_tangent, tangent, values};
 use super::ExprObjectives;
 use crate::error::{Error, Result};
 use crate::interval::Interval;
-use crate::objectives::{Objectives, symmetrize};
+use crate::objectives::{Objectives, hvps_add_per_objective, symmetrize};
 
 /// Up to this many parameters, gradients come from one forward-mode sweep that carries
 /// every slot's gradient along; beyond it, from a forward sweep and reverse sweeps (whose
@@ -659,9 +659,7 @@ impl Objectives<f64> for CompiledObjectives {
         let t = &self.tape;
         let n = t.dim;
         if !t.forward_up_to(FORWARD_HVP_MAX_N) {
-            for (i, v) in directions.chunks_exact(n).enumerate() {
-                self.hvp_add(i, theta, v, scale, out);
-            }
+            hvps_add_per_objective(self, theta, directions, scale, out);
             return;
         }
         with_scratch(|s| {
