@@ -121,6 +121,30 @@ impl<F: Real> Context<'_, '_, F> {
         }
     }
 
+    /// [`evaluate_trial`](Self::evaluate_trial), and the Hessian of `Σ L_i` at the trial
+    /// point into `hessian` ([`Evaluator::evaluate_with_sum_hessian`]): for a solver that
+    /// needs the Hessian at its next iterate (a dense Newton step), one sweep instead of two
+    /// where the back-end fuses them. `hessian` is meaningful only when the trial was
+    /// [`Trial::Evaluated`].
+    pub fn evaluate_trial_with_sum_hessian(
+        &mut self,
+        state: &mut State<F>,
+        hessian: &mut [F],
+    ) -> Trial<F> {
+        state.trial_point = None;
+        if state.trial == state.theta {
+            return Trial::Unchanged;
+        }
+        self.trial_points += 1;
+        match self.eval.evaluate_with_sum_hessian(&state.trial, hessian) {
+            Ok((stats, id)) => {
+                state.trial_point = Some((stats, id));
+                Trial::Evaluated(stats)
+            }
+            Err(_) => Trial::NonFinite,
+        }
+    }
+
     /// Makes sure the evaluator holds θ's gradients (re-evaluating θ, counted, when a probe or
     /// a rejected trial replaced them).
     ///

@@ -29,6 +29,7 @@ use super::method::NewtonParams;
 use super::report::RunReport;
 use super::stop::StopReason;
 use crate::linalg::{MinresStop, SymmetricEigen, minres, symmetric_eigen_into};
+use crate::objectives::PointId;
 use crate::real::{Real, all_finite, norm_l2};
 
 /// The trust-region Newton solver (see the module docs).
@@ -39,6 +40,11 @@ pub struct Newton<F: Real> {
     dense: bool,
     linear_iterations: usize,
     hessian: Vec<F>,
+    /// Dense: the Hessian at the last trial point, evaluated with it; it becomes `hessian`
+    /// when the trial is accepted.
+    trial_hessian: Vec<F>,
+    /// The point whose Hessian `hessian` holds, when it came with an accepted trial.
+    hessian_at: Option<PointId>,
     d: Vec<F>,
     jd: Vec<F>,
     /// Dense: the step's memory, reused from step to step (see [`DenseScratch`]).
@@ -79,6 +85,8 @@ impl<F: Real> Newton<F> {
             dense: true,
             linear_iterations: 0,
             hessian: Vec::new(),
+            trial_hessian: Vec::new(),
+            hessian_at: None,
             d: Vec::new(),
             jd: Vec::new(),
             dense_scratch: DenseScratch::default(),
@@ -101,6 +109,8 @@ impl<F: Real> Solver<F> for Newton<F> {
         } else {
             Vec::new()
         };
+        self.trial_hessian = self.hessian.clone();
+        self.hessian_at = None;
         self.d = vec![F::zero(); n];
         self.jd = if self.dense {
             Vec::new()
@@ -132,7 +142,10 @@ impl<F: Real> Solver<F> for Newton<F> {
         // wherever a step is scaled. r = ‖s‖ for every other J, bit for bit.
         let mut r = s_norm;
         let (full_norm, model) = if self.dense {
-            ctx.eval.sum_hessian(state.theta(), &mut self.hessian);
+            // The Hessian came with the accepted trial that made θ, or is evaluated now.
+            if self.hessian_at.take() != Some(state.id()) {
+                ctx.eval.sum_hessian(state.theta(), &mut self.hessian);
+            }
             let e_j = extreme_exponent(&self.hessian);
             if e_j != 0 {
                 let pow2 = |k: i32| F::lit(crate::balance::pow2(k));
@@ -223,7 +236,11 @@ impl<F: Real> Solver<F> for Newton<F> {
                     (tau * full_norm, model_ratio(*sjd, *jdjd, tau))
                 }
             };
-            let trial = ctx.evaluate_trial(state);
+            // A dense step's trial brings its Hessian along: accepted, it is the next step's.
+            let trial = match model {
+                Model::Dense => ctx.evaluate_trial_with_sum_hessian(state, &mut self.trial_hessian),
+                Model::Krylov { .. } => ctx.evaluate_trial(state),
+            };
             let new_norm = match trial {
                 Trial::Unchanged => {
                     return Step::Stop(if evaluated == 0 {
@@ -254,6 +271,10 @@ impl<F: Real> Solver<F> for Newton<F> {
                     };
                     self.radius = Some(radius);
                     state.accept_trial();
+                    if matches!(model, Model::Dense) {
+                        std::mem::swap(&mut self.hessian, &mut self.trial_hessian);
+                        self.hessian_at = Some(state.id());
+                    }
                     return Step::Accepted;
                 }
             }

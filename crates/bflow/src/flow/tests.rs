@@ -732,3 +732,72 @@ fn limits_for_run_turn_zero_windows_off() {
     assert_eq!(on.max_time, Some(std::time::Duration::from_secs(2)));
     on.validate(0).unwrap();
 }
+
+/// Forwards everything but `losses_gradients_and_sum_hessian`, which keeps the trait's
+/// default (two calls).
+struct Unfused(Box<dyn crate::objectives::Objectives<f64>>);
+
+impl crate::objectives::Objectives<f64> for Unfused {
+    fn num_objectives(&self) -> usize {
+        self.0.num_objectives()
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn loss(&self, i: usize, theta: &[f64]) -> f64 {
+        self.0.loss(i, theta)
+    }
+    fn gradient(&self, i: usize, theta: &[f64], grad: &mut [f64]) {
+        self.0.gradient(i, theta, grad)
+    }
+    fn hvp(&self, i: usize, theta: &[f64], v: &[f64], hvp: &mut [f64]) {
+        self.0.hvp(i, theta, v, hvp)
+    }
+    fn losses_and_gradients(&self, theta: &[f64], losses: &mut [f64], gradients: &mut [f64]) {
+        self.0.losses_and_gradients(theta, losses, gradients)
+    }
+    fn sum_hessian(&self, theta: &[f64], out: &mut [f64]) {
+        self.0.sum_hessian(theta, out)
+    }
+}
+
+#[test]
+fn newton_trials_that_bring_their_hessian_change_no_iterate() {
+    // A dense Newton step takes the Hessian at θ from the accepted trial that made θ (one
+    // fused sweep of the compiled tape) instead of a sweep of its own: the same iterates to
+    // the bit as with the two calls, and the same Hessians counted per step or more (a
+    // rejected trial's Hessian is evaluated too).
+    let text = "vars = [\"x\", \"y\", \"z\"]\n\
+        [[objective]]\nexpr = \"-1.2 * exp(-((x - 0.4)^2 + (y + 1)^2 + z^2) / 1.1)\"\n\
+        [[objective]]\nexpr = \"2.6 * exp(-((x - 1.1)^2 + y^2 + (z + 0.4)^2) / 1.2)\"\n\
+        [[objective]]\nexpr = \"0.25 * (x^2 + y^2 + z^2) + sin(x * y)\"\n";
+    let fused = crate::objectives::parse_problem(text, "p.toml").unwrap();
+    let mut unfused = crate::objectives::parse_problem(text, "p.toml").unwrap();
+    unfused.objectives = Box::new(Unfused(unfused.objectives));
+    let method = Method::Newton(NewtonParams::default());
+    let mut converged = 0;
+    for start in [
+        [0.3, -0.2, 0.1],
+        [2.0, 1.5, -1.0],
+        [-1.0, 0.5, 2.0],
+        [1.0, -1.0, -0.5],
+    ] {
+        let a = run(&fused, &start, &method, &Limits::default()).unwrap();
+        let b = run(&unfused, &start, &method, &Limits::default()).unwrap();
+        assert_eq!(
+            (a.stop, a.steps, a.trial_points),
+            (b.stop, b.steps, b.trial_points)
+        );
+        let bits = |t: &[f64]| t.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.theta), bits(&b.theta), "from {start:?}");
+        assert_eq!(a.counts.gradients, b.counts.gradients);
+        assert!(a.counts.hvps >= b.counts.hvps && a.counts.hvps % 9 == 0);
+        // A Hessian from the wrong point (a stale one) stalls the search short of the zero.
+        let at_zero = matches!(
+            a.stop,
+            StopReason::FloorReached | StopReason::FixedPoint | StopReason::StepTolerance
+        ) && a.sum_norm <= 1e-12;
+        converged += usize::from(at_zero);
+    }
+    assert!(converged >= 2, "{converged} of 4 runs reached a zero");
+}

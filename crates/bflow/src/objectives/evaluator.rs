@@ -215,26 +215,81 @@ impl<'a, F: Real> Evaluator<'a, F> {
     /// When `theta.len() != n` (a bug in the caller).
     #[track_caller]
     pub fn evaluate(&mut self, theta: &[F]) -> Result<(PointStats<F>, PointId), Undefined> {
+        self.evaluate_with(theta, None)
+    }
+
+    /// [`evaluate`](Self::evaluate), and the Hessian of `Σ L_i` at `theta` into `hessian`
+    /// (n × n, row-major), from one call to
+    /// [`Objectives::losses_gradients_and_sum_hessian`]: a Newton trial point that is accepted
+    /// brings the next step's Hessian with it. The same values as `evaluate` and
+    /// [`sum_hessian`](Self::sum_hessian) apart; counted as both.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate) (the Hessian is then not to be used).
+    ///
+    /// # Panics
+    /// When `theta.len() != n` or `hessian.len() != n²` (a bug in the caller).
+    #[track_caller]
+    pub fn evaluate_with_sum_hessian(
+        &mut self,
+        theta: &[F],
+        hessian: &mut [F],
+    ) -> Result<(PointStats<F>, PointId), Undefined> {
+        assert_eq!(hessian.len(), self.n * self.n, "sum_hessian: wrong length");
+        self.evaluate_with(theta, Some(hessian))
+    }
+
+    #[track_caller]
+    fn evaluate_with(
+        &mut self,
+        theta: &[F],
+        hessian: Option<&mut [F]>,
+    ) -> Result<(PointStats<F>, PointId), Undefined> {
         assert_eq!(theta.len(), self.n, "Evaluator::evaluate: wrong dimension");
         self.held = None;
         if !all_finite(theta) {
             return Err(Undefined::NonFinite);
         }
         let (n, obj) = (self.n, self.objectives);
-        if self.parallel {
-            self.losses
-                .par_iter_mut()
-                .zip(self.gradients.par_chunks_exact_mut(n))
-                .enumerate()
-                .for_each(|(i, (l, g))| {
-                    *l = obj.loss(i, theta);
-                    obj.gradient(i, theta, g);
-                });
+        if let Some(hessian) = hessian {
+            if self.parallel {
+                self.losses_and_gradients_parallel(theta);
+                obj.sum_hessian(theta, hessian);
+            } else {
+                obj.losses_gradients_and_sum_hessian(
+                    theta,
+                    &mut self.losses,
+                    &mut self.gradients,
+                    hessian,
+                );
+            }
+            self.counts.hvps += (self.k * n) as u64;
+        } else if self.parallel {
+            self.losses_and_gradients_parallel(theta);
         } else {
             obj.losses_and_gradients(theta, &mut self.losses, &mut self.gradients);
         }
         self.counts.losses += self.k as u64;
         self.counts.gradients += self.k as u64;
+        self.stats_of_held_gradients()
+    }
+
+    /// Every loss and gradient, objectives in parallel (large n).
+    fn losses_and_gradients_parallel(&mut self, theta: &[F]) {
+        let (n, obj) = (self.n, self.objectives);
+        self.losses
+            .par_iter_mut()
+            .zip(self.gradients.par_chunks_exact_mut(n))
+            .enumerate()
+            .for_each(|(i, (l, g))| {
+                *l = obj.loss(i, theta);
+                obj.gradient(i, theta, g);
+            });
+    }
+
+    /// s, the norms and B from the losses and gradients just written; holds the point.
+    fn stats_of_held_gradients(&mut self) -> Result<(PointStats<F>, PointId), Undefined> {
+        let n = self.n;
         // The gradients' scale, the largest |entry| of any of them.
         let scale = if self.parallel {
             let finite = self

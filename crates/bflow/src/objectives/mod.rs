@@ -111,6 +111,23 @@ pub trait Objectives<F: Real>: Send + Sync {
         symmetrize(out, n);
     }
 
+    /// [`losses_and_gradients`](Objectives::losses_and_gradients) and
+    /// [`sum_hessian`](Objectives::sum_hessian) at one point in one call, with the same values
+    /// bit for bit. The default makes the two calls; back-ends whose Hessian sweep carries the
+    /// values and gradients anyway (compiled expressions at small n) override it, and a
+    /// Newton trial point then brings the next step's Hessian with it. Counted as K losses, K
+    /// gradients and `n · K` HVPs.
+    fn losses_gradients_and_sum_hessian(
+        &self,
+        theta: &[F],
+        losses: &mut [F],
+        gradients: &mut [F],
+        hessian: &mut [F],
+    ) {
+        self.losses_and_gradients(theta, losses, gradients);
+        self.sum_hessian(theta, hessian);
+    }
+
     /// A rigorous enclosure of `s = Σ_i g_i` over the box `x` (one [`Interval`] per
     /// parameter): every exact value of `s(θ)` for `θ ∈ x` lies in the returned intervals.
     /// `None` (the default) when the objectives cannot enclose their derivatives; then no

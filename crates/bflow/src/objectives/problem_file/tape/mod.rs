@@ -252,6 +252,18 @@ thread_local! {
 
 /// Runs `f` with this thread's scratch (with a fresh one in the case, impossible today,
 /// that it is already borrowed: nothing here calls back into user code).
+/// `Σ_i H_i` into `out` from the roots' Hessians after a second-order jet sweep over the whole
+/// program (each root's Hessian is exactly symmetric, and so is their sum).
+fn sum_root_hessians(t: &Tape, s: &Scratch, n: usize, out: &mut [f64]) {
+    out.fill(0.0);
+    for &root in &t.roots {
+        let h = &s.hes[root as usize * n * n..(root as usize + 1) * n * n];
+        for (o, &x) in out.iter_mut().zip(h) {
+            *o += x;
+        }
+    }
+}
+
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut s) => f(&mut s),
@@ -704,6 +716,34 @@ impl Objectives<f64> for CompiledObjectives {
         });
     }
 
+    fn losses_gradients_and_sum_hessian(
+        &self,
+        theta: &[f64],
+        losses: &mut [f64],
+        gradients: &mut [f64],
+        hessian: &mut [f64],
+    ) {
+        let t = &self.tape;
+        let n = t.dim;
+        // One second-order sweep gives all three where the Hessian comes from the forward
+        // mode (the value and gradient rules do not depend on whether Hessians ride along,
+        // so they are the first-order sweep's bits). A sweep that met a non-finite value, and
+        // the other back-ends, take the two calls: the NaN rules stay theirs.
+        let fused = t.forward_mode()
+            && t.forward_up_to(FORWARD_HESSIAN_MAX_N)
+            && with_scratch(|s| {
+                if !t.jet_and_read::<true>(None, theta, s, Some((&mut *losses, &mut *gradients))) {
+                    return false;
+                }
+                sum_root_hessians(t, s, n, hessian);
+                true
+            });
+        if !fused {
+            self.losses_and_gradients(theta, losses, gradients);
+            self.sum_hessian(theta, hessian);
+        }
+    }
+
     fn sum_hessian(&self, theta: &[f64], out: &mut [f64]) {
         let t = &self.tape;
         let n = t.dim;
@@ -713,14 +753,7 @@ impl Objectives<f64> for CompiledObjectives {
                     out.fill(f64::NAN);
                     return;
                 }
-                // Each root's Hessian is exactly symmetric, and so is their sum.
-                out.fill(0.0);
-                for &root in &t.roots {
-                    let h = &s.hes[root as usize * n * n..(root as usize + 1) * n * n];
-                    for (o, &x) in out.iter_mut().zip(h) {
-                        *o += x;
-                    }
-                }
+                sum_root_hessians(t, s, n, out);
                 return;
             }
             let w_max = HESSIAN_BLOCK.min(n.max(1));

@@ -467,6 +467,14 @@ proptest! {
             one_call.iter().zip(&k_calls).all(|(&a, &b)| same(a, b)),
             "hvps_add {:?} vs hvp_add × K {:?}", one_call, k_calls
         );
+        // Losses, gradients and Σ H_i from one call are the two calls' values, bit for bit
+        // (NaN alike, whichever path: the fused sweep or its fallback).
+        let (mut fl, mut fg, mut fh, mut h2) = ([0.0; 3], [0.0; 9], [0.0; 9], [0.0; 9]);
+        c.losses_gradients_and_sum_hessian(&theta, &mut fl, &mut fg, &mut fh);
+        c.sum_hessian(&theta, &mut h2);
+        prop_assert!(fl.iter().zip(&losses).all(|(&a, &b)| same(a, b)), "{:?} vs {:?}", fl, losses);
+        prop_assert!(fg.iter().zip(&grads).all(|(&a, &b)| same(a, b)), "{:?} vs {:?}", fg, grads);
+        prop_assert!(fh.iter().zip(&h2).all(|(&a, &b)| same(a, b)), "{:?} vs {:?}", fh, h2);
         let (mut g, mut hv, mut hv_tape, mut acc) = ([0.0; 3], [0.0; 3], [0.0; 3], [0.0; 3]);
         let mut all_regular = true;
         for i in 0..k {
