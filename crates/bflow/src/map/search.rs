@@ -18,7 +18,11 @@ const NEWTON_STAGNATION_STEPS: usize = 10;
 /// in one step; a search that gains less over ten is crawling into a local minimum of
 /// `‖s‖` that is not a zero. With 1 % (the rule before) such crawls took 20–30 steps: on the
 /// 4-D Gaussian wells of seed 11, 847 of 1024 Newton searches, 40 % of the map's steps;
-/// with 10 % the same complete maps on 133 problem/seed cases (docs/MAPPING.md).
+/// with 10 % the same equilibrium sets as with 1 % on 266 problem/seed maps (docs/MAPPING.md,
+/// 264 of them the proven set). The price:
+/// a few searches that crawl and then find a zero after all now end unresolved (3-D wells
+/// of seed 1: 324 of 512 Newton searches reach an equilibrium, 384 with 1 %; the saddle they
+/// lost keeps 238 Newton hits of 298).
 const NEWTON_STAGNATION_DECREASE: f64 = 0.1;
 
 /// The balance at which a map's B-flow search hands over to its Newton polish. B-flow's
@@ -38,9 +42,9 @@ const BFLOW_STAGNATION_STEPS: usize = 20;
 /// The relative gain in `‖s‖` that counts as progress for a map's B-flow search: 10 % within
 /// [`BFLOW_STAGNATION_STEPS`] steps. A B-flow that gains less crawls along a valley of B: into
 /// a positive minimum of B (spurious) or, slowly, towards the hand-off; the polish then starts
-/// from where it is (Newton converges from B of a few percent as well as from 1e-2). With 1 %
+/// from where it is (on the 3-D wells of seed 1, polishes from B = 0.012–0.021 converged). With 1 %
 /// (the rule before) such crawls ran 100–200 steps; on the 3-D Gaussian wells of seed 1 B-flow
-/// took 25 640 steps, with 10 % 16 211, the same equilibria with the same hits.
+/// took 25 640 steps, with 10 % 16 008, its outcomes and hits unchanged.
 const BFLOW_STAGNATION_DECREASE: f64 = 0.1;
 
 /// A way of searching for an equilibrium from one start.
