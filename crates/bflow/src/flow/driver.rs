@@ -107,18 +107,7 @@ pub struct Context<'e, 'a, F: Real> {
 impl<F: Real> Context<'_, '_, F> {
     /// Evaluates `state.trial_mut()` (counted as one trial point unless it equals θ).
     pub fn evaluate_trial(&mut self, state: &mut State<F>) -> Trial<F> {
-        state.trial_point = None;
-        if state.trial == state.theta {
-            return Trial::Unchanged;
-        }
-        self.trial_points += 1;
-        match self.eval.evaluate(&state.trial) {
-            Ok((stats, id)) => {
-                state.trial_point = Some((stats, id));
-                Trial::Evaluated(stats)
-            }
-            Err(_) => Trial::NonFinite,
-        }
+        self.evaluate_trial_with(state, None)
     }
 
     /// [`evaluate_trial`](Self::evaluate_trial), and the Hessian of `Σ L_i` at the trial
@@ -131,12 +120,20 @@ impl<F: Real> Context<'_, '_, F> {
         state: &mut State<F>,
         hessian: &mut [F],
     ) -> Trial<F> {
+        self.evaluate_trial_with(state, Some(hessian))
+    }
+
+    fn evaluate_trial_with(&mut self, state: &mut State<F>, hessian: Option<&mut [F]>) -> Trial<F> {
         state.trial_point = None;
         if state.trial == state.theta {
             return Trial::Unchanged;
         }
         self.trial_points += 1;
-        match self.eval.evaluate_with_sum_hessian(&state.trial, hessian) {
+        let evaluated = match hessian {
+            Some(h) => self.eval.evaluate_with_sum_hessian(&state.trial, h),
+            None => self.eval.evaluate(&state.trial),
+        };
+        match evaluated {
             Ok((stats, id)) => {
                 state.trial_point = Some((stats, id));
                 Trial::Evaluated(stats)
