@@ -236,10 +236,13 @@ impl<F: Real> Solver<F> for Newton<F> {
                     (tau * full_norm, model_ratio(*sjd, *jdjd, tau))
                 }
             };
-            // A dense step's trial brings its Hessian along: accepted, it is the next step's.
-            let trial = match model {
-                Model::Dense => ctx.evaluate_trial_with_sum_hessian(state, &mut self.trial_hessian),
-                Model::Krylov { .. } => ctx.evaluate_trial(state),
+            // A dense step's trial brings its Hessian along where the objectives give it from
+            // the same sweep: accepted, it is the next step's.
+            let fused = matches!(model, Model::Dense) && ctx.eval.fuses_sum_hessian();
+            let trial = if fused {
+                ctx.evaluate_trial_with_sum_hessian(state, &mut self.trial_hessian)
+            } else {
+                ctx.evaluate_trial(state)
             };
             let new_norm = match trial {
                 Trial::Unchanged => {
@@ -271,7 +274,7 @@ impl<F: Real> Solver<F> for Newton<F> {
                     };
                     self.radius = Some(radius);
                     state.accept_trial();
-                    if matches!(model, Model::Dense) {
+                    if fused {
                         std::mem::swap(&mut self.hessian, &mut self.trial_hessian);
                         self.hessian_at = Some(state.id());
                     }

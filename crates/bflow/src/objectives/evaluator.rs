@@ -218,6 +218,15 @@ impl<'a, F: Real> Evaluator<'a, F> {
         self.evaluate_with(theta, None)
     }
 
+    /// Whether the objectives give losses, gradients and the Hessian of `Σ L_i` from one
+    /// sweep for much less than apart ([`Objectives::fuses_sum_hessian`]): then
+    /// [`evaluate_with_sum_hessian`](Self::evaluate_with_sum_hessian) is worth calling for a
+    /// point whose Hessian may be needed (the evaluator's objectives run in parallel at large
+    /// n, and then never fuse).
+    pub fn fuses_sum_hessian(&self) -> bool {
+        !self.parallel && self.objectives.fuses_sum_hessian()
+    }
+
     /// [`evaluate`](Self::evaluate), and the Hessian of `Σ L_i` at `theta` into `hessian`
     /// (n × n, row-major), from one call to
     /// [`Objectives::losses_gradients_and_sum_hessian`]: a Newton trial point that is accepted

@@ -114,9 +114,10 @@ pub trait Objectives<F: Real>: Send + Sync {
     /// [`losses_and_gradients`](Objectives::losses_and_gradients) and
     /// [`sum_hessian`](Objectives::sum_hessian) at one point in one call, with the same values
     /// bit for bit. The default makes the two calls; back-ends whose Hessian sweep carries the
-    /// values and gradients anyway (compiled expressions at small n) override it, and a
-    /// Newton trial point then brings the next step's Hessian with it. Counted as K losses, K
-    /// gradients and `n · K` HVPs.
+    /// values and gradients anyway (compiled expressions at small n) override it together
+    /// with [`fuses_sum_hessian`](Objectives::fuses_sum_hessian), and a dense Newton trial
+    /// point then brings the next step's Hessian with it. Counted as K losses, K gradients
+    /// and `n · K` HVPs.
     fn losses_gradients_and_sum_hessian(
         &self,
         theta: &[F],
@@ -126,6 +127,14 @@ pub trait Objectives<F: Real>: Send + Sync {
     ) {
         self.losses_and_gradients(theta, losses, gradients);
         self.sum_hessian(theta, hessian);
+    }
+
+    /// Whether [`losses_gradients_and_sum_hessian`](Objectives::losses_gradients_and_sum_hessian)
+    /// costs much less than its two calls apart (default `false`). Only then does a dense
+    /// Newton step evaluate its trial points with their Hessians: a rejected trial's Hessian
+    /// is wasted, so with two separate calls the fusion would only add work.
+    fn fuses_sum_hessian(&self) -> bool {
+        false
     }
 
     /// A rigorous enclosure of `s = Σ_i g_i` over the box `x` (one [`Interval`] per

@@ -716,6 +716,10 @@ impl Objectives<f64> for CompiledObjectives {
         });
     }
 
+    fn fuses_sum_hessian(&self) -> bool {
+        self.tape.forward_mode() && self.tape.forward_up_to(FORWARD_HESSIAN_MAX_N)
+    }
+
     fn losses_gradients_and_sum_hessian(
         &self,
         theta: &[f64],
@@ -729,8 +733,7 @@ impl Objectives<f64> for CompiledObjectives {
         // mode (the value and gradient rules do not depend on whether Hessians ride along,
         // so they are the first-order sweep's bits). A sweep that met a non-finite value, and
         // the other back-ends, take the two calls: the NaN rules stay theirs.
-        let fused = t.forward_mode()
-            && t.forward_up_to(FORWARD_HESSIAN_MAX_N)
+        let fused = self.fuses_sum_hessian()
             && with_scratch(|s| {
                 if !t.jet_and_read::<true>(None, theta, s, Some((&mut *losses, &mut *gradients))) {
                     return false;
