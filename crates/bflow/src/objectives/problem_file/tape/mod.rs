@@ -250,8 +250,6 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
 
-/// Runs `f` with this thread's scratch (with a fresh one in the case, impossible today,
-/// that it is already borrowed: nothing here calls back into user code).
 /// `Σ_i H_i` into `out` from the roots' Hessians after a second-order jet sweep over the whole
 /// program (each root's Hessian is exactly symmetric, and so is their sum).
 fn sum_root_hessians(t: &Tape, s: &Scratch, n: usize, out: &mut [f64]) {
@@ -264,6 +262,8 @@ fn sum_root_hessians(t: &Tape, s: &Scratch, n: usize, out: &mut [f64]) {
     }
 }
 
+/// Runs `f` with this thread's scratch (with a fresh one in the case, impossible today,
+/// that it is already borrowed: nothing here calls back into user code).
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut s) => f(&mut s),
