@@ -93,6 +93,50 @@ fn the_proof_alone_finds_every_zero_of_himmelblau() {
 }
 
 #[test]
+fn the_adaptive_camel_map_is_the_set_the_proof_finds_alone() {
+    // Three competing terms whose sum is the six-hump camel: the default map (self-stopping)
+    // against the interval proof run without any found points.
+    let p = example("six-hump-camel.toml");
+    let map = map_equilibria(&p, &MapParams::default()).unwrap();
+    assert_eq!(map.completeness.stopped, "complete");
+    let found: Vec<Vec<f64>> = map.equilibria.iter().map(|e| e.point.clone()).collect();
+    let r = prove(&*p.objectives, &region(&p), &[], &ProofParams::default()).unwrap();
+    assert_eq!(r.status, ProofStatus::Proven, "{r:#?}");
+    same_points(&found, &r.missed, 1e-9);
+    let count = |k: crate::map::Kind| {
+        map.equilibria
+            .iter()
+            .filter(|e| e.classification.kind == k)
+            .count()
+    };
+    use crate::map::Kind;
+    assert_eq!(
+        (
+            count(Kind::Minimum),
+            count(Kind::Saddle),
+            count(Kind::Maximum)
+        ),
+        (6, 7, 2)
+    );
+    // Only at the origin does every g_i vanish.
+    let common: Vec<&Vec<f64>> = map
+        .equilibria
+        .iter()
+        .filter(|e| e.common_stationary)
+        .map(|e| &e.point)
+        .collect();
+    assert_eq!(common.len(), 1);
+    assert!(dist(common[0], &[0.0, 0.0]) < 1e-12, "{common:?}");
+    // Two global minima, ±(0.0898, −0.7126), at Σ L = −1.0316.
+    let lowest = map
+        .equilibria
+        .iter()
+        .map(|e| e.loss_sum)
+        .fold(f64::INFINITY, f64::min);
+    assert!((lowest + 1.031_628).abs() < 1e-6, "{lowest}");
+}
+
+#[test]
 fn branin_minima_alone_leave_the_two_saddles_missed() {
     // The file lists the three minima; Σ L also has saddles at x = 0 and x = 2π, on the
     // valley floor y = b x² − c x + r.
