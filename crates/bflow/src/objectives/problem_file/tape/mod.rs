@@ -222,7 +222,7 @@ impl Scratch {
         };
         grow(&mut self.vg, slots * (n + 1));
         if second {
-            grow(&mut self.hes, slots * n * n);
+            grow(&mut self.hes, slots * (n * (n + 1) / 2));
         }
     }
 }
@@ -250,14 +250,35 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
 
-/// `Σ_i H_i` into `out` from the roots' Hessians after a second-order jet sweep over the whole
-/// program (each root's Hessian is exactly symmetric, and so is their sum).
+/// `Σ_i H_i` into `out` (n × n, row by row) from the roots' Hessians after a second-order jet
+/// sweep over the whole program: the packed upper triangles are summed, then mirrored (the
+/// sum of exactly symmetric matrices is exactly symmetric, so this is the entrywise sum of
+/// the full matrices, bit for bit).
 fn sum_root_hessians(t: &Tape, s: &Scratch, n: usize, out: &mut [f64]) {
-    out.fill(0.0);
+    let tri = n * (n + 1) / 2;
+    let mut sum = [0.0; MAX_TRIANGLE];
+    let sum = &mut sum[..tri];
     for &root in &t.roots {
-        let h = &s.hes[root as usize * n * n..(root as usize + 1) * n * n];
-        for (o, &x) in out.iter_mut().zip(h) {
+        let h = &s.hes[root as usize * tri..(root as usize + 1) * tri];
+        for (o, &x) in sum.iter_mut().zip(h) {
             *o += x;
+        }
+    }
+    unpack_upper(sum, n, out);
+}
+
+/// The most entries of a packed upper triangle a forward-mode sweep stores (n ≤
+/// [`FORWARD_MODE_MAX_N`]).
+const MAX_TRIANGLE: usize = FORWARD_MODE_MAX_N * (FORWARD_MODE_MAX_N + 1) / 2;
+
+/// The symmetric n × n matrix (row by row, into `out`) whose packed upper triangle (row by
+/// row: `(0, 0), (0, 1), …, (n−1, n−1)`) is `tri`.
+fn unpack_upper(tri: &[f64], n: usize, out: &mut [f64]) {
+    let mut entries = tri.iter();
+    for p in 0..n {
+        for (q, &x) in (p..n).zip(&mut entries) {
+            out[p * n + q] = x;
+            out[q * n + p] = x;
         }
     }
 }
@@ -503,19 +524,19 @@ impl Tape {
     ) -> bool {
         s.fit_jet(self.ops.len(), self.dim, SECOND);
         match self.dim {
-            1 => self.jet_n::<1, 2, SECOND>(i, theta, s, read),
-            2 => self.jet_n::<2, 3, SECOND>(i, theta, s, read),
-            3 => self.jet_n::<3, 4, SECOND>(i, theta, s, read),
-            4 => self.jet_n::<4, 5, SECOND>(i, theta, s, read),
-            5 => self.jet_n::<5, 6, SECOND>(i, theta, s, read),
-            6 => self.jet_n::<6, 7, SECOND>(i, theta, s, read),
-            7 => self.jet_n::<7, 8, SECOND>(i, theta, s, read),
-            8 => self.jet_n::<8, 9, SECOND>(i, theta, s, read),
+            1 => self.jet_n::<1, 2, 1, SECOND>(i, theta, s, read),
+            2 => self.jet_n::<2, 3, 3, SECOND>(i, theta, s, read),
+            3 => self.jet_n::<3, 4, 6, SECOND>(i, theta, s, read),
+            4 => self.jet_n::<4, 5, 10, SECOND>(i, theta, s, read),
+            5 => self.jet_n::<5, 6, 15, SECOND>(i, theta, s, read),
+            6 => self.jet_n::<6, 7, 21, SECOND>(i, theta, s, read),
+            7 => self.jet_n::<7, 8, 28, SECOND>(i, theta, s, read),
+            8 => self.jet_n::<8, 9, 36, SECOND>(i, theta, s, read),
             _ => false,
         }
     }
 
-    fn jet_n<const N: usize, const W: usize, const SECOND: bool>(
+    fn jet_n<const N: usize, const W: usize, const T: usize, const SECOND: bool>(
         &self,
         i: Option<usize>,
         theta: &[f64],
@@ -524,20 +545,20 @@ impl Tape {
     ) -> bool {
         let Scratch { vg, hes, .. } = s;
         let (vg, _) = vg.as_chunks_mut::<W>();
-        let (hes, _) = hes.as_chunks_mut::<N>();
+        let (hes, _) = hes.as_chunks_mut::<T>();
         let (consts, program) = (&self.consts, &self.jet);
         let regular = match i {
             Some(i) => {
                 let order = program.cones[i].iter().map(|&k| k as usize);
                 let vars = &program.cone_vars[i];
-                jet::<N, W, SECOND>(program, consts, vars, order, theta, vg, hes)
+                jet::<N, W, T, SECOND>(program, consts, vars, order, theta, vg, hes)
                     && self.cone_consts_finite[i]
             }
             // The whole program in order: a plain range, no index list.
             None => {
                 let order = 0..program.ops.len();
                 let vars = &program.vars;
-                jet::<N, W, SECOND>(program, consts, vars, order, theta, vg, hes)
+                jet::<N, W, T, SECOND>(program, consts, vars, order, theta, vg, hes)
                     && self.consts_finite
             }
         };
@@ -563,8 +584,11 @@ impl Tape {
     /// receives each component.
     fn jet_hvp(&self, i: usize, v: &[f64], s: &Scratch, mut f: impl FnMut(usize, f64)) {
         let n = self.dim;
+        let tri = n * (n + 1) / 2;
         let root = self.roots[i] as usize;
-        let h = &s.hes[root * n * n..(root + 1) * n * n];
+        let mut full = [0.0; FORWARD_MODE_MAX_N * FORWARD_MODE_MAX_N];
+        let h = &mut full[..n * n];
+        unpack_upper(&s.hes[root * tri..(root + 1) * tri], n, h);
         for p in 0..n {
             let row = &h[p * n..(p + 1) * n];
             f(p, row.iter().zip(v).map(|(&a, &b)| a * b).sum());

@@ -640,6 +640,12 @@ fn every_forward_mode_width_agrees_with_reverse_mode() {
         fast.sum_hessian(&theta, &mut ha);
         slow.sum_hessian(&theta, &mut hb);
         assert!(close(&ha, &hb), "n = {n}: {ha:?} vs {hb:?}");
+        // Forward mode stores upper triangles; the matrix it gives is exactly symmetric.
+        for p in 0..n {
+            for q in 0..p {
+                assert_eq!(ha[p * n + q].to_bits(), ha[q * n + p].to_bits(), "n = {n}");
+            }
+        }
         assert!(
             close(&ha, &crate::objectives::sum_hessian(&ad, &theta)),
             "n = {n}"
@@ -653,6 +659,22 @@ fn every_forward_mode_width_agrees_with_reverse_mode() {
             assert!(close(&a, &ga[i * n..(i + 1) * n]), "n = {n}");
         }
     }
+}
+
+#[test]
+fn packed_upper_triangles_run_row_by_row() {
+    use super::jet::upper_pairs;
+    assert_eq!(upper_pairs::<1, 1>(), [(0, 0)]);
+    assert_eq!(
+        upper_pairs::<3, 6>(),
+        [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    );
+    let pairs = upper_pairs::<8, 36>();
+    assert!(pairs.iter().all(|&(p, q)| p <= q && q < 8));
+    assert!(
+        pairs.windows(2).all(|w| w[0] < w[1]),
+        "each pair once, in order"
+    );
 }
 
 #[test]
