@@ -538,7 +538,7 @@ pub fn completeness_text(m: &bflow::map::EquilibriumMap) -> String {
     let e = &c.estimate;
     let mut out = String::new();
     let why = match c.stopped.as_str() {
-        "complete" => "the estimate fell below ½ and the last round found nothing new",
+        "complete" => "the estimate fell below ½ and the last half of the starts found nothing new",
         "fixed" => "a fixed number of starts",
         "max-starts" => "the start budget (--max-starts) ran out",
         "time-limit" => "the time limit (--max-time) ran out",

@@ -15,11 +15,15 @@
 //!    an earlier equilibrium is that equilibrium (scale: the region's largest side); hits are
 //!    counted per searcher. Memory grows with the equilibria found, not with the starts.
 //! 4. **Rounds.** With a fixed number of starts (`starts: Some(N)`) the map runs starts
-//!    `0..N`. By default it runs rounds of `first_round`, then doubling, starts until the
-//!    estimate of equilibria still unfound ([`estimate_unfound`]) is below ½ and the last
-//!    round found nothing new, or `max_starts` is reached. Round `k` ends at start
-//!    `N_k = first_round · 2^k`, so an adaptive map that stopped after `N_k` starts is
-//!    exactly the fixed map with `starts: Some(N_k)`.
+//!    `0..N`. By default it runs rounds ending at `N_k = F, 1.5F, 2F, 3F, 4F, 6F, …`
+//!    (`F = first_round`: powers of two and one and a half times them) and stops at the end
+//!    of a round when `N_k ≥ 2F`, the last half of its starts (`N_k/2 .. N_k`) found no new
+//!    equilibrium and the estimate of equilibria still unfound ([`estimate_unfound`]) is
+//!    below ½ — or when `max_starts` is reached. So an adaptive map that stopped after `N_k`
+//!    starts is exactly the fixed map with `starts: Some(N_k)`. At `N_k = 2^j F` the last
+//!    half is the last round (the rule of doubling rounds); the rounds in between let a map
+//!    whose last discovery came early in a round stop up to a quarter sooner with the same
+//!    evidence: half of its starts found nothing new.
 //! 5. **Assembly**: classification ([`classify`]: eigenvalues of the Hessian of `Σ L`, the
 //!    Morse index), the common-stationary test, `Σ L` at each point, the Krawczyk certificate
 //!    ([`certify`]) and basin shares; then which minima each index-1 saddle joins
@@ -229,12 +233,22 @@ impl MapParams {
         Ok(())
     }
 
-    /// The end of round `k` (exclusive start index) of an adaptive map of `n` parameters.
+    /// The first round of an adaptive map of `n` parameters.
+    fn first_round_for(&self, n: usize) -> usize {
+        self.first_round.unwrap_or_else(|| default_first_round(n))
+    }
+
+    /// The end of round `k` (exclusive start index) of an adaptive map of `n` parameters:
+    /// `F · 2^(k/2)` for even k, 1.5 times that for odd k (`F` the first round).
     fn round_end(&self, k: u32, n: usize) -> usize {
-        self.first_round
-            .unwrap_or_else(|| default_first_round(n))
-            .saturating_mul(1usize.checked_shl(k).unwrap_or(usize::MAX))
-            .min(self.max_starts)
+        let first = self.first_round_for(n);
+        let whole = first.saturating_mul(1usize.checked_shl(k / 2).unwrap_or(usize::MAX));
+        let end = if k % 2 == 1 {
+            whole.saturating_add(whole / 2)
+        } else {
+            whole
+        };
+        end.min(self.max_starts)
     }
 }
 
@@ -256,8 +270,9 @@ pub struct Completeness {
     pub rounds: usize,
     /// Starts run.
     pub starts_used: usize,
-    /// Why the map stopped: `"complete"` (the estimate is below ½ and the last round found
-    /// nothing new), `"max-starts"`, `"time-limit"`, `"fixed"` (a fixed number of starts),
+    /// Why the map stopped: `"complete"` (the estimate is below ½ and the last half of the
+    /// starts found nothing new), `"max-starts"`, `"time-limit"`, `"fixed"` (a fixed number of
+    /// starts),
     /// `"interrupted"`.
     pub stopped: String,
     /// The topological check: the degree of s on the region's boundary against
@@ -444,9 +459,6 @@ pub struct Mapper<'p> {
     next: usize,
     /// Rounds completed.
     rounds: usize,
-    /// Distinct equilibria when the current round began (an adaptive map stops after a
-    /// round that found nothing new).
-    round_found: usize,
     /// Why the map is done, once it is: `"fixed"`, `"complete"` or `"max-starts"`.
     finished: Option<&'static str>,
     stopped: String,
@@ -474,7 +486,6 @@ impl<'p> Mapper<'p> {
             records: Vec::new(),
             next: 0,
             rounds: 0,
-            round_found: 0,
             finished: None,
             stopped: String::new(),
             seconds: 0.0,
@@ -547,14 +558,21 @@ impl<'p> Mapper<'p> {
         }
     }
 
-    /// Counts the round that just ended at `next` and decides whether the map is done.
+    /// Counts the round that just ended at `next` and decides whether the map is done: an
+    /// adaptive map is complete once it has run at least two first rounds, no equilibrium was
+    /// first found in the last half of its starts, and the estimate of unfound ones is below ½.
     fn close_round(&mut self) {
         self.rounds += 1;
-        let found_new = self.acc.clusters.len() > self.round_found;
-        self.round_found = self.acc.clusters.len();
+        let half = self.next / 2;
+        // Starts run in index order, so an equilibrium's first start is where it was found.
+        let found_new = self.acc.clusters.iter().any(|c| c.first_start >= half);
+        let first = self.params.first_round_for(self.problem.dim());
         self.finished = match self.params.starts {
             Some(_) => Some("fixed"),
-            None if self.rounds >= 2 && !found_new && self.estimate().estimate_unfound < 0.5 => {
+            None if self.next >= first.saturating_mul(2)
+                && !found_new
+                && self.estimate().estimate_unfound < 0.5 =>
+            {
                 Some("complete")
             }
             None if self.next >= self.params.max_starts => Some("max-starts"),
