@@ -512,6 +512,16 @@ fn an_adaptive_map_stops_once_the_last_half_of_its_starts_found_nothing_new() {
     assert_eq!(points(&fixed), points(&map));
 }
 
+#[test]
+fn the_first_round_grows_with_the_dimension() {
+    let firsts: Vec<usize> = (0..=9).map(default_first_round).collect();
+    assert_eq!(
+        firsts,
+        [128, 128, 128, 256, 512, 2048, 8192, 8192, 8192, 8192]
+    );
+    assert_eq!(default_first_round(usize::MAX), 8192);
+}
+
 /// Two shards of a Branin map, and the whole map.
 fn branin_shards() -> (Problem<f64>, Vec<ShardData>) {
     let p = builtin::<f64>("branin-split").unwrap();
