@@ -49,8 +49,8 @@ pub struct MapArgs {
     pub problem: String,
     /// A fixed number of starts N (Halton points in the region). Without it the map runs
     /// rounds (128, 256, 512, 2048, 8192 starts for n ≤ 2, 3, 4, 5, ≥ 6 parameters, then 1.5,
-    /// 2, 3, 4, 6, … times that) until the last half of its
-    /// starts found nothing new and it looks complete (or --max-starts / --max-time).
+    /// 2, 3, 4, 6, … times that) until the last half of its starts found nothing new and it
+    /// looks complete (or --max-starts / --max-time).
     #[arg(long, value_name = "N", value_parser = parse_starts)]
     pub starts: Option<usize>,
     /// The most starts an adaptive map (no --starts) runs.

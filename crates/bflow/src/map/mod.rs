@@ -281,8 +281,7 @@ pub struct Completeness {
     pub starts_used: usize,
     /// Why the map stopped: `"complete"` (the estimate is below ½ and the last half of the
     /// starts found nothing new), `"max-starts"`, `"time-limit"`, `"fixed"` (a fixed number of
-    /// starts),
-    /// `"interrupted"`.
+    /// starts), `"interrupted"`.
     pub stopped: String,
     /// The topological check: the degree of s on the region's boundary against
     /// `Σ sign det J` over the equilibria found (`None` where it could not be computed

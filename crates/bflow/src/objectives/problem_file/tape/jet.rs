@@ -485,9 +485,9 @@ impl JetProgram {
 /// The forward-mode sweep over `order` (program positions, ascending): slot `k`'s value and
 /// gradient in `vg[k] = [v, g₁, …, g_N]` (`W = N + 1`: one load and one store per operand
 /// and result) and, when `SECOND`, its Hessian's upper triangle `hes[k]` (`T = N(N+1)/2`
-/// entries, [`upper_pairs`]). Returns whether
-/// every value written is finite (constants are the caller's: see [`Constant::finite`]);
-/// the check is a floating-point sum of [`mark`]s, off the critical path.
+/// entries, [`upper_pairs`]). Returns whether every value written is finite (constants are
+/// the caller's: see [`Constant::finite`]); the check is a floating-point sum of [`mark`]s,
+/// off the critical path.
 pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: bool>(
     program: &JetProgram,
     consts: &[Constant],
