@@ -104,10 +104,14 @@ pub const FORWARD_MODE_MAX_N: usize = 8;
 pub const FORWARD_HESSIAN_MAX_N: usize = 6;
 
 /// Up to this many parameters, a Hessian-vector product comes from the forward-mode
-/// Hessian of the objective's cone; beyond it, from forward-over-reverse sweeps (O(1) work
-/// per instruction and direction). Measured as above: 0.4–0.5 of the reverse sweeps' time
-/// for n ≤ 4, 1.7 at n = 6.
-pub const FORWARD_HVP_MAX_N: usize = 4;
+/// Hessian of the objective's cone (and the K products of ∇B from one sweep over the whole
+/// tape); beyond it, from forward-over-reverse sweeps (O(1) work per instruction and
+/// direction). Measured as above, with full Hessians per slot: 0.4–0.5 of the reverse
+/// sweeps' time for n ≤ 4, 1.7 at n = 6. With the packed triangles (n(n+1)/2 entries per
+/// slot) forward mode won at n = 5 and 6 too: default maps of a 5-D and a 6-D Gaussian-well
+/// problem (K = 11 and 13) took 0.81× and 0.85× the wall time (whole process, medians of 7
+/// and 5 pairs) and 0.79× and 0.82× the instructions, with the same equilibria.
+pub const FORWARD_HVP_MAX_N: usize = 6;
 
 /// Directions per tangent sweep when forming a dense Hessian: scratch memory is
 /// `2 × instructions × HESSIAN_BLOCK` numbers at most, whatever n is.
