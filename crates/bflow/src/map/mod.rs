@@ -80,7 +80,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::objectives::{Evaluator, Objectives};
 use crate::problems::Problem;
-use search::SearchContext;
+use search::{Evaluators, SearchContext};
 
 /// The most starts a map accepts: every start's index must fit the Halton sequence and the
 /// counts; memory does not grow with the starts (only with the equilibria found), so the
@@ -682,15 +682,15 @@ impl<'p> Mapper<'p> {
                 let results: Vec<Option<StartRecord>> = indices
                     .par_iter()
                     .map_init(
-                        || Evaluator::new(objectives),
-                        |eval, &i| {
+                        || Evaluators::new(objectives),
+                        |evals, &i| {
                             if deadline.is_some_and(|d| Instant::now() >= d) {
                                 return None;
                             }
                             let start = start_point(region, seed, i, true);
                             let searches = searchers
                                 .iter()
-                                .map(|&s| ctx.search(eval, s, &start))
+                                .map(|&s| ctx.search(evals, s, &start))
                                 .collect();
                             (control.progress)(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                             Some(StartRecord {
@@ -1072,7 +1072,7 @@ pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumM
     let fingerprint = problem_fingerprint(problem)?;
     let mut mapper = Mapper::new(problem, &base)?;
     let ctx = mapper.context();
-    let mut eval = Evaluator::new(problem.objectives.as_ref());
+    let mut evals = Evaluators::new(problem.objectives.as_ref());
     let mut acc = Accumulator::new(
         mapper.acc.dedup_tolerance,
         mapper.acc.spurious_tolerance,
@@ -1138,7 +1138,7 @@ pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumM
                 part.accumulator.starts, shard.index, shard.count
             )));
         }
-        let verified = verify_shard(problem, &base, &ctx, &mut eval, &acc, part, shard, total)
+        let verified = verify_shard(problem, &base, &ctx, &mut evals, &acc, part, shard, total)
             .map_err(|reason| mismatch(format!("shard {which} {reason}")))?;
         acc.merge(&verified);
         seconds += part.seconds;
@@ -1166,7 +1166,7 @@ fn verify_shard(
     problem: &Problem<f64>,
     params: &MapParams,
     ctx: &SearchContext,
-    eval: &mut Evaluator<'_, f64>,
+    evals: &mut Evaluators<'_>,
     merged: &Accumulator,
     part: &ShardData,
     shard: Shard,
@@ -1298,7 +1298,7 @@ fn verify_shard(
     out.outcomes = claimed.outcomes.clone();
     for c in &claimed.clusters {
         let start = start_point(region, params.seed, c.first_start, true);
-        let found = ctx.search(eval, searchers[c.first_search], &start);
+        let found = ctx.search(evals, searchers[c.first_search], &start);
         let same = found.outcome == Outcome::Equilibrium
             && found
                 .point
@@ -1324,7 +1324,7 @@ fn verify_shard(
     }
     for sp in &claimed.spurious {
         let start = start_point(region, params.seed, sp.first_start, true);
-        let found = ctx.search(eval, searchers[sp.first_search], &start);
+        let found = ctx.search(evals, searchers[sp.first_search], &start);
         let point = match (found.outcome, found.point) {
             (Outcome::Spurious, Some(p))
                 if crate::real::distance(&p, &sp.point) <= out.spurious_tolerance =>

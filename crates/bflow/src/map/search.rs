@@ -6,8 +6,26 @@ use crate::flow::{
     ArmijoParams, Descent, LbfgsParams, Limits, Newton, NewtonParams, Objective, RunReport, Solver,
     StepRule, StopReason, solve_with,
 };
-use crate::objectives::Evaluator;
+use crate::objectives::{Evaluator, Objectives};
 use crate::real::all_finite;
+
+/// A thread's evaluators for searching: one over the problem's objectives, and one over
+/// their additive terms ([`Objectives::additive_terms`]) where they split, which B-flow
+/// descends on. Everything else — Newton, loss-flow, ascent and every polish — needs only
+/// `Σ g_i` and `Σ H_i`, which do not depend on the split.
+pub(crate) struct Evaluators<'o> {
+    pub(crate) objectives: Evaluator<'o, f64>,
+    terms: Option<Evaluator<'o, f64>>,
+}
+
+impl<'o> Evaluators<'o> {
+    pub(crate) fn new(objectives: &'o dyn Objectives<f64>) -> Self {
+        Self {
+            objectives: Evaluator::new(objectives),
+            terms: objectives.additive_terms().map(Evaluator::new),
+        }
+    }
+}
 
 /// Steps without a [`NEWTON_STAGNATION_DECREASE`] gain in `‖s‖` after which a map's Newton
 /// search (or polish) gives up.
@@ -59,7 +77,10 @@ pub enum Searcher {
     Newton,
     /// B-flow (exact ∇B, Armijo steps), then a Newton polish: reaches equilibria where some
     /// `g_i ≠ 0`; near a point where every `g_i` vanishes B tends to a direction-dependent
-    /// limit, not 0, so B-flow rarely ends there.
+    /// limit, not 0, so B-flow rarely ends there. Its B is that of the objectives' additive
+    /// terms where they split ([`Objectives::additive_terms`]: a problem file's objectives
+    /// split at their top-level `+` and `−`), so how the same terms are grouped into
+    /// objectives does not change where it goes.
     Bflow,
     /// Loss-flow (L-BFGS on `Σ L`), then a Newton polish: reaches minima of `Σ L` only.
     Lossflow,
@@ -125,7 +146,8 @@ pub struct SearchRecord {
     pub outcome: Outcome,
     /// The polished equilibrium, or the search's end point (finite values only).
     pub point: Option<Vec<f64>>,
-    /// B at the search's end point (before the polish; `None` where undefined).
+    /// B at the search's end point (before the polish; `None` where undefined); for B-flow,
+    /// B of the split it descended (see [`Searcher::Bflow`]).
     #[serde(rename = "B")]
     pub b: Option<f64>,
     /// Steps of the search.
@@ -229,10 +251,14 @@ impl SearchContext {
     /// Runs `searcher` from `start`.
     pub fn search(
         &self,
-        eval: &mut Evaluator<'_, f64>,
+        evals: &mut Evaluators<'_>,
         searcher: Searcher,
         start: &[f64],
     ) -> SearchRecord {
+        let Evaluators {
+            objectives: eval,
+            terms,
+        } = evals;
         let mut record = SearchRecord {
             searcher,
             outcome: Outcome::Diverged,
@@ -305,7 +331,11 @@ impl SearchContext {
             }),
         };
         let mut solver = Descent::new(objective, rule);
-        let Some(r) = self.run(eval, start, &mut solver, &limits) else {
+        let descent_eval = match (searcher, terms.as_mut()) {
+            (Searcher::Bflow, Some(terms)) => terms,
+            _ => &mut *eval,
+        };
+        let Some(r) = self.run(descent_eval, start, &mut solver, &limits) else {
             return record;
         };
         record.steps = r.steps;

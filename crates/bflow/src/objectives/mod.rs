@@ -137,6 +137,15 @@ pub trait Objectives<F: Real>: Send + Sync {
         false
     }
 
+    /// The same `Σ L_i` split into finer objectives — the additive terms of each `L_i`
+    /// (`a + b − c` into `a`, `b`, `−c`) — where the implementation can see them; `None`
+    /// (the default) where it cannot or no objective splits. A map's B-flow searches descend
+    /// B of this split: B-flow's reach depends on how `Σ L` is split, and the finest split
+    /// in sight does not depend on how its terms were grouped into objectives.
+    fn additive_terms(&self) -> Option<&dyn Objectives<F>> {
+        None
+    }
+
     /// A rigorous enclosure of `s = Σ_i g_i` over the box `x` (one [`Interval`] per
     /// parameter): every exact value of `s(θ)` for `θ ∈ x` lies in the returned intervals.
     /// `None` (the default) when the objectives cannot enclose their derivatives; then no

@@ -169,7 +169,7 @@ impl ProblemFile {
     /// [`AutoDiff`] over the trees instead.)
     pub fn into_problem(self) -> Problem<f64> {
         let objectives: Box<dyn Objectives<f64>> = match CompiledObjectives::new(&self.objectives) {
-            Ok(compiled) => Box::new(compiled),
+            Ok(compiled) => Box::new(compiled.with_additive_terms(&self.objectives)),
             Err(_) => Box::new(AutoDiff(self.objectives)),
         };
         Problem {

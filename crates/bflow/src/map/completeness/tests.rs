@@ -136,6 +136,47 @@ fn the_adaptive_camel_map_is_the_set_the_proof_finds_alone() {
     assert!((lowest + 1.031_628).abs() < 1e-6, "{lowest}");
 }
 
+/// The 4-D example wells with their eight wells lumped into one objective beside the
+/// confining quadratic: the same Σ L, so the same 15 equilibria. B-flow searches on the
+/// objectives' additive terms, which here are the example file's nine objectives again, so
+/// the default map finds all 15 — at seed 0, where B-flow on the two lumped objectives
+/// stopped one index-3 saddle short.
+#[test]
+fn lumping_the_wells_into_one_objective_changes_nothing_the_map_finds() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/problems/gaussian-wells-4d.toml"),
+    )
+    .unwrap();
+    let exprs: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("expr = \"")?.strip_suffix('"'))
+        .collect();
+    let (wells, confine) = exprs.split_at(exprs.len() - 1);
+    let region = &text[text.find("[region]").unwrap()..];
+    let lumped = format!(
+        "name = \"lumped\"\nvars = [\"x\", \"y\", \"z\", \"w\"]\n\
+         [[objective]]\nexpr = \"{}\"\n[[objective]]\nexpr = \"{}\"\n{region}",
+        wells.join(" + "),
+        confine[0]
+    );
+    let p = crate::objectives::problem_file::parse_problem(&lumped, "lumped").unwrap();
+    assert_eq!(p.num_objectives(), 2);
+    let terms = p
+        .objectives
+        .additive_terms()
+        .expect("the wells' sum splits");
+    assert_eq!(terms.num_objectives(), 9);
+    let map = map_equilibria(&p, &MapParams::default()).unwrap();
+    let original =
+        map_equilibria(&example("gaussian-wells-4d.toml"), &MapParams::default()).unwrap();
+    let points = |m: &crate::map::EquilibriumMap| -> Vec<Vec<f64>> {
+        m.equilibria.iter().map(|e| e.point.clone()).collect()
+    };
+    assert_eq!(map.equilibria.len(), 15);
+    same_points(&points(&map), &points(&original), 1e-9);
+}
+
 #[test]
 fn branin_minima_alone_leave_the_two_saddles_missed() {
     // The file lists the three minima; Σ L also has saddles at x = 0 and x = 2π, on the

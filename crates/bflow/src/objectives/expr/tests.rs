@@ -385,3 +385,31 @@ proptest! {
         prop_assert_eq!(back, d);
     }
 }
+
+#[test]
+fn additive_terms_split_the_top_level_sum_with_signs() {
+    let terms = parse("x^2 - (y - z) + 2*(x + y) - -sin(z)").additive_terms();
+    let at = [0.7, -1.3, 0.4];
+    let values: Vec<f64> = terms.iter().map(|t| t.eval(&at)).collect();
+    // x², −y, +z (the subtracted difference split with its signs), 2(x + y) whole, +sin z.
+    let expected = [0.49, 1.3, 0.4, 2.0 * (0.7 - 1.3), 0.4_f64.sin()];
+    assert_eq!(values.len(), expected.len(), "{terms:?}");
+    for (v, e) in values.iter().zip(expected) {
+        assert!(close(*v, e, 1e-15), "{v} vs {e}");
+    }
+    // Their sum is the whole.
+    let whole = eval_at("x^2 - (y - z) + 2*(x + y) - -sin(z)", at);
+    assert!(close(values.iter().sum(), whole, 1e-15));
+    // Nothing to split: one term, the expression itself.
+    assert_eq!(
+        parse("2*(x + y)").additive_terms(),
+        vec![parse("2*(x + y)")]
+    );
+    assert_eq!(parse("-x").additive_terms(), vec![parse("-x")]);
+    // A long sum splits without recursion trouble.
+    let long = (1..=5000)
+        .map(|i| format!("{i}*x"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    assert_eq!(parse(&long).additive_terms().len(), 5000);
+}

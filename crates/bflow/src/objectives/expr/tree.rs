@@ -194,7 +194,33 @@ impl Expr {
         v.is_finite().then_some(v)
     }
 
-    fn has_var(&self) -> bool {
+    /// The terms whose sum this expression is, signs applied: `a + b − c` gives `a`, `b`
+    /// and `−c` (a subtracted or negated term wrapped in [`Expr::Neg`]). Only sums,
+    /// differences and negations at the top are split; any other expression is one term, so
+    /// `2·(a + b)` stays whole. Iterative, so a long sum splits without deep recursion.
+    pub fn additive_terms(&self) -> Vec<Expr> {
+        let mut terms = Vec::new();
+        let mut stack = vec![(self, false)];
+        while let Some((e, negated)) = stack.pop() {
+            match e {
+                Expr::Add(a, b) => {
+                    stack.push((b, negated));
+                    stack.push((a, negated));
+                }
+                Expr::Sub(a, b) => {
+                    stack.push((b, !negated));
+                    stack.push((a, negated));
+                }
+                Expr::Neg(a) => stack.push((a, !negated)),
+                _ if negated => terms.push(Expr::Neg(Box::new(e.clone()))),
+                _ => terms.push(e.clone()),
+            }
+        }
+        terms
+    }
+
+    /// True when the tree has a variable.
+    pub(crate) fn has_var(&self) -> bool {
         match self {
             Expr::Const(_) => false,
             Expr::Var(_) => true,

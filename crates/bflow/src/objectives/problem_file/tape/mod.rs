@@ -125,7 +125,12 @@ pub struct CompiledObjectives {
     vars: Vec<String>,
     names: Vec<String>,
     tape: Tape,
+    /// The objectives' additive terms, compiled ([`with_additive_terms`](Self::with_additive_terms)).
+    terms: Option<Box<CompiledObjectives>>,
 }
+
+/// The most objectives [`CompiledObjectives::with_additive_terms`] splits a problem into.
+pub const MAX_ADDITIVE_TERMS: usize = 256;
 
 impl CompiledObjectives {
     /// Compiles `objectives`.
@@ -156,7 +161,44 @@ impl CompiledObjectives {
             vars: objectives.vars.clone(),
             names: objectives.names.clone(),
             tape,
+            terms: None,
         })
+    }
+
+    /// These objectives with their additive terms compiled beside them
+    /// ([`Objectives::additive_terms`]): each of `objectives`' trees split at its top-level
+    /// `+`, `−` and negation ([`Expr::additive_terms`](crate::objectives::expr::Expr::additive_terms)),
+    /// terms without a variable dropped (their gradient is 0), named `NAME[1]`, `NAME[2]`, ….
+    /// Nothing is attached when no objective splits into two or more terms with a variable,
+    /// when there would be more than [`MAX_ADDITIVE_TERMS`], or when the terms do not
+    /// compile.
+    pub fn with_additive_terms(mut self, objectives: &ExprObjectives) -> Self {
+        let mut names = Vec::new();
+        let mut exprs = Vec::new();
+        for (name, e) in objectives.names.iter().zip(&objectives.exprs) {
+            let terms: Vec<_> = e
+                .additive_terms()
+                .into_iter()
+                .filter(|t| t.has_var())
+                .collect();
+            let split = terms.len() > 1;
+            for (j, t) in terms.into_iter().enumerate() {
+                names.push(if split {
+                    format!("{name}[{}]", j + 1)
+                } else {
+                    name.clone()
+                });
+                exprs.push(t);
+            }
+            if exprs.len() > MAX_ADDITIVE_TERMS {
+                return self;
+            }
+        }
+        if exprs.len() > objectives.exprs.len() {
+            let terms = ExprObjectives::new(objectives.vars.clone(), names, exprs);
+            self.terms = CompiledObjectives::new(&terms).ok().map(Box::new);
+        }
+        self
     }
 
     /// The parameter names, in order.
@@ -746,6 +788,10 @@ impl Objectives<f64> for CompiledObjectives {
 
     fn fuses_sum_hessian(&self) -> bool {
         self.tape.forward_mode() && self.tape.forward_up_to(FORWARD_HESSIAN_MAX_N)
+    }
+
+    fn additive_terms(&self) -> Option<&dyn Objectives<f64>> {
+        self.terms.as_deref().map(|t| t as &dyn Objectives<f64>)
     }
 
     fn losses_gradients_and_sum_hessian(

@@ -697,3 +697,53 @@ fn no_parameters_at_all() {
     c.hvp(0, &[], &[], &mut h);
     assert_eq!(c.enclose_sum_gradient(&[]), Some(Vec::new()));
 }
+
+#[test]
+fn additive_terms_are_the_same_sum_split_finer() {
+    let sources = [
+        "x^2 + 3*y - exp(x*y)",
+        "sin(x) * (y + 1)",
+        "(x - y)^2 - 4 + x",
+    ];
+    let vars = ["x", "y"];
+    let exprs = objectives(&sources, &vars);
+    let compiled = CompiledObjectives::new(&exprs)
+        .unwrap()
+        .with_additive_terms(&exprs);
+    let terms = compiled
+        .additive_terms()
+        .expect("the first and third objectives split");
+    // x², 3y, −exp(xy); the product whole; (x − y)², x (the constant −4 dropped).
+    assert_eq!(terms.num_objectives(), 6);
+    let theta = [0.3, -0.8];
+    let (mut l, mut g) = (vec![0.0; 3], vec![0.0; 6]);
+    let (mut lt, mut gt) = (vec![0.0; 6], vec![0.0; 12]);
+    compiled.losses_and_gradients(&theta, &mut l, &mut g);
+    terms.losses_and_gradients(&theta, &mut lt, &mut gt);
+    let sum_l: f64 = l.iter().sum();
+    assert!(
+        (lt.iter().sum::<f64>() - (sum_l + 4.0)).abs() < 1e-14,
+        "{lt:?} vs {l:?}"
+    );
+    for j in 0..2 {
+        let s: f64 = (0..3).map(|i| g[i * 2 + j]).sum();
+        let st: f64 = (0..6).map(|i| gt[i * 2 + j]).sum();
+        assert!((s - st).abs() < 1e-14, "component {j}: {s} vs {st}");
+    }
+    // No objective splits: nothing attached.
+    let plain = objectives(&["x*y", "exp(x)"], &vars);
+    let c = CompiledObjectives::new(&plain)
+        .unwrap()
+        .with_additive_terms(&plain);
+    assert!(c.additive_terms().is_none());
+    // Too many terms: nothing attached.
+    let many = (1..=MAX_ADDITIVE_TERMS + 1)
+        .map(|i| format!("{i}*x^2"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let big = objectives(&[many.as_str()], &vars);
+    let c = CompiledObjectives::new(&big)
+        .unwrap()
+        .with_additive_terms(&big);
+    assert!(c.additive_terms().is_none());
+}
