@@ -175,6 +175,7 @@ impl CompiledObjectives {
     pub fn with_additive_terms(mut self, objectives: &ExprObjectives) -> Self {
         let mut names = Vec::new();
         let mut exprs = Vec::new();
+        let mut any_split = false;
         for (name, e) in objectives.names.iter().zip(&objectives.exprs) {
             let terms: Vec<_> = e
                 .additive_terms()
@@ -182,6 +183,7 @@ impl CompiledObjectives {
                 .filter(|t| t.has_var())
                 .collect();
             let split = terms.len() > 1;
+            any_split |= split;
             for (j, t) in terms.into_iter().enumerate() {
                 names.push(if split {
                     format!("{name}[{}]", j + 1)
@@ -194,7 +196,7 @@ impl CompiledObjectives {
                 return self;
             }
         }
-        if exprs.len() > objectives.exprs.len() {
+        if any_split {
             let terms = ExprObjectives::new(objectives.vars.clone(), names, exprs);
             self.terms = CompiledObjectives::new(&terms).ok().map(Box::new);
         }

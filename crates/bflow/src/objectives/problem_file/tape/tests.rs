@@ -730,6 +730,12 @@ fn additive_terms_are_the_same_sum_split_finer() {
         let st: f64 = (0..6).map(|i| gt[i * 2 + j]).sum();
         assert!((s - st).abs() < 1e-14, "component {j}: {s} vs {st}");
     }
+    // One objective splits, another is a constant: the terms are the split one's.
+    let with_constant = objectives(&["x + y", "5"], &vars);
+    let c = CompiledObjectives::new(&with_constant)
+        .unwrap()
+        .with_additive_terms(&with_constant);
+    assert_eq!(c.additive_terms().map(|t| t.num_objectives()), Some(2));
     // No objective splits: nothing attached.
     let plain = objectives(&["x*y", "exp(x)"], &vars);
     let c = CompiledObjectives::new(&plain)
