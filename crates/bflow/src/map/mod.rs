@@ -8,7 +8,9 @@
 //!    (Cranley–Patterson rotation), scaled into the box ([`start_point`]).
 //! 2. **Searches** ([`Searcher`]), each through the flow driver: a trust-region Newton
 //!    search on `s(θ) = 0` (independent of how `Σ L` is split, K = 1 included), B-flow with
-//!    Armijo steps, loss-flow; the last two end in a Newton polish. Each search ends as an
+//!    Armijo steps (on the objectives' additive terms where they split:
+//!    [`Objectives::additive_terms`]), loss-flow and ascent; the last three end in a Newton
+//!    polish. Each search ends as an
 //!    equilibrium, a spurious point (a positive minimum of B), an escape, a divergence or
 //!    unresolved ([`Outcome`]).
 //! 3. **Accumulation in start order** ([`Accumulator`]): an end point within `√ε · scale` of
