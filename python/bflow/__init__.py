@@ -136,7 +136,9 @@ def map(  # noqa: A001 (the command's name)
     searchers : list of str or "a,b"
         The searches from every start, the first the primary: ``newton``, ``bflow``,
         ``lossflow``, ``ascent`` (default: all four). With one objective B-flow is dropped
-        (B ≡ 1 there).
+        (B ≡ 1 there). B-flow descends B of the objectives' additive terms where they are
+        sums (cut at their top-level ``+`` and ``-``), so grouping the same terms into
+        fewer objectives does not change what the map finds.
     bflow_steps : int
         B-flow step budget per search.
     max_time : float, optional

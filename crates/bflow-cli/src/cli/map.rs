@@ -57,7 +57,8 @@ pub struct MapArgs {
     #[arg(long, value_name = "N", default_value_t = 1 << 16, value_parser = parse_starts)]
     pub max_starts: usize,
     /// The searches from every start, comma-separated, the first the primary: newton,
-    /// bflow, lossflow, ascent.
+    /// bflow, lossflow, ascent. B-flow descends B of the objectives' additive terms where a
+    /// problem file's objectives are sums (cut at their top-level + and −).
     #[arg(
         long,
         value_name = "LIST",
