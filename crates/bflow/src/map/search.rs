@@ -14,7 +14,7 @@ use crate::real::all_finite;
 /// descends on. Everything else — Newton, loss-flow, ascent and every polish — needs only
 /// `Σ g_i` and `Σ H_i`, which do not depend on the split.
 pub(crate) struct Evaluators<'o> {
-    pub(crate) objectives: Evaluator<'o, f64>,
+    objectives: Evaluator<'o, f64>,
     terms: Option<Evaluator<'o, f64>>,
 }
 
