@@ -260,6 +260,8 @@ fn backtrack<F: Real>(
     let slope = dot(grad, dir);
     let mut evaluated = 0;
     for _ in 0..a.max_trials {
+        // The next α when this trial is rejected (see `ArmijoParams::interpolate`).
+        let mut next = alpha * a.shrink;
         if ctx.time_up() {
             return Err(StopReason::TimeLimit);
         }
@@ -298,10 +300,17 @@ fn backtrack<F: Real>(
                         state.accept_trial();
                         return Ok(alpha);
                     }
+                    let curvature = f - f0 - slope * alpha;
+                    if a.interpolate && !(unresolved && on_loss) && curvature > F::zero() {
+                        let q = -(slope * alpha * alpha) / (F::lit(2.0) * curvature);
+                        if q.is_finite() {
+                            next = q.max(F::lit(0.1) * alpha).min(next);
+                        }
+                    }
                 }
             }
         }
-        alpha = alpha * a.shrink;
+        alpha = next;
     }
     Err(StopReason::LineSearchFailed)
 }

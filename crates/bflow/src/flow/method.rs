@@ -192,6 +192,12 @@ pub struct ArmijoParams<F> {
     pub c1: F,
     /// Trial points per step before the search gives up (default 30).
     pub max_trials: usize,
+    /// After a rejected trial whose value is defined, try the minimiser of the quadratic
+    /// through `f(θ)`, the slope `∇f(θ)ᵀd` and `f(θ + αd)`, kept within `[α/10, ρα]`
+    /// (Nocedal & Wright, *Numerical Optimization*, §3.5), instead of `ρα` (default `false`:
+    /// `α, ρα, ρ²α, …` as above). Where `Σ L` changes by less than its rounding and the
+    /// approximate Wolfe test decides, the next trial is `ρα` either way.
+    pub interpolate: bool,
 }
 
 impl<F: Real> Default for ArmijoParams<F> {
@@ -202,6 +208,7 @@ impl<F: Real> Default for ArmijoParams<F> {
             grow: F::lit(2.0),
             c1: F::lit(1e-4),
             max_trials: 30,
+            interpolate: false,
         }
     }
 }

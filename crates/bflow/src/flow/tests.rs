@@ -427,6 +427,27 @@ fn floor_stop_triggers_and_records_the_work_to_the_floor() {
 }
 
 #[test]
+fn interpolated_backtracking_lands_on_a_quadratics_minimiser() {
+    // E1 from −3 (as below): halving tries θ = 11, 4 and 0.5. Interpolating, the quadratic
+    // through Σ L(−3) = 37, the slope −196 and Σ L(11) = 233 has its minimum at α = 196/784
+    // = ¼, within [α/10, α/2]: the second trial is θ = 0.5, where s = 0 exactly.
+    let p = builtin::<f64>("e1").unwrap();
+    let rule = |interpolate| {
+        Method::LossFlow(StepRule::Armijo(ArmijoParams {
+            interpolate,
+            ..ArmijoParams::default()
+        }))
+    };
+    let r = run(&p, &p.start, &rule(true), &floor_limits()).unwrap();
+    assert_eq!(r.stop, StopReason::ExactEquilibrium);
+    assert_eq!((r.steps, r.trial_points), (1, 2));
+    assert_eq!(r.theta, [0.5]);
+    let halving = run(&p, &p.start, &rule(false), &floor_limits()).unwrap();
+    assert_eq!((halving.steps, halving.trial_points), (1, 3));
+    assert_eq!(halving.theta, [0.5]);
+}
+
+#[test]
 fn line_search_trials_are_counted_exactly() {
     // E1 from −3: s = 4θ − 2 = −14, Σ L = 37. Armijo from α = 1 tries θ = 11 (Σ L = 233),
     // θ = 4 (Σ L = 37, not a sufficient decrease) and θ = 0.5, where s = 0 exactly.
