@@ -17,15 +17,15 @@
 //!    an earlier equilibrium is that equilibrium (scale: the region's largest side); hits are
 //!    counted per searcher. Memory grows with the equilibria found, not with the starts.
 //! 4. **Rounds.** With a fixed number of starts (`starts: Some(N)`) the map runs starts
-//!    `0..N`. By default it runs rounds ending at `N_k = F, 1.5F, 2F, 3F, 4F, 6F, …`
-//!    (`F = first_round`: powers of two and one and a half times them) and stops at the end
-//!    of a round when `N_k ≥ 2F`, the last half of its starts (`N_k/2 .. N_k`) found no new
-//!    equilibrium and the estimate of equilibria still unfound ([`estimate_unfound`]) is
-//!    below ½ — or when `max_starts` is reached. So an adaptive map that stopped after `N_k`
-//!    starts is exactly the fixed map with `starts: Some(N_k)`. At `N_k = 2^j F` the last
-//!    half is the last round (the rule of doubling rounds); the rounds in between let a map
-//!    whose last discovery came early in a round stop up to a quarter sooner with the same
-//!    evidence: half of its starts found nothing new.
+//!    `0..N`. By default it runs rounds ending at `N_k = F, 2F, 2.5F, 3F, 3.5F, 4F, 5F, 6F,
+//!    7F, 8F, 10F, …` (`F = first_round`; from `2F` on four rounds per doubling) and stops at
+//!    the end of a round when `N_k ≥ 2F`, the last half of its starts (`N_k/2 .. N_k`) found
+//!    no new equilibrium and the estimate of equilibria still unfound ([`estimate_unfound`])
+//!    is below ½ — or when `max_starts` is reached. So an adaptive map that stopped after
+//!    `N_k` starts is exactly the fixed map with `starts: Some(N_k)`. The evidence is the
+//!    same at every round end — half of the starts found nothing new — and the closer the
+//!    ends, the closer the stop comes to twice the start of the last discovery: E4 stops at
+//!    2560 where doubling rounds ran to 4096.
 //! 5. **Assembly**: classification ([`classify`]: eigenvalues of the Hessian of `Σ L`, the
 //!    Morse index), the common-stationary test, `Σ L` at each point, the Krawczyk certificate
 //!    ([`certify`]) and basin shares; then which minima each index-1 saddle joins
@@ -241,15 +241,22 @@ impl MapParams {
         self.first_round.unwrap_or_else(|| default_first_round(n))
     }
 
-    /// The end of round `k` (exclusive start index) of an adaptive map of `n` parameters:
-    /// `F · 2^(k/2)` for even k, 1.5 times that for odd k (`F` the first round).
+    /// The end of round `k` (exclusive start index) of an adaptive map of `n` parameters
+    /// (`F` the first round): `F`, then `2F`, `2.5F`, `3F`, `3.5F`, `4F`, `5F`, … — from
+    /// `2F` on, four rounds per doubling, each a quarter of the last power of two longer.
+    /// A map can stop only from `2F` on, and it stops at the first round end `N` that has
+    /// nothing new in `N/2..N`: the closer the ends, the closer `N` comes to twice the start
+    /// of the last discovery.
     fn round_end(&self, k: u32, n: usize) -> usize {
         let first = self.first_round_for(n);
-        let whole = first.saturating_mul(1usize.checked_shl(k / 2).unwrap_or(usize::MAX));
-        let end = if k % 2 == 1 {
-            whole.saturating_add(whole / 2)
-        } else {
-            whole
+        let end = match k.checked_sub(1) {
+            None => first,
+            Some(j) => {
+                let whole = first
+                    .saturating_mul(2)
+                    .saturating_mul(1usize.checked_shl(j / 4).unwrap_or(usize::MAX));
+                whole.saturating_add((whole / 4).saturating_mul((j % 4) as usize))
+            }
         };
         end.min(self.max_starts)
     }
@@ -561,7 +568,7 @@ impl<'p> Mapper<'p> {
     fn round_end(&self) -> usize {
         match self.params.starts {
             Some(n) => n,
-            None => (0..64)
+            None => (0..256)
                 .map(|k| self.params.round_end(k, self.problem.dim()))
                 .find(|&end| end > self.next)
                 .unwrap_or(self.params.max_starts),

@@ -471,10 +471,10 @@ fn e4_map_finds_and_certifies_every_true_equilibrium() {
     assert!(map.spurious.is_empty() && map.diverged() == 0);
 }
 
-/// The adaptive stop: E4's default map finds its last equilibria between starts 1024 and 2048,
-/// so the round ending at 2048 found something new; the round ending at 3072 (1.5 · 2048) is
-/// the first whose last half (starts 1536..3072) found nothing, and the map stops there,
-/// complete, where rounds of doubling size ran to 4096.
+/// The adaptive stop: E4's default map finds its last equilibrium at start 1201, so the round
+/// ending at 2048 found something new in its last half; the round ending at 2560 (2048 + ¼ ·
+/// 2048) is the first whose last half (starts 1280..2560) found nothing, and the map stops
+/// there, complete, where rounds of doubling size ran to 4096 and rounds at 1.5× to 3072.
 #[test]
 fn an_adaptive_map_stops_once_the_last_half_of_its_starts_found_nothing_new() {
     let p = builtin::<f64>("e4").unwrap();
@@ -487,7 +487,7 @@ fn an_adaptive_map_stops_once_the_last_half_of_its_starts_found_nothing_new() {
     );
     let first = default_first_round(2);
     let n = c.starts_used;
-    // n is a round end (F·2^j or 1.5·F·2^j) of at least 2F starts.
+    // n is a round end (F, then 2F·2^j·(1 + i/4), i = 0..3) of at least 2F starts.
     let ends: Vec<usize> = (0..20).map(|k| params.round_end(k, 2)).collect();
     assert!(ends.contains(&n) && n >= 2 * first, "{n} not in {ends:?}");
     let last_found = map.equilibria.iter().map(|e| e.first_start).max().unwrap();
@@ -495,8 +495,9 @@ fn an_adaptive_map_stops_once_the_last_half_of_its_starts_found_nothing_new() {
     // The round end before n had found something new in its last half.
     let before = ends.iter().copied().filter(|&e| e < n).max().unwrap();
     assert!(last_found >= before / 2, "{last_found} < {before}/2");
-    // Here: stopped between two powers of two, which doubling rounds could not do.
-    assert!(!(n / first).is_power_of_two(), "stopped at {n}");
+    // Here: stopped a quarter past a power of two, which neither doubling rounds nor rounds
+    // at 1.5× could do.
+    assert_eq!(n, 20 * first, "stopped at {n}");
     // The adaptive map that stopped after n starts is the fixed map of n starts.
     let fixed = map_equilibria(
         &p,
@@ -749,7 +750,7 @@ fn an_adaptive_map_resumed_from_any_prefix_equals_the_uninterrupted_one() {
         assert_eq!(whole.starts_mapped, n);
         assert!(whole.completeness.rounds >= 3, "{:?}", whole.completeness);
         let first = params.first_round.unwrap();
-        // Every cut: at round ends (first, 1.5·first, 2·first, 3·first, …), inside rounds,
+        // Every cut: at round ends (first, 2·first, 2.5·first, 3·first, …), inside rounds,
         // none, all.
         let mut cuts = vec![
             0,
@@ -757,8 +758,8 @@ fn an_adaptive_map_resumed_from_any_prefix_equals_the_uninterrupted_one() {
             first - 1,
             first,
             first + 1,
-            first + first / 2,
             2 * first,
+            2 * first + first / 2,
             3 * first,
             n - 1,
             n,
