@@ -93,6 +93,7 @@ def map(  # noqa: A001 (the command's name)
     shard: Union[str, Tuple[int, int], None] = None,
     searchers: Union[Sequence[str], str] = ("newton", "bflow", "lossflow", "ascent"),
     bflow_steps: int = 200,
+    mode_starts: bool = True,
     max_time: Optional[float] = None,
     per_start: bool = False,
     prove: Union[bool, float] = False,
@@ -141,6 +142,11 @@ def map(  # noqa: A001 (the command's name)
         fewer objectives does not change what the map finds.
     bflow_steps : int
         B-flow step budget per search.
+    mode_starts : bool
+        Once the starts are done, run Newton from each minimum and maximum found, displaced
+        along each eigenvector of its Hessian (a few hundred searches in 4-D): they find
+        saddles whose basins are too small for the random starts. What they add is marked
+        ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``.
     max_time : float, optional
         Stop after this many seconds; the map then covers the starts run so far and says so
         (``completeness.stopped == "time-limit"``).
@@ -170,6 +176,7 @@ def map(  # noqa: A001 (the command's name)
         shard=shard,
         searchers=list(searchers) if not isinstance(searchers, str) else searchers,
         bflow_steps=bflow_steps,
+        mode_starts=mode_starts,
         max_time=max_time,
         per_start=per_start,
         prove=prove,

@@ -33,6 +33,7 @@ def map(
     shard: Union[str, Tuple[int, int], None],
     searchers: Union[Sequence[str], str, None],
     bflow_steps: int,
+    mode_starts: bool,
     max_time: Optional[float],
     per_start: bool,
     prove: Union[bool, float, None],

@@ -179,8 +179,8 @@ fn json_to_python<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<B
 /// defaults and the documentation are `bflow.map`'s (one place).
 #[pyfunction]
 #[pyo3(signature = (
-    problem, *, starts, max_starts, seed, shard, searchers, bflow_steps, max_time, per_start,
-    prove
+    problem, *, starts, max_starts, seed, shard, searchers, bflow_steps, mode_starts, max_time,
+    per_start, prove
 ))]
 #[allow(clippy::too_many_arguments)]
 fn map<'py>(
@@ -192,6 +192,7 @@ fn map<'py>(
     shard: Option<&Bound<'py, PyAny>>,
     searchers: Option<&Bound<'py, PyAny>>,
     bflow_steps: usize,
+    mode_starts: bool,
     max_time: Option<f64>,
     per_start: bool,
     prove: Option<&Bound<'py, PyAny>>,
@@ -208,6 +209,7 @@ fn map<'py>(
             None => defaults.searchers.clone(),
         },
         bflow_steps,
+        mode_starts,
         ..defaults
     };
     params.validate().map_err(|e| option_error(py, e))?;

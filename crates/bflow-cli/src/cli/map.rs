@@ -74,6 +74,11 @@ pub struct MapArgs {
     /// B-flow step budget per search.
     #[arg(long, default_value_t = 200)]
     pub bflow_steps: usize,
+    /// Skip the mode starts: Newton, once the starts are done, from each minimum and maximum
+    /// found, displaced along each eigenvector of its Hessian (they find saddles whose
+    /// basins are too small for random starts; a few hundred searches in 4-D).
+    #[arg(long)]
+    pub no_mode_starts: bool,
     /// Stop after this many seconds; the map then covers the starts run so far and says so.
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
@@ -214,6 +219,7 @@ fn map_params(args: &MapArgs) -> Result<MapParams, CliError> {
         shard: args.shard.as_deref().map(parse_shard).transpose()?,
         searchers: parse_searchers(&args.searchers)?,
         bflow_steps: args.bflow_steps,
+        mode_starts: !args.no_mode_starts,
         ..MapParams::default()
     };
     params.validate().map_err(|e| match e {

@@ -558,6 +558,22 @@ pub fn completeness_text(m: &bflow::map::EquilibriumMap) -> String {
         c.rounds,
         count_noun(c.starts_used, "start", "starts"),
     );
+    if c.mode_searches > 0 {
+        let found = match c.mode_found {
+            0 => "nothing the starts had not".to_string(),
+            k => format!(
+                "{} no start reached (the statistical stop had missed {})",
+                count_noun(k, "equilibrium", "equilibria"),
+                if k == 1 { "it" } else { "them" }
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "              mode starts: {} Newton searches from the minima and maxima along their \
+             Hessians' eigenvectors found {found}",
+            c.mode_searches
+        );
+    }
     match (&c.degree, &c.degree_note) {
         (Some(d), _) if d.proves_incomplete() => {
             let _ = writeln!(

@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 
 impl Serialize for Equilibrium {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Equilibrium", 21)?;
+        let mut s = serializer.serialize_struct("Equilibrium", 22)?;
         s.serialize_field("point", &self.point)?;
         s.serialize_field("kind", self.classification.kind.name())?;
         s.serialize_field("morse_index", &self.classification.morse_index)?;
@@ -65,6 +65,7 @@ impl Serialize for Equilibrium {
         s.serialize_field("lossflow_starts", &lossflow)?;
         s.serialize_field("found_by_bflow", &(self.hits_by(Searcher::Bflow) > 0))?;
         s.serialize_field("found_by_proof", &self.found_by_proof)?;
+        s.serialize_field("found_by_modes", &self.found_by_modes)?;
         s.end()
     }
 }
@@ -125,6 +126,8 @@ impl Serialize for EquilibriumMap {
 struct ClaimedEquilibrium {
     #[serde(default)]
     found_by_proof: bool,
+    #[serde(default)]
+    found_by_modes: bool,
     point: Vec<f64>,
     first_start: usize,
     first_search: usize,
@@ -191,7 +194,7 @@ pub fn shard_from_json(text: &str) -> Result<ShardData> {
     acc.clusters = v
         .equilibria
         .into_iter()
-        .filter(|e| !e.found_by_proof)
+        .filter(|e| !e.found_by_proof && !e.found_by_modes)
         .map(|e| Cluster {
             point: e.point,
             first_start: e.first_start,

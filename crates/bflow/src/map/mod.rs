@@ -58,6 +58,7 @@ pub mod completeness;
 mod connections;
 mod estimate;
 mod json;
+mod modes;
 mod search;
 mod starts;
 
@@ -69,6 +70,7 @@ pub use certify::{
 pub use connections::{Connection, ConnectionParams, PathEnd, connect, displacement};
 pub use estimate::{UnfoundEstimate, estimate_unfound};
 pub use json::shard_from_json;
+pub use modes::{MODE_PASSES, MODE_STEPS, ModeSearch};
 pub use search::{Outcome, SearchRecord, Searcher, StartRecord};
 pub use starts::{MAX_MAP_DIM, Shard, region_of, scale_of, start_point};
 
@@ -123,6 +125,15 @@ pub struct MapParams {
     pub newton_steps: usize,
     /// Loss-flow step budget per search (default 3000).
     pub lossflow_steps: usize,
+    /// Once the starts are done, Newton from each minimum and maximum found, displaced along
+    /// each eigenvector of its Hessian ([`modes`](ModeSearch); default `true`).
+    #[serde(default = "mode_starts_default")]
+    pub mode_starts: bool,
+}
+
+/// The default of [`MapParams::mode_starts`] for maps written before it existed.
+fn mode_starts_default() -> bool {
+    true
 }
 
 impl Default for MapParams {
@@ -142,6 +153,7 @@ impl Default for MapParams {
             bflow_steps: 200,
             newton_steps: 100,
             lossflow_steps: 3000,
+            mode_starts: true,
         }
     }
 }
@@ -300,6 +312,13 @@ pub struct Completeness {
     pub degree_note: Option<String>,
     /// The interval proof ([`EquilibriumMap::prove`]); `"not run"` unless asked for.
     pub proof: completeness::ProofReport,
+    /// Newton searches of the mode starts ([`ModeSearch`]; 0 when they were off).
+    #[serde(default)]
+    pub mode_searches: usize,
+    /// Equilibria the mode starts found that no start reached: the statistical stop had
+    /// called the map complete without them.
+    #[serde(default)]
+    pub mode_found: usize,
 }
 
 /// A distinct equilibrium found by the map.
@@ -331,10 +350,13 @@ pub struct Equilibrium {
     pub basin_share: f64,
     /// Found by the interval proof, which no search reached.
     pub found_by_proof: bool,
+    /// Found by the mode starts ([`ModeSearch`]), which no start reached.
+    pub found_by_modes: bool,
 }
 
 impl Equilibrium {
-    /// What found it: the searchers' names, and `"proof"` for the interval proof.
+    /// What found it: the searchers' names, `"modes"` for the mode starts and `"proof"` for
+    /// the interval proof.
     pub fn found_by(&self) -> Vec<&'static str> {
         let mut by: Vec<&'static str> = self
             .hits
@@ -342,6 +364,9 @@ impl Equilibrium {
             .filter(|&(_, &h)| h > 0)
             .map(|(s, _)| s.name())
             .collect();
+        if self.found_by_modes {
+            by.push("modes");
+        }
         if self.found_by_proof {
             by.push("proof");
         }
@@ -510,19 +535,7 @@ impl<'p> Mapper<'p> {
     }
 
     fn context(&self) -> SearchContext {
-        let grow = |&(lo, hi): &(f64, f64)| {
-            let w = 0.25 * (hi - lo);
-            (lo - w, hi + w)
-        };
-        SearchContext {
-            search_region: self.region.iter().map(grow).collect(),
-            region: self.region.clone(),
-            scale: self.scale,
-            gscale: self.gscale,
-            bflow_steps: self.params.bflow_steps,
-            newton_steps: self.params.newton_steps,
-            lossflow_steps: self.params.lossflow_steps,
-        }
+        search_context(&self.region, self.scale, self.gscale, &self.params)
     }
 
     /// Starts run so far (this shard's).
@@ -786,8 +799,72 @@ fn gradient_scale(objectives: &dyn Objectives<f64>, region: &[(f64, f64)]) -> f6
     if g > 0.0 && g.is_finite() { g } else { 1.0 }
 }
 
-/// Classifies, certifies and describes the accumulated equilibria (a pure function of its
-/// inputs).
+/// What every search of a map over `region` shares.
+fn search_context(
+    region: &[(f64, f64)],
+    scale: f64,
+    gscale: f64,
+    params: &MapParams,
+) -> SearchContext {
+    let grow = |&(lo, hi): &(f64, f64)| {
+        let w = 0.25 * (hi - lo);
+        (lo - w, hi + w)
+    };
+    SearchContext {
+        search_region: region.iter().map(grow).collect(),
+        region: region.to_vec(),
+        scale,
+        gscale,
+        bflow_steps: params.bflow_steps,
+        newton_steps: params.newton_steps,
+        lossflow_steps: params.lossflow_steps,
+    }
+}
+
+/// An equilibrium no start reached (found by the mode starts or the interval proof) at
+/// the polished point `p`, classified and certified; `None` outside the region or where the
+/// objectives are undefined.
+fn unreached_equilibrium(
+    obj: &dyn Objectives<f64>,
+    eval: &mut Evaluator<'_, f64>,
+    region: &[(f64, f64)],
+    scale: f64,
+    gscale: f64,
+    p: &[f64],
+) -> Option<Equilibrium> {
+    let inside = p
+        .iter()
+        .zip(region)
+        .all(|(&x, &(lo, hi))| x >= lo && x <= hi);
+    let (stats, _) = eval.evaluate(p).ok()?;
+    if !inside {
+        return None;
+    }
+    let common = stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale;
+    Some(Equilibrium {
+        certificate: certify(obj, p, scale),
+        classification: classify(obj, p).unwrap_or(Classification {
+            kind: Kind::Degenerate,
+            morse_index: 0,
+            eigenvalues: Vec::new(),
+        }),
+        point: p.to_vec(),
+        common_stationary: common,
+        b: if common { None } else { stats.b() },
+        grad_norm: stats.sum_norm,
+        loss_sum: stats.total_loss,
+        first_start: usize::MAX,
+        first_search: 0,
+        hits: BTreeMap::new(),
+        basin_starts: 0,
+        basin_share: 0.0,
+        found_by_proof: false,
+        found_by_modes: false,
+    })
+}
+
+/// Classifies, certifies and describes the accumulated equilibria, after the mode starts
+/// from them (a pure function of its inputs).
 fn assemble_map(
     problem: &Problem<f64>,
     params: MapParams,
@@ -803,7 +880,7 @@ fn assemble_map(
     let estimate = estimate_unfound(&acc.hit_counts());
     // Each equilibrium is classified and certified on its own (in parallel, collected in
     // order: the result does not depend on the thread count).
-    let equilibria = acc
+    let mut equilibria = acc
         .clusters
         .par_iter()
         .map_init(
@@ -839,10 +916,27 @@ fn assemble_map(
                     basin_starts: c.basin_starts,
                     basin_share: c.basin_starts as f64 / mapped,
                     found_by_proof: false,
+                    found_by_modes: false,
                 }
             },
         )
         .collect::<Vec<_>>();
+    // Mode starts from the equilibria the starts found; what they find is added after them.
+    let modes = if params.mode_starts {
+        let ctx = search_context(&region, scale, gscale, &params);
+        modes::mode_search(obj, &ctx, &acc)
+    } else {
+        ModeSearch::default()
+    };
+    let mut eval = Evaluator::new(obj);
+    for p in &modes.found {
+        if let Some(e) = unreached_equilibrium(obj, &mut eval, &region, scale, gscale, p) {
+            equilibria.push(Equilibrium {
+                found_by_modes: true,
+                ..e
+            });
+        }
+    }
     let (degree, degree_note) = degree_of(obj, &region, &equilibria);
     let connections = connect(
         obj,
@@ -864,6 +958,8 @@ fn assemble_map(
             degree,
             degree_note,
             proof: completeness::ProofReport::not_run("the proof was not requested".into(), 0.0),
+            mode_searches: modes.searches,
+            mode_found: equilibria.len() - acc.clusters.len(),
         },
         params,
         equilibria,
@@ -915,36 +1011,12 @@ impl EquilibriumMap {
         let gscale = gradient_scale(obj, &region);
         let mut eval = Evaluator::new(obj);
         for p in &report.missed {
-            let inside = p
-                .iter()
-                .zip(&region)
-                .all(|(&x, &(lo, hi))| x >= lo && x <= hi);
-            let Ok((stats, _)) = eval.evaluate(p) else {
-                continue;
-            };
-            if !inside {
-                continue;
+            if let Some(e) = unreached_equilibrium(obj, &mut eval, &region, self.scale, gscale, p) {
+                self.equilibria.push(Equilibrium {
+                    found_by_proof: true,
+                    ..e
+                });
             }
-            let common = stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale;
-            self.equilibria.push(Equilibrium {
-                certificate: certify(obj, p, self.scale),
-                classification: classify(obj, p).unwrap_or(Classification {
-                    kind: Kind::Degenerate,
-                    morse_index: 0,
-                    eigenvalues: Vec::new(),
-                }),
-                point: p.clone(),
-                common_stationary: common,
-                b: if common { None } else { stats.b() },
-                grad_norm: stats.sum_norm,
-                loss_sum: stats.total_loss,
-                first_start: usize::MAX,
-                first_search: 0,
-                hits: BTreeMap::new(),
-                basin_starts: 0,
-                basin_share: 0.0,
-                found_by_proof: true,
-            });
         }
         let (degree, degree_note) = degree_of(obj, &region, &self.equilibria);
         self.connections = connect(
@@ -1024,7 +1096,7 @@ impl EquilibriumMap {
         acc.clusters = self
             .equilibria
             .iter()
-            .filter(|e| !e.found_by_proof)
+            .filter(|e| !e.found_by_proof && !e.found_by_modes)
             .map(|e| Cluster {
                 point: e.point.clone(),
                 first_start: e.first_start,

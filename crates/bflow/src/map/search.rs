@@ -181,7 +181,7 @@ pub(crate) struct SearchContext {
 }
 
 impl SearchContext {
-    fn inside(&self, theta: &[f64], slack: f64) -> bool {
+    pub(crate) fn inside(&self, theta: &[f64], slack: f64) -> bool {
         theta
             .iter()
             .zip(&self.region)

@@ -661,3 +661,69 @@ fn the_combined_check_serialises_as_the_map_carries_it() {
     assert_eq!(json["proof"]["status"], "not run");
     assert!(check(&*p.objectives, &[(0.0, 1.0)], &[], None).is_err());
 }
+
+/// A 4-D Gaussian-well problem (`examples/problems/gaussian_wells.py 4 8 40`) one of whose
+/// index-3 saddles has a basin so small that the default map at seed 5 stops without it.
+const RARE_SADDLE_WELLS: &str = r#"
+name = "w4-40"
+vars = ["x", "y", "z", "w"]
+[[objective]]
+expr = "2.16 * exp(-((x - (0.08))^2 + (y - (-0.82))^2 + (z - (0.53))^2 + (w - (0.44))^2) / 0.5408)"
+[[objective]]
+expr = "-1.55 * exp(-((x - (0.78))^2 + (y - (1.02))^2 + (z - (0.09))^2 + (w - (0.76))^2) / 0.4418)"
+[[objective]]
+expr = "-2.24 * exp(-((x - (-0.13))^2 + (y - (1.48))^2 + (z - (-1.04))^2 + (w - (0.34))^2) / 0.4802)"
+[[objective]]
+expr = "-1.29 * exp(-((x - (0.04))^2 + (y - (1.06))^2 + (z - (1.23))^2 + (w - (-1.29))^2) / 1.1552)"
+[[objective]]
+expr = "-2.46 * exp(-((x - (-0.53))^2 + (y - (0.76))^2 + (z - (-0.61))^2 + (w - (0.07))^2) / 0.9522)"
+[[objective]]
+expr = "-1.92 * exp(-((x - (1.56))^2 + (y - (1.26))^2 + (z - (-0.93))^2 + (w - (-0.21))^2) / 0.4418)"
+[[objective]]
+expr = "-2.22 * exp(-((x - (0.27))^2 + (y - (-1.32))^2 + (z - (0.36))^2 + (w - (-1.24))^2) / 1.0952)"
+[[objective]]
+expr = "1.91 * exp(-((x - (-0.09))^2 + (y - (0.44))^2 + (z - (1.19))^2 + (w - (0.39))^2) / 0.7442)"
+[[objective]]
+expr = "0.5 * (x^2 + y^2 + z^2 + w^2) / 2"
+[region]
+x = [-2.5, 2.5]
+y = [-2.5, 2.5]
+z = [-2.5, 2.5]
+w = [-2.5, 2.5]
+"#;
+
+#[test]
+fn mode_starts_find_the_saddle_the_statistical_stop_missed() {
+    let p = crate::objectives::problem_file::parse_problem(RARE_SADDLE_WELLS, "w4-40").unwrap();
+    let params = |mode_starts| MapParams {
+        seed: 5,
+        mode_starts,
+        ..MapParams::default()
+    };
+    // Without the mode starts the map calls itself complete with 14 equilibria.
+    let starts_only = map_equilibria(&p, &params(false)).unwrap();
+    assert_eq!(starts_only.completeness.stopped, "complete");
+    assert_eq!(starts_only.equilibria.len(), 14);
+    assert_eq!(starts_only.completeness.mode_searches, 0);
+    // With them (the default) a 15th: an index-3 saddle no start reached, certified.
+    let mut map = map_equilibria(&p, &params(true)).unwrap();
+    assert_eq!(map.equilibria.len(), 15);
+    assert_eq!(map.completeness.mode_found, 1);
+    assert!(map.completeness.mode_searches > 0);
+    let added = &map.equilibria[14];
+    assert_eq!(added.found_by(), ["modes"]);
+    assert_eq!(
+        (added.classification.kind, added.classification.morse_index),
+        (crate::map::Kind::Saddle, 3)
+    );
+    assert!(added.certificate.radius.is_some());
+    let points = |m: &crate::map::EquilibriumMap| -> Vec<Vec<f64>> {
+        m.equilibria.iter().map(|e| e.point.clone()).collect()
+    };
+    // The starts' 14 come first, as without the mode starts.
+    assert_eq!(points(&map)[..14], points(&starts_only));
+    // And the interval proof finds nothing more: the 15 are the complete set.
+    map.prove(&p, &ProofParams::default()).unwrap();
+    assert_eq!(map.completeness.proof.status, ProofStatus::Proven);
+    assert!(map.completeness.proof.missed.is_empty());
+}
