@@ -26,7 +26,11 @@
 //!    same at every round end — half of the starts found nothing new — and the closer the
 //!    ends, the closer the stop comes to twice the start of the last discovery: E4 stops at
 //!    2560 where doubling rounds ran to 4096.
-//! 5. **Assembly**: classification ([`classify`]: eigenvalues of the Hessian of `Σ L`, the
+//! 5. **Mode starts** ([`ModeSearch`], when [`MapParams::mode_starts`]): Newton from each
+//!    minimum and maximum found, displaced along each eigenvector of its Hessian, and from
+//!    the extrema that finds; what no start reached is added after the starts' equilibria
+//!    ([`Equilibrium::found_by_modes`]).
+//! 6. **Assembly**: classification ([`classify`]: eigenvalues of the Hessian of `Σ L`, the
 //!    Morse index), the common-stationary test, `Σ L` at each point, the Krawczyk certificate
 //!    ([`certify`]) and basin shares; then which minima each index-1 saddle joins
 //!    ([`connect`]: steepest descent along both sides of its unstable eigenvector), with the
