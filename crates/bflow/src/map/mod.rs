@@ -130,7 +130,8 @@ pub struct MapParams {
     /// Loss-flow step budget per search (default 3000).
     pub lossflow_steps: usize,
     /// Once the starts are done, Newton from each minimum and maximum found, displaced along
-    /// each eigenvector of its Hessian ([`modes`](ModeSearch); default `true`).
+    /// each eigenvector of its Hessian ([`modes`](ModeSearch); default `true`). Skipped when
+    /// the map stopped at its time limit or was interrupted.
     #[serde(default = "mode_starts_default")]
     pub mode_starts: bool,
 }
@@ -926,7 +927,10 @@ fn assemble_map(
         )
         .collect::<Vec<_>>();
     // Mode starts from the equilibria the starts found; what they find is added after them.
-    let modes = if params.mode_starts {
+    // Not after a time limit or an interruption: such a map covers the starts run so far,
+    // and gets its mode starts when it is resumed to its end.
+    let cut_short = matches!(stopped.as_str(), "time-limit" | "interrupted");
+    let modes = if params.mode_starts && !cut_short {
         let ctx = search_context(&region, scale, gscale, &params);
         modes::mode_search(obj, &ctx, &acc)
     } else {

@@ -874,3 +874,32 @@ fn a_zero_time_limit_maps_nothing_and_says_so() {
     assert_eq!(map.completeness.stopped, "time-limit");
     assert_eq!(map.completeness.rounds, 0);
 }
+
+#[test]
+fn an_interrupted_map_runs_no_mode_starts_until_it_is_resumed_to_its_end() {
+    // Interrupted after its first batch, a map covers the starts run so far: no mode starts
+    // (they would run past the interruption). The same map run to its end has them.
+    let p = himmelblau_split::<f64>();
+    let params = MapParams::default();
+    let mut mapper = Mapper::new(&p, &params).unwrap();
+    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
+    let mut on_batch = |_: &MapProgress| ControlFlow::Break(());
+    mapper
+        .run(&mut MapControl {
+            max_time: None,
+            keep_records: false,
+            progress: &|_, _| {},
+            on_record: &mut on_record,
+            on_batch: &mut on_batch,
+        })
+        .unwrap();
+    let cut = mapper.finish().unwrap();
+    assert_eq!(cut.completeness.stopped, "interrupted");
+    assert!(cut.starts_mapped > 0 && !cut.equilibria.is_empty());
+    assert_eq!(cut.completeness.mode_searches, 0);
+    let whole = map_equilibria(&p, &params).unwrap();
+    assert_eq!(whole.completeness.stopped, "complete");
+    // 4 minima and 1 maximum, 2n = 4 directions, 3 steps each (those inside the region).
+    assert!(whole.completeness.mode_searches > 0 && whole.completeness.mode_searches <= 60);
+    assert_eq!(whole.completeness.mode_found, 0);
+}
