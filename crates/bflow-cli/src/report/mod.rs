@@ -562,9 +562,8 @@ pub fn completeness_text(m: &bflow::map::EquilibriumMap) -> String {
         let found = match c.mode_found {
             0 => "nothing the starts had not".to_string(),
             k => format!(
-                "{} no start reached (the statistical stop had missed {})",
-                count_noun(k, "equilibrium", "equilibria"),
-                if k == 1 { "it" } else { "them" }
+                "{} no start reached",
+                count_noun(k, "equilibrium", "equilibria")
             ),
         };
         let _ = writeln!(

@@ -4,7 +4,7 @@
 //! A checkpoint is JSON Lines (UTF-8, one JSON value per line, each ended by `\n`):
 //!
 //! * line 1, the header ([`CheckpointHeader`]): `format` (`"bflow-map-checkpoint"`),
-//!   `version` (1), `problem` (its name), `fingerprint` ([`problem_fingerprint`]; a value
+//!   `version` (2), `problem` (its name), `fingerprint` ([`problem_fingerprint`]; a value
 //!   that is not finite is written as the string `"NaN"`, `"inf"` or `"-inf"`),
 //!   `problem_source` (what the problem was loaded from: a built-in name or a file path) and
 //!   `params` (the [`MapParams`]: everything that decides the result);
@@ -33,8 +33,10 @@ use crate::problems::Problem;
 /// The `format` field of a checkpoint's header.
 pub const CHECKPOINT_FORMAT: &str = "bflow-map-checkpoint";
 
-/// The version of the checkpoint format this bflow reads and writes.
-pub const CHECKPOINT_VERSION: u32 = 1;
+/// The version of the checkpoint format this bflow reads and writes. 2: the searches'
+/// line searches interpolate and the rounds end at quarters, so records of version 1 are
+/// not what this bflow would compute, and a map resumed from them would mix the two.
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 /// The longest line a checkpoint may have, in bytes: a record of [`super::MAX_MAP_DIM`]
 /// parameters and three searches takes well under a tenth of it.
@@ -439,11 +441,18 @@ mod tests {
                 .unwrap_err()
                 .contains("not a bflow map checkpoint")
         );
-        let newer = line.replace("\"version\":1", "\"version\":2");
+        let newer = line.replace("\"version\":2", "\"version\":3");
         assert!(
             odd.compare_line(newer.trim_end())
                 .unwrap_err()
-                .contains("version 2")
+                .contains("version 3")
+        );
+        // And an older one: version 1's records were made by other searches.
+        let older = line.replace("\"version\":2", "\"version\":1");
+        assert!(
+            odd.compare_line(older.trim_end())
+                .unwrap_err()
+                .contains("version 1")
         );
     }
 

@@ -320,8 +320,8 @@ pub struct Completeness {
     /// Newton searches of the mode starts ([`ModeSearch`]; 0 when they were off).
     #[serde(default)]
     pub mode_searches: usize,
-    /// Equilibria the mode starts found that no start reached: the statistical stop had
-    /// called the map complete without them.
+    /// Equilibria the mode starts found that no start reached (for an adaptive map: the
+    /// statistical stop had called it complete without them).
     #[serde(default)]
     pub mode_found: usize,
 }
@@ -409,7 +409,8 @@ pub struct EquilibriumMap {
     pub records: Option<Vec<StartRecord>>,
     /// The region's scale (largest side).
     pub scale: f64,
-    /// Wall-clock seconds (summed over shards after a merge).
+    /// Wall-clock seconds, the assembly (mode starts, classification, certificates,
+    /// connections) included (after a merge: the shards' seconds summed).
     pub seconds: f64,
 }
 
@@ -510,6 +511,9 @@ pub struct Mapper<'p> {
     finished: Option<&'static str>,
     stopped: String,
     seconds: f64,
+    /// The last run's time limit, as an instant: the mode starts of [`Mapper::finish`] stop
+    /// there too.
+    deadline: Option<Instant>,
 }
 
 impl<'p> Mapper<'p> {
@@ -536,6 +540,7 @@ impl<'p> Mapper<'p> {
             finished: None,
             stopped: String::new(),
             seconds: 0.0,
+            deadline: None,
         })
     }
 
@@ -686,6 +691,7 @@ impl<'p> Mapper<'p> {
     pub fn run(&mut self, control: &mut MapControl<'_>) -> Result<()> {
         let clock = Instant::now();
         let deadline = control.max_time.map(|t| clock + t);
+        self.deadline = deadline;
         let ctx = self.context();
         let done = AtomicUsize::new(self.acc.starts);
         let threads = rayon::current_num_threads().max(1);
@@ -782,13 +788,15 @@ impl<'p> Mapper<'p> {
             finished,
             stopped,
             seconds,
+            deadline,
             ..
         } = self;
+        let clock = Instant::now();
         let stopped = finished.map_or(stopped, String::from);
         let keep = !records.is_empty() || acc.starts == 0;
-        let mut map = assemble_map(problem, params, acc, rounds, stopped)?;
+        let mut map = assemble_map(problem, params, acc, rounds, stopped, deadline)?;
         map.records = keep.then_some(records);
-        map.seconds = seconds;
+        map.seconds = seconds + clock.elapsed().as_secs_f64();
         Ok(map)
     }
 }
@@ -827,20 +835,19 @@ fn search_context(
 }
 
 /// An equilibrium no start reached (found by the mode starts or the interval proof) at
-/// the polished point `p`, classified and certified; `None` outside the region or where the
-/// objectives are undefined.
+/// the polished point `p`, classified and certified; `None` farther than `slack` outside
+/// the region or where the objectives are undefined.
 fn unreached_equilibrium(
     obj: &dyn Objectives<f64>,
     eval: &mut Evaluator<'_, f64>,
     region: &[(f64, f64)],
-    scale: f64,
-    gscale: f64,
+    (scale, gscale, slack): (f64, f64, f64),
     p: &[f64],
 ) -> Option<Equilibrium> {
     let inside = p
         .iter()
         .zip(region)
-        .all(|(&x, &(lo, hi))| x >= lo && x <= hi);
+        .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack);
     let (stats, _) = eval.evaluate(p).ok()?;
     if !inside {
         return None;
@@ -875,7 +882,8 @@ fn assemble_map(
     params: MapParams,
     acc: Accumulator,
     rounds: usize,
-    stopped: String,
+    mut stopped: String,
+    deadline: Option<Instant>,
 ) -> Result<EquilibriumMap> {
     let region = region_of(problem)?;
     let scale = scale_of(&region);
@@ -932,13 +940,19 @@ fn assemble_map(
     let cut_short = matches!(stopped.as_str(), "time-limit" | "interrupted");
     let modes = if params.mode_starts && !cut_short {
         let ctx = search_context(&region, scale, gscale, &params);
-        modes::mode_search(obj, &ctx, &acc)
+        modes::mode_search(obj, &ctx, &acc, deadline)
     } else {
         ModeSearch::default()
     };
+    if modes.cut_short {
+        // The time limit came during the mode starts: the map keeps what they found.
+        stopped = "time-limit".into();
+    }
     let mut eval = Evaluator::new(obj);
     for p in &modes.found {
-        if let Some(e) = unreached_equilibrium(obj, &mut eval, &region, scale, gscale, p) {
+        // Within the slack a search's Newton accepts (the starts' equilibria have it too).
+        let scales = (scale, gscale, search::INSIDE_SLACK * scale);
+        if let Some(e) = unreached_equilibrium(obj, &mut eval, &region, scales, p) {
             equilibria.push(Equilibrium {
                 found_by_modes: true,
                 ..e
@@ -1019,7 +1033,9 @@ impl EquilibriumMap {
         let gscale = gradient_scale(obj, &region);
         let mut eval = Evaluator::new(obj);
         for p in &report.missed {
-            if let Some(e) = unreached_equilibrium(obj, &mut eval, &region, self.scale, gscale, p) {
+            // The proof's zeros lie in the closed region.
+            let scales = (self.scale, gscale, 0.0);
+            if let Some(e) = unreached_equilibrium(obj, &mut eval, &region, scales, p) {
                 self.equilibria.push(Equilibrium {
                     found_by_proof: true,
                     ..e
@@ -1196,7 +1212,8 @@ pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumM
         };
         if p != base {
             return Err(mismatch(format!(
-                "shard {which} was run with other settings (starts, seed, searchers or budgets)"
+                "shard {which} was run with other settings (starts, seed, searchers, budgets or \
+                 mode starts)"
             )));
         }
         let shard = part.params.shard.unwrap_or(Shard { index: 0, count: 1 });

@@ -10,16 +10,20 @@
 //! maxima it joins, and Newton from a point past the fold between them, where one
 //! eigenvalue of `J` changes sign, converges to it. Mode starts cost `2n` Newton searches
 //! per step fraction per extremum — a few hundred on those problems, against thousands of
-//! searches from the random starts — and run once the statistical stop has spoken, from
-//! the equilibria found, again from the extrema they find, and so on (at most
-//! [`MODE_PASSES`] passes): a pure function of the equilibria found, so a sharded, resumed
-//! or adaptive map gets the same ones as the uninterrupted fixed map with the same
-//! equilibria.
+//! searches from the random starts — and run once the starts are done (for an adaptive map,
+//! once the statistical stop has spoken), from the equilibria found, again from the extrema
+//! they find, and so on (at most [`MODE_PASSES`] passes): a pure function of the equilibria
+//! found, so a sharded, resumed or adaptive map gets the same ones as the uninterrupted
+//! fixed map with the same equilibria. A map's time limit stops them too
+//! ([`ModeSearch::cut_short`]); a map stopped by its time limit or interrupted before they
+//! began runs none.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use rayon::prelude::*;
 
 use super::assemble::Accumulator;
-
 use super::search::{Evaluators, Outcome, SearchContext, Searcher};
 use crate::objectives::{Objectives, sum_hessian};
 
@@ -37,6 +41,8 @@ pub struct ModeSearch {
     pub searches: usize,
     /// Equilibria found that the map did not have, in the order found.
     pub found: Vec<Vec<f64>>,
+    /// The map's time limit came first: the searches after it were not run.
+    pub cut_short: bool,
 }
 
 /// The mode starts of a map whose starts found `acc.clusters` (see the module docs).
@@ -44,7 +50,9 @@ pub(crate) fn mode_search(
     objectives: &dyn Objectives<f64>,
     ctx: &SearchContext,
     acc: &Accumulator,
+    deadline: Option<Instant>,
 ) -> ModeSearch {
+    let late = AtomicBool::new(false);
     let n = ctx.region.len();
     let mut known = acc.clone();
     let mut report = ModeSearch::default();
@@ -57,22 +65,27 @@ pub(crate) fn mode_search(
         if starts.is_empty() {
             break;
         }
-        report.searches += starts.len();
-        let ends: Vec<Option<Vec<f64>>> = starts
+        // Per start: whether it ran (not past the deadline), and the equilibrium it reached.
+        let ends: Vec<(bool, Option<Vec<f64>>)> = starts
             .par_iter()
             .map_init(
                 || Evaluators::new(objectives),
                 |evals, start| {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        late.store(true, Ordering::Relaxed);
+                        return (false, None);
+                    }
                     let r = ctx.search(evals, Searcher::Newton, start);
                     match (r.outcome, r.point) {
-                        (Outcome::Equilibrium, Some(p)) => Some(p),
-                        _ => None,
+                        (Outcome::Equilibrium, Some(p)) => (true, Some(p)),
+                        _ => (true, None),
                     }
                 },
             )
             .collect();
+        report.searches += ends.iter().filter(|(ran, _)| *ran).count();
         frontier.clear();
-        for p in ends.into_iter().flatten() {
+        for p in ends.into_iter().filter_map(|(_, p)| p) {
             if known.find(&p).is_none() {
                 known.insert(super::assemble::Cluster {
                     point: p.clone(),
@@ -84,6 +97,10 @@ pub(crate) fn mode_search(
                 report.found.push(p.clone());
                 frontier.push(p);
             }
+        }
+        if late.load(Ordering::Relaxed) {
+            report.cut_short = true;
+            break;
         }
         if frontier.is_empty() {
             break;

@@ -50,6 +50,10 @@ const NEWTON_STAGNATION_DECREASE: f64 = 0.1;
 /// at four seeds each: the same complete maps, in 0.36–0.77× the time (docs/MAPPING.md).
 const BFLOW_HANDOFF_B: f64 = 1e-2;
 
+/// How far outside the region, as a fraction of its scale, a converged Newton search's end
+/// still counts as inside: an equilibrium on the boundary polishes to either side of it.
+pub(crate) const INSIDE_SLACK: f64 = 1e-9;
+
 /// Steps without a [`BFLOW_STAGNATION_DECREASE`] gain in `‖s‖` after which a map's B-flow
 /// search stops (and is polished, or reported spurious). On the 4-D Gaussian wells 224 of 1024
 /// B-flow searches settled at a positive minimum of B and spent 200 steps each there, 86 % of
@@ -239,7 +243,7 @@ impl SearchContext {
         ) || (r.stop == StopReason::StepTolerance
             && r.sum_norm <= self.residual_tolerance());
         let result = match r.stop {
-            _ if converged && self.inside(&r.theta, 1e-9 * self.scale) => Ok(r.theta),
+            _ if converged && self.inside(&r.theta, INSIDE_SLACK * self.scale) => Ok(r.theta),
             _ if converged => Err(Outcome::Escaped),
             StopReason::Escaped => Err(Outcome::Escaped),
             StopReason::NonFinite => Err(Outcome::Diverged),

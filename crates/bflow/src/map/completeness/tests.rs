@@ -727,3 +727,40 @@ fn mode_starts_find_the_saddle_the_statistical_stop_missed() {
     assert_eq!(map.completeness.proof.status, ProofStatus::Proven);
     assert!(map.completeness.proof.missed.is_empty());
 }
+
+#[test]
+fn shards_of_a_map_whose_mode_starts_add_a_saddle_merge_into_the_unsharded_map() {
+    // The 1024-start fixed map of the rare-saddle wells at seed 5 is the adaptive map above:
+    // its mode starts add the index-3 saddle. Two shards (one read back from its JSON, where
+    // that saddle is listed, found by modes) merge into exactly that map: the merge's own
+    // mode starts find the saddle again, from the same equilibria.
+    let p = crate::objectives::problem_file::parse_problem(RARE_SADDLE_WELLS, "w4-40").unwrap();
+    let params = MapParams {
+        starts: Some(1024),
+        seed: 5,
+        ..MapParams::default()
+    };
+    let mut whole = map_equilibria(&p, &params).unwrap();
+    assert_eq!(whole.completeness.mode_found, 1);
+    let shard = |index| {
+        map_equilibria(
+            &p,
+            &MapParams {
+                shard: Some(crate::map::Shard { index, count: 2 }),
+                ..params.clone()
+            },
+        )
+        .unwrap()
+    };
+    let (first, second) = (shard(0), shard(1));
+    let json = serde_json::to_string(&second).unwrap();
+    let parts = [
+        first.shard_data(),
+        crate::map::shard_from_json(&json).unwrap(),
+    ];
+    let mut merged = crate::map::merge(&p, &parts).unwrap();
+    assert_eq!(merged.completeness.mode_found, 1);
+    whole.seconds = 0.0;
+    merged.seconds = 0.0;
+    assert_eq!(merged, whole);
+}
