@@ -7,8 +7,9 @@
 //! saddles are between two minima — can have basins so small that a map of a thousand starts
 //! hits them once or not at all (measured on proven 4-D and 5-D Gaussian-well sets: 3 of 224
 //! default maps stopped one such saddle short). Such a saddle lies along a soft mode of the
-//! maxima it joins, and Newton from a point past the fold between them, where one
-//! eigenvalue of `J` changes sign, converges to it. Mode starts cost `2n` Newton searches
+//! maxima it joins, and the Newton flow from a point past the fold between them, where one
+//! eigenvalue of `J` changes sign, converges to it (the searches take short Newton steps,
+//! [`SearchContext::mode_newton`], to follow that flow). Mode starts cost `2n` Newton searches
 //! per step fraction per extremum — a few hundred on those problems, against thousands of
 //! searches from the random starts — and run once the starts are done (for an adaptive map,
 //! once the statistical stop has spoken), from the equilibria found, again from the extrema
@@ -24,7 +25,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::assemble::Accumulator;
-use super::search::{Evaluators, Outcome, SearchContext, Searcher};
+use super::search::{Evaluators, SearchContext};
 use crate::objectives::{Objectives, sum_hessian};
 
 /// The displacements along each mode, as fractions of the region's scale (its largest side).
@@ -75,11 +76,7 @@ pub(crate) fn mode_search(
                         late.store(true, Ordering::Relaxed);
                         return (false, None);
                     }
-                    let r = ctx.search(evals, Searcher::Newton, start);
-                    match (r.outcome, r.point) {
-                        (Outcome::Equilibrium, Some(p)) => (true, Some(p)),
-                        _ => (true, None),
-                    }
+                    (true, ctx.mode_newton(evals, start))
                 },
             )
             .collect();

@@ -50,6 +50,15 @@ const NEWTON_STAGNATION_DECREASE: f64 = 0.1;
 /// at four seeds each: the same complete maps, in 0.36–0.77× the time (docs/MAPPING.md).
 const BFLOW_HANDOFF_B: f64 = 1e-2;
 
+/// The longest Newton step of a search, as a fraction of the scale.
+const NEWTON_MAX_STEP: f64 = 0.25;
+
+/// The longest Newton step of a mode start's search ([`SearchContext::mode_newton`]), as a
+/// fraction of the scale: on the 4-D and 5-D problems whose rare saddles the mode starts are
+/// for, Newton with steps up to ¼ of the scale from the maxima's mode starts missed one
+/// that steps of 1/20 reach.
+pub(crate) const MODE_MAX_STEP: f64 = 0.05;
+
 /// How far outside the region, as a fraction of its scale, a converged Newton search's end
 /// still counts as inside: an equilibrium on the boundary polishes to either side of it.
 pub(crate) const INSIDE_SLACK: f64 = 1e-9;
@@ -200,7 +209,7 @@ impl SearchContext {
         f64::EPSILON.sqrt() * self.gscale
     }
 
-    fn newton_limits(&self, max_steps: usize) -> Limits<f64> {
+    fn newton_limits(&self, max_steps: usize, max_step: f64) -> Limits<f64> {
         Limits {
             max_steps,
             floor_steps: Some(1),
@@ -211,7 +220,7 @@ impl SearchContext {
             stagnation_decrease: NEWTON_STAGNATION_DECREASE,
             step_tolerance: Some(1e-12 * self.scale),
             region: Some(self.search_region.clone()),
-            max_step: Some(0.25 * self.scale),
+            max_step: Some(max_step * self.scale),
             ..Limits::default()
         }
     }
@@ -226,15 +235,18 @@ impl SearchContext {
         solve_with(eval, start, solver, limits, &mut crate::flow::NoObserver).ok()
     }
 
-    /// Newton on `s = 0` from `start`: the converged point and the steps taken, or why not.
-    fn newton(
+    /// Newton on `s = 0` from `start`, each step at most `max_step` times the scale: the
+    /// converged point and the steps taken, or why not.
+    fn newton_capped(
         &self,
         eval: &mut Evaluator<'_, f64>,
         start: &[f64],
         max_steps: usize,
+        max_step: f64,
     ) -> (Result<Vec<f64>, Outcome>, usize) {
         let mut solver = Newton::new(NewtonParams::default());
-        let Some(r) = self.run(eval, start, &mut solver, &self.newton_limits(max_steps)) else {
+        let limits = self.newton_limits(max_steps, max_step);
+        let Some(r) = self.run(eval, start, &mut solver, &limits) else {
             return (Err(Outcome::Diverged), 0);
         };
         let converged = matches!(
@@ -250,6 +262,35 @@ impl SearchContext {
             _ => Err(Outcome::Unresolved),
         };
         (result, r.steps)
+    }
+
+    /// Newton on `s = 0` from `start` with the searches' step cap (¼ of the scale).
+    fn newton(
+        &self,
+        eval: &mut Evaluator<'_, f64>,
+        start: &[f64],
+        max_steps: usize,
+    ) -> (Result<Vec<f64>, Outcome>, usize) {
+        self.newton_capped(eval, start, max_steps, NEWTON_MAX_STEP)
+    }
+
+    /// A mode start's search: Newton with steps of at most [`MODE_MAX_STEP`] of the scale,
+    /// close to the Newton flow `θ' = −J⁻¹ s`, whose basins are bounded by the folds where
+    /// `J` is singular — so a start past the fold between an extremum and a saddle goes to
+    /// the saddle, where long steps can jump anywhere. The equilibrium reached, if any.
+    pub(crate) fn mode_newton(
+        &self,
+        evals: &mut Evaluators<'_>,
+        start: &[f64],
+    ) -> Option<Vec<f64>> {
+        self.newton_capped(
+            &mut evals.objectives,
+            start,
+            self.newton_steps,
+            MODE_MAX_STEP,
+        )
+        .0
+        .ok()
     }
 
     /// Runs `searcher` from `start`.

@@ -662,39 +662,57 @@ fn the_combined_check_serialises_as_the_map_carries_it() {
     assert!(check(&*p.objectives, &[(0.0, 1.0)], &[], None).is_err());
 }
 
-/// A 4-D Gaussian-well problem (`examples/problems/gaussian_wells.py 4 8 40`) one of whose
-/// index-3 saddles has a basin so small that the default map at seed 5 stops without it.
-const RARE_SADDLE_WELLS: &str = r#"
-name = "w4-40"
-vars = ["x", "y", "z", "w"]
-[[objective]]
-expr = "2.16 * exp(-((x - (0.08))^2 + (y - (-0.82))^2 + (z - (0.53))^2 + (w - (0.44))^2) / 0.5408)"
-[[objective]]
-expr = "-1.55 * exp(-((x - (0.78))^2 + (y - (1.02))^2 + (z - (0.09))^2 + (w - (0.76))^2) / 0.4418)"
-[[objective]]
-expr = "-2.24 * exp(-((x - (-0.13))^2 + (y - (1.48))^2 + (z - (-1.04))^2 + (w - (0.34))^2) / 0.4802)"
-[[objective]]
-expr = "-1.29 * exp(-((x - (0.04))^2 + (y - (1.06))^2 + (z - (1.23))^2 + (w - (-1.29))^2) / 1.1552)"
-[[objective]]
-expr = "-2.46 * exp(-((x - (-0.53))^2 + (y - (0.76))^2 + (z - (-0.61))^2 + (w - (0.07))^2) / 0.9522)"
-[[objective]]
-expr = "-1.92 * exp(-((x - (1.56))^2 + (y - (1.26))^2 + (z - (-0.93))^2 + (w - (-0.21))^2) / 0.4418)"
-[[objective]]
-expr = "-2.22 * exp(-((x - (0.27))^2 + (y - (-1.32))^2 + (z - (0.36))^2 + (w - (-1.24))^2) / 1.0952)"
-[[objective]]
-expr = "1.91 * exp(-((x - (-0.09))^2 + (y - (0.44))^2 + (z - (1.19))^2 + (w - (0.39))^2) / 0.7442)"
-[[objective]]
-expr = "0.5 * (x^2 + y^2 + z^2 + w^2) / 2"
-[region]
-x = [-2.5, 2.5]
-y = [-2.5, 2.5]
-z = [-2.5, 2.5]
-w = [-2.5, 2.5]
-"#;
+/// A 4-D problem in the form `examples/problems/gaussian_wells.py` writes: a well or bump
+/// `A · exp(−‖θ − c‖² / w)` per row `(A, c, w)`, and the confining `0.25 ‖θ‖²`, on [−2.5, 2.5]⁴.
+fn wells_4d(name: &str, wells: &[(f64, [f64; 4], f64)]) -> Problem<f64> {
+    let mut text = format!("name = \"{name}\"\nvars = [\"x\", \"y\", \"z\", \"w\"]\n");
+    for (a, c, w) in wells {
+        let terms: Vec<String> = ["x", "y", "z", "w"]
+            .iter()
+            .zip(c)
+            .map(|(v, ci)| format!("({v} - ({ci}))^2"))
+            .collect();
+        text += &format!(
+            "[[objective]]\nexpr = \"{a} * exp(-({}) / {w})\"\n",
+            terms.join(" + ")
+        );
+    }
+    text += "[[objective]]\nexpr = \"0.5 * (x^2 + y^2 + z^2 + w^2) / 2\"\n[region]\n";
+    for v in ["x", "y", "z", "w"] {
+        text += &format!("{v} = [-2.5, 2.5]\n");
+    }
+    crate::objectives::problem_file::parse_problem(&text, name).unwrap()
+}
+
+/// `gaussian_wells.py 4 8 40`: one of its index-3 saddles has a basin so small that the
+/// default map at seed 5 stops without it.
+const WELLS_40: [(f64, [f64; 4], f64); 8] = [
+    (2.16, [0.08, -0.82, 0.53, 0.44], 0.5408),
+    (-1.55, [0.78, 1.02, 0.09, 0.76], 0.4418),
+    (-2.24, [-0.13, 1.48, -1.04, 0.34], 0.4802),
+    (-1.29, [0.04, 1.06, 1.23, -1.29], 1.1552),
+    (-2.46, [-0.53, 0.76, -0.61, 0.07], 0.9522),
+    (-1.92, [1.56, 1.26, -0.93, -0.21], 0.4418),
+    (-2.22, [0.27, -1.32, 0.36, -1.24], 1.0952),
+    (1.91, [-0.09, 0.44, 1.19, 0.39], 0.7442),
+];
+
+/// `gaussian_wells.py 4 8 55`: the default map at seed 2 stops without an index-3 saddle
+/// that Newton from its maxima's mode starts reaches only with short steps.
+const WELLS_55: [(f64, [f64; 4], f64); 8] = [
+    (-2.98, [-0.97, 1.6, -0.63, -1.35], 0.5202),
+    (-1.7, [0.71, 1.49, 0.52, 0.13], 0.6962),
+    (1.64, [1.45, 1.57, 0.87, -1.47], 0.5832),
+    (-2.03, [-1.55, -0.11, -0.88, -0.39], 0.4608),
+    (1.39, [0.85, -0.29, -0.62, 1.05], 0.4802),
+    (1.62, [-0.44, -0.95, -0.1, 1.1], 0.5618),
+    (-1.88, [-0.63, -1.18, 0.63, -0.27], 0.7442),
+    (-1.8, [0.5, -1.35, -1.42, 0.64], 0.5832),
+];
 
 #[test]
 fn mode_starts_find_the_saddle_the_statistical_stop_missed() {
-    let p = crate::objectives::problem_file::parse_problem(RARE_SADDLE_WELLS, "w4-40").unwrap();
+    let p = wells_4d("w4-40", &WELLS_40);
     let params = |mode_starts| MapParams {
         seed: 5,
         mode_starts,
@@ -734,7 +752,7 @@ fn shards_of_a_map_whose_mode_starts_add_a_saddle_merge_into_the_unsharded_map()
     // its mode starts add the index-3 saddle. Two shards (one read back from its JSON, where
     // that saddle is listed, found by modes) merge into exactly that map: the merge's own
     // mode starts find the saddle again, from the same equilibria.
-    let p = crate::objectives::problem_file::parse_problem(RARE_SADDLE_WELLS, "w4-40").unwrap();
+    let p = wells_4d("w4-40", &WELLS_40);
     let params = MapParams {
         starts: Some(1024),
         seed: 5,
@@ -763,4 +781,27 @@ fn shards_of_a_map_whose_mode_starts_add_a_saddle_merge_into_the_unsharded_map()
     whole.seconds = 0.0;
     merged.seconds = 0.0;
     assert_eq!(merged, whole);
+}
+
+#[test]
+fn mode_starts_take_short_newton_steps_to_reach_a_saddle_past_the_fold() {
+    // Here the saddle lies past the fold from two maxima along their stiffest mode; Newton
+    // with the searches' long steps from those mode starts jumps elsewhere, short ones
+    // follow the Newton flow to it.
+    let p = wells_4d("w4-55", &WELLS_55);
+    let params = |mode_starts| MapParams {
+        seed: 2,
+        mode_starts,
+        ..MapParams::default()
+    };
+    let starts_only = map_equilibria(&p, &params(false)).unwrap();
+    assert_eq!(starts_only.equilibria.len(), 16);
+    let mut map = map_equilibria(&p, &params(true)).unwrap();
+    assert_eq!((map.equilibria.len(), map.completeness.mode_found), (17, 1));
+    let added = &map.equilibria[16];
+    assert_eq!(added.found_by(), ["modes"]);
+    assert_eq!(added.classification.morse_index, 3);
+    map.prove(&p, &ProofParams::default()).unwrap();
+    assert_eq!(map.completeness.proof.status, ProofStatus::Proven);
+    assert!(map.completeness.proof.missed.is_empty());
 }
