@@ -149,7 +149,9 @@ def map(  # noqa: A001 (the command's name)
         ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``.
     max_time : float, optional
         Stop after this many seconds; the map then covers the starts run so far and says so
-        (``completeness.stopped == "time-limit"``).
+        (``completeness.stopped == "time-limit"``). Such a map runs no mode starts; a limit
+        reached during them cuts them short, and the map says ``"time-limit"`` though every
+        start ran.
     per_start : bool
         Also return every start's searches (``per_start``; memory grows with the starts).
     prove : bool or float

@@ -79,7 +79,9 @@ pub struct MapArgs {
     /// basins are too small for random starts; a few hundred searches in 4-D).
     #[arg(long)]
     pub no_mode_starts: bool,
-    /// Stop after this many seconds; the map then covers the starts run so far and says so.
+    /// Stop after this many seconds; the map then covers the starts run so far and says so
+    /// (time-limit). Such a map runs no mode starts; a limit reached during them cuts them
+    /// short, and the map says time-limit though every start ran.
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
     /// Write every start's record to PATH (JSON Lines) as the map runs; when PATH holds the

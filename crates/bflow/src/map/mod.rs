@@ -306,8 +306,9 @@ pub struct Completeness {
     /// Starts run.
     pub starts_used: usize,
     /// Why the map stopped: `"complete"` (the estimate is below ½ and the last half of the
-    /// starts found nothing new), `"max-starts"`, `"time-limit"`, `"fixed"` (a fixed number of
-    /// starts), `"interrupted"`.
+    /// starts found nothing new), `"max-starts"`, `"time-limit"` (during the starts, or
+    /// during the mode starts after every start ran), `"fixed"` (a fixed number of starts),
+    /// `"interrupted"`.
     pub stopped: String,
     /// The topological check: the degree of s on the region's boundary against
     /// `Σ sign det J` over the equilibria found (`None` where it could not be computed

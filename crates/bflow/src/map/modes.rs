@@ -8,8 +8,8 @@
 //! hits them once or not at all (measured on proven 4-D and 5-D Gaussian-well sets: 3 of 224
 //! default maps stopped one such saddle short). Such a saddle lies along a soft mode of the
 //! maxima it joins, and the Newton flow from a point past the fold between them, where one
-//! eigenvalue of `J` changes sign, converges to it (the searches take short Newton steps,
-//! [`SearchContext::mode_newton`], to follow that flow). Mode starts cost `2n` Newton searches
+//! eigenvalue of `J` changes sign, converges to it (the searches take short trust-region
+//! steps, [`SearchContext::mode_newton`], to keep near that flow). Mode starts cost `2n` Newton searches
 //! per step fraction per extremum — a few hundred on those problems, against thousands of
 //! searches from the random starts — and run once the starts are done (for an adaptive map,
 //! once the statistical stop has spoken), from the equilibria found, again from the extrema

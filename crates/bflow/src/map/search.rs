@@ -53,10 +53,10 @@ const BFLOW_HANDOFF_B: f64 = 1e-2;
 /// The longest Newton step of a search, as a fraction of the scale.
 const NEWTON_MAX_STEP: f64 = 0.25;
 
-/// The longest Newton step of a mode start's search ([`SearchContext::mode_newton`]), as a
-/// fraction of the scale: on the 4-D and 5-D problems whose rare saddles the mode starts are
-/// for, Newton with steps up to ¼ of the scale from the maxima's mode starts missed one
-/// that steps of 1/20 reach.
+/// The trust radius cap of a mode start's Newton search ([`SearchContext::mode_newton`]), as
+/// a fraction of the scale: on a fresh 4-D Gaussian-well instance (`gaussian_wells.py 4 8
+/// 55`, map seed 2) Newton with steps up to ¼ of the scale from its maxima's mode starts
+/// missed an index-3 saddle that steps of 1/20 reach.
 pub(crate) const MODE_MAX_STEP: f64 = 0.05;
 
 /// How far outside the region, as a fraction of its scale, a converged Newton search's end
@@ -274,10 +274,12 @@ impl SearchContext {
         self.newton_capped(eval, start, max_steps, NEWTON_MAX_STEP)
     }
 
-    /// A mode start's search: Newton with steps of at most [`MODE_MAX_STEP`] of the scale,
-    /// close to the Newton flow `θ' = −J⁻¹ s`, whose basins are bounded by the folds where
-    /// `J` is singular — so a start past the fold between an extremum and a saddle goes to
-    /// the saddle, where long steps can jump anywhere. The equilibrium reached, if any.
+    /// A mode start's search: trust-region Newton with a radius of at most [`MODE_MAX_STEP`]
+    /// of the scale (a Levenberg–Marquardt step where the Newton step is longer), short steps
+    /// that keep near the Newton flow `θ' = −J⁻¹ s`, whose basins are bounded by the folds
+    /// where `J` is singular — so a start past the fold between an extremum and a saddle
+    /// tends to the saddle, where long steps can jump anywhere. The equilibrium reached, if
+    /// any.
     pub(crate) fn mode_newton(
         &self,
         evals: &mut Evaluators<'_>,

@@ -903,3 +903,38 @@ fn an_interrupted_map_runs_no_mode_starts_until_it_is_resumed_to_its_end() {
     assert!(whole.completeness.mode_searches > 0 && whole.completeness.mode_searches <= 60);
     assert_eq!(whole.completeness.mode_found, 0);
 }
+
+#[test]
+fn a_time_limit_reached_during_the_mode_starts_cuts_them_short_and_says_so() {
+    // Every start run, then a deadline already past when the mode starts begin: none run,
+    // the map keeps every start's equilibria and says time-limit.
+    let p = himmelblau_split::<f64>();
+    let params = MapParams {
+        starts: Some(64),
+        ..MapParams::default()
+    };
+    let whole = map_equilibria(&p, &params).unwrap();
+    assert_eq!(whole.completeness.stopped, "fixed");
+    assert!(whole.completeness.mode_searches > 0);
+    let mut mapper = Mapper::new(&p, &params).unwrap();
+    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
+    let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
+    mapper
+        .run(&mut MapControl {
+            max_time: None,
+            keep_records: false,
+            progress: &|_, _| {},
+            on_record: &mut on_record,
+            on_batch: &mut on_batch,
+        })
+        .unwrap();
+    mapper.deadline = Some(Instant::now());
+    let cut = mapper.finish().unwrap();
+    assert_eq!(cut.completeness.stopped, "time-limit");
+    assert_eq!(cut.completeness.mode_searches, 0);
+    assert_eq!(cut.starts_mapped, 64);
+    let points = |m: &EquilibriumMap| -> Vec<Vec<f64>> {
+        m.equilibria.iter().map(|e| e.point.clone()).collect()
+    };
+    assert_eq!(points(&cut), points(&whole));
+}

@@ -749,9 +749,10 @@ fn mode_starts_find_the_saddle_the_statistical_stop_missed() {
 #[test]
 fn shards_of_a_map_whose_mode_starts_add_a_saddle_merge_into_the_unsharded_map() {
     // The 1024-start fixed map of the rare-saddle wells at seed 5 is the adaptive map above:
-    // its mode starts add the index-3 saddle. Two shards (one read back from its JSON, where
-    // that saddle is listed, found by modes) merge into exactly that map: the merge's own
-    // mode starts find the saddle again, from the same equilibria.
+    // its mode starts add the index-3 saddle. Two shards, whose own maps' mode starts add
+    // equilibria too, merge into exactly that map — each shard passed once as data and once
+    // read back from its JSON, both of which leave out what mode starts found: the merge's
+    // own mode starts find the saddle again, from the same equilibria.
     let p = wells_4d("w4-40", &WELLS_40);
     let params = MapParams {
         starts: Some(1024),
@@ -771,16 +772,22 @@ fn shards_of_a_map_whose_mode_starts_add_a_saddle_merge_into_the_unsharded_map()
         .unwrap()
     };
     let (first, second) = (shard(0), shard(1));
-    let json = serde_json::to_string(&second).unwrap();
-    let parts = [
-        first.shard_data(),
-        crate::map::shard_from_json(&json).unwrap(),
-    ];
-    let mut merged = crate::map::merge(&p, &parts).unwrap();
-    assert_eq!(merged.completeness.mode_found, 1);
+    let by_modes =
+        |m: &crate::map::EquilibriumMap| m.equilibria.iter().filter(|e| e.found_by_modes).count();
+    assert!(by_modes(&first) > 0 && by_modes(&second) > 0);
+    let json = |m: &crate::map::EquilibriumMap| {
+        crate::map::shard_from_json(&serde_json::to_string(m).unwrap()).unwrap()
+    };
     whole.seconds = 0.0;
-    merged.seconds = 0.0;
-    assert_eq!(merged, whole);
+    for parts in [
+        [first.shard_data(), json(&second)],
+        [json(&first), second.shard_data()],
+    ] {
+        let mut merged = crate::map::merge(&p, &parts).unwrap();
+        assert_eq!(merged.completeness.mode_found, 1);
+        merged.seconds = 0.0;
+        assert_eq!(merged, whole);
+    }
 }
 
 #[test]
