@@ -847,6 +847,28 @@ fn a_map_stopped_by_its_batch_callback_covers_a_prefix_and_resumes() {
     assert_eq!(untimed(&again), untimed(&whole));
 }
 
+/// Runs `mapper` with no progress output and no records kept, under `max_time`, and
+/// interrupted after its first batch when `interrupt`.
+fn run_quietly(mapper: &mut Mapper<'_>, max_time: Option<std::time::Duration>, interrupt: bool) {
+    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
+    let mut on_batch = |_: &MapProgress| {
+        if interrupt {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    mapper
+        .run(&mut MapControl {
+            max_time,
+            keep_records: false,
+            progress: &|_, _| {},
+            on_record: &mut on_record,
+            on_batch: &mut on_batch,
+        })
+        .unwrap();
+}
+
 #[test]
 fn a_zero_time_limit_maps_nothing_and_says_so() {
     let p = himmelblau_split::<f64>();
@@ -858,17 +880,7 @@ fn a_zero_time_limit_maps_nothing_and_says_so() {
         },
     )
     .unwrap();
-    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
-    let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
-    mapper
-        .run(&mut MapControl {
-            max_time: Some(std::time::Duration::ZERO),
-            keep_records: false,
-            progress: &|_, _| {},
-            on_record: &mut on_record,
-            on_batch: &mut on_batch,
-        })
-        .unwrap();
+    run_quietly(&mut mapper, Some(std::time::Duration::ZERO), false);
     let map = mapper.finish().unwrap();
     assert_eq!(map.starts_mapped, 0);
     assert_eq!(map.completeness.stopped, "time-limit");
@@ -882,17 +894,7 @@ fn an_interrupted_map_runs_no_mode_starts_until_it_is_resumed_to_its_end() {
     let p = himmelblau_split::<f64>();
     let params = MapParams::default();
     let mut mapper = Mapper::new(&p, &params).unwrap();
-    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
-    let mut on_batch = |_: &MapProgress| ControlFlow::Break(());
-    mapper
-        .run(&mut MapControl {
-            max_time: None,
-            keep_records: false,
-            progress: &|_, _| {},
-            on_record: &mut on_record,
-            on_batch: &mut on_batch,
-        })
-        .unwrap();
+    run_quietly(&mut mapper, None, true);
     let cut = mapper.finish().unwrap();
     assert_eq!(cut.completeness.stopped, "interrupted");
     assert!(cut.starts_mapped > 0 && !cut.equilibria.is_empty());
@@ -917,17 +919,7 @@ fn a_time_limit_reached_during_the_mode_starts_cuts_them_short_and_says_so() {
     assert_eq!(whole.completeness.stopped, "fixed");
     assert!(whole.completeness.mode_searches > 0);
     let mut mapper = Mapper::new(&p, &params).unwrap();
-    let mut on_record = |_: &StartRecord| ControlFlow::Continue(());
-    let mut on_batch = |_: &MapProgress| ControlFlow::Continue(());
-    mapper
-        .run(&mut MapControl {
-            max_time: None,
-            keep_records: false,
-            progress: &|_, _| {},
-            on_record: &mut on_record,
-            on_batch: &mut on_batch,
-        })
-        .unwrap();
+    run_quietly(&mut mapper, None, false);
     mapper.deadline = Some(Instant::now());
     let cut = mapper.finish().unwrap();
     assert_eq!(cut.completeness.stopped, "time-limit");
