@@ -1,6 +1,7 @@
 //! Classification by the Hessian of `Σ L` and the Krawczyk certificate of a zero of `s`.
 
 use crate::interval::Interval;
+use crate::linalg::SymmetricEigen;
 use crate::objectives::{Objectives, sum_hessian};
 
 /// What kind of stationary point of `Σ L` an equilibrium is.
@@ -50,12 +51,21 @@ pub struct Classification {
 /// Classifies `point` by the eigenvalues of the dense Hessian of `Σ L`
 /// ([`symmetric_eigen`](crate::linalg::symmetric_eigen)). Returns `None` when the Hessian is not finite.
 pub fn classify(objectives: &dyn Objectives<f64>, point: &[f64]) -> Option<Classification> {
+    classify_with_modes(objectives, point).map(|(c, _)| c)
+}
+
+/// [`classify`], with the Hessian's eigendecomposition (its modes) it was made from.
+pub(crate) fn classify_with_modes(
+    objectives: &dyn Objectives<f64>,
+    point: &[f64],
+) -> Option<(Classification, SymmetricEigen)> {
     let n = point.len();
     let h = sum_hessian(objectives, point);
     if h.iter().any(|x| !x.is_finite()) {
         return None;
     }
-    let eigenvalues = crate::linalg::symmetric_eigen(&h, n)?.values;
+    let eigen = crate::linalg::symmetric_eigen(&h, n)?;
+    let eigenvalues = eigen.values.clone();
     let scale = eigenvalues.iter().fold(0.0_f64, |a, l| a.max(l.abs()));
     let tol = degenerate_tolerance() * scale;
     let negative = eigenvalues.iter().filter(|&&l| l < -tol).count();
@@ -69,11 +79,14 @@ pub fn classify(objectives: &dyn Objectives<f64>, point: &[f64]) -> Option<Class
     } else {
         Kind::Saddle
     };
-    Some(Classification {
-        kind,
-        morse_index: negative,
-        eigenvalues,
-    })
+    Some((
+        Classification {
+            kind,
+            morse_index: negative,
+            eigenvalues,
+        },
+        eigen,
+    ))
 }
 
 /// The outcome of the Krawczyk test at one point.

@@ -835,9 +835,52 @@ fn search_context(
     }
 }
 
-/// An equilibrium no start reached (found by the mode starts or the interval proof) at
-/// the polished point `p`, classified and certified; `None` farther than `slack` outside
-/// the region or where the objectives are undefined.
+/// The polished point `p` described as an equilibrium no start reached: classified (a
+/// failed classification is `degenerate`), certified, with B, `‖s‖` and `Σ L` there (NaN
+/// where the objectives are undefined), the common-stationary test against the gradient
+/// scale `gscale`, and no hits. The map's starts add their hits and basins to it.
+fn equilibrium_at(
+    obj: &dyn Objectives<f64>,
+    eval: &mut Evaluator<'_, f64>,
+    (scale, gscale): (f64, f64),
+    p: &[f64],
+) -> Equilibrium {
+    let (b, grad_norm, common, loss_sum) = match eval.evaluate(p) {
+        Ok((stats, _)) => (
+            stats.b(),
+            stats.sum_norm,
+            stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale,
+            stats.total_loss,
+        ),
+        Err(_) => (None, f64::NAN, false, f64::NAN),
+    };
+    Equilibrium {
+        certificate: certify(obj, p, scale),
+        classification: classify(obj, p).unwrap_or(Classification {
+            kind: Kind::Degenerate,
+            morse_index: 0,
+            eigenvalues: Vec::new(),
+        }),
+        point: p.to_vec(),
+        common_stationary: common,
+        // Where every g_i vanishes the computed B is a ratio of rounding errors (0/0): report
+        // it as undefined, not as the number rounding happened to give.
+        b: if common { None } else { b },
+        grad_norm,
+        loss_sum,
+        first_start: usize::MAX,
+        first_search: 0,
+        hits: BTreeMap::new(),
+        basin_starts: 0,
+        basin_share: 0.0,
+        found_by_proof: false,
+        found_by_modes: false,
+    }
+}
+
+/// [`equilibrium_at`] for an equilibrium no start reached (found by the mode starts or the
+/// interval proof); `None` farther than `slack` outside the region or where the objectives
+/// are undefined.
 fn unreached_equilibrium(
     obj: &dyn Objectives<f64>,
     eval: &mut Evaluator<'_, f64>,
@@ -849,31 +892,12 @@ fn unreached_equilibrium(
         .iter()
         .zip(region)
         .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack);
-    let (stats, _) = eval.evaluate(p).ok()?;
     if !inside {
         return None;
     }
-    let common = stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale;
-    Some(Equilibrium {
-        certificate: certify(obj, p, scale),
-        classification: classify(obj, p).unwrap_or(Classification {
-            kind: Kind::Degenerate,
-            morse_index: 0,
-            eigenvalues: Vec::new(),
-        }),
-        point: p.to_vec(),
-        common_stationary: common,
-        b: if common { None } else { stats.b() },
-        grad_norm: stats.sum_norm,
-        loss_sum: stats.total_loss,
-        first_start: usize::MAX,
-        first_search: 0,
-        hits: BTreeMap::new(),
-        basin_starts: 0,
-        basin_share: 0.0,
-        found_by_proof: false,
-        found_by_modes: false,
-    })
+    let e = equilibrium_at(obj, eval, (scale, gscale), p);
+    // `evaluate` refuses non-finite values, so a NaN ‖s‖ is an undefined point.
+    (!e.grad_norm.is_nan()).then_some(e)
 }
 
 /// Classifies, certifies and describes the accumulated equilibria, after the mode starts
@@ -899,39 +923,13 @@ fn assemble_map(
         .par_iter()
         .map_init(
             || Evaluator::new(obj),
-            |eval, c| {
-                let classification = classify(obj, &c.point).unwrap_or(Classification {
-                    kind: Kind::Degenerate,
-                    morse_index: 0,
-                    eigenvalues: Vec::new(),
-                });
-                let (b, grad_norm, common, loss_sum) = match eval.evaluate(&c.point) {
-                    Ok((stats, _)) => (
-                        stats.b(),
-                        stats.sum_norm,
-                        stats.max_gradient_norm <= f64::EPSILON.sqrt() * gscale,
-                        stats.total_loss,
-                    ),
-                    Err(_) => (None, f64::NAN, false, f64::NAN),
-                };
-                Equilibrium {
-                    certificate: certify(obj, &c.point, scale),
-                    point: c.point.clone(),
-                    classification,
-                    common_stationary: common,
-                    // Where every g_i vanishes the computed B is a ratio of rounding errors
-                    // (0/0): report it as undefined, not as the number rounding happened to give.
-                    b: if common { None } else { b },
-                    grad_norm,
-                    loss_sum,
-                    first_start: c.first_start,
-                    first_search: c.first_search,
-                    hits: c.hits.clone(),
-                    basin_starts: c.basin_starts,
-                    basin_share: c.basin_starts as f64 / mapped,
-                    found_by_proof: false,
-                    found_by_modes: false,
-                }
+            |eval, c| Equilibrium {
+                first_start: c.first_start,
+                first_search: c.first_search,
+                hits: c.hits.clone(),
+                basin_starts: c.basin_starts,
+                basin_share: c.basin_starts as f64 / mapped,
+                ..equilibrium_at(obj, eval, (scale, gscale), &c.point)
             },
         )
         .collect::<Vec<_>>();

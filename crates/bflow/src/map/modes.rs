@@ -25,8 +25,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::assemble::Accumulator;
+use super::certify::{Kind, classify_with_modes};
 use super::search::{Evaluators, SearchContext};
-use crate::objectives::{Objectives, sum_hessian};
+use crate::objectives::Objectives;
 
 /// The displacements along each mode, as fractions of the region's scale (its largest side).
 pub const MODE_STEPS: [f64; 3] = [0.03, 0.07, 0.15];
@@ -115,15 +116,10 @@ fn mode_starts(
     p: &[f64],
     n: usize,
 ) -> Vec<Vec<f64>> {
-    let h = sum_hessian(objectives, p);
-    let Some(eigen) = crate::linalg::symmetric_eigen(&h, n) else {
+    let Some((class, eigen)) = classify_with_modes(objectives, p) else {
         return Vec::new();
     };
-    let largest = eigen.values.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
-    let tol = super::certify::degenerate_tolerance() * largest;
-    let minimum = eigen.values.iter().all(|&l| l > tol);
-    let maximum = eigen.values.iter().all(|&l| l < -tol);
-    if !(minimum || maximum) {
+    if !matches!(class.kind, Kind::Minimum | Kind::Maximum) {
         return Vec::new();
     }
     let mut starts = Vec::with_capacity(2 * n * MODE_STEPS.len());
