@@ -710,25 +710,27 @@ const WELLS_55: [(f64, [f64; 4], f64); 8] = [
     (-1.8, [0.5, -1.35, -1.42, 0.64], 0.5832),
 ];
 
-#[test]
-fn mode_starts_find_the_saddle_the_statistical_stop_missed() {
-    let p = wells_4d("w4-40", &WELLS_40);
+/// Maps `p` at `seed` without and with the mode starts: without them the map stops with
+/// `starts_found` equilibria; with them (the default) the same ones come first, then one more,
+/// an index-3 saddle no start reached, found by the modes and certified — and the interval
+/// proof finds nothing beyond them.
+fn mode_starts_add_one_saddle(p: &Problem<f64>, seed: u64, starts_found: usize) {
     let params = |mode_starts| MapParams {
-        seed: 5,
+        seed,
         mode_starts,
         ..MapParams::default()
     };
-    // Without the mode starts the map calls itself complete with 14 equilibria.
-    let starts_only = map_equilibria(&p, &params(false)).unwrap();
+    let starts_only = map_equilibria(p, &params(false)).unwrap();
     assert_eq!(starts_only.completeness.stopped, "complete");
-    assert_eq!(starts_only.equilibria.len(), 14);
+    assert_eq!(starts_only.equilibria.len(), starts_found);
     assert_eq!(starts_only.completeness.mode_searches, 0);
-    // With them (the default) a 15th: an index-3 saddle no start reached, certified.
-    let mut map = map_equilibria(&p, &params(true)).unwrap();
-    assert_eq!(map.equilibria.len(), 15);
-    assert_eq!(map.completeness.mode_found, 1);
+    let mut map = map_equilibria(p, &params(true)).unwrap();
+    assert_eq!(
+        (map.equilibria.len(), map.completeness.mode_found),
+        (starts_found + 1, 1)
+    );
     assert!(map.completeness.mode_searches > 0);
-    let added = &map.equilibria[14];
+    let added = &map.equilibria[starts_found];
     assert_eq!(added.found_by(), ["modes"]);
     assert_eq!(
         (added.classification.kind, added.classification.morse_index),
@@ -738,12 +740,17 @@ fn mode_starts_find_the_saddle_the_statistical_stop_missed() {
     let points = |m: &crate::map::EquilibriumMap| -> Vec<Vec<f64>> {
         m.equilibria.iter().map(|e| e.point.clone()).collect()
     };
-    // The starts' 14 come first, as without the mode starts.
-    assert_eq!(points(&map)[..14], points(&starts_only));
-    // And the interval proof finds nothing more: the 15 are the complete set.
-    map.prove(&p, &ProofParams::default()).unwrap();
+    assert_eq!(points(&map)[..starts_found], points(&starts_only));
+    map.prove(p, &ProofParams::default()).unwrap();
     assert_eq!(map.completeness.proof.status, ProofStatus::Proven);
     assert!(map.completeness.proof.missed.is_empty());
+}
+
+#[test]
+fn mode_starts_find_the_saddle_the_statistical_stop_missed() {
+    // The default map at seed 5 calls itself complete with 14 equilibria; the 15th is an
+    // index-3 saddle whose basin the starts missed.
+    mode_starts_add_one_saddle(&wells_4d("w4-40", &WELLS_40), 5, 14);
 }
 
 #[test]
@@ -795,20 +802,5 @@ fn mode_starts_take_short_newton_steps_to_reach_a_saddle_past_the_fold() {
     // Here the saddle lies past the fold from two maxima along their stiffest mode; Newton
     // with the searches' long steps from those mode starts jumps elsewhere, short ones
     // follow the Newton flow to it.
-    let p = wells_4d("w4-55", &WELLS_55);
-    let params = |mode_starts| MapParams {
-        seed: 2,
-        mode_starts,
-        ..MapParams::default()
-    };
-    let starts_only = map_equilibria(&p, &params(false)).unwrap();
-    assert_eq!(starts_only.equilibria.len(), 16);
-    let mut map = map_equilibria(&p, &params(true)).unwrap();
-    assert_eq!((map.equilibria.len(), map.completeness.mode_found), (17, 1));
-    let added = &map.equilibria[16];
-    assert_eq!(added.found_by(), ["modes"]);
-    assert_eq!(added.classification.morse_index, 3);
-    map.prove(&p, &ProofParams::default()).unwrap();
-    assert_eq!(map.completeness.proof.status, ProofStatus::Proven);
-    assert!(map.completeness.proof.missed.is_empty());
+    mode_starts_add_one_saddle(&wells_4d("w4-55", &WELLS_55), 2, 16);
 }
