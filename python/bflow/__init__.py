@@ -146,7 +146,8 @@ def map(  # noqa: A001 (the command's name)
         Once the starts are done, run Newton from each minimum and maximum found, displaced
         along each eigenvector of its Hessian (a few hundred searches in 4-D): they find
         saddles whose basins are too small for the random starts. What they add is marked
-        ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``.
+        ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``. Without
+        them an adaptive 3-D map runs a first round of 256 starts instead of 128.
     max_time : float, optional
         Stop after this many seconds; the map then covers the starts run so far and says so
         (``completeness.stopped == "time-limit"``). Such a map runs no mode starts; a limit

@@ -77,7 +77,8 @@ pub struct MapArgs {
     pub bflow_steps: usize,
     /// Skip the mode starts: Newton, once the starts are done, from each minimum and maximum
     /// found, displaced along each eigenvector of its Hessian (they find saddles whose
-    /// basins are too small for random starts; a few hundred searches in 4-D).
+    /// basins are too small for random starts; a few hundred searches in 4-D). An adaptive
+    /// 3-D map then runs a first round of 256 starts instead of 128.
     #[arg(long)]
     pub no_mode_starts: bool,
     /// Stop after this many seconds; the map then covers the starts run so far and says so
