@@ -124,9 +124,9 @@ def map(  # noqa: A001 (the command's name)
         ``problem-dict:LINE:COLUMN``, see :func:`problem_toml`). Mapping needs a region.
     starts : int, optional
         A fixed number of starts (Halton points in the region). Without it the map runs
-        rounds ending at F, 2F, 2.5F, 3F, 3.5F, 4F, 5F, … starts (F = 128, 512, 2048, 8192
-        for n ≤ 3, 4, 5, ≥ 6 parameters; 256 for n = 3 with ``mode_starts=False``) until the
-        last half of its starts found nothing new and it looks complete, or ``max_starts``.
+        rounds ending at F, 2F, 2.5F, 3F, 3.5F, 4F, 5F, … starts (F = 128, 256, 512, 2048,
+        8192 for n ≤ 2, 3, 4, 5, ≥ 6 parameters) until the last half of its starts found
+        nothing new and it looks complete, or ``max_starts``.
     max_starts : int
         The most starts an adaptive map runs (default 65 536).
     seed : int
@@ -146,8 +146,7 @@ def map(  # noqa: A001 (the command's name)
         Once the starts are done, run Newton from each minimum and maximum found, displaced
         along each eigenvector of its Hessian (a few hundred searches in 4-D): they find
         saddles whose basins are too small for the random starts. What they add is marked
-        ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``. Without
-        them an adaptive 3-D map runs a first round of 256 starts instead of 128.
+        ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``.
     max_time : float, optional
         Stop after this many seconds; the map then covers the starts run so far and says so
         (``completeness.stopped == "time-limit"``). Such a map runs no mode starts; a limit

@@ -223,9 +223,7 @@ def test_one_objective_refuses_bflow_naming_the_method_and_runs_newton():
 
 def test_mode_starts_are_on_by_default_and_can_be_turned_off():
     # The 3-D example wells: the mode starts run from its minima and maxima and find nothing
-    # the starts had not; turned off, none run, the first round is 256 instead of 128 (a
-    # 3-D map relies on its mode starts for the shorter one), and the equilibria are the
-    # same.
+    # the starts had not; turned off, none run and the equilibria are the same.
     wells = os.path.join(EXAMPLES, "gaussian-wells-3d.toml")
     on = bflow.map(wells)
     off = bflow.map(wells, mode_starts=False)
@@ -233,6 +231,5 @@ def test_mode_starts_are_on_by_default_and_can_be_turned_off():
     assert on["completeness"]["mode_searches"] > 0
     assert on["completeness"]["mode_found"] == 0
     assert off["completeness"]["mode_searches"] == 0
-    assert on["completeness"]["starts_used"] < 512 <= off["completeness"]["starts_used"]
     assert [e["point"] for e in on["equilibria"]] == [e["point"] for e in off["equilibria"]]
     assert all(e["found_by_modes"] is False for e in on["equilibria"])

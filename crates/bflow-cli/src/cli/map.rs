@@ -48,10 +48,9 @@ pub struct MapArgs {
     /// A built-in problem name or a path to a problem file; it must have a region.
     pub problem: String,
     /// A fixed number of starts N (Halton points in the region). Without it the map runs
-    /// rounds (F = 128, 512, 2048, 8192 starts for n ≤ 3, 4, 5, ≥ 6 parameters; 256 for n = 3
-    /// with --no-mode-starts; then ending at 2F, 2.5F, 3F, 3.5F, 4F, 5F, …) until the last
-    /// half of its starts found nothing new and it looks complete (or --max-starts /
-    /// --max-time).
+    /// rounds (F = 128, 256, 512, 2048, 8192 starts for n ≤ 2, 3, 4, 5, ≥ 6 parameters, then
+    /// ending at 2F, 2.5F, 3F, 3.5F, 4F, 5F, …) until the last half of its starts found
+    /// nothing new and it looks complete (or --max-starts / --max-time).
     #[arg(long, value_name = "N", value_parser = parse_starts)]
     pub starts: Option<usize>,
     /// The most starts an adaptive map (no --starts) runs.
@@ -77,8 +76,7 @@ pub struct MapArgs {
     pub bflow_steps: usize,
     /// Skip the mode starts: Newton, once the starts are done, from each minimum and maximum
     /// found, displaced along each eigenvector of its Hessian (they find saddles whose
-    /// basins are too small for random starts; a few hundred searches in 4-D). An adaptive
-    /// 3-D map then runs a first round of 256 starts instead of 128.
+    /// basins are too small for random starts; a few hundred searches in 4-D).
     #[arg(long)]
     pub no_mode_starts: bool,
     /// Stop after this many seconds; the map then covers the starts run so far and says so

@@ -108,9 +108,9 @@ pub struct MapParams {
     /// A fixed number of starts N; `None` (the default): rounds until the map looks complete.
     pub starts: Option<usize>,
     /// The first round's starts when `starts` is `None`; `None` (the default): by the
-    /// dimension n, [`default_first_round`] (128, 512, 2048, 8192 for n ≤ 3, 4, 5, ≥ 6;
-    /// without mode starts [`default_first_round_without_mode_starts`], 256 for n = 3), since
-    /// the number of equilibria, and of starts needed to see the rare ones, grows with n.
+    /// dimension n, [`default_first_round`] (128, 256, 512, 2048, 8192 for n ≤ 2, 3, 4, 5,
+    /// ≥ 6), since the number of equilibria, and of starts needed to see the rare ones,
+    /// grows with n.
     pub first_round: Option<usize>,
     /// The most starts an adaptive map runs (default 65 536).
     pub max_starts: usize,
@@ -255,13 +255,7 @@ impl MapParams {
 
     /// The first round of an adaptive map of `n` parameters.
     fn first_round_for(&self, n: usize) -> usize {
-        self.first_round.unwrap_or_else(|| {
-            if self.mode_starts {
-                default_first_round(n)
-            } else {
-                default_first_round_without_mode_starts(n)
-            }
-        })
+        self.first_round.unwrap_or_else(|| default_first_round(n))
     }
 
     /// The end of round `k` (exclusive start index) of an adaptive map of `n` parameters
@@ -286,29 +280,18 @@ impl MapParams {
 }
 
 /// The first round of an adaptive map of `n` parameters when [`MapParams::first_round`] is
-/// `None` and the map runs its mode starts (the default): 2 · 4ⁿ, at least 128 and at most
-/// 8192 — 128 for n ≤ 3, 512 for n = 4, 2048 for n = 5, 8192 from n = 6. Without mode
-/// starts, [`default_first_round_without_mode_starts`].
+/// `None`: the larger of 32 · 2ⁿ and 2 · 4ⁿ, at least 128 and at most 8192 — 128 for n ≤ 2,
+/// 256 for n = 3, 512 for n = 4, 2048 for n = 5, 8192 from n = 6.
 ///
-/// Beyond n = 4 the rare equilibria grow rarer faster than 32 · 2ⁿ (the rule up to 4-D):
-/// measured on Gaussian-well problems whose sets `--prove` established (docs/MAPPING.md,
-/// "How often the statistical stop is wrong"), with 32 · 2ⁿ 2 of 42 maps of three 5-D
-/// instances and 3 of 28 of two 6-D ones called themselves complete one saddle short; with
-/// 2 · 4ⁿ none of 84 and none of 28 did. In 3-D that is 128 where 32 · 2ⁿ gave 256: with the
-/// mode starts, 0 of 1456 default maps of 52 proven 3-D instances (seeds 0–27) stop short
-/// at 128 (4 do at 64), and 3 of 728 (seeds 0–13) do without them, which is why a map
-/// without mode starts keeps 256.
+/// Up to n = 4 that is 32 · 2ⁿ; beyond it the rare equilibria grow rarer faster. Measured on
+/// Gaussian-well problems whose sets `--prove` established (docs/MAPPING.md, "How often the
+/// statistical stop is wrong"): with 32 · 2ⁿ for every n, 2 of 42 maps of three 5-D instances
+/// and 3 of 28 of two 6-D ones called themselves complete one saddle short; with 2 · 4ⁿ none
+/// of 84 and none of 28 did. A smaller first round in 3-D (128) was not kept: 2 of 28 maps
+/// of a 3-D instance then stopped short.
 pub fn default_first_round(n: usize) -> usize {
     let n = u32::try_from(n).unwrap_or(u32::MAX).min(7);
-    (2usize << (2 * n)).clamp(128, 8192)
-}
-
-/// The first round of an adaptive map of `n` parameters when [`MapParams::first_round`] is
-/// `None` and the map runs no mode starts: the larger of 32 · 2ⁿ and [`default_first_round`]
-/// — 256 in 3-D instead of 128, the same from n = 4 on (see there why).
-pub fn default_first_round_without_mode_starts(n: usize) -> usize {
-    let k = u32::try_from(n).unwrap_or(u32::MAX).min(7);
-    (32usize << k).max(default_first_round(n))
+    (32usize << n).max(2usize << (2 * n)).clamp(128, 8192)
 }
 
 /// The statistical and rigorous evidence that a map is complete (see
