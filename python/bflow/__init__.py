@@ -143,8 +143,9 @@ def map(  # noqa: A001 (the command's name)
     bflow_steps : int
         B-flow step budget per search.
     mode_starts : bool
-        Once the starts are done, run Newton from each minimum and maximum found, displaced
-        along each eigenvector of its Hessian (a few hundred searches in 4-D): they find
+        Once the starts are done, run Newton from each equilibrium found (minimum, saddle or
+        maximum), displaced along each eigenvector of its Hessian (a few hundred searches in
+        4-D): they find
         saddles whose basins are too small for the random starts. What they add is marked
         ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``.
     max_time : float, optional

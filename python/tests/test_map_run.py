@@ -222,7 +222,7 @@ def test_one_objective_refuses_bflow_naming_the_method_and_runs_newton():
 
 
 def test_mode_starts_are_on_by_default_and_can_be_turned_off():
-    # The 3-D example wells: the mode starts run from its minima and maxima and find nothing
+    # The 3-D example wells: the mode starts run from its equilibria and find nothing
     # the starts had not; turned off, none run and the equilibria are the same.
     wells = os.path.join(EXAMPLES, "gaussian-wells-3d.toml")
     on = bflow.map(wells)

@@ -538,7 +538,10 @@ pub fn completeness_text(m: &bflow::map::EquilibriumMap) -> String {
     let e = &c.estimate;
     let mut out = String::new();
     let why = match c.stopped.as_str() {
-        "complete" => "the estimate fell below ½ and the last half of the starts found nothing new",
+        "complete" => {
+            "the estimate fell below ½, its 95% bound below the equilibria found, and the last \
+             half of the starts found nothing new"
+        }
         "fixed" => "a fixed number of starts",
         "max-starts" => "the start budget (--max-starts) ran out",
         "time-limit" => "the time limit (--max-time) ran out",
@@ -568,7 +571,7 @@ pub fn completeness_text(m: &bflow::map::EquilibriumMap) -> String {
         };
         let _ = writeln!(
             out,
-            "              mode starts: {} Newton searches from the minima and maxima along their \
+            "              mode starts: {} Newton searches from the equilibria along their \
              Hessians' eigenvectors found {found}",
             c.mode_searches
         );

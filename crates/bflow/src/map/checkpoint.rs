@@ -4,7 +4,7 @@
 //! A checkpoint is JSON Lines (UTF-8, one JSON value per line, each ended by `\n`):
 //!
 //! * line 1, the header ([`CheckpointHeader`]): `format` (`"bflow-map-checkpoint"`),
-//!   `version` (2), `problem` (its name), `fingerprint` ([`problem_fingerprint`]; a value
+//!   `version` (3), `problem` (its name), `fingerprint` ([`problem_fingerprint`]; a value
 //!   that is not finite is written as the string `"NaN"`, `"inf"` or `"-inf"`),
 //!   `problem_source` (what the problem was loaded from: a built-in name or a file path) and
 //!   `params` (the [`MapParams`]: everything that decides the result);
@@ -35,8 +35,11 @@ pub const CHECKPOINT_FORMAT: &str = "bflow-map-checkpoint";
 
 /// The version of the checkpoint format this bflow reads and writes. 2: the searches'
 /// line searches interpolate and the rounds end at quarters, so records of version 1 are
-/// not what this bflow would compute, and a map resumed from them would mix the two.
-pub const CHECKPOINT_VERSION: u32 = 2;
+/// not what this bflow would compute, and a map resumed from them would mix the two. 3: the
+/// first round of a 3-D map with mode starts is 128 starts, not 256, and an adaptive map
+/// stops only once its hits bound the missing mass below ½, so a version-2 checkpoint can
+/// hold records past the round where this bflow stops, or stop where this bflow would not.
+pub const CHECKPOINT_VERSION: u32 = 3;
 
 /// The longest line a checkpoint may have, in bytes: a record of [`super::MAX_MAP_DIM`]
 /// parameters and three searches takes well under a tenth of it.
@@ -441,19 +444,22 @@ mod tests {
                 .unwrap_err()
                 .contains("not a bflow map checkpoint")
         );
-        let newer = line.replace("\"version\":2", "\"version\":3");
+        let newer = line.replace("\"version\":3", "\"version\":4");
         assert!(
             odd.compare_line(newer.trim_end())
                 .unwrap_err()
-                .contains("version 3")
+                .contains("version 4")
         );
-        // And an older one: version 1's records were made by other searches.
-        let older = line.replace("\"version\":2", "\"version\":1");
-        assert!(
-            odd.compare_line(older.trim_end())
-                .unwrap_err()
-                .contains("version 1")
-        );
+        // And older ones: version 1's records were made by other searches, version 2's
+        // rounds in 3-D were longer.
+        for v in [1, 2] {
+            let older = line.replace("\"version\":3", &format!("\"version\":{v}"));
+            assert!(
+                odd.compare_line(older.trim_end())
+                    .unwrap_err()
+                    .contains(&format!("version {v}"))
+            );
+        }
     }
 
     #[test]

@@ -20,15 +20,19 @@
 //!    `0..N`. By default it runs rounds ending at `N_k = F, 2F, 2.5F, 3F, 3.5F, 4F, 5F, 6F,
 //!    7F, 8F, 10F, …` (`F = first_round`; from `2F` on four rounds per doubling) and stops at
 //!    the end of a round when `N_k ≥ 2F`, the last half of its starts (`N_k/2 .. N_k`) found
-//!    no new equilibrium and the estimate of equilibria still unfound ([`estimate_unfound`])
-//!    is below ½ — or when `max_starts` is reached. So an adaptive map that stopped after
+//!    no new equilibrium, the estimate of equilibria still unfound ([`estimate_unfound`])
+//!    is below ½ and its 95 % upper bound below the number found (the missing mass, the
+//!    chance that the next hit is a new equilibrium, is below ½ at 95 % confidence: a map
+//!    whose searches rarely end at an equilibrium has seen too few hits to say) — or when
+//!    `max_starts` is reached. So an adaptive map that stopped after
 //!    `N_k` starts is exactly the fixed map with `starts: Some(N_k)`. The evidence is the
 //!    same at every round end — half of the starts found nothing new — and the closer the
 //!    ends, the closer the stop comes to twice the start of the last discovery: E4 stops at
 //!    2560 where doubling rounds ran to 4096.
 //! 5. **Mode starts** ([`ModeSearch`], when [`MapParams::mode_starts`]): Newton from each
-//!    minimum and maximum found, displaced along each eigenvector of its Hessian, and from
-//!    the extrema that finds; what no start reached is added after the starts' equilibria
+//!    nondegenerate equilibrium found, displaced along each eigenvector of its Hessian that
+//!    leads to a saddle, and
+//!    from the equilibria that finds; what no start reached is added after the starts' equilibria
 //!    ([`Equilibrium::found_by_modes`]).
 //! 6. **Assembly**: classification ([`classify`]: eigenvalues of the Hessian of `Σ L`, the
 //!    Morse index), the common-stationary test, `Σ L` at each point, the Krawczyk certificate
@@ -108,9 +112,9 @@ pub struct MapParams {
     /// A fixed number of starts N; `None` (the default): rounds until the map looks complete.
     pub starts: Option<usize>,
     /// The first round's starts when `starts` is `None`; `None` (the default): by the
-    /// dimension n, [`default_first_round`] (128, 256, 512, 2048, 8192 for n ≤ 2, 3, 4, 5,
-    /// ≥ 6), since the number of equilibria, and of starts needed to see the rare ones,
-    /// grows with n.
+    /// dimension n, [`default_first_round`] (128, 512, 2048, 8192 for n ≤ 3, 4, 5, ≥ 6;
+    /// without mode starts [`default_first_round_without_mode_starts`], 256 for n = 3), since
+    /// the number of equilibria, and of starts needed to see the rare ones, grows with n.
     pub first_round: Option<usize>,
     /// The most starts an adaptive map runs (default 65 536).
     pub max_starts: usize,
@@ -129,8 +133,9 @@ pub struct MapParams {
     pub newton_steps: usize,
     /// Loss-flow step budget per search (default 3000).
     pub lossflow_steps: usize,
-    /// Once the starts are done, Newton from each minimum and maximum found, displaced along
-    /// each eigenvector of its Hessian ([`modes`](ModeSearch); default `true`). Skipped when
+    /// Once the starts are done, Newton from each nondegenerate equilibrium found, displaced
+    /// along each eigenvector of its Hessian that leads to a saddle ([`modes`](ModeSearch);
+    /// default `true`). Skipped when
     /// the map stopped at its time limit or was interrupted.
     #[serde(default = "mode_starts_default")]
     pub mode_starts: bool,
@@ -255,7 +260,13 @@ impl MapParams {
 
     /// The first round of an adaptive map of `n` parameters.
     fn first_round_for(&self, n: usize) -> usize {
-        self.first_round.unwrap_or_else(|| default_first_round(n))
+        self.first_round.unwrap_or_else(|| {
+            if self.mode_starts {
+                default_first_round(n)
+            } else {
+                default_first_round_without_mode_starts(n)
+            }
+        })
     }
 
     /// The end of round `k` (exclusive start index) of an adaptive map of `n` parameters
@@ -280,20 +291,35 @@ impl MapParams {
 }
 
 /// The first round of an adaptive map of `n` parameters when [`MapParams::first_round`] is
-/// `None`: the larger of 32 · 2ⁿ and 2 · 4ⁿ, at least 128 and at most 8192 — 128 for n ≤ 2,
-/// 256 for n = 3, 512 for n = 4, 2048 for n = 5, 8192 from n = 6.
+/// `None` and the map runs its mode starts (the default): 2 · 4ⁿ, at least 128 and at most
+/// 8192 — 128 for n ≤ 3, 512 for n = 4, 2048 for n = 5, 8192 from n = 6. Without mode
+/// starts, [`default_first_round_without_mode_starts`].
 ///
-/// Up to n = 4 that is 32 · 2ⁿ; beyond it the rare equilibria grow rarer faster. Measured on
-/// Gaussian-well problems whose sets `--prove` established (docs/MAPPING.md, "How often the
-/// statistical stop is wrong"): with 32 · 2ⁿ for every n, 2 of 42 maps of three 5-D instances
-/// and 3 of 28 of two 6-D ones called themselves complete one saddle short; with 2 · 4ⁿ none
-/// of 84 and none of 28 did. A smaller first round in 3-D (128) was not kept: 2 of 28 maps
-/// of a 3-D instance then stopped short; tried again with the mode starts, 0 of 1456 maps of
-/// 52 proven 3-D Gaussian-well sets stopped short, but 4 of 84 of the cosine lattice
-/// (`examples/problems/cosines-3d.toml`, 52 equilibria) did, none of 84 with 256.
+/// Beyond n = 4 the rare equilibria grow rarer faster than 32 · 2ⁿ (the rule up to 4-D
+/// before): measured on Gaussian-well problems whose sets `--prove` established
+/// (docs/MAPPING.md, "How often the statistical stop is wrong"), with 32 · 2ⁿ 2 of 42 maps of
+/// three 5-D instances and 3 of 28 of two 6-D ones called themselves complete one saddle
+/// short; with 2 · 4ⁿ none of 84 and none of 28 did. In 3-D 2 · 4ⁿ is 128 where 32 · 2ⁿ gave
+/// 256. That held on 52 proven 3-D Gaussian-well sets (0 of 1456 maps short) but not on the
+/// cosine lattice (`examples/problems/cosines-3d.toml`: 4 of 84 maps one saddle short) until
+/// the mode starts ran from saddles too and the stop asked for enough hits (the missing-mass
+/// bound below ½): then, on 88 proven 3-D sets of eight kinds at 28–84 seeds each (3500
+/// maps), 59 maps stopped short against 85 with 256 and the mode starts from extrema only,
+/// in 0.62× the starts — 55 of the 59 (51 of the 85) without one nearly degenerate saddle
+/// (eigenvalues −5·10⁻⁵ and 11) that a 2048-start map missed too (docs/MAPPING.md, "A first
+/// round of 128 in 3-D").
 pub fn default_first_round(n: usize) -> usize {
     let n = u32::try_from(n).unwrap_or(u32::MAX).min(7);
-    (32usize << n).max(2usize << (2 * n)).clamp(128, 8192)
+    (2usize << (2 * n)).clamp(128, 8192)
+}
+
+/// The first round of an adaptive map of `n` parameters when [`MapParams::first_round`] is
+/// `None` and the map runs no mode starts: the larger of 32 · 2ⁿ and [`default_first_round`]
+/// — 256 in 3-D instead of 128 (without them 3 of 728 maps of the 3-D Gaussian-well sets
+/// stopped an index-2 saddle short at 128), the same from n = 4 on.
+pub fn default_first_round_without_mode_starts(n: usize) -> usize {
+    let k = u32::try_from(n).unwrap_or(u32::MAX).min(7);
+    (32usize << k).max(default_first_round(n))
 }
 
 /// The statistical and rigorous evidence that a map is complete (see
@@ -307,8 +333,8 @@ pub struct Completeness {
     pub rounds: usize,
     /// Starts run.
     pub starts_used: usize,
-    /// Why the map stopped: `"complete"` (the estimate is below ½ and the last half of the
-    /// starts found nothing new), `"max-starts"`, `"time-limit"` (during the starts, or
+    /// Why the map stopped: `"complete"` ([`UnfoundEstimate::looks_complete`] and the last
+    /// half of the starts found nothing new), `"max-starts"`, `"time-limit"` (during the starts, or
     /// during the mode starts after every start ran), `"fixed"` (a fixed number of starts),
     /// `"interrupted"`.
     pub stopped: String,
@@ -603,7 +629,8 @@ impl<'p> Mapper<'p> {
 
     /// Counts the round that just ended at `next` and decides whether the map is done: an
     /// adaptive map is complete once it has run at least two first rounds, no equilibrium was
-    /// first found in the last half of its starts, and the estimate of unfound ones is below ½.
+    /// first found in the last half of its starts, the estimate of unfound ones is below ½ and
+    /// its 95 % upper bound is below the number found.
     fn close_round(&mut self) {
         self.rounds += 1;
         let half = self.next / 2;
@@ -614,7 +641,7 @@ impl<'p> Mapper<'p> {
             Some(_) => Some("fixed"),
             None if self.next >= first.saturating_mul(2)
                 && !found_new
-                && self.estimate().estimate_unfound < 0.5 =>
+                && self.estimate().looks_complete() =>
             {
                 Some("complete")
             }

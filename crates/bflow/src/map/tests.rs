@@ -518,9 +518,47 @@ fn the_first_round_grows_with_the_dimension() {
     let firsts: Vec<usize> = (0..=9).map(default_first_round).collect();
     assert_eq!(
         firsts,
-        [128, 128, 128, 256, 512, 2048, 8192, 8192, 8192, 8192]
+        [128, 128, 128, 128, 512, 2048, 8192, 8192, 8192, 8192]
     );
     assert_eq!(default_first_round(usize::MAX), 8192);
+    // Without mode starts a 3-D map keeps its first round of 256, nothing else changes.
+    let without: Vec<usize> = (0..=9)
+        .map(default_first_round_without_mode_starts)
+        .collect();
+    assert_eq!(
+        without,
+        [128, 128, 128, 256, 512, 2048, 8192, 8192, 8192, 8192]
+    );
+    assert_eq!(default_first_round_without_mode_starts(usize::MAX), 8192);
+}
+
+#[test]
+fn a_3d_map_without_mode_starts_runs_a_first_round_of_256() {
+    let p = crate::objectives::problem_file::parse_problem(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/problems/gaussian-wells-3d.toml"
+        ))
+        .unwrap(),
+        "gaussian-wells-3d.toml",
+    )
+    .unwrap();
+    let with = map_equilibria(&p, &MapParams::default()).unwrap();
+    let without = map_equilibria(
+        &p,
+        &MapParams {
+            mode_starts: false,
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    for (m, first) in [(&with, 128), (&without, 256)] {
+        let c = &m.completeness;
+        assert_eq!(c.stopped, "complete");
+        assert!(c.starts_used >= 2 * first, "{} < 2·{first}", c.starts_used);
+        assert_eq!(m.equilibria.len(), 11);
+    }
+    assert!(with.completeness.starts_used < 2 * 256);
 }
 
 /// Two shards of a Branin map, and the whole map.
@@ -901,7 +939,8 @@ fn an_interrupted_map_runs_no_mode_starts_until_it_is_resumed_to_its_end() {
     assert_eq!(cut.completeness.mode_searches, 0);
     let whole = map_equilibria(&p, &params).unwrap();
     assert_eq!(whole.completeness.stopped, "complete");
-    // 4 minima and 1 maximum, 2n = 4 directions, 3 steps each (those inside the region).
+    // 4 minima and 1 maximum, 2n = 4 directions, 3 steps each (those inside the region); none
+    // from the 2-D saddles, whose neighbours along their modes are extrema.
     assert!(whole.completeness.mode_searches > 0 && whole.completeness.mode_searches <= 60);
     assert_eq!(whole.completeness.mode_found, 0);
 }
