@@ -124,9 +124,11 @@ def map(  # noqa: A001 (the command's name)
         ``problem-dict:LINE:COLUMN``, see :func:`problem_toml`). Mapping needs a region.
     starts : int, optional
         A fixed number of starts (Halton points in the region). Without it the map runs
-        rounds ending at F, 2F, 2.5F, 3F, 3.5F, 4F, 5F, … starts (F = 128, 256, 512, 2048,
-        8192 for n ≤ 2, 3, 4, 5, ≥ 6 parameters) until the last half of its starts found
-        nothing new and it looks complete, or ``max_starts``.
+        rounds ending at F, 2F, 2.5F, 3F, 3.5F, 4F, 5F, … starts (F = 128, 512, 2048, 8192
+        for n ≤ 3, 4, 5, ≥ 6 parameters; 256 in 3-D with ``mode_starts=False``) until the last
+        half of its starts found nothing new and its hits say it looks complete (the estimate
+        of unfound equilibria below ½ and its 95 % bound below the number found), or
+        ``max_starts``.
     max_starts : int
         The most starts an adaptive map runs (default 65 536).
     seed : int

@@ -6,6 +6,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -233,3 +234,21 @@ def test_mode_starts_are_on_by_default_and_can_be_turned_off():
     assert off["completeness"]["mode_searches"] == 0
     assert [e["point"] for e in on["equilibria"]] == [e["point"] for e in off["equilibria"]]
     assert all(e["found_by_modes"] is False for e in on["equilibria"])
+
+
+@pytest.mark.parametrize("kind", ["fourier", "quartic", "morse", "tanh"])
+def test_the_3d_surface_generator_writes_problems_that_map(kind, tmp_path):
+    # examples/problems/surfaces_3d.py made the 3-D check sets of docs/MAPPING.md: the same
+    # kind and seed give the same file, and bflow maps it.
+    script = os.path.join(EXAMPLES, "surfaces_3d.py")
+    run = lambda: subprocess.run(
+        [sys.executable, script, kind, "2"], check=True, capture_output=True, text=True
+    ).stdout
+    text = run()
+    assert text == run()
+    assert f'name = "{kind}3-2"' in text
+    path = tmp_path / f"{kind}.toml"
+    path.write_text(text)
+    m = bflow.map(str(path), starts=64)
+    assert m["equilibria"] and all(len(e["point"]) == 3 for e in m["equilibria"])
+    assert m["completeness"]["stopped"] == "fixed"
