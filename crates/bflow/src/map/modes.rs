@@ -1,6 +1,7 @@
 //! Mode starts: Newton on `s = 0` from each nondegenerate equilibrium found — minimum,
-//! saddle or maximum of `Σ L` — displaced along each eigenvector (mode) of its Hessian, both
-//! ways, by a few fixed fractions of the region's scale.
+//! saddle or maximum of `Σ L` — displaced along each eigenvector (mode) of its Hessian whose
+//! neighbour is a saddle ([`leads_to_saddle`]), both ways, by a few fixed fractions of the
+//! region's scale.
 //!
 //! The random starts reach most equilibria through wide basins, but not all: in four and
 //! more dimensions saddles of index n − 1 — the passes between two maxima, as index-1
