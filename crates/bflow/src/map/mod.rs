@@ -31,9 +31,8 @@
 //!    2560 where doubling rounds ran to 4096.
 //! 5. **Mode starts** ([`ModeSearch`], when [`MapParams::mode_starts`]): Newton from each
 //!    nondegenerate equilibrium found, displaced along each eigenvector of its Hessian that
-//!    leads to a saddle, and
-//!    from the equilibria that finds; what no start reached is added after the starts' equilibria
-//!    ([`Equilibrium::found_by_modes`]).
+//!    leads to a saddle, and from the equilibria that finds; what no start reached is added
+//!    after the starts' equilibria ([`Equilibrium::found_by_modes`]).
 //! 6. **Assembly**: classification ([`classify`]: eigenvalues of the Hessian of `Σ L`, the
 //!    Morse index), the common-stationary test, `Σ L` at each point, the Krawczyk certificate
 //!    ([`certify`]) and basin shares; then which minima each index-1 saddle joins
