@@ -146,9 +146,9 @@ def map(  # noqa: A001 (the command's name)
         B-flow step budget per search.
     mode_starts : bool
         Once the starts are done, run Newton from each equilibrium found (minimum, saddle or
-        maximum), displaced along each eigenvector of its Hessian (a few hundred searches in
-        4-D): they find
-        saddles whose basins are too small for the random starts. What they add is marked
+        maximum), displaced along each eigenvector of its Hessian that leads to a saddle (a
+        few hundred searches in 4-D): they find saddles whose basins are too small for the
+        random starts. What they add is marked
         ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``.
     max_time : float, optional
         Stop after this many seconds; the map then covers the starts run so far and says so

@@ -75,9 +75,9 @@ pub struct MapArgs {
     #[arg(long, default_value_t = 200)]
     pub bflow_steps: usize,
     /// Skip the mode starts: Newton, once the starts are done, from each equilibrium found
-    /// (minimum, saddle or maximum), displaced along each eigenvector of its Hessian (they
-    /// find saddles whose basins are too small for random starts; a few hundred searches in
-    /// 4-D).
+    /// (minimum, saddle or maximum), displaced along each eigenvector of its Hessian that
+    /// leads to a saddle (they find saddles whose basins are too small for random starts; a
+    /// few hundred searches in 4-D).
     #[arg(long)]
     pub no_mode_starts: bool,
     /// Stop after this many seconds; the map then covers the starts run so far and says so
