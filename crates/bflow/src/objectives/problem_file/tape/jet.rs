@@ -512,7 +512,9 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
         }
     }
     for at in order {
-        let op = program.ops[at];
+        // By reference: a `JetOp` is several words (a shaped chain carries its affine steps),
+        // and copying it out for each instruction was a sixth of the sweep's instructions.
+        let op = &program.ops[at];
         let load = |a: u32| -> (f64, Grad<N>) {
             let s = vg[a as usize];
             (s[0], from_fn(|p| s[p + 1]))
@@ -554,7 +556,7 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                 })
             }};
         }
-        match op {
+        match *op {
             JetOp::Const { out, i } => put!(out, consts[i as usize].value, [0.0; N], zero_h),
             JetOp::Add { out, a, b } => {
                 let ((va, ga), (vb, gb)) = (load(a), load(b));
