@@ -121,6 +121,11 @@ impl<F: Real> Descent<F> {
 }
 
 impl<F: Real> Solver<F> for Descent<F> {
+    /// Exact `∇B` takes K HVPs at every iterate.
+    fn uses_second_order(&self, _n: usize) -> bool {
+        self.objective == Objective::Balance
+    }
+
     fn init(&mut self, n: usize) {
         self.grad = vec![F::zero(); n];
         // A fixed step forms its step in the trial buffer: one n-vector less at large n.

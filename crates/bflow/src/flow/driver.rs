@@ -229,6 +229,15 @@ pub trait Solver<F: Real> {
     fn finish(&self, report: &mut RunReport<F>) {
         let _ = report;
     }
+
+    /// True when the solver asks for Hessians or HVPs at the points it evaluates in
+    /// dimension n: the driver then has the evaluator sweep second order where the objectives
+    /// fuse it ([`Evaluator::set_second_order_sweeps`]), so that those come from the same
+    /// sweep. It changes no number, only the work. Default: false.
+    fn uses_second_order(&self, n: usize) -> bool {
+        let _ = n;
+        false
+    }
 }
 
 /// What an observer sees after every accepted step (and once at the start, step 0).
@@ -305,6 +314,20 @@ pub fn solve<F: Real>(
 /// # Errors
 /// As [`solve`].
 pub fn solve_with<F: Real>(
+    eval: &mut Evaluator<'_, F>,
+    start: &[F],
+    solver: &mut dyn Solver<F>,
+    limits: &Limits<F>,
+    observer: &mut dyn Observer<F>,
+) -> Result<RunReport<F>> {
+    let previous = eval.set_second_order_sweeps(solver.uses_second_order(eval.dim()));
+    let report = run(eval, start, solver, limits, observer);
+    eval.set_second_order_sweeps(previous);
+    report
+}
+
+/// [`solve_with`] once the evaluator's sweeps are set.
+fn run<F: Real>(
     eval: &mut Evaluator<'_, F>,
     start: &[F],
     solver: &mut dyn Solver<F>,

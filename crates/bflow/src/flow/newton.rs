@@ -326,6 +326,12 @@ impl<F: Real> Solver<F> for Newton<F> {
         Step::Stop(StopReason::LineSearchFailed)
     }
 
+    /// A dense step needs `J` at every iterate (evaluated with the trial that made it, or
+    /// at the start).
+    fn uses_second_order(&self, n: usize) -> bool {
+        self.params.dense_for(n)
+    }
+
     fn finish(&self, report: &mut RunReport<F>) {
         report.linear_iterations = self.linear_iterations;
     }

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::{EvalCounts, Objectives};
 use crate::balance::{Residual, scaled_residual};
-use crate::real::{Real, all_finite, norm_l2, norm_l2_given_max, norm_max};
+use crate::real::{Real, all_finite, norm_l2, norm_max};
 
 /// From this n on, objectives are evaluated in parallel and vectors reduced in parallel
 /// blocks (results do not depend on the thread count either way).
@@ -138,6 +138,11 @@ pub struct Evaluator<'a, F: Real> {
     next_id: u64,
     counts: EvalCounts,
     parallel: bool,
+    /// Whether [`evaluate`](Evaluator::evaluate) sweeps second order where the objectives
+    /// fuse it ([`set_second_order_sweeps`](Evaluator::set_second_order_sweeps)), and the
+    /// Hessian such a sweep writes (not used: what is wanted is the sweep the back-end keeps).
+    second_order_sweeps: bool,
+    unused_hessian: Vec<F>,
 }
 
 impl<F: Real> std::fmt::Debug for Evaluator<'_, F> {
@@ -171,7 +176,20 @@ impl<'a, F: Real> Evaluator<'a, F> {
             next_id: 0,
             counts: EvalCounts::default(),
             parallel: n >= PARALLEL_MIN_N,
+            second_order_sweeps: false,
+            unused_hessian: Vec::new(),
         }
+    }
+
+    /// Makes [`evaluate`](Self::evaluate) also sweep second derivatives where the objectives
+    /// give them from the same sweep ([`fuses_sum_hessian`](Self::fuses_sum_hessian)), for a
+    /// solver that asks for Hessians or HVPs at the points it evaluates (a Newton step,
+    /// B-flow's `∇B`): a back-end that keeps its last sweep (compiled problem files do, per
+    /// thread) then answers those from it instead of sweeping again. The numbers are the same
+    /// either way, and so are the [`counts`](Self::counts), which count what was asked for.
+    /// Returns the previous setting.
+    pub fn set_second_order_sweeps(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.second_order_sweeps, on)
     }
 
     /// The objectives evaluated.
@@ -215,7 +233,14 @@ impl<'a, F: Real> Evaluator<'a, F> {
     /// When `theta.len() != n` (a bug in the caller).
     #[track_caller]
     pub fn evaluate(&mut self, theta: &[F]) -> Result<(PointStats<F>, PointId), Undefined> {
-        self.evaluate_with(theta, None)
+        if self.second_order_sweeps && self.fuses_sum_hessian() {
+            let mut hessian = std::mem::take(&mut self.unused_hessian);
+            hessian.resize(self.n * self.n, F::zero());
+            let result = self.evaluate_with(theta, Some(&mut hessian), false);
+            self.unused_hessian = hessian;
+            return result;
+        }
+        self.evaluate_with(theta, None, false)
     }
 
     /// Whether the objectives give losses, gradients and the Hessian of `Σ L_i` from one
@@ -245,14 +270,17 @@ impl<'a, F: Real> Evaluator<'a, F> {
         hessian: &mut [F],
     ) -> Result<(PointStats<F>, PointId), Undefined> {
         assert_eq!(hessian.len(), self.n * self.n, "sum_hessian: wrong length");
-        self.evaluate_with(theta, Some(hessian))
+        self.evaluate_with(theta, Some(hessian), true)
     }
 
+    /// Evaluates at `theta`, with the Hessian of `Σ L_i` into `hessian` when given (counted
+    /// as `K·n` HVPs when `count_hessian`).
     #[track_caller]
     fn evaluate_with(
         &mut self,
         theta: &[F],
         hessian: Option<&mut [F]>,
+        count_hessian: bool,
     ) -> Result<(PointStats<F>, PointId), Undefined> {
         assert_eq!(theta.len(), self.n, "Evaluator::evaluate: wrong dimension");
         self.held = None;
@@ -272,7 +300,9 @@ impl<'a, F: Real> Evaluator<'a, F> {
                     hessian,
                 );
             }
-            self.counts.hvps += (self.k * n) as u64;
+            if count_hessian {
+                self.counts.hvps += (self.k * n) as u64;
+            }
         } else if self.parallel {
             self.losses_and_gradients_parallel(theta);
         } else {
@@ -317,20 +347,34 @@ impl<'a, F: Real> Evaluator<'a, F> {
                 .chunks_exact(n.max(1))
                 .fold(F::zero(), |m, g| m.max(norm_max(g)))
         } else {
-            // Each gradient's largest entry once: it says whether the gradient is finite (NaN
-            // or ∞ when an entry is not), scales its norm and gives the scale below.
-            for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
-                *m = norm_max(g);
-            }
-            if !all_finite(&self.norms) || !all_finite(&self.losses) {
+            // Every entry finite, then each gradient's largest |entry| (which scales its norm
+            // and gives the scale), its norm `m·√Σ(x/m)²` summed in order as `norm_l2`
+            // sums it, and s: plain loops over the K × n buffer, the same operations in the
+            // same order as `norm_max` and `norm_l2_given_max`, one finiteness pass.
+            let grads = &self.gradients;
+            if !grads.iter().all(|x| x.is_finite()) || !all_finite(&self.losses) {
                 return Err(Undefined::NonFinite);
             }
-            self.sum_gradients();
             let mut scale = F::zero();
-            for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
-                scale = scale.max(*m);
-                *m = norm_l2_given_max(g, *m);
+            for (i, norm) in self.norms.iter_mut().enumerate() {
+                let g = &grads[i * n..(i + 1) * n];
+                let mut m = F::zero();
+                for &x in g {
+                    m = m.max(x.abs());
+                }
+                scale = scale.max(m);
+                *norm = if m == F::zero() {
+                    m
+                } else {
+                    let mut sq = F::zero();
+                    for &x in g {
+                        let y = x / m;
+                        sq = sq + y * y;
+                    }
+                    m * sq.sqrt()
+                };
             }
+            self.sum_gradients();
             scale
         };
         let sum_norm = norm_l2(&self.sum);
@@ -360,8 +404,17 @@ impl<'a, F: Real> Evaluator<'a, F> {
         let (n, k) = (self.n, self.k);
         let grads = &self.gradients;
         let add_block = |start: usize, out: &mut [F]| {
-            out.fill(F::zero());
-            for i in 0..k {
+            // 0 + g_0 first, as a zeroed accumulator gives it (a −0 entry becomes +0), without
+            // a library call to zero a few entries.
+            if k == 0 {
+                out.fill(F::zero());
+                return;
+            }
+            let first = &grads[start..start + out.len()];
+            for (o, &x) in out.iter_mut().zip(first) {
+                *o = F::zero() + x;
+            }
+            for i in 1..k {
                 let g = &grads[i * n + start..i * n + start + out.len()];
                 for (o, &x) in out.iter_mut().zip(g) {
                     *o = *o + x;
@@ -816,5 +869,66 @@ mod tests {
             crate::balance::balance(&gs).unwrap()
         };
         assert!((one.0.b().unwrap() / reference.b().unwrap() - 1.0).abs() < 1e-13);
+    }
+}
+
+#[cfg(test)]
+mod second_order_sweep_tests {
+    use super::*;
+    use crate::objectives::parse_problem;
+
+    /// Stats, gradients and `∇B` at each point, as bits, with the evaluator's second-order
+    /// sweeps `on` or off, and the counts.
+    fn run(
+        problem: &crate::problems::Problem<f64>,
+        on: bool,
+        points: &[[f64; 3]],
+    ) -> (Vec<u64>, EvalCounts) {
+        let mut eval = Evaluator::new(problem.objectives.as_ref());
+        assert!(eval.fuses_sum_hessian());
+        eval.set_second_order_sweeps(on);
+        let mut bits = Vec::new();
+        for p in points {
+            let (stats, id) = eval.evaluate(p).unwrap();
+            bits.extend(
+                [stats.sum_norm, stats.gradient_norm_sum, stats.total_loss].map(f64::to_bits),
+            );
+            bits.extend(eval.gradients().unwrap().iter().map(|x| x.to_bits()));
+            let mut grad_b = [0.0; 3];
+            eval.balance_gradient(p, id, &mut grad_b).unwrap();
+            bits.extend(grad_b.map(f64::to_bits));
+        }
+        (bits, eval.counts())
+    }
+
+    #[test]
+    fn second_order_sweeps_change_no_number_and_no_count() {
+        let problem = parse_problem(
+            r#"
+name = "t"
+vars = ["x", "y", "z"]
+[[objective]]
+expr = "-1.2 * exp(-((x - 0.4)^2 + y^2 + (z + 0.3)^2) / 0.8)"
+[[objective]]
+expr = "2.1 * exp(-((x + 0.5)^2 + (y - 0.2)^2 + z^2) / 1.1)"
+[[objective]]
+expr = "0.25 * (x^2 + y^2 + z^2)"
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        // Repeated points too: the second evaluation at a point is answered from the sweep
+        // held, and must still give the same numbers.
+        let points = [
+            [0.1, 0.2, -0.3],
+            [0.7, -0.4, 0.5],
+            [0.7, -0.4, 0.5],
+            [0.1, 0.2, -0.3],
+        ];
+        let (off, off_counts) = run(&problem, false, &points);
+        let (on, on_counts) = run(&problem, true, &points);
+        assert_eq!(on, off);
+        assert_eq!(on_counts, off_counts);
+        assert_eq!(on_counts.hvps, 4 * 3);
     }
 }

@@ -181,6 +181,8 @@ pub(crate) struct Tape {
     /// The largest n for forward-mode `f64` derivatives (`FORWARD_MODE_MAX_N`; tests lower
     /// it to check the reverse sweeps on the same problems).
     pub(crate) forward_mode_max_n: usize,
+    /// Names the tape for the thread-local record of the sweep held (see [`SweepId`]).
+    pub(crate) sweep_id: SweepId,
 }
 
 /// What a finished subtree is to its parent while compiling.
@@ -405,7 +407,27 @@ impl Tape {
             dim,
             smooth,
             forward_mode_max_n: super::FORWARD_MODE_MAX_N,
+            sweep_id: SweepId::next(),
         })
+    }
+}
+
+/// A number no other compiled tape has (a clone keeps it: its sweeps are the same), which
+/// names the tape in a thread's record of the forward sweep its buffers hold. Not part of
+/// the tape's value: any two ids compare equal.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SweepId(pub(crate) u64);
+
+impl SweepId {
+    fn next() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        SweepId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl PartialEq for SweepId {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 

@@ -240,6 +240,33 @@ struct Scratch {
     /// Forward mode: per slot, its value and gradient (1 + n) and Hessian (n × n).
     vg: Vec<f64>,
     hes: Vec<f64>,
+    /// The whole-program forward sweep `vg` (and `hes`) hold, if they hold one.
+    held: Option<HeldSweep>,
+}
+
+/// What a thread's forward-mode buffers hold: the sweep of tape `tape` over the whole program
+/// at `theta` (bit for bit), with Hessians when `second`, and the sweep's finiteness result.
+/// A request for the same sweep (or a first-order one where a second-order sweep is held) is
+/// answered from the buffers: the same numbers, as the sweep is a pure function of the tape
+/// and θ (and the value and gradient rules do not depend on whether Hessians ride along).
+#[derive(Debug, Clone, Copy)]
+struct HeldSweep {
+    tape: u64,
+    theta: [f64; FORWARD_MODE_MAX_N],
+    second: bool,
+    regular: bool,
+}
+
+impl HeldSweep {
+    fn answers(&self, tape: u64, theta: &[f64], second: bool) -> bool {
+        self.tape == tape
+            && (self.second || !second)
+            && self
+                .theta
+                .iter()
+                .zip(theta)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
 }
 
 impl Scratch {
@@ -290,6 +317,7 @@ impl Scratch {
             hv: Vec::new(),
             vg: Vec::new(),
             hes: Vec::new(),
+            held: None,
         }
     }
 }
@@ -570,40 +598,69 @@ impl Tape {
         s: &mut Scratch,
         read: Option<(&mut [f64], &mut [f64])>,
     ) -> bool {
-        s.fit_jet(self.ops.len(), self.dim, SECOND);
-        match self.dim {
-            1 => self.jet_n::<1, 2, 1, SECOND>(i, theta, s, read),
-            2 => self.jet_n::<2, 3, 3, SECOND>(i, theta, s, read),
-            3 => self.jet_n::<3, 4, 6, SECOND>(i, theta, s, read),
-            4 => self.jet_n::<4, 5, 10, SECOND>(i, theta, s, read),
-            5 => self.jet_n::<5, 6, 15, SECOND>(i, theta, s, read),
-            6 => self.jet_n::<6, 7, 21, SECOND>(i, theta, s, read),
-            7 => self.jet_n::<7, 8, 28, SECOND>(i, theta, s, read),
-            8 => self.jet_n::<8, 9, 36, SECOND>(i, theta, s, read),
-            _ => false,
+        let n = self.dim;
+        if !(1..=FORWARD_MODE_MAX_N).contains(&n) {
+            return false;
         }
+        // The buffers already hold this sweep (a Newton polish starting where a search
+        // ended, B-flow's HVPs at the point it just evaluated): read it off again.
+        let held = match s.held {
+            Some(h) if i.is_none() && h.answers(self.sweep_id.0, theta, SECOND) => Some(h.regular),
+            _ => None,
+        };
+        if held.is_none() {
+            s.fit_jet(self.ops.len(), n, SECOND);
+        }
+        let regular = match n {
+            1 => self.jet_n::<1, 2, 1, SECOND>(i, theta, s, read, held),
+            2 => self.jet_n::<2, 3, 3, SECOND>(i, theta, s, read, held),
+            3 => self.jet_n::<3, 4, 6, SECOND>(i, theta, s, read, held),
+            4 => self.jet_n::<4, 5, 10, SECOND>(i, theta, s, read, held),
+            5 => self.jet_n::<5, 6, 15, SECOND>(i, theta, s, read, held),
+            6 => self.jet_n::<6, 7, 21, SECOND>(i, theta, s, read, held),
+            7 => self.jet_n::<7, 8, 28, SECOND>(i, theta, s, read, held),
+            _ => self.jet_n::<8, 9, 36, SECOND>(i, theta, s, read, held),
+        };
+        if held.is_none() {
+            // A sweep over one cone leaves the other slots as they were: it holds nothing.
+            s.held = i.is_none().then(|| {
+                let mut at = [0.0; FORWARD_MODE_MAX_N];
+                at[..n].copy_from_slice(theta);
+                HeldSweep {
+                    tape: self.sweep_id.0,
+                    theta: at,
+                    second: SECOND,
+                    regular,
+                }
+            });
+        }
+        regular
     }
 
+    /// The sweep (unless `held` gives its finiteness result: the buffers hold it already),
+    /// then the read.
     fn jet_n<const N: usize, const W: usize, const T: usize, const SECOND: bool>(
         &self,
         i: Option<usize>,
         theta: &[f64],
         s: &mut Scratch,
         read: Option<(&mut [f64], &mut [f64])>,
+        held: Option<bool>,
     ) -> bool {
         let Scratch { vg, hes, .. } = s;
         let (vg, _) = vg.as_chunks_mut::<W>();
         let (hes, _) = hes.as_chunks_mut::<T>();
         let (consts, program) = (&self.consts, &self.jet);
-        let regular = match i {
-            Some(i) => {
+        let regular = match (held, i) {
+            (Some(regular), _) => regular,
+            (None, Some(i)) => {
                 let order = program.cones[i].iter().map(|&k| k as usize);
                 let vars = &program.cone_vars[i];
                 jet::<N, W, T, SECOND>(program, consts, vars, order, theta, vg, hes)
                     && self.cone_consts_finite[i]
             }
             // The whole program in order: a plain range, no index list.
-            None => {
+            (None, None) => {
                 let order = 0..program.ops.len();
                 let vars = &program.vars;
                 jet::<N, W, T, SECOND>(program, consts, vars, order, theta, vg, hes)
@@ -634,12 +691,17 @@ impl Tape {
         let n = self.dim;
         let tri = n * (n + 1) / 2;
         let root = self.roots[i] as usize;
-        let mut full = [0.0; FORWARD_MODE_MAX_N * FORWARD_MODE_MAX_N];
-        let h = &mut full[..n * n];
-        unpack_upper(&s.hes[root * tri..(root + 1) * tri], n, h);
+        let h = &s.hes[root * tri..(root + 1) * tri];
+        // Row p of the symmetric matrix read off the packed upper triangle (entry (p, q) is
+        // at `start(min) + max − min`, `start(r)` the offset of row r): the products and
+        // their order are those of the unpacked row.
+        let start = |r: usize| r * n - r * r.saturating_sub(1) / 2;
         for p in 0..n {
-            let row = &h[p * n..(p + 1) * n];
-            f(p, row.iter().zip(v).map(|(&a, &b)| a * b).sum());
+            let entry = |q: usize| {
+                let (lo, hi) = if p <= q { (p, q) } else { (q, p) };
+                h[start(lo) + hi - lo]
+            };
+            f(p, v.iter().enumerate().map(|(q, &b)| entry(q) * b).sum());
         }
     }
 

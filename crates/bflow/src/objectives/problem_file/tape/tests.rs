@@ -753,3 +753,69 @@ fn additive_terms_are_the_same_sum_split_finer() {
         .with_additive_terms(&big);
     assert!(c.additive_terms().is_none());
 }
+
+/// Every loss, gradient, sum Hessian and HVP sum at `theta`, as bits.
+fn sweep_bits(c: &CompiledObjectives, theta: &[f64], dirs: &[f64]) -> Vec<u64> {
+    let (n, k) = (c.dim(), c.num_objectives());
+    let (mut losses, mut grads, mut hess) = (vec![0.0; k], vec![0.0; k * n], vec![0.0; n * n]);
+    c.losses_gradients_and_sum_hessian(theta, &mut losses, &mut grads, &mut hess);
+    let mut first = (vec![0.0; k], vec![0.0; k * n]);
+    c.losses_and_gradients(theta, &mut first.0, &mut first.1);
+    let mut hv = vec![0.0; n];
+    c.hvps_add(theta, dirs, 1.0, &mut hv);
+    let mut alone = vec![0.0; n * n];
+    c.sum_hessian(theta, &mut alone);
+    [losses, grads, hess, first.0, first.1, hv, alone]
+        .concat()
+        .iter()
+        .map(|x| x.to_bits())
+        .collect()
+}
+
+#[test]
+fn a_held_sweep_answers_only_its_own_tape_and_point() {
+    // Two tapes of the same shape (so the same slots) and different constants, evaluated on
+    // one thread at the same θ in turn: each must give its own numbers, never the sweep the
+    // other left in the thread's buffers; and a tape asked again at the same point, first or
+    // second order in any order, gives what a fresh tape gives.
+    let a = compile(&["exp(-(x - 1)^2 - y^2) * z", "x * y + z^2"], &VARS).0;
+    let b = compile(&["exp(-(x - 2)^2 - y^2) * z", "x * y - z^2"], &VARS).0;
+    let theta = [0.3, -0.7, 1.1];
+    let other = [0.3, -0.7, 1.2];
+    let dirs = [0.5, -1.0, 2.0, 1.5, 0.25, -0.5];
+    let fresh = |sources: &[&str]| {
+        std::thread::scope(|s| {
+            s.spawn(|| sweep_bits(&compile(sources, &VARS).0, &theta, &dirs))
+                .join()
+                .unwrap()
+        })
+    };
+    let (want_a, want_b) = (
+        fresh(&["exp(-(x - 1)^2 - y^2) * z", "x * y + z^2"]),
+        fresh(&["exp(-(x - 2)^2 - y^2) * z", "x * y - z^2"]),
+    );
+    assert_ne!(want_a, want_b);
+    for _ in 0..2 {
+        assert_eq!(sweep_bits(&a, &theta, &dirs), want_a);
+        assert_eq!(sweep_bits(&a.clone(), &theta, &dirs), want_a);
+        let (mut l, mut g) = (vec![0.0; 2], vec![0.0; 6]);
+        a.losses_and_gradients(&other, &mut l, &mut g);
+        assert_eq!(sweep_bits(&b, &theta, &dirs), want_b);
+        // b's Hessians at θ are in the buffers; a first-order sweep of a at θ, then a
+        // second-order request there: a's Hessians must be swept, not read from buffers
+        // that hold b's.
+        a.losses_and_gradients(&theta, &mut l, &mut g);
+        let mut h = vec![0.0; 9];
+        a.sum_hessian(&theta, &mut h);
+        let mut h_fresh = vec![0.0; 9];
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                compile(&["exp(-(x - 1)^2 - y^2) * z", "x * y + z^2"], &VARS)
+                    .0
+                    .sum_hessian(&theta, &mut h_fresh)
+            });
+        });
+        assert_eq!(h, h_fresh);
+        assert!(h.iter().any(|&x| x != 0.0));
+    }
+}
