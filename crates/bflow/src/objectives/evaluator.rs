@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::{EvalCounts, Objectives};
 use crate::balance::{Residual, scaled_residual};
-use crate::real::{Real, all_finite, norm_l2, norm_max};
+use crate::real::{Real, all_finite, norm_l2, norm_l2_given_max, norm_max};
 
 /// From this n on, objectives are evaluated in parallel and vectors reduced in parallel
 /// blocks (results do not depend on the thread count either way).
@@ -347,34 +347,20 @@ impl<'a, F: Real> Evaluator<'a, F> {
                 .chunks_exact(n.max(1))
                 .fold(F::zero(), |m, g| m.max(norm_max(g)))
         } else {
-            // Every entry finite, then each gradient's largest |entry| (which scales its norm
-            // and gives the scale), its norm `m·√Σ(x/m)²` summed in order as `norm_l2`
-            // sums it, and s: plain loops over the K × n buffer, the same operations in the
-            // same order as `norm_max` and `norm_l2_given_max`, one finiteness pass.
-            let grads = &self.gradients;
-            if !grads.iter().all(|x| x.is_finite()) || !all_finite(&self.losses) {
+            // Each gradient's largest entry once: it says whether the gradient is finite (NaN
+            // or ∞ when an entry is not), scales its norm and gives the scale below.
+            for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
+                *m = norm_max(g);
+            }
+            if !all_finite(&self.norms) || !all_finite(&self.losses) {
                 return Err(Undefined::NonFinite);
             }
-            let mut scale = F::zero();
-            for (i, norm) in self.norms.iter_mut().enumerate() {
-                let g = &grads[i * n..(i + 1) * n];
-                let mut m = F::zero();
-                for &x in g {
-                    m = m.max(x.abs());
-                }
-                scale = scale.max(m);
-                *norm = if m == F::zero() {
-                    m
-                } else {
-                    let mut sq = F::zero();
-                    for &x in g {
-                        let y = x / m;
-                        sq = sq + y * y;
-                    }
-                    m * sq.sqrt()
-                };
-            }
             self.sum_gradients();
+            let mut scale = F::zero();
+            for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
+                scale = scale.max(*m);
+                *m = norm_l2_given_max(g, *m);
+            }
             scale
         };
         let sum_norm = norm_l2(&self.sum);
