@@ -56,6 +56,20 @@ pub(crate) const fn upper_pairs<const N: usize, const T: usize>() -> [(usize, us
     pairs
 }
 
+/// The position of each diagonal entry `(j, j)` in a packed upper triangle ([`upper_pairs`]).
+pub(crate) const fn diagonal_positions<const N: usize, const T: usize>() -> [usize; N] {
+    let pairs = upper_pairs::<N, T>();
+    let mut out = [0; N];
+    let mut t = 0;
+    while t < T {
+        if pairs[t].0 == pairs[t].1 {
+            out[pairs[t].0] = t;
+        }
+        t += 1;
+    }
+    out
+}
+
 /// A function of one slot, flattened so that evaluating it takes one dispatch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Un {
@@ -175,14 +189,67 @@ pub(crate) enum JetOp {
     ShapedCos(Shape),
     /// As above, `exp`.
     ShapedExp(Shape),
-    /// `((t₁ ± t₂) ± t₃) ± …` over `terms[first..first + len]` (each a slot and a sign ±1;
-    /// the first is +1): the left spine of a tree of single-use `+` and `−`, summed left to
-    /// right exactly as the tree sums it (`s + (−1)·t` is `s − t` in IEEE arithmetic), in
-    /// one dispatch.
-    Sum { out: u32, first: u32, len: u32 },
+    /// `((t₁ ± t₂) ± t₃) ± …` over `terms[first..first + len]` (each a [`Term`] with a sign
+    /// ±1; the first is +1): the left spine of a tree of single-use `+` and `−`, summed left
+    /// to right exactly as the tree sums it (`s + (−1)·t` is `s − t` in IEEE arithmetic), in
+    /// one dispatch. (A lone `a ± b` is one too when a term is [`Term::OfVariable`].) Then
+    /// the shaped steps `steps_after[then..then + then_len]` in order, each on the last one's
+    /// jet as [`Shaped`](JetOp::Shaped) computes it, held in registers; `out` is the slot of
+    /// the last.
+    Sum {
+        out: u32,
+        first: u32,
+        len: u32,
+        then: u32,
+        then_len: u32,
+    },
+}
+
+/// A term of a [`JetOp::Sum`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Term {
+    /// A slot's jet, times the sign.
+    Slot(u32, f64),
+    /// A shaped function of one variable, `post(u(pre(θ_j)))` (`shape.a` the slot of `θ_j`),
+    /// times the sign, computed in place instead of as an instruction of its own: its
+    /// gradient is `d₁ e_j` and its Hessian `d₂ e_j e_jᵀ` (the operand's gradient is `e_j`,
+    /// its Hessian 0), so the sum adds one entry of each, not a whole jet from memory —
+    /// `(x − a)² + (y − b)² + …` is one instruction. The entries it adds are those the
+    /// instruction's jet added (`d₁·1`, `d₁·0 + d₂·(1·1)` are `d₁` and `d₂` exactly); the
+    /// others it leaves, where that jet added `±0` (the same numbers, up to the sign of a
+    /// zero) or, when `d₁` or `d₂` is not finite, a NaN (the entry it adds is then not
+    /// finite either, so the sweep's result is non-finite all the same).
+    OfVariable {
+        shape: Shape,
+        u: Un,
+        j: u32,
+        sign: f64,
+    },
+}
+
+impl Term {
+    /// The slot it reads.
+    fn input(self) -> u32 {
+        match self {
+            Term::Slot(a, _) => a,
+            Term::OfVariable { shape, .. } => shape.a,
+        }
+    }
 }
 
 impl JetOp {
+    /// A shaped instruction's shape and function.
+    fn shaped(self) -> Option<(Shape, Un)> {
+        Some(match self {
+            JetOp::Shaped { shape, u } => (shape, u),
+            JetOp::ShapedSquare(shape) => (shape, Un::Square),
+            JetOp::ShapedSin(shape) => (shape, Un::Call(Func::Sin)),
+            JetOp::ShapedCos(shape) => (shape, Un::Call(Func::Cos)),
+            JetOp::ShapedExp(shape) => (shape, Un::Call(Func::Exp)),
+            _ => return None,
+        })
+    }
+
     /// The slots it reads (0, 1 or 2).
     fn inputs(self) -> ([u32; 2], usize) {
         match self {
@@ -209,8 +276,10 @@ pub(crate) struct JetProgram {
     pub(crate) ops: Vec<JetOp>,
     /// Chain steps: the slot written and the function.
     steps: Vec<(u32, Un)>,
-    /// Sum terms: the slot and its sign.
-    terms: Vec<(u32, f64)>,
+    /// Sum terms.
+    terms: Vec<Term>,
+    /// The shaped steps after sums.
+    steps_after: Vec<(Shape, Un)>,
     /// The `θ_j` slots `(slot, j)`, seeded before each sweep; per objective, those in its
     /// cone.
     pub(crate) vars: Vec<(u32, u32)>,
@@ -273,7 +342,7 @@ impl JetProgram {
                 }
             }
         }
-        let mut terms: Vec<(u32, f64)> = Vec::new();
+        let mut terms: Vec<Term> = Vec::new();
         let mut vars: Vec<(u32, u32)> = Vec::new();
         let mut program: Vec<JetOp> = Vec::with_capacity(len);
         // The slot each program instruction writes, and the instruction writing each slot.
@@ -307,11 +376,13 @@ impl JetProgram {
                 }
                 if spine.len() > 2 {
                     let first = terms.len() as u32;
-                    terms.extend(spine.iter().rev());
+                    terms.extend(spine.iter().rev().map(|&(t, sign)| Term::Slot(t, sign)));
                     program.push(JetOp::Sum {
                         out,
                         first,
                         len: spine.len() as u32,
+                        then: 0,
+                        then_len: 0,
                     });
                     writes.push(out);
                     continue;
@@ -419,6 +490,24 @@ impl JetProgram {
             }
             writes.push(cur as u32);
         }
+        let (program, writes) = inline_terms_of_one_variable(
+            program,
+            writes,
+            &mut terms,
+            &mut at_slot,
+            &vars,
+            &uses,
+            &is_root,
+        );
+        let mut steps_after = Vec::new();
+        let (program, writes) = fuse_steps_after_sums(
+            program,
+            writes,
+            &terms,
+            &mut steps_after,
+            &mut at_slot,
+            &is_root,
+        );
         // Schedule by level (1 + the deepest operand's level): a topological order in which
         // independent work (other objectives, other terms) sits side by side, so the
         // processor overlaps it instead of waiting on one dependency chain at a time.
@@ -426,14 +515,15 @@ impl JetProgram {
         let mut program_level = vec![0u32; program.len()];
         for (at, op) in program.iter().enumerate() {
             let (inputs, count) = op.inputs();
-            let summed: &[(u32, f64)] = match *op {
+            let summed: &[Term] = match *op {
                 JetOp::Sum { first, len, .. } => &terms[first as usize..(first + len) as usize],
                 _ => &[],
             };
             let l = inputs[..count]
                 .iter()
-                .chain(summed.iter().map(|(a, _)| a))
-                .map(|&a| level[a as usize] + 1)
+                .copied()
+                .chain(summed.iter().map(|t| t.input()))
+                .map(|a| level[a as usize] + 1)
                 .max()
                 .unwrap_or(0);
             level[writes[at] as usize] = l;
@@ -475,11 +565,228 @@ impl JetProgram {
             ops: program,
             steps,
             terms,
+            steps_after,
             vars,
             cones,
             cone_vars,
         }
     }
+}
+
+/// Takes each single-use shaped or unary instruction of one variable that a sum (or a lone
+/// `a ± b`, made a sum) reads into the sum as a [`Term::OfVariable`], drops the instruction,
+/// and points the slots it wrote at the sum (for the cones). Returns the program and the slot
+/// each instruction writes.
+fn inline_terms_of_one_variable(
+    mut program: Vec<JetOp>,
+    writes: Vec<u32>,
+    terms: &mut Vec<Term>,
+    at_slot: &mut [u32],
+    vars: &[(u32, u32)],
+    uses: &[u32],
+    is_root: &[bool],
+) -> (Vec<JetOp>, Vec<u32>) {
+    let mut variable = vec![u32::MAX; at_slot.len()];
+    for &(slot, j) in vars {
+        variable[slot as usize] = j;
+    }
+    // The instruction that writes slot `t` as its only result, when the slot can be taken in
+    // place: read once (by the sum), not a root, and a shaped or unary function of a variable.
+    let of_variable = |program: &[JetOp], t: u32, sign: f64| -> Option<(usize, Term)> {
+        let t = t as usize;
+        if uses[t] != 1 || is_root[t] {
+            return None;
+        }
+        let at = *at_slot.get(t)? as usize;
+        if at >= program.len() || writes[at] as usize != t {
+            return None;
+        }
+        let identity = [(1.0, -0.0); 2];
+        let (shape, u) = match program[at] {
+            op if op.shaped().is_some() => op.shaped()?,
+            // `v·1 + (−0)` around it changes nothing (see `JetOp::Shaped`).
+            JetOp::Unary { out, a, u } => (
+                Shape {
+                    a,
+                    pre: identity,
+                    post: identity,
+                    out,
+                },
+                u,
+            ),
+            _ => return None,
+        };
+        let j = variable[shape.a as usize];
+        (j != u32::MAX).then_some((at, Term::OfVariable { shape, u, j, sign }))
+    };
+    // Where each instruction's slots go: itself, or the sum that took it in.
+    let mut goes_to: Vec<u32> = (0..program.len() as u32).collect();
+    for at in 0..program.len() {
+        match program[at] {
+            JetOp::Sum { first, len, .. } => {
+                for term in &mut terms[first as usize..(first + len) as usize] {
+                    if let Term::Slot(t, sign) = *term
+                        && let Some((from, inlined)) = of_variable(&program, t, sign)
+                    {
+                        *term = inlined;
+                        goes_to[from] = at as u32;
+                    }
+                }
+            }
+            JetOp::Add { out, a, b } | JetOp::Sub { out, a, b } => {
+                let sign = if matches!(program[at], JetOp::Sub { .. }) {
+                    -1.0
+                } else {
+                    1.0
+                };
+                let (ta, tb) = (
+                    of_variable(&program, a, 1.0),
+                    of_variable(&program, b, sign),
+                );
+                if ta.is_none() && tb.is_none() {
+                    continue;
+                }
+                // `a + 1·b` and `a + (−1)·b` are `a + b` and `a − b` (see `JetOp::Sum`).
+                let first = terms.len() as u32;
+                for (slot, s, inlined) in [(a, 1.0, ta), (b, sign, tb)] {
+                    terms.push(match inlined {
+                        Some((from, term)) => {
+                            goes_to[from] = at as u32;
+                            term
+                        }
+                        None => Term::Slot(slot, s),
+                    });
+                }
+                program[at] = JetOp::Sum {
+                    out,
+                    first,
+                    len: 2,
+                    then: 0,
+                    then_len: 0,
+                };
+            }
+            _ => {}
+        }
+    }
+    compact(program, writes, &goes_to, at_slot)
+}
+
+/// The program without the instructions another took in (`goes_to[at] ≠ at`: the one that
+/// took instruction `at` in, itself kept), the slots each kept one writes, and `at_slot`
+/// renumbered (a slot of an instruction taken in goes to the one that took it in).
+fn compact(
+    program: Vec<JetOp>,
+    writes: Vec<u32>,
+    goes_to: &[u32],
+    at_slot: &mut [u32],
+) -> (Vec<JetOp>, Vec<u32>) {
+    let mut index = vec![0u32; program.len()];
+    let mut kept = Vec::with_capacity(program.len());
+    let mut kept_writes = Vec::with_capacity(program.len());
+    for (at, (op, w)) in program.into_iter().zip(writes).enumerate() {
+        if goes_to[at] as usize == at {
+            index[at] = kept.len() as u32;
+            kept.push(op);
+            kept_writes.push(w);
+        }
+    }
+    for at in 0..goes_to.len() {
+        index[at] = index[goes_to[at] as usize];
+    }
+    for a in at_slot.iter_mut().filter(|a| **a != u32::MAX) {
+        *a = index[*a as usize];
+    }
+    (kept, kept_writes)
+}
+
+/// Takes into each sum the chain of shaped instructions that reads its result, each
+/// single-use and not a root (`(x − a)² + (y − b)² + …` then `÷ w` then `c·exp(−·)` is one
+/// instruction): the same arithmetic on the jet held in registers instead of stored and
+/// loaded again. Returns the program and the slot each
+/// instruction writes.
+fn fuse_steps_after_sums(
+    mut program: Vec<JetOp>,
+    mut writes: Vec<u32>,
+    terms: &[Term],
+    steps_after: &mut Vec<(Shape, Un)>,
+    at_slot: &mut [u32],
+    is_root: &[bool],
+) -> (Vec<JetOp>, Vec<u32>) {
+    // How many times the program reads each slot (not the tape's uses: an affine
+    // instruction recomputed at the head of several chains makes its operand read by each),
+    // and the shaped instruction reading it (the last, when several do).
+    let mut reads = vec![0u32; at_slot.len()];
+    let mut reader = vec![u32::MAX; at_slot.len()];
+    for (at, op) in program.iter().enumerate() {
+        let (inputs, count) = op.inputs();
+        let summed: &[Term] = match *op {
+            JetOp::Sum { first, len, .. } => &terms[first as usize..(first + len) as usize],
+            _ => &[],
+        };
+        for a in inputs[..count]
+            .iter()
+            .copied()
+            .chain(summed.iter().map(|t| t.input()))
+        {
+            reads[a as usize] += 1;
+        }
+        if let Some((shape, _)) = op.shaped() {
+            reader[shape.a as usize] = at as u32;
+        }
+    }
+    let mut goes_to: Vec<u32> = (0..program.len() as u32).collect();
+    for at in 0..program.len() {
+        let JetOp::Sum { first, len, .. } = program[at] else {
+            continue;
+        };
+        let mut out = writes[at];
+        let then = steps_after.len() as u32;
+        loop {
+            let o = out as usize;
+            if reads[o] != 1 || is_root[o] || reader[o] == u32::MAX {
+                break;
+            }
+            let next = reader[o] as usize;
+            let Some(step) = program[next].shaped() else {
+                break;
+            };
+            steps_after.push(step);
+            goes_to[next] = at as u32;
+            out = step.0.out;
+        }
+        let then_len = steps_after.len() as u32 - then;
+        if then_len > 0 {
+            program[at] = JetOp::Sum {
+                out,
+                first,
+                len,
+                then,
+                then_len,
+            };
+            writes[at] = out;
+        }
+    }
+    compact(program, writes, &goes_to, at_slot)
+}
+
+/// `y = pre(x)`, `z = post(u(y))` and the first and second derivative of `z` with respect to
+/// `x` (`post′ u′ pre′`, `post′ u″ pre′²`): a shaped instruction's arithmetic on a scalar.
+#[inline(always)]
+fn shaped_scalar<const SECOND: bool>(shape: &Shape, u: Un, x: f64) -> (f64, f64, f64, f64) {
+    let [(m1, a1), (m2, a2)] = shape.pre;
+    let [(m3, a3), (m4, a4)] = shape.post;
+    let y = (x * m1 + a1) * m2 + a2;
+    let (v, f1, f2) = match u {
+        // The commonest functions spelt out, as the shaped instructions have them.
+        Un::Square => Un::Square.eval::<SECOND>(y),
+        Un::Call(Func::Exp) => call::<f64, SECOND>(Func::Exp, y),
+        Un::Call(Func::Sin) => call::<f64, SECOND>(Func::Sin, y),
+        Un::Call(Func::Cos) => call::<f64, SECOND>(Func::Cos, y),
+        u => u.eval::<SECOND>(y),
+    };
+    let z = (v * m3 + a3) * m4 + a4;
+    let (pre_d, post_d) = (m1 * m2, m3 * m4);
+    (y, z, post_d * f1 * pre_d, post_d * f2 * pre_d * pre_d)
 }
 
 /// The forward-mode sweep over `order` (program positions, ascending): slot `k`'s value and
@@ -500,6 +807,8 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
     debug_assert_eq!(W, N + 1);
     debug_assert_eq!(T, N * (N + 1) / 2);
     let pairs: [(usize, usize); T] = const { upper_pairs::<N, T>() };
+    // The packed position of each diagonal entry `(j, j)`.
+    let diagonal: [usize; N] = const { diagonal_positions::<N, T>() };
     let zero_h: Hess<T> = [0.0; T];
     let mut poison = 0.0;
     for &(slot, j) in vars {
@@ -612,19 +921,74 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
             JetOp::ShapedSin(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Sin, y)),
             JetOp::ShapedCos(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Cos, y)),
             JetOp::ShapedExp(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Exp, y)),
-            JetOp::Sum { out, first, len } => {
+            JetOp::Sum {
+                out,
+                first,
+                len,
+                then,
+                then_len,
+            } => {
                 let terms = &program.terms[first as usize..(first + len) as usize];
-                let (mut s, mut g) = load(terms[0].0);
-                let mut h = if SECOND { h_of(terms[0].0) } else { zero_h };
-                for &(t, sign) in &terms[1..] {
-                    let (v, gt) = load(t);
-                    s += sign * v;
-                    poison += mark(s);
-                    g = from_fn(|p| g[p] + sign * gt[p]);
-                    if SECOND {
-                        let ht = h_of(t);
-                        h = from_fn(|t| h[t] + sign * ht[t]);
+                // A term of one variable: its value, `d₁`, `d₂` and the marks of its values.
+                macro_rules! of_variable {
+                    ($shape:expr, $u:expr) => {{
+                        let x = vg[$shape.a as usize][0];
+                        let (y, z, d1, d2) = shaped_scalar::<SECOND>(&$shape, $u, x);
+                        (z, d1, d2, mark(y) + mark(z))
+                    }};
+                }
+                let (mut s, mut g, mut h) = match terms[0] {
+                    Term::Slot(t, _) => {
+                        let (v, gt) = load(t);
+                        (v, gt, if SECOND { h_of(t) } else { zero_h })
                     }
+                    Term::OfVariable { shape, u, j, .. } => {
+                        let (z, d1, d2, marks) = of_variable!(shape, u);
+                        poison += marks;
+                        let (mut g, mut h) = ([0.0; N], zero_h);
+                        let (j, jj) = (j as usize, diagonal[j as usize]);
+                        g[j] = d1;
+                        if SECOND {
+                            h[jj] = d2;
+                        }
+                        (z, g, h)
+                    }
+                };
+                for &term in &terms[1..] {
+                    match term {
+                        Term::Slot(t, sign) => {
+                            let (v, gt) = load(t);
+                            s += sign * v;
+                            g = from_fn(|p| g[p] + sign * gt[p]);
+                            if SECOND {
+                                let ht = h_of(t);
+                                h = from_fn(|t| h[t] + sign * ht[t]);
+                            }
+                        }
+                        Term::OfVariable { shape, u, j, sign } => {
+                            let (z, d1, d2, marks) = of_variable!(shape, u);
+                            let (j, jj) = (j as usize, diagonal[j as usize]);
+                            poison += marks;
+                            s += sign * z;
+                            g[j] += sign * d1;
+                            if SECOND {
+                                h[jj] += sign * d2;
+                            }
+                        }
+                    }
+                    poison += mark(s);
+                }
+                for (shape, u) in &program.steps_after[then as usize..(then + then_len) as usize] {
+                    let (y, z, d1, d2) = shaped_scalar::<SECOND>(shape, *u, s);
+                    poison += mark(s) + mark(y) + mark(z);
+                    if SECOND {
+                        h = from_fn(|t| {
+                            let (p, q) = pairs[t];
+                            d1 * h[t] + d2 * (g[p] * g[q])
+                        });
+                    }
+                    g = g.map(|t| d1 * t);
+                    s = z;
                 }
                 put!(out, s, g, h)
             }

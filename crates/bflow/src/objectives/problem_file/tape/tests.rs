@@ -605,6 +605,74 @@ proptest! {
 }
 
 #[test]
+fn sums_take_their_terms_of_one_variable_and_the_steps_after_them_in_place() {
+    let sources = [
+        // A Gaussian well: the three squares, the sum, ÷ w and c·exp(−·) are one instruction.
+        "-1.2 * exp(-((x - 0.4)^2 + (y + 1)^2 + (z - 0.9)^2) / 1.1)",
+        // Terms of one variable before, between and after terms that are not.
+        "cos(2*x) + x*y - sin(y) + z^3 - y*z",
+        // A lone `a + b` of a square and a variable.
+        "(x - 1)^2 + y",
+        // The sum is read twice: nothing after it is taken in.
+        "exp((x - 1)^2 + y^2) + ((x - 1)^2 + y^2)",
+        // Read once on the tape, by `· − 1.4`, which two chains recompute (it has two uses,
+        // both unary): the sum is read twice, and nothing after it is taken in.
+        "sin(z + (z + 6) - 1.4) + (z + (z + 6) - 1.4 - 1)",
+    ];
+    let (c, ad) = compile(&sources, &VARS);
+    let program = &c.tape.jet;
+    assert_eq!(program.cones[0].len(), 1, "the well is one instruction");
+    // The squares, the sum and the two steps after it, unfused, would be 6.
+    assert!(program.cones[3].len() < 6, "{:?}", program.cones[3]);
+    let k = sources.len();
+    for theta in [[0.3, -0.7, 1.1], [-1.5, 0.2, 0.05], [0.4, -1.0, 0.9]] {
+        let (mut losses, mut grads) = (vec![0.0; k], vec![0.0; 3 * k]);
+        c.losses_and_gradients(&theta, &mut losses, &mut grads);
+        let mut hessian = [0.0; 9];
+        c.sum_hessian(&theta, &mut hessian);
+        let oracle = crate::objectives::sum_hessian(&ad, &theta);
+        for i in 0..k {
+            let loss = ad.loss(i, &theta);
+            let tiny = |scale: f64| 16.0 * f64::EPSILON * scale;
+            assert!(
+                agree(losses[i], loss, tiny(1.0)),
+                "L{i}: {} vs {loss}",
+                losses[i]
+            );
+            let mut g = [0.0; 3];
+            ad.gradient(i, &theta, &mut g);
+            let w = tiny(g.iter().fold(1.0_f64, |m, x| m.max(x.abs())));
+            for j in 0..3 {
+                assert!(agree(grads[3 * i + j], g[j], w), "L{i} ∂{j} at {theta:?}");
+            }
+            // One objective alone (its cone) gives the same bits as the whole sweep.
+            let mut alone = [0.0; 3];
+            c.gradient(i, &theta, &mut alone);
+            assert_eq!(alone.map(f64::to_bits), g_bits(&grads[3 * i..3 * i + 3]));
+            assert_eq!(c.loss(i, &theta).to_bits(), losses[i].to_bits());
+        }
+        let w = 16.0 * f64::EPSILON * oracle.iter().fold(1.0_f64, |m, x| m.max(x.abs()));
+        for (a, b) in hessian.iter().zip(&oracle) {
+            assert!(agree(*a, *b, w), "{hessian:?} vs {oracle:?}");
+        }
+    }
+    // Exact where the arithmetic is: (x − 1)² + (y − 2)² has gradient 2(x − 1), 2(y − 2)
+    // and Hessian 2·I, the off-diagonal entries zero.
+    let (c, _) = compile(&["(x - 1)^2 + (y - 2)^2"], &VARS);
+    let theta = [0.25, 3.5, 7.0];
+    let mut g = [0.0; 3];
+    c.gradient(0, &theta, &mut g);
+    assert_eq!(g, [2.0 * (0.25 - 1.0), 2.0 * (3.5 - 2.0), 0.0]);
+    let mut h = [0.0; 9];
+    c.sum_hessian(&theta, &mut h);
+    assert_eq!(h, [2.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0]);
+}
+
+fn g_bits(g: &[f64]) -> [u64; 3] {
+    [g[0].to_bits(), g[1].to_bits(), g[2].to_bits()]
+}
+
+#[test]
 fn every_forward_mode_width_agrees_with_reverse_mode() {
     // n = 1 … 9: forward mode up to its thresholds (each width its own compiled sweep),
     // reverse beyond; the same problem forced through the reverse sweeps must agree.
