@@ -28,6 +28,7 @@
 //! in [`Evaluator::new`] (the accumulators on first use).
 
 use rayon::prelude::*;
+use std::array::from_fn;
 
 use super::{EvalCounts, Objectives};
 use crate::balance::{Residual, scaled_residual};
@@ -347,21 +348,17 @@ impl<'a, F: Real> Evaluator<'a, F> {
                 .chunks_exact(n.max(1))
                 .fold(F::zero(), |m, g| m.max(norm_max(g)))
         } else {
-            // Each gradient's largest entry once: it says whether the gradient is finite (NaN
-            // or ∞ when an entry is not), scales its norm and gives the scale below.
-            for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
-                *m = norm_max(g);
+            // n known at compile time for the small n of maps, so that the loops over a
+            // gradient's entries unroll (the same operations in the same order).
+            match n {
+                1 => self.serial_norms::<1>()?,
+                2 => self.serial_norms::<2>()?,
+                3 => self.serial_norms::<3>()?,
+                4 => self.serial_norms::<4>()?,
+                5 => self.serial_norms::<5>()?,
+                6 => self.serial_norms::<6>()?,
+                _ => self.serial_norms::<0>()?,
             }
-            if !all_finite(&self.norms) || !all_finite(&self.losses) {
-                return Err(Undefined::NonFinite);
-            }
-            self.sum_gradients();
-            let mut scale = F::zero();
-            for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
-                scale = scale.max(*m);
-                *m = norm_l2_given_max(g, *m);
-            }
-            scale
         };
         let sum_norm = norm_l2(&self.sum);
         let (residual, scaled_sq_norm) = scaled_residual(&self.norms, sum_norm, scale);
@@ -382,6 +379,43 @@ impl<'a, F: Real> Evaluator<'a, F> {
         self.next_id += 1;
         self.held = Some((id, stats));
         Ok((stats, id))
+    }
+
+    /// The serial path of [`stats_of_held_gradients`](Self::stats_of_held_gradients): each
+    /// `‖g_i‖` into `norms`, `s`, and the gradients' scale. `N` is n when it is one of the
+    /// small n of maps, known at compile time so that the loops over a gradient's entries
+    /// unroll (the same operations in the same order), and 0 for any other n.
+    #[inline(always)]
+    fn serial_norms<const N: usize>(&mut self) -> Result<F, Undefined> {
+        let n = if N == 0 { self.n } else { N };
+        // Each gradient's largest entry once: it says whether the gradient is finite (NaN
+        // or ∞ when an entry is not), scales its norm and gives the scale below.
+        for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
+            *m = norm_max(g);
+        }
+        if !all_finite(&self.norms) || !all_finite(&self.losses) {
+            return Err(Undefined::NonFinite);
+        }
+        if N == 0 {
+            self.sum_gradients();
+        } else {
+            // As `sum_gradients`: 0 + g_0 (−0 becomes +0), then g_1, g_2, … in order.
+            let (rows, _) = self.gradients.as_chunks::<N>();
+            let mut sum = [F::zero(); N];
+            if let Some((first, rest)) = rows.split_first() {
+                sum = from_fn(|p| F::zero() + first[p]);
+                for g in rest {
+                    sum = from_fn(|p| sum[p] + g[p]);
+                }
+            }
+            self.sum.copy_from_slice(&sum);
+        }
+        let mut scale = F::zero();
+        for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
+            scale = scale.max(*m);
+            *m = norm_l2_given_max(g, *m);
+        }
+        Ok(scale)
     }
 
     /// `s = Σ g_i`, objectives added in index order (in parallel over blocks of coordinates
