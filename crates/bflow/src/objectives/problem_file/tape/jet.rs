@@ -933,16 +933,19 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                 macro_rules! of_variable {
                     ($shape:expr, $u:expr) => {{
                         let x = vg[$shape.a as usize][0];
-                        let (y, z, d1, d2) = shaped_scalar::<SECOND>(&$shape, $u, x);
+                        let (y, z, d1, d2) = shaped_scalar::<SECOND>($shape, $u, x);
                         (z, d1, d2, mark(y) + mark(z))
                     }};
                 }
-                let (mut s, mut g, mut h) = match terms[0] {
-                    Term::Slot(t, _) => {
+                // Terms by reference, as instructions are (a term carries its shape).
+                let (mut s, mut g, mut h) = match &terms[0] {
+                    &Term::Slot(t, _) => {
                         let (v, gt) = load(t);
                         (v, gt, if SECOND { h_of(t) } else { zero_h })
                     }
-                    Term::OfVariable { shape, u, j, .. } => {
+                    &Term::OfVariable {
+                        ref shape, u, j, ..
+                    } => {
                         let (z, d1, d2, marks) = of_variable!(shape, u);
                         poison += marks;
                         let (mut g, mut h) = ([0.0; N], zero_h);
@@ -954,8 +957,8 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                         (z, g, h)
                     }
                 };
-                for &term in &terms[1..] {
-                    match term {
+                for term in &terms[1..] {
+                    match *term {
                         Term::Slot(t, sign) => {
                             let (v, gt) = load(t);
                             s += sign * v;
@@ -965,7 +968,12 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                                 h = from_fn(|t| h[t] + sign * ht[t]);
                             }
                         }
-                        Term::OfVariable { shape, u, j, sign } => {
+                        Term::OfVariable {
+                            ref shape,
+                            u,
+                            j,
+                            sign,
+                        } => {
                             let (z, d1, d2, marks) = of_variable!(shape, u);
                             let (j, jj) = (j as usize, diagonal[j as usize]);
                             poison += marks;
