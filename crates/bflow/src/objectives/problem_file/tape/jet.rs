@@ -938,12 +938,12 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                     }};
                 }
                 // Terms by reference, as instructions are (a term carries its shape).
-                let (mut s, mut g, mut h) = match &terms[0] {
-                    &Term::Slot(t, _) => {
+                let (mut s, mut g, mut h) = match terms[0] {
+                    Term::Slot(t, _) => {
                         let (v, gt) = load(t);
                         (v, gt, if SECOND { h_of(t) } else { zero_h })
                     }
-                    &Term::OfVariable {
+                    Term::OfVariable {
                         ref shape, u, j, ..
                     } => {
                         let (z, d1, d2, marks) = of_variable!(shape, u);
