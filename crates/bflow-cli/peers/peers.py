@@ -2,7 +2,7 @@
 """scipy peers for `bflow compare --peers` and `bflow bench map --peers`.
 
 Usage: python3 peers.py IN.json OUT.json      (compare)
-       python3 peers.py map < IN.json > OUT.json   (bench map; see `map_main`)
+       python3 peers.py map < IN.jsonl > OUT.jsonl   (bench map; see `map_main`)
        python3 peers.py map --check   (exit 0 when scipy and sympy import)
 
 IN is written by bflow (`experiment::compare::peers_input`): a list of problems, each with
@@ -152,10 +152,12 @@ def measure(problem, method):
 # ---------------------------------------------------------------------------------------
 # `peers.py map`: scipy's multi-start on a problem file's equilibria.
 #
-# IN (stdin, written by bflow: `experiment::map_bench::peers_input`):
+# IN (stdin, JSON Lines, written by bflow: `experiment::map_bench::peers_input` and
+# `peer_run`): first the problem,
 #   {"vars": [names], "objectives": [tree, ...], "region": [[lo, hi], ...],
-#    "tolerance": t, "max_starts": N, "max_seconds": T,
-#    "runs": [{"seed": s, "equilibria": [[x...], ...]}, ...]}
+#    "tolerance": t, "max_starts": N, "max_seconds": T}
+# then one run per line, each sent once bflow's map of that seed is done,
+#   {"seed": s, "equilibria": [[x...], ...]}
 # A tree is the problem file's parsed expression (params folded into constants), as JSON:
 #   ["const", c] ["var", j] ["neg", a] ["add"|"sub"|"mul"|"div", a, b] ["powi", a, n]
 #   ["powf", a, p] ["call", name, a] with name in sin cos tan exp ln sqrt abs sign tanh sinh
@@ -175,8 +177,11 @@ def measure(problem, method):
 # max_starts starts or max_seconds seconds. Setting up (sympy) is not timed; drawing the
 # starts is.
 #
-# OUT (stdout): [{"seed", "starts", "seconds", "found", "matched", "complete", "stop"}, ...],
-# stop one of "complete", "max-starts", "time-limit".
+# OUT (stdout, JSON Lines, each line flushed): {"ready": true} once the functions are built,
+# then per run, as soon as it is done,
+#   {"seed", "starts", "seconds", "found", "matched", "complete", "stop"},
+# stop one of "complete", "max-starts", "time-limit". So bflow times its map of a seed and
+# scipy's run of it back to back, on the machine as it is at that moment, seed after seed.
 # ---------------------------------------------------------------------------------------
 
 
@@ -328,10 +333,15 @@ def map_run(s, jac, spec, run):
 
 
 def map_main():
-    spec = json.load(sys.stdin)
+    spec = json.loads(sys.stdin.readline())
     s, jac = map_functions(spec)
-    out = [map_run(s, jac, spec, run) for run in spec["runs"]]
-    json.dump(out, sys.stdout)
+    print(json.dumps({"ready": True}), flush=True)
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        if line.strip():
+            print(json.dumps(map_run(s, jac, spec, json.loads(line))), flush=True)
 
 
 def main():
@@ -342,7 +352,7 @@ def main():
         map_main()
         return
     if len(sys.argv) != 3:
-        print("usage: peers.py IN.json OUT.json | peers.py map < IN.json", file=sys.stderr)
+        print("usage: peers.py IN.json OUT.json | peers.py map < IN.jsonl", file=sys.stderr)
         sys.exit(2)
     with open(sys.argv[1]) as fh:
         problems = json.load(fh)

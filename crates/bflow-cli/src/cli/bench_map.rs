@@ -2,16 +2,16 @@
 //! complete set of equilibria, and with `--peers` the time scipy's multi-start
 //! (`peers/peers.py map`) takes to the same set.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use clap::Args;
 
 use super::problem_arg::{load_problem_file_arg, load_problem_named};
 use super::{CliError, check_writable, write_file};
 use crate::experiment::map_bench::{
-    MapBench, MapRun, PeerLimits, PeerMapRun, map_once, parse_peer_runs, peers_input,
+    MapBench, MapRun, PeerLimits, PeerMapRun, map_once, parse_peer_run, peer_run, peers_input,
     summarise_bflow, summarise_peer,
 };
 
@@ -91,10 +91,36 @@ pub fn bench_map(args: &MapBenchArgs) -> Result<(), CliError> {
         check_peer(&args.peers_script)?;
     }
 
+    let scale = region
+        .iter()
+        .map(|&(lo, hi)| hi - lo)
+        .fold(0.0_f64, f64::max);
+    let limits = PeerLimits {
+        max_starts: args.peer_max_starts,
+        max_seconds: args.peer_max_time,
+        tolerance: 1e-6 * scale,
+    };
+    // The peer builds its functions first (not timed); then bflow's map of each seed and
+    // scipy's run of it, back to back.
+    let mut peer = match &file {
+        Some(file) => {
+            let input = peers_input(file, &limits).map_err(CliError::input)?;
+            Some(Peer::start(&args.peers_script, &input)?)
+        }
+        None => None,
+    };
     let mut runs: Vec<MapRun> = Vec::with_capacity(args.repeats);
+    let mut peer_runs: Vec<PeerMapRun> = Vec::with_capacity(args.repeats);
     for r in 0..args.repeats {
         let seed = args.seed.wrapping_add(r as u64);
-        runs.push(map_once(&problem, seed).map_err(CliError::input)?);
+        let run = map_once(&problem, seed).map_err(CliError::input)?;
+        if let Some(peer) = &mut peer {
+            peer_runs.push(peer.run(&run)?);
+        }
+        runs.push(run);
+    }
+    if let Some(peer) = peer {
+        peer.finish()?;
     }
     let bflow = summarise_bflow(runs);
     let seeds = if args.repeats == 1 {
@@ -126,26 +152,7 @@ pub fn bench_map(args: &MapBenchArgs) -> Result<(), CliError> {
 
     let scipy = match &file {
         None => None,
-        Some(file) => {
-            let scale = region
-                .iter()
-                .map(|&(lo, hi)| hi - lo)
-                .fold(0.0_f64, f64::max);
-            let limits = PeerLimits {
-                max_starts: args.peer_max_starts,
-                max_seconds: args.peer_max_time,
-                tolerance: 1e-6 * scale,
-            };
-            let input = peers_input(file, &bflow.runs, &limits).map_err(CliError::input)?;
-            let peer_runs = run_peer(&args.peers_script, &input)?;
-            if peer_runs.len() != bflow.runs.len() {
-                return Err(CliError::failure(format!(
-                    "--peers: {} reported {} runs, {} were asked for",
-                    args.peers_script.display(),
-                    peer_runs.len(),
-                    bflow.runs.len()
-                )));
-            }
+        Some(_) => {
             let s = summarise_peer(peer_runs, limits, bflow.seconds);
             outln!(
                 "scipy  root(hybr) multi-start: {:.3} s, {} starts, {} roots, complete set reached in {}/{} repeats{}",
@@ -241,28 +248,119 @@ fn check_peer(script: &Path) -> Result<(), CliError> {
     peer_status(script, status)
 }
 
-/// Runs `python3 SCRIPT map` with `input` on stdin; parses its stdout.
-fn run_peer(script: &Path, input: &serde_json::Value) -> Result<Vec<PeerMapRun>, CliError> {
-    let text = serde_json::to_string(input).map_err(CliError::failure)?;
-    let child = Command::new("python3")
-        .arg(script)
-        .arg("map")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return peer_status(script, Err(e)).map(|()| Vec::new()),
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // A script that exits early closes the pipe; its exit status says why.
-        let _ = stdin.write_all(text.as_bytes());
+/// `python3 SCRIPT map` running beside the maps: the problem goes in first, then one run per
+/// line, each answered on one line (see `peers.py`'s `map` header).
+struct Peer<'a> {
+    script: &'a Path,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl<'a> Peer<'a> {
+    /// Starts the script, sends the problem and waits until its functions are built.
+    fn start(script: &'a Path, input: &serde_json::Value) -> Result<Self, CliError> {
+        let child = Command::new("python3")
+            .arg(script)
+            .arg("map")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(peer_status(script, Err(e))
+                    .err()
+                    .unwrap_or_else(|| CliError::failure("--peers: cannot run python3")));
+            }
+        };
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(CliError::failure("--peers: no pipes to python3"));
+        };
+        let mut peer = Peer {
+            script,
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        };
+        peer.send(input)?;
+        let line = peer.answer()?;
+        if serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v.get("ready").and_then(serde_json::Value::as_bool))
+            != Some(true)
+        {
+            return Err(CliError::failure(format!(
+                "--peers: {} did not say it was ready: `{}`",
+                script.display(),
+                line.trim()
+            )));
+        }
+        Ok(peer)
     }
-    let out = child.wait_with_output();
-    let out = match out {
-        Ok(o) => o,
-        Err(e) => return peer_status(script, Err(e)).map(|()| Vec::new()),
-    };
-    peer_status(script, Ok(out.status))?;
-    parse_peer_runs(&String::from_utf8_lossy(&out.stdout)).map_err(CliError::failure)
+
+    /// One line to the script.
+    fn send(&mut self, v: &serde_json::Value) -> Result<(), CliError> {
+        let mut line = serde_json::to_string(v).map_err(CliError::failure)?;
+        line.push('\n');
+        // A script that exited closes the pipe; its exit status says why.
+        if self
+            .stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| self.stdin.flush())
+            .is_err()
+        {
+            return Err(self.failed());
+        }
+        Ok(())
+    }
+
+    /// The script's next line; its exit status as the error when there is none.
+    fn answer(&mut self) -> Result<String, CliError> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(n) if n > 0 => Ok(line),
+            _ => Err(self.failed()),
+        }
+    }
+
+    /// scipy's run to the equilibria bflow's map `run` found.
+    fn run(&mut self, run: &MapRun) -> Result<PeerMapRun, CliError> {
+        self.send(&peer_run(run))?;
+        let line = self.answer()?;
+        let peer = parse_peer_run(&line).map_err(CliError::failure)?;
+        if peer.seed != run.seed {
+            return Err(CliError::failure(format!(
+                "--peers: {} answered seed {} for seed {}",
+                self.script.display(),
+                peer.seed,
+                run.seed
+            )));
+        }
+        Ok(peer)
+    }
+
+    /// Closes the script's input and checks that it exited cleanly.
+    fn finish(self) -> Result<(), CliError> {
+        let Peer {
+            script,
+            mut child,
+            stdin,
+            ..
+        } = self;
+        drop(stdin);
+        peer_status(script, child.wait())
+    }
+
+    /// Why the script stopped answering: its exit status (3, 4: scipy, sympy missing).
+    fn failed(&mut self) -> CliError {
+        let status = self.child.wait();
+        match peer_status(self.script, status) {
+            Err(e) => e,
+            Ok(()) => CliError::failure(format!(
+                "--peers: {} stopped answering",
+                self.script.display()
+            )),
+        }
+    }
 }

@@ -6,7 +6,11 @@
 //! `Mapper::new` to `Mapper::finish` (classification included). The peer gets, per repeat,
 //! the seed and the equilibria bflow's map of that repeat found, and stops the moment it holds
 //! as many distinct roots as that map and every one of bflow's equilibria is matched (it
-//! cannot know by itself when it is done). Figures are medians over the repeats: seconds the
+//! cannot know by itself when it is done). With the peer, the two run seed by seed: bflow's
+//! map of a seed, then scipy's run of it, then the next seed — so both are timed on the
+//! machine as it is at that moment (a shared machine's speed drifts by tens of percent over
+//! seconds; timing all of bflow's repeats in a few milliseconds and then scipy's over
+//! seconds measured the drift as much as the ratio). Figures are medians over the repeats: seconds the
 //! mean of the two middle values for an even count, starts and counts the lower middle.
 
 use std::ops::ControlFlow;
@@ -116,12 +120,12 @@ pub fn expr_json(e: &Expr) -> Value {
     }
 }
 
-/// The peer's input (see `peers.py`'s `map` header): the file's objectives as trees, its
-/// region, the limits, and per bflow run its seed and equilibria.
+/// The peer's first input line (see `peers.py`'s `map` header): the file's objectives as
+/// trees, its region and the limits. The runs follow one per line ([`peer_run`]).
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] (`"region"`) when the file has no region.
-pub fn peers_input(file: &ProblemFile, runs: &[MapRun], limits: &PeerLimits) -> Result<Value> {
+pub fn peers_input(file: &ProblemFile, limits: &PeerLimits) -> Result<Value> {
     let region = file
         .region
         .as_ref()
@@ -140,17 +144,21 @@ pub fn peers_input(file: &ProblemFile, runs: &[MapRun], limits: &PeerLimits) -> 
         "tolerance": limits.tolerance,
         "max_starts": limits.max_starts,
         "max_seconds": limits.max_seconds,
-        "runs": runs.iter().map(|r| json!({"seed": r.seed, "equilibria": r.equilibria}))
-            .collect::<Vec<_>>(),
     }))
 }
 
-/// Parses `peers.py map`'s output.
+/// One run for the peer (a line after [`peers_input`]'s): bflow's seed and the equilibria its
+/// map of that seed found, which scipy's run of the same seed must reach.
+pub fn peer_run(run: &MapRun) -> Value {
+    json!({"seed": run.seed, "equilibria": run.equilibria})
+}
+
+/// Parses one line of `peers.py map`'s output after its first: one run.
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] (`"peers"`) when it is not the documented JSON.
-pub fn parse_peer_runs(text: &str) -> Result<Vec<PeerMapRun>> {
-    serde_json::from_str(text).map_err(|e| Error::InvalidParameter {
+pub fn parse_peer_run(line: &str) -> Result<PeerMapRun> {
+    serde_json::from_str(line).map_err(|e| Error::InvalidParameter {
         name: "peers".into(),
         reason: format!("peers.py map output is not the expected JSON: {e}"),
     })
@@ -322,7 +330,7 @@ mod tests {
             max_seconds: 1.0,
             tolerance: 1.2e-5,
         };
-        let v = peers_input(&file, &[run], &limits).unwrap();
+        let v = peers_input(&file, &limits).unwrap();
         let first = v["objectives"][0].to_string();
         assert!(first.starts_with("[\"powi\","), "{first}");
         assert!(
@@ -335,14 +343,16 @@ mod tests {
             "{second}"
         );
         assert_eq!(v["region"][1], json!([-6.0, 6.0]));
-        assert_eq!(v["runs"][0]["seed"], 3);
-        assert_eq!(v["runs"][0]["equilibria"], json!([[1.0, 2.0]]));
+        assert!(v.get("runs").is_none());
         assert_eq!(v["max_starts"], 5);
-        let out = r#"[{"seed": 3, "starts": 9, "seconds": 0.01, "found": 9, "matched": 9,
-                      "complete": true, "stop": "complete"}]"#;
-        let peers = parse_peer_runs(out).unwrap();
-        let s = summarise_peer(peers, limits, 0.005);
+        let r = peer_run(&run);
+        assert_eq!(r, json!({"seed": 3, "equilibria": [[1.0, 2.0]]}));
+        let out = r#"{"seed": 3, "starts": 9, "seconds": 0.01, "found": 9, "matched": 9,
+                      "complete": true, "stop": "complete"}"#;
+        let peer = parse_peer_run(out).unwrap();
+        let s = summarise_peer(vec![peer], limits, 0.005);
         assert!(s.complete && (s.ratio - 2.0).abs() < 1e-12);
-        assert!(parse_peer_runs("{").is_err());
+        assert!(parse_peer_run("{").is_err());
+        assert!(parse_peer_run(r#"{"ready": true}"#).is_err());
     }
 }
