@@ -702,8 +702,7 @@ fn compact(
 /// Takes into each sum the chain of shaped instructions that reads its result, each
 /// single-use and not a root (`(x − a)² + (y − b)² + …` then `÷ w` then `c·exp(−·)` is one
 /// instruction): the same arithmetic on the jet held in registers instead of stored and
-/// loaded again. Returns the program and the slot each
-/// instruction writes.
+/// loaded again. Returns the program and the slot each instruction writes.
 fn fuse_steps_after_sums(
     mut program: Vec<JetOp>,
     mut writes: Vec<u32>,
