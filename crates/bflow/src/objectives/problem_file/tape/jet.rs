@@ -56,15 +56,16 @@ pub(crate) const fn upper_pairs<const N: usize, const T: usize>() -> [(usize, us
     pairs
 }
 
-/// The position of each diagonal entry `(j, j)` in a packed upper triangle ([`upper_pairs`]).
-pub(crate) const fn diagonal_positions<const N: usize, const T: usize>() -> [usize; N] {
+/// The position of entry `(p, q)` (either order) of a symmetric `N × N` matrix in its packed
+/// upper triangle ([`upper_pairs`]; `T = N(N+1)/2`).
+pub(crate) const fn packed_positions<const N: usize, const T: usize>() -> [[usize; N]; N] {
     let pairs = upper_pairs::<N, T>();
-    let mut out = [0; N];
+    let mut out = [[0; N]; N];
     let mut t = 0;
     while t < T {
-        if pairs[t].0 == pairs[t].1 {
-            out[pairs[t].0] = t;
-        }
+        let (p, q) = pairs[t];
+        out[p][q] = t;
+        out[q][p] = t;
         t += 1;
     }
     out
@@ -806,8 +807,8 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
     debug_assert_eq!(W, N + 1);
     debug_assert_eq!(T, N * (N + 1) / 2);
     let pairs: [(usize, usize); T] = const { upper_pairs::<N, T>() };
-    // The packed position of each diagonal entry `(j, j)`.
-    let diagonal: [usize; N] = const { diagonal_positions::<N, T>() };
+    // The packed position of each entry.
+    let packed: [[usize; N]; N] = const { packed_positions::<N, T>() };
     let zero_h: Hess<T> = [0.0; T];
     let mut poison = 0.0;
     for &(slot, j) in vars {
@@ -948,7 +949,7 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                         let (z, d1, d2, marks) = of_variable!(shape, u);
                         poison += marks;
                         let (mut g, mut h) = ([0.0; N], zero_h);
-                        let (j, jj) = (j as usize, diagonal[j as usize]);
+                        let (j, jj) = (j as usize, packed[j as usize][j as usize]);
                         g[j] = d1;
                         if SECOND {
                             h[jj] = d2;
@@ -974,7 +975,7 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                             sign,
                         } => {
                             let (z, d1, d2, marks) = of_variable!(shape, u);
-                            let (j, jj) = (j as usize, diagonal[j as usize]);
+                            let (j, jj) = (j as usize, packed[j as usize][j as usize]);
                             poison += marks;
                             s += sign * z;
                             g[j] += sign * d1;

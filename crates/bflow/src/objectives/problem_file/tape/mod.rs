@@ -331,6 +331,15 @@ thread_local! {
 /// sum of exactly symmetric matrices is exactly symmetric, so this is the entrywise sum of
 /// the full matrices, bit for bit).
 fn sum_root_hessians(t: &Tape, s: &Scratch, n: usize, out: &mut [f64]) {
+    // n known at compile time for the small n of maps, so the sums unroll (the same order).
+    match n {
+        2 => return sum_root_hessians_n::<2, 3>(t, s, out),
+        3 => return sum_root_hessians_n::<3, 6>(t, s, out),
+        4 => return sum_root_hessians_n::<4, 10>(t, s, out),
+        5 => return sum_root_hessians_n::<5, 15>(t, s, out),
+        6 => return sum_root_hessians_n::<6, 21>(t, s, out),
+        _ => {}
+    }
     let tri = n * (n + 1) / 2;
     let mut sum = [0.0; MAX_TRIANGLE];
     let sum = &mut sum[..tri];
@@ -341,6 +350,37 @@ fn sum_root_hessians(t: &Tape, s: &Scratch, n: usize, out: &mut [f64]) {
         }
     }
     unpack_upper(sum, n, out);
+}
+
+/// `f(p, (H v)_p)` for each row `p` of the symmetric `N × N` matrix `H` whose packed upper
+/// triangle is `h` (`T = N(N+1)/2`): row p's products `H_pq v_q` summed in order of q, as
+/// the unpacked row gives them.
+#[inline(always)]
+fn hvp_of_packed<const N: usize, const T: usize>(
+    h: &[f64],
+    v: &[f64],
+    f: &mut impl FnMut(usize, f64),
+) {
+    let at: [[usize; N]; N] = const { jet::packed_positions::<N, T>() };
+    debug_assert!(h.len() == T && v.len() == N);
+    let (Some(h), Some(v)) = (h.first_chunk::<T>(), v.first_chunk::<N>()) else {
+        return;
+    };
+    for (p, row) in at.iter().enumerate() {
+        f(p, row.iter().zip(v).map(|(&t, &b)| h[t] * b).sum());
+    }
+}
+
+/// [`sum_root_hessians`] for `n = N` (`T = N(N+1)/2`).
+#[inline(always)]
+fn sum_root_hessians_n<const N: usize, const T: usize>(t: &Tape, s: &Scratch, out: &mut [f64]) {
+    let (packed, _) = s.hes.as_chunks::<T>();
+    let mut sum = [0.0; T];
+    for &root in &t.roots {
+        let h = &packed[root as usize];
+        sum = std::array::from_fn(|e| sum[e] + h[e]);
+    }
+    unpack_upper(&sum, N, out);
 }
 
 /// The most entries of a packed upper triangle a forward-mode sweep stores (n ≤
@@ -692,16 +732,28 @@ impl Tape {
         let tri = n * (n + 1) / 2;
         let root = self.roots[i] as usize;
         let h = &s.hes[root * tri..(root + 1) * tri];
-        // Row p of the symmetric matrix read off the packed upper triangle (entry (p, q) is
-        // at `start(min) + max − min`, `start(r)` the offset of row r): the products and
-        // their order are those of the unpacked row.
-        let start = |r: usize| r * n - r * r.saturating_sub(1) / 2;
-        for p in 0..n {
-            let entry = |q: usize| {
-                let (lo, hi) = if p <= q { (p, q) } else { (q, p) };
-                h[start(lo) + hi - lo]
-            };
-            f(p, v.iter().enumerate().map(|(q, &b)| entry(q) * b).sum());
+        // n known at compile time in the forward-mode HVP range (n ≤ FORWARD_HVP_MAX_N, which
+        // the callers check), so the rows unroll; the same products in the same order.
+        match n {
+            1 => hvp_of_packed::<1, 1>(h, v, &mut f),
+            2 => hvp_of_packed::<2, 3>(h, v, &mut f),
+            3 => hvp_of_packed::<3, 6>(h, v, &mut f),
+            4 => hvp_of_packed::<4, 10>(h, v, &mut f),
+            5 => hvp_of_packed::<5, 15>(h, v, &mut f),
+            6 => hvp_of_packed::<6, 21>(h, v, &mut f),
+            _ => {
+                // Row p of the symmetric matrix read off the packed upper triangle (entry
+                // (p, q) is at `start(min) + max − min`, `start(r)` the offset of row r): the
+                // products and their order are those of the unpacked row.
+                let start = |r: usize| r * n - r * r.saturating_sub(1) / 2;
+                for p in 0..n {
+                    let entry = |q: usize| {
+                        let (lo, hi) = if p <= q { (p, q) } else { (q, p) };
+                        h[start(lo) + hi - lo]
+                    };
+                    f(p, v.iter().enumerate().map(|(q, &b)| entry(q) * b).sum());
+                }
+            }
         }
     }
 
