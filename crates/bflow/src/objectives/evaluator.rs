@@ -123,6 +123,22 @@ pub const FLOOR_FACTOR: f64 = 4.0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PointId(u64);
 
+/// The figures of a point that sum or maximise over its objectives (see
+/// [`PointStats`]).
+#[derive(Debug, Clone, Copy)]
+struct Sums<F> {
+    /// The largest |entry| of any gradient.
+    scale: F,
+    /// ‖s‖.
+    sum_norm: F,
+    /// Σ L_i.
+    total_loss: F,
+    /// Σ ‖g_i‖.
+    norm_sum: F,
+    /// max ‖g_i‖.
+    norm_max: F,
+}
+
 /// Evaluates losses, gradients, B, the exact ∇B and Hessian products of K objectives (see
 /// the module docs), counting every evaluation.
 pub struct Evaluator<'a, F: Real> {
@@ -330,8 +346,7 @@ impl<'a, F: Real> Evaluator<'a, F> {
     /// s, the norms and B from the losses and gradients just written; holds the point.
     fn stats_of_held_gradients(&mut self) -> Result<(PointStats<F>, PointId), Undefined> {
         let n = self.n;
-        // The gradients' scale, the largest |entry| of any of them.
-        let scale = if self.parallel {
+        let sums = if self.parallel {
             let finite = self
                 .gradients
                 .par_chunks(BLOCK)
@@ -344,36 +359,37 @@ impl<'a, F: Real> Evaluator<'a, F> {
                 .par_iter_mut()
                 .zip(self.gradients.par_chunks_exact(n))
                 .for_each(|(m, g)| *m = norm_l2(g));
-            self.gradients
+            // The gradients' scale, the largest |entry| of any of them.
+            let scale = self
+                .gradients
                 .chunks_exact(n.max(1))
-                .fold(F::zero(), |m, g| m.max(norm_max(g)))
+                .fold(F::zero(), |m, g| m.max(norm_max(g)));
+            self.sums_of_norms(scale)
         } else {
-            // n known at compile time for the small n of maps, so that the loops over a
-            // gradient's entries unroll (the same operations in the same order).
+            // n known at compile time for the small n of maps, so that the loops unroll and
+            // the passes over the objectives are few (the same operations in the same order).
             match n {
-                1 => self.serial_norms::<1>()?,
-                2 => self.serial_norms::<2>()?,
-                3 => self.serial_norms::<3>()?,
-                4 => self.serial_norms::<4>()?,
-                5 => self.serial_norms::<5>()?,
-                6 => self.serial_norms::<6>()?,
-                _ => self.serial_norms::<0>()?,
+                1 => self.serial_sums::<1>(),
+                2 => self.serial_sums::<2>(),
+                3 => self.serial_sums::<3>(),
+                4 => self.serial_sums::<4>(),
+                5 => self.serial_sums::<5>(),
+                6 => self.serial_sums::<6>(),
+                _ => {
+                    let scale = self.serial_norms_any()?;
+                    self.sums_of_norms(scale)
+                }
             }
-        };
-        let sum_norm = norm_l2(&self.sum);
-        let (residual, scaled_sq_norm) = scaled_residual(&self.norms, sum_norm, scale);
-        let total_loss = self.losses.iter().fold(F::zero(), |a, &l| a + l);
-        if !total_loss.is_finite() {
-            return Err(Undefined::NonFinite);
-        }
+        }?;
+        let (residual, scaled_sq_norm) = scaled_residual(&self.norms, sums.sum_norm, sums.scale);
         let stats = PointStats {
             residual,
-            sum_norm,
-            gradient_norm_sum: self.norms.iter().fold(F::zero(), |a, &x| a + x),
-            max_gradient_norm: self.norms.iter().fold(F::zero(), |a, &x| a.max(x)),
-            gradient_scale: scale,
+            sum_norm: sums.sum_norm,
+            gradient_norm_sum: sums.norm_sum,
+            max_gradient_norm: sums.norm_max,
+            gradient_scale: sums.scale,
             scaled_sq_norm,
-            total_loss,
+            total_loss: sums.total_loss,
         };
         let id = PointId(self.next_id);
         self.next_id += 1;
@@ -381,35 +397,81 @@ impl<'a, F: Real> Evaluator<'a, F> {
         Ok((stats, id))
     }
 
-    /// The serial path of [`stats_of_held_gradients`](Self::stats_of_held_gradients): each
-    /// `‖g_i‖` into `norms`, `s`, and the gradients' scale. `N` is n when it is one of the
-    /// small n of maps, known at compile time so that the loops over a gradient's entries
-    /// unroll (the same operations in the same order), and 0 for any other n.
+    /// ‖s‖, `Σ L_i`, `Σ‖g_i‖` and `max ‖g_i‖` once `sum` and `norms` hold s and the norms.
+    fn sums_of_norms(&self, scale: F) -> Result<Sums<F>, Undefined> {
+        let total_loss = self.losses.iter().fold(F::zero(), |a, &l| a + l);
+        if !total_loss.is_finite() {
+            return Err(Undefined::NonFinite);
+        }
+        Ok(Sums {
+            scale,
+            sum_norm: norm_l2(&self.sum),
+            total_loss,
+            norm_sum: self.norms.iter().fold(F::zero(), |a, &x| a + x),
+            norm_max: self.norms.iter().fold(F::zero(), |a, &x| a.max(x)),
+        })
+    }
+
+    /// The serial path for `n = N` (the small n of maps): each `‖g_i‖` into `norms`, `s` into
+    /// `sum`, and [`sums_of_norms`](Self::sums_of_norms)'s figures, in two passes over the
+    /// objectives instead of eight — each sum and maximum formed in the same order from the
+    /// same terms as there, so the same numbers.
     #[inline(always)]
-    fn serial_norms<const N: usize>(&mut self) -> Result<F, Undefined> {
-        let n = if N == 0 { self.n } else { N };
+    fn serial_sums<const N: usize>(&mut self) -> Result<Sums<F>, Undefined> {
+        let (rows, _) = self.gradients.as_chunks::<N>();
         // Each gradient's largest entry once: it says whether the gradient is finite (NaN
-        // or ∞ when an entry is not), scales its norm and gives the scale below.
+        // or ∞ when an entry is not), scales its norm and gives the scale below. s is
+        // 0 + g_0 (−0 becomes +0), then g_1, g_2, … in order, as `sum_gradients` forms it.
+        let mut finite = true;
+        let mut total_loss = F::zero();
+        let mut sum = [F::zero(); N];
+        for (i, ((m, g), &l)) in self
+            .norms
+            .iter_mut()
+            .zip(rows)
+            .zip(&self.losses)
+            .enumerate()
+        {
+            *m = norm_max(g);
+            finite &= m.is_finite() && l.is_finite();
+            total_loss = total_loss + l;
+            sum = if i == 0 {
+                from_fn(|p| F::zero() + g[p])
+            } else {
+                from_fn(|p| sum[p] + g[p])
+            };
+        }
+        if !finite || !total_loss.is_finite() {
+            return Err(Undefined::NonFinite);
+        }
+        self.sum.copy_from_slice(&sum);
+        let (mut scale, mut norm_sum, mut top) = (F::zero(), F::zero(), F::zero());
+        for (m, g) in self.norms.iter_mut().zip(rows) {
+            scale = scale.max(*m);
+            *m = norm_l2_given_max(g, *m);
+            norm_sum = norm_sum + *m;
+            top = top.max(*m);
+        }
+        Ok(Sums {
+            scale,
+            sum_norm: norm_l2(&sum),
+            total_loss,
+            norm_sum,
+            norm_max: top,
+        })
+    }
+
+    /// The serial path for any n: each `‖g_i‖` into `norms`, `s`, and the gradients' scale.
+    fn serial_norms_any(&mut self) -> Result<F, Undefined> {
+        let n = self.n;
+        // Each gradient's largest entry once (see `serial_sums`).
         for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
             *m = norm_max(g);
         }
         if !all_finite(&self.norms) || !all_finite(&self.losses) {
             return Err(Undefined::NonFinite);
         }
-        if N == 0 {
-            self.sum_gradients();
-        } else {
-            // As `sum_gradients`: 0 + g_0 (−0 becomes +0), then g_1, g_2, … in order.
-            let (rows, _) = self.gradients.as_chunks::<N>();
-            let mut sum = [F::zero(); N];
-            if let Some((first, rest)) = rows.split_first() {
-                sum = from_fn(|p| F::zero() + first[p]);
-                for g in rest {
-                    sum = from_fn(|p| sum[p] + g[p]);
-                }
-            }
-            self.sum.copy_from_slice(&sum);
-        }
+        self.sum_gradients();
         let mut scale = F::zero();
         for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
             scale = scale.max(*m);
@@ -814,6 +876,58 @@ mod tests {
         // A second ∇B at the same point must re-evaluate (the buffers were reused).
         eval.balance_gradient(&p.start, id, &mut g).unwrap();
         assert_eq!(eval.counts().gradients, 6);
+    }
+
+    #[test]
+    fn stats_agree_with_the_balance_module_for_every_n() {
+        // n = 1 … 6 take the unrolled path, 7 and 9 the general one; the numbers must be those
+        // of `balance::balance` and the plain sums over the objectives, bit for bit.
+        for n in [1, 2, 3, 4, 5, 6, 7, 9] {
+            for k in [2, 5, 8] {
+                let targets: Vec<Vec<f64>> = (0..k)
+                    .map(|i| {
+                        (0..n)
+                            .map(|j| ((3 * i + 7 * j) % 11) as f64 * 0.37 - 1.6)
+                            .collect()
+                    })
+                    .collect();
+                let objectives = Targets::quadratic(targets);
+                let theta: Vec<f64> = (0..n).map(|j| 0.25 - 0.1 * j as f64).collect();
+                let mut eval = Evaluator::new(&objectives);
+                let (stats, _) = eval.evaluate(&theta).unwrap();
+                let grads: Vec<Vec<f64>> =
+                    (0..k).map(|i| eval.gradient(i).unwrap().to_vec()).collect();
+                let b = crate::balance::balance(&grads).unwrap();
+                assert_eq!(stats.b(), b.b(), "n = {n}, K = {k}");
+                assert_eq!(stats.sum_norm, b.sum_norm, "n = {n}, K = {k}");
+                assert_eq!(eval.sum(), b.sum.as_slice(), "n = {n}, K = {k}");
+                let norms: Vec<f64> = grads.iter().map(|g| norm_l2(g)).collect();
+                assert_eq!(eval.gradient_norms(), norms.as_slice(), "n = {n}, K = {k}");
+                assert_eq!(
+                    stats.gradient_norm_sum,
+                    norms.iter().fold(0.0, |a, &x| a + x)
+                );
+                assert_eq!(
+                    stats.max_gradient_norm,
+                    norms.iter().fold(0.0, |a: f64, &x| a.max(x))
+                );
+                let total = (0..k).fold(0.0, |a, i| a + objectives.loss(i, &theta));
+                assert_eq!(stats.total_loss, total, "n = {n}, K = {k}");
+                let scale = grads.iter().fold(0.0, |m: f64, g| m.max(norm_max(g)));
+                assert_eq!(stats.gradient_scale, scale, "n = {n}, K = {k}");
+                // A gradient that overflows is refused on every path.
+                let huge = Targets {
+                    weight: 1e308,
+                    ..Targets::quadratic(vec![vec![-1e10; n]; k])
+                };
+                let mut eval = Evaluator::new(&huge);
+                assert_eq!(
+                    eval.evaluate(&theta).map(|_| ()),
+                    Err(Undefined::NonFinite),
+                    "n = {n}, K = {k}"
+                );
+            }
+        }
     }
 
     #[test]
