@@ -769,6 +769,27 @@ fn fuse_steps_after_sums(
     compact(program, writes, &goes_to, at_slot)
 }
 
+/// The jet of `f(a)` from `a`'s gradient `g` and Hessian `h` and `f′ = d1`, `f″ = d2` at
+/// `a`'s value: `f′ g` and (when `SECOND`; 0 otherwise) `f′ H + f″ g gᵀ` (packed).
+#[inline(always)]
+fn chain_rule<const N: usize, const T: usize, const SECOND: bool>(
+    d1: f64,
+    d2: f64,
+    g: Grad<N>,
+    h: &Hess<T>,
+) -> (Grad<N>, Hess<T>) {
+    let pairs: [(usize, usize); T] = const { upper_pairs::<N, T>() };
+    let hessian = if SECOND {
+        from_fn(|t| {
+            let (p, q) = pairs[t];
+            d1 * h[t] + d2 * (g[p] * g[q])
+        })
+    } else {
+        [0.0; T]
+    };
+    (g.map(|t| d1 * t), hessian)
+}
+
 /// `y = pre(x)`, `z = post(u(y))` and the first and second derivative of `z` with respect to
 /// `x` (`post′ u′ pre′`, `post′ u″ pre′²`): a shaped instruction's arithmetic on a scalar.
 #[inline(always)]
@@ -840,29 +861,16 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                 }
             }};
         }
-        // post(f(pre(x))) with pre, post two affine steps each:
-        // (post∘f∘pre)′ = post′ f′ pre′, (…)″ = post′ f″ pre′².
+        // post(u(pre(x))) with pre, post two affine steps each ([`shaped_scalar`]).
         macro_rules! shaped {
-            ($shape:expr, $f:expr) => {{
-                let Shape { a, pre, post, out } = $shape;
-                let (x, gx) = load(a);
-                let [(m1, a1), (m2, a2)] = pre;
-                let [(m3, a3), (m4, a4)] = post;
-                let y = (x * m1 + a1) * m2 + a2;
-                let (v, f1, f2): (f64, f64, f64) = $f(y);
-                let z = (v * m3 + a3) * m4 + a4;
-                let (pre_d, post_d) = (m1 * m2, m3 * m4);
-                let d1 = post_d * f1 * pre_d;
-                let d2 = post_d * f2 * pre_d * pre_d;
+            ($shape:expr, $u:expr) => {{
+                let shape = &$shape;
+                let (x, gx) = load(shape.a);
+                let (y, z, d1, d2) = shaped_scalar::<SECOND>(shape, $u, x);
                 // (A non-finite v makes z non-finite: ∞·m and NaN·m are never finite.)
                 poison += mark(y) + mark(z);
-                put!(out, z, gx.map(|t| d1 * t), {
-                    let hx = h_of(a);
-                    from_fn(|t| {
-                        let (p, q) = pairs[t];
-                        d1 * hx[t] + d2 * (gx[p] * gx[q])
-                    })
-                })
+                let (g, h) = chain_rule::<N, T, SECOND>(d1, d2, gx, &h_of(shape.a));
+                put!(shape.out, z, g, h)
             }};
         }
         match *op {
@@ -908,19 +916,14 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                 // g_u = f′ g_a, H_u = f′ H_a + f″ g_a g_aᵀ.
                 let (x, gx) = load(a);
                 let (v, f1, f2) = u.eval::<SECOND>(x);
-                put!(out, v, gx.map(|t| f1 * t), {
-                    let hx = h_of(a);
-                    from_fn(|t| {
-                        let (p, q) = pairs[t];
-                        f1 * hx[t] + f2 * (gx[p] * gx[q])
-                    })
-                })
+                let (g, h) = chain_rule::<N, T, SECOND>(f1, f2, gx, &h_of(a));
+                put!(out, v, g, h)
             }
-            JetOp::Shaped { shape, u } => shaped!(shape, |y| u.eval::<SECOND>(y)),
-            JetOp::ShapedSquare(shape) => shaped!(shape, |y| Un::Square.eval::<SECOND>(y)),
-            JetOp::ShapedSin(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Sin, y)),
-            JetOp::ShapedCos(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Cos, y)),
-            JetOp::ShapedExp(shape) => shaped!(shape, |y| call::<f64, SECOND>(Func::Exp, y)),
+            JetOp::Shaped { shape, u } => shaped!(shape, u),
+            JetOp::ShapedSquare(shape) => shaped!(shape, Un::Square),
+            JetOp::ShapedSin(shape) => shaped!(shape, Un::Call(Func::Sin)),
+            JetOp::ShapedCos(shape) => shaped!(shape, Un::Call(Func::Cos)),
+            JetOp::ShapedExp(shape) => shaped!(shape, Un::Call(Func::Exp)),
             JetOp::Sum {
                 out,
                 first,
@@ -989,13 +992,7 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                 for (shape, u) in &program.steps_after[then as usize..(then + then_len) as usize] {
                     let (y, z, d1, d2) = shaped_scalar::<SECOND>(shape, *u, s);
                     poison += mark(s) + mark(y) + mark(z);
-                    if SECOND {
-                        h = from_fn(|t| {
-                            let (p, q) = pairs[t];
-                            d1 * h[t] + d2 * (g[p] * g[q])
-                        });
-                    }
-                    g = g.map(|t| d1 * t);
+                    (g, h) = chain_rule::<N, T, SECOND>(d1, d2, g, &h);
                     s = z;
                 }
                 put!(out, s, g, h)
@@ -1024,13 +1021,8 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                     poison += mark(x);
                     out = slot;
                 }
-                put!(out, x, gx.map(|t| d1 * t), {
-                    let hx = h_of(a);
-                    from_fn(|t| {
-                        let (p, q) = pairs[t];
-                        d1 * hx[t] + d2 * (gx[p] * gx[q])
-                    })
-                })
+                let (g, h) = chain_rule::<N, T, SECOND>(d1, d2, gx, &h_of(a));
+                put!(out, x, g, h)
             }
         }
     }
