@@ -215,13 +215,7 @@ fn peer_status(
     status: std::io::Result<std::process::ExitStatus>,
 ) -> Result<(), CliError> {
     match status {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CliError::failure(
-            "--peers needs python3 with scipy and sympy (python3 -m pip install scipy sympy); \
-             python3 not found",
-        )),
-        Err(e) => Err(CliError::failure(format!(
-            "--peers: cannot run python3: {e}"
-        ))),
+        Err(e) => Err(spawn_error(&e)),
         Ok(s) if s.code() == Some(3) => Err(CliError::failure(
             "--peers needs scipy: python3 -m pip install scipy",
         )),
@@ -233,6 +227,18 @@ fn peer_status(
             script.display()
         ))),
         Ok(_) => Ok(()),
+    }
+}
+
+/// Why python3 could not be started.
+fn spawn_error(e: &std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        CliError::failure(
+            "--peers needs python3 with scipy and sympy (python3 -m pip install scipy sympy); \
+             python3 not found",
+        )
+    } else {
+        CliError::failure(format!("--peers: cannot run python3: {e}"))
     }
 }
 
@@ -260,20 +266,13 @@ struct Peer<'a> {
 impl<'a> Peer<'a> {
     /// Starts the script, sends the problem and waits until its functions are built.
     fn start(script: &'a Path, input: &serde_json::Value) -> Result<Self, CliError> {
-        let child = Command::new("python3")
+        let mut child = Command::new("python3")
             .arg(script)
             .arg("map")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                return Err(peer_status(script, Err(e))
-                    .err()
-                    .unwrap_or_else(|| CliError::failure("--peers: cannot run python3")));
-            }
-        };
+            .spawn()
+            .map_err(|e| spawn_error(&e))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(CliError::failure("--peers: no pipes to python3"));
         };
