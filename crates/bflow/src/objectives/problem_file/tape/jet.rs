@@ -603,10 +603,10 @@ fn inline_terms_of_one_variable(
             return None;
         }
         let identity = [(1.0, -0.0); 2];
-        let (shape, u) = match program[at] {
-            op if op.shaped().is_some() => op.shaped()?,
+        let (shape, u) = match (program[at].shaped(), program[at]) {
+            (Some(shaped), _) => shaped,
             // `v·1 + (−0)` around it changes nothing (see `JetOp::Shaped`).
-            JetOp::Unary { out, a, u } => (
+            (None, JetOp::Unary { out, a, u }) => (
                 Shape {
                     a,
                     pre: identity,
