@@ -685,15 +685,23 @@ fn every_forward_mode_width_agrees_with_reverse_mode() {
         let l2: Vec<String> = (0..n)
             .map(|j| format!("sin(2*t{j} + 1) / (2 + cos(t{}))", (j + 2) % n))
             .collect();
-        let (l1, l2) = (l1.join(" + "), l2.join(" - "));
-        let (fast, ad) = compile(&[&l1, &l2], &vars);
+        // A sum of terms of one variable, taken into one instruction with the step after it.
+        let l3: Vec<String> = (0..n)
+            .map(|j| format!("(t{j} - 0.{j})^2 + cos(3*t{j})"))
+            .collect();
+        let (l1, l2, l3) = (
+            l1.join(" + "),
+            l2.join(" - "),
+            format!("exp(-({}))", l3.join(" - ")),
+        );
+        let (fast, ad) = compile(&[&l1, &l2, &l3], &vars);
         let mut slow = fast.clone();
         slow.tape.forward_mode_max_n = 0;
         assert_eq!(fast.tape.forward_mode(), n <= FORWARD_MODE_MAX_N);
         let theta: Vec<f64> = (0..n).map(|j| 0.3 + 0.17 * j as f64).collect();
         let v: Vec<f64> = (0..n).map(|j| 1.0 - 0.25 * j as f64).collect();
-        let (mut la, mut ga) = (vec![0.0; 2], vec![0.0; 2 * n]);
-        let (mut lb, mut gb) = (vec![0.0; 2], vec![0.0; 2 * n]);
+        let (mut la, mut ga) = (vec![0.0; 3], vec![0.0; 3 * n]);
+        let (mut lb, mut gb) = (vec![0.0; 3], vec![0.0; 3 * n]);
         fast.losses_and_gradients(&theta, &mut la, &mut ga);
         slow.losses_and_gradients(&theta, &mut lb, &mut gb);
         assert_eq!(la, lb, "n = {n}");
@@ -718,7 +726,7 @@ fn every_forward_mode_width_agrees_with_reverse_mode() {
             close(&ha, &crate::objectives::sum_hessian(&ad, &theta)),
             "n = {n}"
         );
-        for i in 0..2 {
+        for i in 0..3 {
             let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
             fast.hvp(i, &theta, &v, &mut a);
             slow.hvp(i, &theta, &v, &mut b);
