@@ -28,7 +28,6 @@
 //! in [`Evaluator::new`] (the accumulators on first use).
 
 use rayon::prelude::*;
-use std::array::from_fn;
 
 use super::{EvalCounts, Objectives};
 use crate::balance::{Residual, scaled_residual};
@@ -375,10 +374,7 @@ impl<'a, F: Real> Evaluator<'a, F> {
                 4 => self.serial_sums::<4>(),
                 5 => self.serial_sums::<5>(),
                 6 => self.serial_sums::<6>(),
-                _ => {
-                    let scale = self.serial_norms_any()?;
-                    self.sums_of_norms(scale)
-                }
+                _ => self.serial_sums::<0>(),
             }
         }?;
         let (residual, scaled_sq_norm) = scaled_residual(&self.norms, sums.sum_norm, sums.scale);
@@ -412,41 +408,44 @@ impl<'a, F: Real> Evaluator<'a, F> {
         })
     }
 
-    /// The serial path for `n = N` (the small n of maps): each `‖g_i‖` into `norms`, `s` into
-    /// `sum`, and [`sums_of_norms`](Self::sums_of_norms)'s figures, in two passes over the
-    /// objectives instead of eight — each sum and maximum formed in the same order from the
-    /// same terms as there, so the same numbers.
+    /// The serial path: each `‖g_i‖` into `norms`, `s` into `sum`, and
+    /// [`sums_of_norms`](Self::sums_of_norms)'s figures, in two passes over the objectives —
+    /// each sum and maximum formed in the same order from the same terms as there, so the
+    /// same numbers. `N` is n when it is one of the small n of maps, known at compile time
+    /// so that the loops over a gradient's entries unroll, and 0 for any other n.
     #[inline(always)]
     fn serial_sums<const N: usize>(&mut self) -> Result<Sums<F>, Undefined> {
-        let (rows, _) = self.gradients.as_chunks::<N>();
+        let n = if N == 0 { self.n } else { N };
+        let rows = || self.gradients.chunks_exact(n.max(1));
         // Each gradient's largest entry once: it says whether the gradient is finite (NaN
         // or ∞ when an entry is not), scales its norm and gives the scale below. s is
-        // 0 + g_0 (−0 becomes +0), then g_1, g_2, … in order, as `sum_gradients` forms it.
+        // 0 + g_0 (−0 becomes +0), then g_1, g_2, … in order, as `sum_gradients` forms
+        // it (0 with no objective).
+        let sum = &mut self.sum[..n];
+        if self.k == 0 {
+            sum.fill(F::zero());
+        }
         let mut finite = true;
         let mut total_loss = F::zero();
-        let mut sum = [F::zero(); N];
         for (i, ((m, g), &l)) in self
             .norms
             .iter_mut()
-            .zip(rows)
+            .zip(rows())
             .zip(&self.losses)
             .enumerate()
         {
             *m = norm_max(g);
             finite &= m.is_finite() && l.is_finite();
             total_loss = total_loss + l;
-            sum = if i == 0 {
-                from_fn(|p| F::zero() + g[p])
-            } else {
-                from_fn(|p| sum[p] + g[p])
-            };
+            for (o, &x) in sum.iter_mut().zip(g) {
+                *o = if i == 0 { F::zero() + x } else { *o + x };
+            }
         }
         if !finite || !total_loss.is_finite() {
             return Err(Undefined::NonFinite);
         }
-        self.sum.copy_from_slice(&sum);
         let (mut scale, mut norm_sum, mut top) = (F::zero(), F::zero(), F::zero());
-        for (m, g) in self.norms.iter_mut().zip(rows) {
+        for (m, g) in self.norms.iter_mut().zip(rows()) {
             scale = scale.max(*m);
             *m = norm_l2_given_max(g, *m);
             norm_sum = norm_sum + *m;
@@ -454,34 +453,15 @@ impl<'a, F: Real> Evaluator<'a, F> {
         }
         Ok(Sums {
             scale,
-            sum_norm: norm_l2(&sum),
+            sum_norm: norm_l2(&self.sum),
             total_loss,
             norm_sum,
             norm_max: top,
         })
     }
 
-    /// The serial path for any n: each `‖g_i‖` into `norms`, `s`, and the gradients' scale.
-    fn serial_norms_any(&mut self) -> Result<F, Undefined> {
-        let n = self.n;
-        // Each gradient's largest entry once (see `serial_sums`).
-        for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
-            *m = norm_max(g);
-        }
-        if !all_finite(&self.norms) || !all_finite(&self.losses) {
-            return Err(Undefined::NonFinite);
-        }
-        self.sum_gradients();
-        let mut scale = F::zero();
-        for (m, g) in self.norms.iter_mut().zip(self.gradients.chunks_exact(n)) {
-            scale = scale.max(*m);
-            *m = norm_l2_given_max(g, *m);
-        }
-        Ok(scale)
-    }
-
-    /// `s = Σ g_i`, objectives added in index order (in parallel over blocks of coordinates
-    /// for large n).
+    /// `s = Σ g_i` in parallel over blocks of coordinates (large n), objectives added in
+    /// index order; the serial path forms it in [`serial_sums`](Self::serial_sums).
     fn sum_gradients(&mut self) {
         let (n, k) = (self.n, self.k);
         let grads = &self.gradients;
@@ -503,14 +483,10 @@ impl<'a, F: Real> Evaluator<'a, F> {
                 }
             }
         };
-        if self.parallel {
-            self.sum
-                .par_chunks_mut(BLOCK)
-                .enumerate()
-                .for_each(|(b, out)| add_block(b * BLOCK, out));
-        } else {
-            add_block(0, &mut self.sum);
-        }
+        self.sum
+            .par_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each(|(b, out)| add_block(b * BLOCK, out));
     }
 
     /// True when the buffers hold the gradients of point `id`.
