@@ -797,14 +797,7 @@ fn shaped_scalar<const SECOND: bool>(shape: &Shape, u: Un, x: f64) -> (f64, f64,
     let [(m1, a1), (m2, a2)] = shape.pre;
     let [(m3, a3), (m4, a4)] = shape.post;
     let y = (x * m1 + a1) * m2 + a2;
-    let (v, f1, f2) = match u {
-        // The commonest functions spelt out, as the shaped instructions have them.
-        Un::Square => Un::Square.eval::<SECOND>(y),
-        Un::Call(Func::Exp) => call::<f64, SECOND>(Func::Exp, y),
-        Un::Call(Func::Sin) => call::<f64, SECOND>(Func::Sin, y),
-        Un::Call(Func::Cos) => call::<f64, SECOND>(Func::Cos, y),
-        u => u.eval::<SECOND>(y),
-    };
+    let (v, f1, f2) = u.eval::<SECOND>(y);
     let z = (v * m3 + a3) * m4 + a4;
     let (pre_d, post_d) = (m1 * m2, m3 * m4);
     (y, z, post_d * f1 * pre_d, post_d * f2 * pre_d * pre_d)
