@@ -126,15 +126,21 @@ impl<F: Real> Solver<F> for Descent<F> {
         self.objective == Objective::Balance
     }
 
+    /// Starts a run as a new solver would: the initial step, no curvature pairs (the buffers
+    /// of an earlier run are reused, so a map's thread runs one solver from start to start).
     fn init(&mut self, n: usize) {
-        self.grad = vec![F::zero(); n];
+        self.reset();
+        fit_zeroed(&mut self.grad, n);
         // A fixed step forms its step in the trial buffer: one n-vector less at large n.
-        self.dir = match self.rule {
-            StepRule::Fixed { .. } => Vec::new(),
-            _ => vec![F::zero(); n],
-        };
+        match self.rule {
+            StepRule::Fixed { .. } => self.dir = Vec::new(),
+            _ => fit_zeroed(&mut self.dir, n),
+        }
         if let StepRule::Lbfgs(l) = &self.rule {
-            self.memory = Some(Memory::new(l.memory, n));
+            match &mut self.memory {
+                Some(m) if m.n == n && m.capacity() == l.memory => m.reset(),
+                _ => self.memory = Some(Memory::new(l.memory, n)),
+            }
         }
     }
 
@@ -332,7 +338,15 @@ struct Memory<F> {
     alpha: Vec<F>,
     len: usize,
     head: usize,
-    prev: Option<(Vec<F>, Vec<F>)>,
+    /// The previous iterate and its gradient, when `has_prev`.
+    prev: (Vec<F>, Vec<F>),
+    has_prev: bool,
+}
+
+/// `v` as `n` zeros, keeping its allocation.
+pub(crate) fn fit_zeroed<F: Real>(v: &mut Vec<F>, n: usize) {
+    v.clear();
+    v.resize(n, F::zero());
 }
 
 impl<F: Real> Memory<F> {
@@ -345,14 +359,15 @@ impl<F: Real> Memory<F> {
             alpha: vec![F::zero(); m],
             len: 0,
             head: 0,
-            prev: None,
+            prev: (vec![F::zero(); n], vec![F::zero(); n]),
+            has_prev: false,
         }
     }
 
     fn reset(&mut self) {
         self.len = 0;
         self.head = 0;
-        self.prev = None;
+        self.has_prev = false;
     }
 
     /// The number of pairs it holds at most.
@@ -370,7 +385,8 @@ impl<F: Real> Memory<F> {
 
     /// Adds the pair from the previous iterate to `(theta, grad)` when `sᵀy > 0`.
     fn update(&mut self, theta: &[F], grad: &[F]) {
-        if let Some((pt, pg)) = &self.prev {
+        if self.has_prev {
+            let (pt, pg) = &self.prev;
             let m = self.capacity();
             // Test the pair before storing it: a rejected pair must not overwrite the oldest
             // accepted one (the slot after a full memory).
@@ -392,13 +408,9 @@ impl<F: Real> Memory<F> {
                 }
             }
         }
-        match &mut self.prev {
-            Some((pt, pg)) => {
-                pt.copy_from_slice(theta);
-                pg.copy_from_slice(grad);
-            }
-            None => self.prev = Some((theta.to_vec(), grad.to_vec())),
-        }
+        self.prev.0.copy_from_slice(theta);
+        self.prev.1.copy_from_slice(grad);
+        self.has_prev = true;
     }
 
     /// `d = −H g` by the two-loop recursion.

@@ -26,6 +26,7 @@
 //!
 //! [`Objectives::sum_hessian`]: crate::objectives::Objectives::sum_hessian
 
+use super::descent::fit_zeroed;
 use super::driver::{Context, Solver, State, Step, Trial};
 use super::method::NewtonParams;
 use super::report::RunReport;
@@ -121,23 +122,18 @@ fn model_ratio<F: Real>(sjd: F, jdjd: F, tau: F) -> F {
 }
 
 impl<F: Real> Solver<F> for Newton<F> {
+    /// Starts a run as a new solver would (the buffers of an earlier run are reused, so a
+    /// map's thread runs one solver from start to start).
     fn init(&mut self, n: usize) {
         self.dense = self.params.dense_for(n);
         self.radius = self.params.initial_radius;
         self.linear_iterations = 0;
-        self.hessian = if self.dense {
-            vec![F::zero(); n * n]
-        } else {
-            Vec::new()
-        };
-        self.trial_hessian = self.hessian.clone();
+        let (dense_len, free_len) = if self.dense { (n * n, 0) } else { (0, n) };
+        fit_zeroed(&mut self.hessian, dense_len);
+        fit_zeroed(&mut self.trial_hessian, dense_len);
         self.hessian_at = None;
-        self.d = vec![F::zero(); n];
-        self.jd = if self.dense {
-            Vec::new()
-        } else {
-            vec![F::zero(); n]
-        };
+        fit_zeroed(&mut self.d, n);
+        fit_zeroed(&mut self.jd, free_len);
         if self.dense {
             self.dense_scratch.fit(n);
         }
@@ -413,14 +409,11 @@ fn extreme_exponent<F: Real>(m: &[F]) -> i32 {
     }
 }
 
-/// The largest n for which a dense step first tries [`inverse_step`] (its work on the stack).
-const INVERSE_STEP_MAX_N: usize = 6;
-
 /// The step for `s/‖s‖` as `d = −J⁻¹ s/‖s‖` into `d` (and `J⁻¹` into `w.inverse`), when `J`
 /// is so far from singular that the pseudo-inverse step would drop no eigenvalue: `‖J‖_F ·
 /// ‖J⁻¹‖_F ≤ 1/(4 · tol)` gives `min|λ| ≥ 1/‖J⁻¹‖_F ≥ 4 · tol · ‖J‖_F ≥ 4 · tol · max|λ|`,
 /// so the two steps are the same vector (to rounding). Returns `‖d‖`; `None` (nothing
-/// written to `d`) when `n > INVERSE_STEP_MAX_N`, `J` is singular or ill-conditioned by that
+/// written to `d`) when `n > 6`, `J` is singular or ill-conditioned by that
 /// test, or a value is not finite — the eigendecomposition decides then. Gauss–Jordan with
 /// partial pivoting costs `O(n³)` like the decomposition, but a fraction of its operations:
 /// at `n = 3` it replaces a tridiagonalisation, an implicit QR iteration and a sort at most
@@ -432,48 +425,69 @@ fn inverse_step<F: Real>(
     tol: f64,
     d: &mut [F],
 ) -> Option<f64> {
-    const M: usize = INVERSE_STEP_MAX_N;
-    if n > M || n == 0 {
-        return None;
+    // n known at compile time, so that the row operations unroll.
+    match n {
+        1 => inverse_step_n::<1, F>(w, hessian, tol, d),
+        2 => inverse_step_n::<2, F>(w, hessian, tol, d),
+        3 => inverse_step_n::<3, F>(w, hessian, tol, d),
+        4 => inverse_step_n::<4, F>(w, hessian, tol, d),
+        5 => inverse_step_n::<5, F>(w, hessian, tol, d),
+        6 => inverse_step_n::<6, F>(w, hessian, tol, d),
+        _ => None,
     }
+}
+
+/// [`inverse_step`] for `n = N`: `[J | I]` is held as its two halves `a` and `inv`, each row
+/// operation applied to both, entry by entry as on the joined rows.
+fn inverse_step_n<const N: usize, F: Real>(
+    w: &mut DenseScratch,
+    hessian: &[F],
+    tol: f64,
+    d: &mut [F],
+) -> Option<f64> {
     // [J | I] reduced to [I | J⁻¹].
-    let mut a = [[0.0f64; 2 * M]; M];
+    let mut a = [[0.0f64; N]; N];
+    let mut inv = [[0.0f64; N]; N];
     let mut norm_j = 0.0f64;
-    for (i, row) in a.iter_mut().enumerate().take(n) {
-        for (j, x) in row.iter_mut().enumerate().take(n) {
-            *x = hessian[i * n + j].to_f64_lossy();
+    for (i, row) in a.iter_mut().enumerate() {
+        for (j, x) in row.iter_mut().enumerate() {
+            *x = hessian[i * N + j].to_f64_lossy();
             norm_j += *x * *x;
         }
-        row[n + i] = 1.0;
+        inv[i][i] = 1.0;
     }
     let norm_j = norm_j.sqrt();
     if !norm_j.is_finite() || norm_j == 0.0 {
         return None;
     }
-    for col in 0..n {
-        let pivot = (col..n).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))?;
+    for col in 0..N {
+        let pivot = (col..N).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))?;
         a.swap(col, pivot);
+        inv.swap(col, pivot);
         let p = a[col][col];
         if p == 0.0 || !p.is_finite() {
             return None;
         }
-        for x in &mut a[col][..2 * n] {
+        for x in a[col].iter_mut().chain(inv[col].iter_mut()) {
             *x /= p;
         }
-        let pivot_row = a[col];
-        for (i, row) in a.iter_mut().enumerate().take(n) {
+        let (pivot_a, pivot_inv) = (a[col], inv[col]);
+        for (i, (row, row_inv)) in a.iter_mut().zip(inv.iter_mut()).enumerate() {
             let f = row[col];
             if i != col && f != 0.0 {
-                for (x, &y) in row[..2 * n].iter_mut().zip(&pivot_row[..2 * n]) {
+                for (x, &y) in row.iter_mut().zip(&pivot_a) {
+                    *x -= f * y;
+                }
+                for (x, &y) in row_inv.iter_mut().zip(&pivot_inv) {
                     *x -= f * y;
                 }
             }
         }
     }
     let mut norm_inv = 0.0f64;
-    for (i, row) in a.iter().enumerate().take(n) {
-        for (j, &x) in row[n..2 * n].iter().enumerate() {
-            w.inverse[i * n + j] = x;
+    for (i, row) in inv.iter().enumerate() {
+        for (j, &x) in row.iter().enumerate() {
+            w.inverse[i * N + j] = x;
             norm_inv += x * x;
         }
     }
@@ -481,7 +495,7 @@ fn inverse_step<F: Real>(
     if !norm_inv.is_finite() || norm_j * norm_inv > 0.25 / tol {
         return None;
     }
-    for (o, row) in w.out.iter_mut().zip(w.inverse.chunks_exact(n)) {
+    for (o, row) in w.out.iter_mut().zip(&inv) {
         *o = -row.iter().zip(&w.s_unit).map(|(&m, &u)| m * u).sum::<f64>();
     }
     if !w.out.iter().all(|x| x.is_finite()) {

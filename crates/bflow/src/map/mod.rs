@@ -852,15 +852,14 @@ fn search_context(
         let w = 0.25 * (hi - lo);
         (lo - w, hi + w)
     };
-    SearchContext {
-        search_region: region.iter().map(grow).collect(),
-        region: region.to_vec(),
-        scale,
-        gscale,
-        bflow_steps: params.bflow_steps,
-        newton_steps: params.newton_steps,
-        lossflow_steps: params.lossflow_steps,
-    }
+    SearchContext::new(
+        region.to_vec(),
+        region.iter().map(grow).collect(),
+        (scale, gscale),
+        params.bflow_steps,
+        params.newton_steps,
+        params.lossflow_steps,
+    )
 }
 
 /// The polished point `p` described as an equilibrium no start reached: classified (a

@@ -12,10 +12,15 @@ use crate::real::all_finite;
 /// A thread's evaluators for searching: one over the problem's objectives, and one over
 /// their additive terms ([`Objectives::additive_terms`]) where they split, which B-flow
 /// descends on. Everything else — Newton, loss-flow, ascent and every polish — needs only
-/// `Σ g_i` and `Σ H_i`, which do not depend on the split.
+/// `Σ g_i` and `Σ H_i`, which do not depend on the split. With them the thread's solvers,
+/// reused from search to search (each run starts them afresh: [`Solver::init`]), so that a
+/// search allocates no buffers of its own.
 pub(crate) struct Evaluators<'o> {
     objectives: Evaluator<'o, f64>,
     terms: Option<Evaluator<'o, f64>>,
+    newton: Newton<f64>,
+    /// B-flow, loss-flow and ascent, each made on its first search.
+    descents: [Option<Descent<f64>>; 3],
 }
 
 impl<'o> Evaluators<'o> {
@@ -23,8 +28,21 @@ impl<'o> Evaluators<'o> {
         Self {
             objectives: Evaluator::new(objectives),
             terms: objectives.additive_terms().map(Evaluator::new),
+            newton: Newton::new(NewtonParams::default()),
+            descents: [None, None, None],
         }
     }
+}
+
+/// The limits of a map's searches, made once per map (they hold the regions).
+pub(crate) struct SearchLimits {
+    /// Newton searches and polishes: steps up to [`NEWTON_MAX_STEP`] of the scale.
+    newton: Limits<f64>,
+    /// Mode starts' Newton searches: steps up to [`MODE_MAX_STEP`] of the scale.
+    mode: Limits<f64>,
+    bflow: Limits<f64>,
+    /// Loss-flow and ascent.
+    lossflow: Limits<f64>,
 }
 
 /// Steps without a [`NEWTON_STAGNATION_DECREASE`] gain in `‖s‖` after which a map's Newton
@@ -49,6 +67,10 @@ const NEWTON_STAGNATION_DECREASE: f64 = 0.1;
 /// polish. Measured on the example problems and nine Gaussian-well problems (2-D to 5-D)
 /// at four seeds each: the same complete maps, in 0.36–0.77× the time (docs/MAPPING.md).
 const BFLOW_HANDOFF_B: f64 = 1e-2;
+
+/// The longest step of a B-flow, loss-flow or ascent search (and their line searches' first
+/// trial), as a fraction of the scale.
+const DESCENT_MAX_STEP: f64 = 0.05;
 
 /// The longest Newton step of a search, as a fraction of the scale.
 const NEWTON_MAX_STEP: f64 = 0.25;
@@ -183,17 +205,72 @@ pub struct StartRecord {
 /// What every search of one map shares.
 pub(crate) struct SearchContext {
     pub region: Vec<(f64, f64)>,
-    /// The region grown by a quarter of each side: searches may leave the region for a while.
-    pub search_region: Vec<(f64, f64)>,
     pub scale: f64,
     /// The problem's gradient scale (largest `Σ‖g_i‖` over 16 points of the region).
     pub gscale: f64,
-    pub bflow_steps: usize,
-    pub newton_steps: usize,
-    pub lossflow_steps: usize,
+    limits: SearchLimits,
 }
 
 impl SearchContext {
+    /// The context of a map over `region` whose Newton searches may roam `search_region` (the
+    /// region grown by a quarter of each side: they may leave the region for a while), with
+    /// the region's `scale`, the problem's gradient scale `gscale` and the searches' step
+    /// budgets.
+    pub(crate) fn new(
+        region: Vec<(f64, f64)>,
+        search_region: Vec<(f64, f64)>,
+        (scale, gscale): (f64, f64),
+        bflow_steps: usize,
+        newton_steps: usize,
+        lossflow_steps: usize,
+    ) -> Self {
+        let newton_limits = |max_step: f64| Limits {
+            max_steps: newton_steps,
+            floor_steps: Some(1),
+            // Newton's steps shrink ‖s‖ fast near a zero; 10 steps that never get 10 % below
+            // the best ‖s‖ so far are a crawl into a local minimum of ‖s‖, which no budget
+            // turns into a zero.
+            stagnation_steps: Some(NEWTON_STAGNATION_STEPS),
+            stagnation_decrease: NEWTON_STAGNATION_DECREASE,
+            step_tolerance: Some(1e-12 * scale),
+            region: Some(search_region.clone()),
+            max_step: Some(max_step * scale),
+            ..Limits::default()
+        };
+        let cap = DESCENT_MAX_STEP * scale;
+        let limits = SearchLimits {
+            newton: newton_limits(NEWTON_MAX_STEP),
+            mode: newton_limits(MODE_MAX_STEP),
+            bflow: Limits {
+                max_steps: bflow_steps,
+                target_b: Some(BFLOW_HANDOFF_B),
+                // A B-flow that settles at a positive minimum of B (spurious) would spend
+                // its whole budget there.
+                stagnation_steps: Some(BFLOW_STAGNATION_STEPS),
+                stagnation_decrease: BFLOW_STAGNATION_DECREASE,
+                // B is O(1) away from equilibria: ‖∇B‖·scale ≤ 1e-10 is a stationary
+                // point of B.
+                gradient_tolerance: Some(1e-10 / scale),
+                region: Some(region.clone()),
+                max_step: Some(cap),
+                ..Limits::default()
+            },
+            lossflow: Limits {
+                max_steps: lossflow_steps,
+                gradient_tolerance: Some(1e-4 * gscale),
+                region: Some(region.clone()),
+                max_step: Some(cap),
+                ..Limits::default()
+            },
+        };
+        Self {
+            region,
+            scale,
+            gscale,
+            limits,
+        }
+    }
+
     pub(crate) fn inside(&self, theta: &[f64], slack: f64) -> bool {
         theta
             .iter()
@@ -209,22 +286,6 @@ impl SearchContext {
         f64::EPSILON.sqrt() * self.gscale
     }
 
-    fn newton_limits(&self, max_steps: usize, max_step: f64) -> Limits<f64> {
-        Limits {
-            max_steps,
-            floor_steps: Some(1),
-            // Newton's steps shrink ‖s‖ fast near a zero; 10 steps that never get 10 % below
-            // the best ‖s‖ so far are a crawl into a local minimum of ‖s‖, which no budget
-            // turns into a zero.
-            stagnation_steps: Some(NEWTON_STAGNATION_STEPS),
-            stagnation_decrease: NEWTON_STAGNATION_DECREASE,
-            step_tolerance: Some(1e-12 * self.scale),
-            region: Some(self.search_region.clone()),
-            max_step: Some(max_step * self.scale),
-            ..Limits::default()
-        }
-    }
-
     fn run(
         &self,
         eval: &mut Evaluator<'_, f64>,
@@ -235,18 +296,16 @@ impl SearchContext {
         solve_with(eval, start, solver, limits, &mut crate::flow::NoObserver).ok()
     }
 
-    /// Newton on `s = 0` from `start`, each step at most `max_step` times the scale: the
-    /// converged point and the steps taken, or why not.
-    fn newton_capped(
+    /// Newton on `s = 0` from `start` under `limits` (the searches' or the mode starts'):
+    /// the converged point and the steps taken, or why not.
+    fn newton_under(
         &self,
         eval: &mut Evaluator<'_, f64>,
+        solver: &mut Newton<f64>,
         start: &[f64],
-        max_steps: usize,
-        max_step: f64,
+        limits: &Limits<f64>,
     ) -> (Result<Vec<f64>, Outcome>, usize) {
-        let mut solver = Newton::new(NewtonParams::default());
-        let limits = self.newton_limits(max_steps, max_step);
-        let Some(r) = self.run(eval, start, &mut solver, &limits) else {
+        let Some(r) = self.run(eval, start, solver, limits) else {
             return (Err(Outcome::Diverged), 0);
         };
         let converged = matches!(
@@ -264,16 +323,6 @@ impl SearchContext {
         (result, r.steps)
     }
 
-    /// Newton on `s = 0` from `start` with the searches' step cap (¼ of the scale).
-    fn newton(
-        &self,
-        eval: &mut Evaluator<'_, f64>,
-        start: &[f64],
-        max_steps: usize,
-    ) -> (Result<Vec<f64>, Outcome>, usize) {
-        self.newton_capped(eval, start, max_steps, NEWTON_MAX_STEP)
-    }
-
     /// A mode start's search: trust-region Newton with a radius of at most [`MODE_MAX_STEP`]
     /// of the scale (a Levenberg–Marquardt step where the Newton step is longer), short steps
     /// that keep near the Newton flow `θ' = −J⁻¹ s`, whose basins are bounded by the folds
@@ -285,14 +334,39 @@ impl SearchContext {
         evals: &mut Evaluators<'_>,
         start: &[f64],
     ) -> Option<Vec<f64>> {
-        self.newton_capped(
+        self.newton_under(
             &mut evals.objectives,
+            &mut evals.newton,
             start,
-            self.newton_steps,
-            MODE_MAX_STEP,
+            &self.limits.mode,
         )
         .0
         .ok()
+    }
+
+    /// The descent solver of `searcher` (B-flow, loss-flow or ascent), steps capped at
+    /// [`DESCENT_MAX_STEP`] of the scale.
+    fn descent(&self, searcher: Searcher) -> Descent<f64> {
+        // Interpolated backtracking (`ArmijoParams::interpolate`): 3–5 % fewer instructions
+        // than halving on the maps of E4 and the example wells, the same equilibria on every
+        // map of the proven suite (docs/MAPPING.md).
+        let line_search = ArmijoParams {
+            initial: DESCENT_MAX_STEP * self.scale,
+            interpolate: true,
+            ..ArmijoParams::default()
+        };
+        // Loss-flow and ascent descend a smooth function to a minimum: L-BFGS gets there in
+        // a fraction of the Armijo steps. B-flow keeps Armijo steps: B is flat far from
+        // equilibria and L-BFGS's curvature pairs mislead it there.
+        let lbfgs = StepRule::Lbfgs(LbfgsParams {
+            line_search,
+            ..LbfgsParams::default()
+        });
+        match searcher {
+            Searcher::Bflow => Descent::new(Objective::Balance, StepRule::Armijo(line_search)),
+            Searcher::Ascent => Descent::new(Objective::NegatedTotalLoss, lbfgs),
+            _ => Descent::new(Objective::TotalLoss, lbfgs),
+        }
     }
 
     /// Runs `searcher` from `start`.
@@ -305,6 +379,8 @@ impl SearchContext {
         let Evaluators {
             objectives: eval,
             terms,
+            newton,
+            descents,
         } = evals;
         let mut record = SearchRecord {
             searcher,
@@ -315,7 +391,7 @@ impl SearchContext {
             polish_steps: 0,
         };
         if searcher == Searcher::Newton {
-            let (result, steps) = self.newton(eval, start, self.newton_steps);
+            let (result, steps) = self.newton_under(eval, newton, start, &self.limits.newton);
             record.steps = steps;
             match result {
                 Ok(p) => {
@@ -326,65 +402,17 @@ impl SearchContext {
             }
             return record;
         }
-        let cap = 0.05 * self.scale;
-        // Interpolated backtracking (`ArmijoParams::interpolate`): 3–5 % fewer instructions
-        // than halving on the maps of E4 and the example wells, the same equilibria on every
-        // map of the proven suite (docs/MAPPING.md).
-        let line_search = ArmijoParams {
-            initial: cap,
-            interpolate: true,
-            ..ArmijoParams::default()
+        let (slot, limits) = match searcher {
+            Searcher::Bflow => (0, &self.limits.bflow),
+            Searcher::Lossflow => (1, &self.limits.lossflow),
+            _ => (2, &self.limits.lossflow),
         };
-        let armijo = StepRule::Armijo(line_search);
-        let (objective, limits) = match searcher {
-            Searcher::Bflow => (
-                Objective::Balance,
-                Limits {
-                    max_steps: self.bflow_steps,
-                    target_b: Some(BFLOW_HANDOFF_B),
-                    // A B-flow that settles at a positive minimum of B (spurious) would spend
-                    // its whole budget there.
-                    stagnation_steps: Some(BFLOW_STAGNATION_STEPS),
-                    stagnation_decrease: BFLOW_STAGNATION_DECREASE,
-                    // B is O(1) away from equilibria: ‖∇B‖·scale ≤ 1e-10 is a stationary
-                    // point of B.
-                    gradient_tolerance: Some(1e-10 / self.scale),
-                    region: Some(self.region.clone()),
-                    max_step: Some(cap),
-                    ..Limits::default()
-                },
-            ),
-            _ => (
-                if searcher == Searcher::Ascent {
-                    Objective::NegatedTotalLoss
-                } else {
-                    Objective::TotalLoss
-                },
-                Limits {
-                    max_steps: self.lossflow_steps,
-                    gradient_tolerance: Some(1e-4 * self.gscale),
-                    region: Some(self.region.clone()),
-                    max_step: Some(cap),
-                    ..Limits::default()
-                },
-            ),
-        };
-        // Loss-flow and ascent descend a smooth function to a minimum: L-BFGS gets there in
-        // a fraction of the Armijo steps. B-flow keeps Armijo steps: B is flat far from
-        // equilibria and L-BFGS's curvature pairs mislead it there.
-        let rule = match searcher {
-            Searcher::Bflow => armijo,
-            _ => StepRule::Lbfgs(LbfgsParams {
-                line_search,
-                ..LbfgsParams::default()
-            }),
-        };
-        let mut solver = Descent::new(objective, rule);
+        let solver = descents[slot].get_or_insert_with(|| self.descent(searcher));
         let descent_eval = match (searcher, terms.as_mut()) {
             (Searcher::Bflow, Some(terms)) => terms,
             _ => &mut *eval,
         };
-        let Some(r) = self.run(descent_eval, start, &mut solver, &limits) else {
+        let Some(r) = self.run(descent_eval, start, solver, limits) else {
             return record;
         };
         record.steps = r.steps;
@@ -406,7 +434,7 @@ impl SearchContext {
             record.point = end;
             return record;
         }
-        let (polished, steps) = self.newton(eval, &r.theta, self.newton_steps);
+        let (polished, steps) = self.newton_under(eval, newton, &r.theta, &self.limits.newton);
         record.polish_steps = steps;
         match polished {
             Ok(p) => {
