@@ -217,6 +217,11 @@ pub(crate) fn balance_unchecked<F: Real, G: AsRef<[F]>>(gradients: &[G], n: usiz
 /// B from each `||g_i||`, `||s||` and the largest gradient entry `scale`, with every square
 /// taken of a quantity divided by `scale` (so none overflows or underflows); also returns
 /// `Q / scale²`. Degenerate when `scale = 0`.
+///
+/// Where `scale = m · 2^e` (`m ∈ [½, 1)`) has `|e| ≤ 1000` (and `2^−e` is a float of the
+/// type) the quantities are multiplied by
+/// `2^−e` instead, which is exact and a multiplication rather than a division each:
+/// `B = (‖s‖·2^−e)² / Σ (‖g_i‖·2^−e)²` and `Q/scale² = Σ (‖g_i‖·2^−e)² / m²`.
 pub(crate) fn scaled_residual<F: Real>(
     gradient_norms: &[F],
     sum_norm: F,
@@ -224,6 +229,18 @@ pub(crate) fn scaled_residual<F: Real>(
 ) -> (Residual<F>, F) {
     if scale == F::zero() {
         return (Residual::Degenerate, F::zero());
+    }
+    let e = binary_exponent(scale.to_f64_lossy());
+    let down = F::lit(pow2(-e));
+    // (`2^−e` is outside an `f32`'s range for a subnormal `f32` scale.)
+    if scale.is_finite() && (-1000..=1000).contains(&e) && down.is_finite() && down > F::zero() {
+        let q = gradient_norms.iter().fold(F::zero(), |acc, &x| {
+            let y = x * down;
+            acc + y * y
+        });
+        let s = sum_norm * down;
+        let m = scale * down;
+        return (Residual::Defined { b: s * s / q }, q / (m * m));
     }
     let scaled_q = gradient_norms
         .iter()

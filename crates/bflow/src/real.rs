@@ -203,16 +203,36 @@ fn max_abs_of<F: Real>(entries: impl Iterator<Item = F>) -> F {
     m
 }
 
-/// The Euclidean norm `||a||₂`, computed with a scaled accumulator so that it neither
-/// overflows for entries near the largest float nor underflows for entries near the smallest.
+/// The Euclidean norm `||a||₂`: `√Σ a_j²` formed directly where no square can overflow and
+/// none that matters underflows, and with an accumulator scaled by the largest `|a_j|`
+/// elsewhere (entries near either end of the float range), so that it neither overflows
+/// for entries near the largest float nor underflows for entries near the smallest.
 pub fn norm_l2<F: Real>(a: &[F]) -> F {
-    norm_l2_given_max(a, norm_max(a))
+    norm_l2_from_squares(a, sum_of_squares(a))
 }
 
-/// [`norm_l2`] of `a` when its [`norm_max`] is already known (`scale`): the same number,
-/// one pass fewer.
-pub(crate) fn norm_l2_given_max<F: Real>(a: &[F], scale: F) -> F {
-    scaled_norm_of(|| a.iter().copied(), scale)
+/// `Σ a_j²`, added from 0 in order.
+pub(crate) fn sum_of_squares<F: Real>(a: &[F]) -> F {
+    a.iter().fold(F::zero(), |acc, &x| acc + x * x)
+}
+
+/// [`norm_l2`] of `a` given `sq`, its [`sum_of_squares`] (formed in the same order): `√sq`
+/// when `σ ≤ sq ≤ 1/σ` with `σ` the smallest normal float over `ε²` (`2⁻⁹¹⁸` in `f64`,
+/// `2⁻⁸⁰` in `f32`) — then no square overflowed, and the squares that underflowed lost less
+/// than `2⁻¹⁵⁶` (`f32`: `2⁻⁶⁹`) of `sq` per entry — and the scaled accumulator otherwise
+/// (also for a NaN or an infinite entry, and for `sq = 0`, which may be an underflow).
+pub(crate) fn norm_l2_from_squares<F: Real>(a: &[F], sq: F) -> F {
+    norm_of(|| a.iter().copied(), sq)
+}
+
+/// [`norm_l2_from_squares`] of `entries()`.
+fn norm_of<F: Real, I: Iterator<Item = F>>(entries: impl Fn() -> I, sq: F) -> F {
+    let low = F::min_positive_value() / (F::epsilon() * F::epsilon());
+    if sq >= low && sq <= F::one() / low {
+        return sq.sqrt();
+    }
+    let scale = max_abs_of(entries());
+    scaled_norm_of(entries, scale)
 }
 
 /// `scale · √Σ (x/scale)²` over `entries()` for their largest `|x|`, `scale` (itself when
@@ -235,7 +255,7 @@ pub fn distance<F: Real>(a: &[F], b: &[F]) -> F {
     // norm_l2 of the differences, formed twice rather than stored (no allocation: maps call
     // this for every search's end point against the equilibria near it).
     let diff = || a.iter().zip(b).map(|(&x, &y)| x - y);
-    scaled_norm_of(diff, max_abs_of(diff()))
+    norm_of(diff, diff().fold(F::zero(), |acc, x| acc + x * x))
 }
 
 /// True when every entry is finite.
@@ -255,6 +275,37 @@ mod tests {
         assert!((norm_l2(&tiny) / 5.0e-310 - 1.0).abs() < 1e-6);
         assert_eq!(norm_l2::<f64>(&[]), 0.0);
         assert!(norm_l2(&[1.0, f64::NAN]).is_nan());
+    }
+
+    /// Where the squares are summed directly and where they are scaled: the norm agrees with
+    /// the scaled accumulator to a few ulps at every magnitude, the thresholds included.
+    #[test]
+    fn norm_l2_is_the_scaled_norm_at_every_magnitude() {
+        let scaled = |a: &[f64]| {
+            let m = norm_max(a);
+            m * a.iter().map(|x| (x / m) * (x / m)).sum::<f64>().sqrt()
+        };
+        let mut checked = 0;
+        for e in (-1070..=1020).step_by(7) {
+            for shape in [[1.0, 0.5, -0.25], [3.0, -4.0, 0.0], [1.0, 1e-9, -1e-17]] {
+                let a: Vec<f64> = shape.iter().map(|x| x * 2f64.powi(e)).collect();
+                let (got, want) = (norm_l2(&a), scaled(&a));
+                if want == 0.0 || !want.is_normal() {
+                    continue;
+                }
+                assert!(
+                    (got / want - 1.0).abs() <= 4.0 * f64::EPSILON,
+                    "2^{e} {shape:?}: {got:e} vs {want:e}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 800, "{checked}");
+        // Just inside and just outside the direct range (squares summing to about 2^±918).
+        for e in [-460, -459, -458, 458, 459, 460] {
+            let a = [2f64.powi(e), -(2f64.powi(e - 1)), 2f64.powi(e - 2)];
+            assert!((norm_l2(&a) / scaled(&a) - 1.0).abs() <= 4.0 * f64::EPSILON);
+        }
     }
 
     #[test]

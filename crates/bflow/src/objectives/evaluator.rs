@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::{EvalCounts, Objectives};
 use crate::balance::{Residual, scaled_residual};
-use crate::real::{Real, all_finite, norm_l2, norm_l2_given_max, norm_max};
+use crate::real::{Real, all_finite, norm_l2, norm_l2_from_squares, norm_max};
 
 /// From this n on, objectives are evaluated in parallel and vectors reduced in parallel
 /// blocks (results do not depend on the thread count either way).
@@ -417,25 +417,28 @@ impl<'a, F: Real> Evaluator<'a, F> {
     fn serial_sums<const N: usize>(&mut self) -> Result<Sums<F>, Undefined> {
         let n = if N == 0 { self.n } else { N };
         let rows = || self.gradients.chunks_exact(n.max(1));
-        // Each gradient's largest entry once: it says whether the gradient is finite (NaN
-        // or ∞ when an entry is not), scales its norm and gives the scale below. s is
-        // 0 + g_0 (−0 becomes +0), then g_1, g_2, … in order, as `sum_gradients` forms
-        // it (0 with no objective).
+        // Each gradient's sum of squares (into `norms` for now) and largest |entry| in one
+        // pass: a NaN entry makes the sum NaN, an infinite one the maximum. s is 0 + g_0
+        // (−0 becomes +0), then g_1, g_2, … in order, as `sum_gradients` forms it (0 with no
+        // objective).
         let sum = &mut self.sum[..n];
         if self.k == 0 {
             sum.fill(F::zero());
         }
-        let mut finite = true;
-        let mut total_loss = F::zero();
-        for (i, ((m, g), &l)) in self
+        let (mut finite, mut total_loss, mut scale) = (true, F::zero(), F::zero());
+        for (i, ((q, g), &l)) in self
             .norms
             .iter_mut()
             .zip(rows())
             .zip(&self.losses)
             .enumerate()
         {
-            *m = norm_max(g);
-            finite &= m.is_finite() && l.is_finite();
+            let (sq, m) = g.iter().fold((F::zero(), F::zero()), |(sq, m), &x| {
+                (sq + x * x, m.max(x.abs()))
+            });
+            *q = sq;
+            finite &= !sq.is_nan() && m.is_finite() && l.is_finite();
+            scale = scale.max(m);
             total_loss = total_loss + l;
             for (o, &x) in sum.iter_mut().zip(g) {
                 *o = if i == 0 { F::zero() + x } else { *o + x };
@@ -444,10 +447,9 @@ impl<'a, F: Real> Evaluator<'a, F> {
         if !finite || !total_loss.is_finite() {
             return Err(Undefined::NonFinite);
         }
-        let (mut scale, mut norm_sum, mut top) = (F::zero(), F::zero(), F::zero());
+        let (mut norm_sum, mut top) = (F::zero(), F::zero());
         for (m, g) in self.norms.iter_mut().zip(rows()) {
-            scale = scale.max(*m);
-            *m = norm_l2_given_max(g, *m);
+            *m = norm_l2_from_squares(g, *m);
             norm_sum = norm_sum + *m;
             top = top.max(*m);
         }
