@@ -238,34 +238,62 @@ pub fn connect(
         })
         .map(|(k, _)| k)
         .collect();
-    saddles
+    // Each saddle's unstable direction once, then its two descents as two tasks: the threads
+    // share out the paths one by one rather than a saddle's pair at a time.
+    let directions: Vec<Option<Unstable>> = saddles.iter().map(|&k| ctx.unstable(k)).collect();
+    let paths: Vec<(usize, f64)> = (0..saddles.len())
+        .flat_map(|s| [(s, 1.0), (s, -1.0)])
+        .collect();
+    let mut sides = paths
         .par_iter()
         .map_init(
             || Evaluator::new(objectives),
-            |eval, &k| ctx.connect_one(eval, k),
+            |eval, &(s, sign)| match &directions[s] {
+                Some(u) => ctx.side(eval, saddles[s], u, sign),
+                None => {
+                    let note = "the Hessian of Σ L at the saddle is not finite or has no \
+                                negative eigenvalue: no unstable direction to descend along";
+                    Side::failed(PathEnd::Diverged, None, 0, note.into())
+                }
+            },
         )
+        .collect::<Vec<Side>>()
+        .into_iter();
+    saddles
+        .iter()
+        .zip(&directions)
+        .filter_map(|(&k, u)| {
+            let pair = [sides.next()?, sides.next()?];
+            let (lambda, delta) = u
+                .as_ref()
+                .map_or((f64::NAN, f64::NAN), |u| (u.lambda, u.delta));
+            Some(assemble(k, pair, lambda, delta))
+        })
         .collect()
 }
 
+/// A saddle's unstable direction: the eigenvalue `lambda < 0` of the Hessian of `Σ L`, its
+/// eigenvector `v` (the largest component, the first on ties, positive) and the displacement
+/// `delta` along it at which the descents start.
+struct Unstable {
+    lambda: f64,
+    v: Vec<f64>,
+    delta: f64,
+}
+
 impl Context<'_> {
-    fn connect_one(&self, eval: &mut Evaluator<'_, f64>, k: usize) -> Connection {
-        let saddle = &self.equilibria[k];
-        let p = &saddle.point;
+    /// The unstable direction of saddle `k`, or `None` when its Hessian is not finite or
+    /// has no negative eigenvalue.
+    fn unstable(&self, k: usize) -> Option<Unstable> {
+        let p = &self.equilibria[k].point;
         let n = p.len();
         let eig = Some(sum_hessian(self.objectives, p))
             .filter(|h| all_finite(h))
             .and_then(|h| crate::linalg::symmetric_eigen(&h, n));
-        let unstable = eig
+        let (lambda, mut v) = eig
             .as_ref()
             .and_then(|e| e.values.first().map(|&l| (l, e.vector(0))))
-            .filter(|(l, _)| *l < 0.0);
-        let Some((lambda, mut v)) = unstable else {
-            let note = "the Hessian of Σ L at the saddle is not finite or has no negative \
-                        eigenvalue: no unstable direction to descend along";
-            let side = || Side::failed(PathEnd::Diverged, None, 0, note.into());
-            return assemble(k, [side(), side()], f64::NAN, f64::NAN);
-        };
-        // The sign: the largest component (the first, on ties) positive.
+            .filter(|(l, _)| *l < 0.0)?;
         let big = v
             .iter()
             .enumerate()
@@ -277,15 +305,19 @@ impl Context<'_> {
             .map(|i| self.objectives.loss(i, p).abs())
             .sum();
         let delta = displacement(lambda, magnitude, self.scale);
-        let sides = [1.0, -1.0].map(|sign| {
-            let start: Vec<f64> = p
-                .iter()
-                .zip(&v)
-                .map(|(x, d)| x + sign * delta * d)
-                .collect();
-            self.descend(eval, saddle, &start)
-        });
-        assemble(k, sides, lambda, delta)
+        Some(Unstable { lambda, v, delta })
+    }
+
+    /// The descent from saddle `k` displaced by `sign · delta` along its unstable direction.
+    fn side(&self, eval: &mut Evaluator<'_, f64>, k: usize, u: &Unstable, sign: f64) -> Side {
+        let saddle = &self.equilibria[k];
+        let start: Vec<f64> = saddle
+            .point
+            .iter()
+            .zip(&u.v)
+            .map(|(x, d)| x + sign * u.delta * d)
+            .collect();
+        self.descend(eval, saddle, &start)
     }
 
     /// Descends from `start`, polishes, and matches the end.
