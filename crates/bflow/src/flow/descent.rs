@@ -370,6 +370,15 @@ impl<F: Real> Memory<F> {
         self.has_prev = false;
     }
 
+    /// The ring index of pair `k` counted from the oldest, `(head + k) mod m` for `k ≤ m`
+    /// (by a comparison: the integer division of `%` was most of the two-loop recursion's
+    /// index arithmetic).
+    fn slot(&self, k: usize) -> usize {
+        let i = self.head + k;
+        let m = self.capacity();
+        if i >= m { i - m } else { i }
+    }
+
     /// The number of pairs it holds at most.
     fn capacity(&self) -> usize {
         self.rho.len()
@@ -394,7 +403,7 @@ impl<F: Real> Memory<F> {
                 acc + (theta[j] - pt[j]) * (grad[j] - pg[j])
             });
             if sy > F::zero() && sy.is_finite() {
-                let slot = (self.head + self.len) % m;
+                let slot = self.slot(self.len);
                 let at = slot * self.n;
                 for j in 0..theta.len() {
                     self.s[at + j] = theta[j] - pt[j];
@@ -404,7 +413,7 @@ impl<F: Real> Memory<F> {
                 if self.len < m {
                     self.len += 1;
                 } else {
-                    self.head = (self.head + 1) % m;
+                    self.head = self.slot(1);
                 }
             }
         }
@@ -415,10 +424,9 @@ impl<F: Real> Memory<F> {
 
     /// `d = −H g` by the two-loop recursion.
     fn direction(&mut self, grad: &[F], d: &mut [F]) {
-        let m = self.capacity();
         d.iter_mut().zip(grad).for_each(|(q, &g)| *q = g);
         for k in (0..self.len).rev() {
-            let i = (self.head + k) % m;
+            let i = self.slot(k);
             let a = self.rho[i] * dot(self.s(i), d);
             self.alpha[i] = a;
             d.iter_mut()
@@ -426,12 +434,12 @@ impl<F: Real> Memory<F> {
                 .for_each(|(q, &y)| *q = *q - a * y);
         }
         if self.len > 0 {
-            let i = (self.head + self.len - 1) % m;
+            let i = self.slot(self.len - 1);
             let gamma = F::one() / (self.rho[i] * dot(self.y(i), self.y(i)));
             d.iter_mut().for_each(|q| *q = *q * gamma);
         }
         for k in 0..self.len {
-            let i = (self.head + k) % m;
+            let i = self.slot(k);
             let b = self.rho[i] * dot(self.y(i), d);
             let a = self.alpha[i];
             d.iter_mut()
