@@ -59,10 +59,14 @@ pub struct ModeSearch {
 }
 
 /// The mode starts of a map whose starts found `acc.clusters` (see the module docs).
+///
+/// `boxes` are the certified uniqueness boxes of equilibria the map has (a point and an
+/// ∞-norm radius): a search that enters one ends there ([`SearchContext::mode_newton`]).
 pub(crate) fn mode_search(
     objectives: &dyn Objectives<f64>,
     ctx: &SearchContext,
     acc: &Accumulator,
+    boxes: &[(&[f64], f64)],
     deadline: Option<Instant>,
 ) -> ModeSearch {
     let late = AtomicBool::new(false);
@@ -88,7 +92,7 @@ pub(crate) fn mode_search(
                         late.store(true, Ordering::Relaxed);
                         return (false, None);
                     }
-                    (true, ctx.mode_newton(evals, start))
+                    (true, ctx.mode_newton(evals, start, boxes))
                 },
             )
             .collect();

@@ -2,9 +2,11 @@
 //! a trust-region Newton search on `s = 0`, B-flow (Armijo), loss-flow and ascent (L-BFGS on
 //! ±Σ L), the last three ending in a Newton polish.
 
+use std::ops::ControlFlow;
+
 use crate::flow::{
-    ArmijoParams, Descent, LbfgsParams, Limits, Newton, NewtonParams, Objective, RunReport, Solver,
-    StepRule, StopReason, solve_with,
+    ArmijoParams, Descent, LbfgsParams, Limits, Newton, NewtonParams, Objective, Observation,
+    Observer, RunReport, Solver, StepRule, StopReason, solve_with,
 };
 use crate::objectives::{Evaluator, Objectives};
 use crate::real::all_finite;
@@ -305,7 +307,20 @@ impl SearchContext {
         start: &[f64],
         limits: &Limits<f64>,
     ) -> (Result<Vec<f64>, Outcome>, usize) {
-        let Some(r) = self.run(eval, start, solver, limits) else {
+        self.newton_observed(eval, solver, start, limits, &mut crate::flow::NoObserver)
+    }
+
+    /// [`newton_under`](Self::newton_under) with an observer (a run it stops is
+    /// `Unresolved`).
+    fn newton_observed(
+        &self,
+        eval: &mut Evaluator<'_, f64>,
+        solver: &mut Newton<f64>,
+        start: &[f64],
+        limits: &Limits<f64>,
+        observer: &mut dyn Observer<f64>,
+    ) -> (Result<Vec<f64>, Outcome>, usize) {
+        let Some(r) = solve_with(eval, start, solver, limits, observer).ok() else {
             return (Err(Outcome::Diverged), 0);
         };
         let converged = matches!(
@@ -328,17 +343,35 @@ impl SearchContext {
     /// that keep near the Newton flow `θ' = −J⁻¹ s`, whose basins are bounded by the folds
     /// where `J` is singular — so a start past the fold between an extremum and a saddle
     /// tends to the saddle, where long steps can jump anywhere. The equilibrium reached, if
-    /// any.
+    /// any; `None` also when an iterate enters one of the `known` boxes (a point and an
+    /// ∞-norm radius: an equilibrium's certified uniqueness box, [`Certificate`]'s
+    /// `unique_radius`), where the Krawczyk test proved the Newton operator a contraction
+    /// with that equilibrium its only zero: the search would end there, at an equilibrium
+    /// the map has, and its last steps (two or three of a mode search's eight or so) would
+    /// only polish it.
+    ///
+    /// [`Certificate`]: super::certify::Certificate
     pub(crate) fn mode_newton(
         &self,
         evals: &mut Evaluators<'_>,
         start: &[f64],
+        known: &[(&[f64], f64)],
     ) -> Option<Vec<f64>> {
-        self.newton_under(
+        let mut arrived = |at: &Observation<'_, f64>| {
+            let inside =
+                |&(p, r): &(&[f64], f64)| at.theta.iter().zip(p).all(|(x, c)| (x - c).abs() <= r);
+            if known.iter().any(inside) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        self.newton_observed(
             &mut evals.objectives,
             &mut evals.newton,
             start,
             &self.limits.mode,
+            &mut arrived,
         )
         .0
         .ok()

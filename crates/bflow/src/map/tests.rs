@@ -969,3 +969,45 @@ fn a_time_limit_reached_during_the_mode_starts_cuts_them_short_and_says_so() {
     };
     assert_eq!(points(&cut), points(&whole));
 }
+
+/// A mode start's Newton search ends as soon as it enters a certified uniqueness box of an
+/// equilibrium the map has: from inside the box it reports nothing (the map has that
+/// equilibrium), without the box it polishes to the same equilibrium, and a search that
+/// never enters the box still reaches its own.
+#[test]
+fn a_mode_search_that_enters_a_known_certified_box_ends_there() {
+    let problem = himmelblau_split::<f64>();
+    let map = map_equilibria(
+        &problem,
+        &MapParams {
+            starts: Some(64),
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    let region = problem.region.clone().unwrap();
+    let obj = problem.objectives.as_ref();
+    let (scale, gscale) = (scale_of(&region), gradient_scale(obj, &region));
+    let ctx = search_context(&region, scale, gscale, &MapParams::default());
+    let mut evals = search::Evaluators::new(obj);
+    let e = map
+        .equilibria
+        .iter()
+        .find(|e| e.classification.kind == Kind::Minimum)
+        .unwrap();
+    let r = e.certificate.unique_radius.unwrap();
+    let boxes = [(e.point.as_slice(), r)];
+    let inside: Vec<f64> = e.point.iter().map(|x| x + 0.5 * r).collect();
+    assert_eq!(ctx.mode_newton(&mut evals, &inside, &boxes), None);
+    let reached = ctx.mode_newton(&mut evals, &inside, &[]).unwrap();
+    assert!(distance(&reached, &e.point) < 1e-9 * scale, "{reached:?}");
+    // Another equilibrium's neighbourhood: its search never comes near the box.
+    let other = map
+        .equilibria
+        .iter()
+        .find(|o| distance(&o.point, &e.point) > 0.2 * scale)
+        .unwrap();
+    let near: Vec<f64> = other.point.iter().map(|x| x + 1e-3 * scale).collect();
+    let got = ctx.mode_newton(&mut evals, &near, &boxes).unwrap();
+    assert!(distance(&got, &other.point) < 1e-9 * scale, "{got:?}");
+}
