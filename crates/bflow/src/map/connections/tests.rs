@@ -392,3 +392,44 @@ fn displacement_without_a_negative_eigenvalue_is_the_smallest() {
     assert_eq!(displacement(-3.0, 0.0, 2.0), 2e-6);
     assert_eq!(displacement(f64::NAN, 1.0, 2.0), 2e-6);
 }
+
+/// A path ends as it enters the ball inscribed in a minimum's certified box: the same minima
+/// and barriers as the paths without the boxes (which descend to the gradient tolerance and
+/// polish), in fewer steps on every side, and the end is the map's point itself.
+#[test]
+fn a_path_that_enters_a_minimums_certified_ball_ends_there() {
+    for name in ["muller-brown.toml", "gaussian-wells-3d.toml"] {
+        let p = example(name);
+        let map = mapped(&p, 256);
+        let region = p.region.clone().unwrap();
+        let with = connect(
+            &*p.objectives,
+            &region,
+            &map.equilibria,
+            &ConnectionParams::default(),
+        );
+        let mut bare = map.equilibria.clone();
+        bare.iter_mut()
+            .for_each(|e| e.certificate.unique_radius = None);
+        let without = connect(&*p.objectives, &region, &bare, &ConnectionParams::default());
+        assert!(!with.is_empty(), "{name}");
+        for (a, b) in with.iter().zip(&without) {
+            assert_eq!(a.minima, b.minima, "{name}");
+            assert_eq!(a.outcomes, [PathEnd::Minimum; 2], "{name}");
+            assert_eq!(a.barriers, b.barriers, "{name}");
+            for side in 0..2 {
+                assert!(
+                    a.steps[side] < b.steps[side],
+                    "{name}: {:?} {:?}",
+                    a.steps,
+                    b.steps
+                );
+                let m = a.minima[side].unwrap();
+                assert_eq!(
+                    a.ends[side].as_deref(),
+                    Some(map.equilibria[m].point.as_slice())
+                );
+            }
+        }
+    }
+}
