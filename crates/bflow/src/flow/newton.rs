@@ -631,8 +631,10 @@ fn lm_parameter(values: &[f64], s_hat: &[f64], radius: f64) -> f64 {
             .iter()
             .zip(values)
             .fold((0.0, 0.0), |(sq, cube), (&h, &l)| {
-                let t = l * h / (l * l + mu);
-                (sq + t * t, cube + t * t / (l * l + mu))
+                // One division per eigenvalue: t = λh/(λ² + μ) and t²/(λ² + μ) from 1/(λ² + μ).
+                let r = 1.0 / (l * l + mu);
+                let t = l * h * r;
+                (sq + t * t, cube + t * t * r)
             });
         (sq.sqrt(), cube)
     };
@@ -654,7 +656,8 @@ fn lm_parameter(values: &[f64], s_hat: &[f64], radius: f64) -> f64 {
                 return mu;
             }
         }
-        if (hi / lo).ln() < 1e-12 {
+        // The bracket is closed to 1e-12 relative (ln(hi/lo) < 1e-12, without the logarithm).
+        if hi / lo < 1.0 + 1e-12 {
             return hi;
         }
         // φ = 1/‖d‖ − 1/radius, φ' = Σ λ²h²/(λ² + μ)³ / ‖d‖³.
