@@ -48,9 +48,9 @@ pub struct MapArgs {
     /// A built-in problem name or a path to a problem file; it must have a region.
     pub problem: String,
     /// A fixed number of starts N (Halton points in the region). Without it the map runs
-    /// rounds (F = 128, 256, 512, 2048, 8192 starts for n ≤ 2, 3, 4, 5, ≥ 6 parameters, then
-    /// ending at 2F, 2.5F, 3F, 3.5F, 4F, 5F, …) until the last half of its starts found
-    /// nothing new and it looks complete (or --max-starts / --max-time).
+    /// rounds (F = 128, 512, 2048, 8192 starts for n ≤ 3, 4, 5, ≥ 6 parameters — without mode
+    /// starts 256 in 3-D — then ending at 2F, 2.5F, 3F, 3.5F, 4F, 5F, …) until the last half
+    /// of its starts found nothing new and it looks complete (or --max-starts / --max-time).
     #[arg(long, value_name = "N", value_parser = parse_starts)]
     pub starts: Option<usize>,
     /// The most starts an adaptive map (no --starts) runs.

@@ -218,7 +218,9 @@ pub enum Step {
 /// A method as a step function: it turns the current state into the next (argmin's
 /// `Solver::next_iter`). The driver owns the loop, the limits and the observers.
 pub trait Solver<F: Real> {
-    /// Prepares per-run memory for dimension n (called once before the first step).
+    /// Prepares per-run memory for dimension n (called once before the first step of every
+    /// run). It starts the run as a new solver would, so one solver can serve run after run
+    /// (the library's solvers reuse their buffers).
     fn init(&mut self, n: usize);
 
     /// Computes the next iterate: evaluates trial points through `ctx`, accepts one with

@@ -40,8 +40,9 @@
 //!
 //! A side that leaves the region, diverges, does not settle, or ends at an equilibrium that
 //! is not one of the map's minima has no minimum (`None`); [`PathEnd`] says which, and the
-//! note says more. Every saddle costs two descents and two polishes; saddles are handled in
-//! parallel and collected in order, so the result does not depend on the thread count, and
+//! note says more. Every saddle costs two descents, each polished unless it ended in a
+//! minimum's ball; the paths run in parallel and are collected in saddle order, so the
+//! result does not depend on the thread count, and
 //! it depends on the equilibria only (not on the starts that found them): a merged map
 //! recomputes exactly the connections of the unsharded one.
 
