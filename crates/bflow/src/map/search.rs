@@ -5,8 +5,8 @@
 use std::ops::ControlFlow;
 
 use crate::flow::{
-    ArmijoParams, Descent, LbfgsParams, Limits, Newton, NewtonParams, Objective, Observation,
-    Observer, RunReport, Solver, StepRule, StopReason, solve_with,
+    ArmijoParams, Descent, LbfgsParams, Limits, Newton, NewtonParams, NoObserver, Objective,
+    Observation, Observer, RunReport, Solver, StepRule, StopReason, solve_with,
 };
 use crate::objectives::{Evaluator, Objectives};
 use crate::real::all_finite;
@@ -295,24 +295,13 @@ impl SearchContext {
         solver: &mut dyn Solver<f64>,
         limits: &Limits<f64>,
     ) -> Option<RunReport<f64>> {
-        solve_with(eval, start, solver, limits, &mut crate::flow::NoObserver).ok()
+        solve_with(eval, start, solver, limits, &mut NoObserver).ok()
     }
 
-    /// Newton on `s = 0` from `start` under `limits` (the searches' or the mode starts'):
-    /// the converged point and the steps taken, or why not.
+    /// Newton on `s = 0` from `start` under `limits` (the searches' or the mode starts'),
+    /// watched by `observer` (a run it stops is `Unresolved`): the converged point and the
+    /// steps taken, or why not.
     fn newton_under(
-        &self,
-        eval: &mut Evaluator<'_, f64>,
-        solver: &mut Newton<f64>,
-        start: &[f64],
-        limits: &Limits<f64>,
-    ) -> (Result<Vec<f64>, Outcome>, usize) {
-        self.newton_observed(eval, solver, start, limits, &mut crate::flow::NoObserver)
-    }
-
-    /// [`newton_under`](Self::newton_under) with an observer (a run it stops is
-    /// `Unresolved`).
-    fn newton_observed(
         &self,
         eval: &mut Evaluator<'_, f64>,
         solver: &mut Newton<f64>,
@@ -366,7 +355,7 @@ impl SearchContext {
                 ControlFlow::Continue(())
             }
         };
-        self.newton_observed(
+        self.newton_under(
             &mut evals.objectives,
             &mut evals.newton,
             start,
@@ -424,7 +413,8 @@ impl SearchContext {
             polish_steps: 0,
         };
         if searcher == Searcher::Newton {
-            let (result, steps) = self.newton_under(eval, newton, start, &self.limits.newton);
+            let (result, steps) =
+                self.newton_under(eval, newton, start, &self.limits.newton, &mut NoObserver);
             record.steps = steps;
             match result {
                 Ok(p) => {
@@ -467,7 +457,8 @@ impl SearchContext {
             record.point = end;
             return record;
         }
-        let (polished, steps) = self.newton_under(eval, newton, &r.theta, &self.limits.newton);
+        let (polished, steps) =
+            self.newton_under(eval, newton, &r.theta, &self.limits.newton, &mut NoObserver);
         record.polish_steps = steps;
         match polished {
             Ok(p) => {
