@@ -484,20 +484,7 @@ fn inverse_step_3<F: Real>(
             norm_inv += x * x;
         }
     }
-    let norm_inv = norm_inv.sqrt();
-    if !norm_inv.is_finite() || norm_j * norm_inv > 0.25 / tol {
-        return None;
-    }
-    for (o, row) in w.out.iter_mut().zip(w.inverse.chunks_exact(3)) {
-        *o = -row.iter().zip(&w.s_unit).map(|(&m, &u)| m * u).sum::<f64>();
-    }
-    if !w.out.iter().all(|x| x.is_finite()) {
-        return None;
-    }
-    for (d, &x) in d.iter_mut().zip(&w.out) {
-        *d = F::lit(x);
-    }
-    Some(w.out.iter().map(|x| x * x).sum::<f64>().sqrt())
+    step_from_inverse(w, 3, (norm_j, norm_inv.sqrt(), tol), d)
 }
 
 /// [`inverse_step`] for `n = N`: `[J | I]` is held as its two halves `a` and `inv`, each row
@@ -554,11 +541,22 @@ fn inverse_step_n<const N: usize, F: Real>(
             norm_inv += x * x;
         }
     }
-    let norm_inv = norm_inv.sqrt();
+    step_from_inverse(w, N, (norm_j, norm_inv.sqrt(), tol), d)
+}
+
+/// The end of an inverse step: given `‖J‖_F`, `‖J⁻¹‖_F` (of the same scaling of J) and
+/// `J⁻¹` in `w.inverse` (n × n), the step `d = −J⁻¹ s/‖s‖` into `w.out` and `d` when the
+/// condition test `‖J‖_F ‖J⁻¹‖_F ≤ 1/(4 · tol)` holds and every entry is finite; `‖d‖`.
+fn step_from_inverse<F: Real>(
+    w: &mut DenseScratch,
+    n: usize,
+    (norm_j, norm_inv, tol): (f64, f64, f64),
+    d: &mut [F],
+) -> Option<f64> {
     if !norm_inv.is_finite() || norm_j * norm_inv > 0.25 / tol {
         return None;
     }
-    for (o, row) in w.out.iter_mut().zip(&inv) {
+    for (o, row) in w.out.iter_mut().zip(w.inverse.chunks_exact(n)) {
         *o = -row.iter().zip(&w.s_unit).map(|(&m, &u)| m * u).sum::<f64>();
     }
     if !w.out.iter().all(|x| x.is_finite()) {

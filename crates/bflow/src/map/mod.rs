@@ -966,11 +966,11 @@ fn assemble_map(
     let cut_short = matches!(stopped.as_str(), "time-limit" | "interrupted");
     let modes = if params.mode_starts && !cut_short {
         let ctx = search_context(&region, scale, gscale, &params);
-        let known: Vec<(&[f64], f64)> = equilibria
+        let boxes: Vec<(&[f64], f64)> = equilibria
             .iter()
             .filter_map(|e| Some((e.point.as_slice(), e.certificate.unique_radius?)))
             .collect();
-        modes::mode_search(obj, &ctx, &acc, &known, deadline)
+        modes::mode_search(obj, &ctx, &acc, &boxes, deadline)
     } else {
         ModeSearch::default()
     };
