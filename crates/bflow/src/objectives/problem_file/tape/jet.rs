@@ -226,6 +226,82 @@ pub(crate) enum Term {
         j: u32,
         sign: f64,
     },
+    /// The commonest [`OfVariable`](Term::OfVariable), `(θ_j·m + c)²` (a square of one
+    /// affine step of a variable, nothing after it: `(x − a)²`), with its arithmetic
+    /// written out: `y = θ_j·m + c`, value `y·y`, `d₁ = (2y)·m`, `d₂ = (2m)·m` (kept in
+    /// `d2`). Those are the operations the shaped term performs once its identity steps
+    /// `v·1 + (−0)` (exact) are dropped, in the same order, so the same numbers.
+    SquareOfVariable {
+        a: u32,
+        m: f64,
+        c: f64,
+        d2: f64,
+        j: u32,
+        sign: f64,
+    },
+}
+
+impl JetProgram {
+    /// The program with every [`Term::SquareOfVariable`] spelt as the general
+    /// [`Term::OfVariable`] it stands for (identity steps around it), to compare sweeps.
+    #[cfg(test)]
+    pub(crate) fn with_general_terms(&self) -> (JetProgram, usize) {
+        let identity = (1.0, -0.0);
+        let mut general = self.clone();
+        let mut count = 0;
+        for term in &mut general.terms {
+            if let Term::SquareOfVariable {
+                a, m, c, j, sign, ..
+            } = *term
+            {
+                count += 1;
+                *term = Term::OfVariable {
+                    shape: Shape {
+                        a,
+                        pre: [identity, (m, c)],
+                        post: [identity; 2],
+                        out: u32::MAX,
+                    },
+                    u: Un::Square,
+                    j,
+                    sign,
+                };
+            }
+        }
+        (general, count)
+    }
+}
+
+/// Whether an affine step is the identity `v·1 + (−0)` (bit for bit: `v + 0` is not, it
+/// turns −0 into +0).
+fn is_identity((m, a): (f64, f64)) -> bool {
+    m.to_bits() == 1f64.to_bits() && a.to_bits() == (-0f64).to_bits()
+}
+
+impl Term {
+    /// A term of one variable, made a [`SquareOfVariable`](Term::SquareOfVariable) when it
+    /// is one.
+    fn of_variable(shape: Shape, u: Un, j: u32, sign: f64) -> Term {
+        let [first, second] = shape.pre;
+        let step = match (is_identity(first), is_identity(second)) {
+            (true, _) => Some(second),
+            (false, true) => Some(first),
+            (false, false) => None,
+        };
+        match step {
+            Some((m, c)) if u == Un::Square && shape.post.iter().all(|&p| is_identity(p)) => {
+                Term::SquareOfVariable {
+                    a: shape.a,
+                    m,
+                    c,
+                    d2: (2.0 * m) * m,
+                    j,
+                    sign,
+                }
+            }
+            _ => Term::OfVariable { shape, u, j, sign },
+        }
+    }
 }
 
 impl Term {
@@ -234,6 +310,7 @@ impl Term {
         match self {
             Term::Slot(a, _) => a,
             Term::OfVariable { shape, .. } => shape.a,
+            Term::SquareOfVariable { a, .. } => a,
         }
     }
 }
@@ -618,7 +695,7 @@ fn inline_terms_of_one_variable(
             _ => return None,
         };
         let j = variable[shape.a as usize];
-        (j != u32::MAX).then_some((at, Term::OfVariable { shape, u, j, sign }))
+        (j != u32::MAX).then_some((at, Term::of_variable(shape, u, j, sign)))
     };
     // Where each instruction's slots go: itself, or the sum that took it in.
     let mut goes_to: Vec<u32> = (0..program.len() as u32).collect();
@@ -952,6 +1029,17 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                         }
                         (z, g, h)
                     }
+                    Term::SquareOfVariable { a, m, c, d2, j, .. } => {
+                        let y = vg[a as usize][0] * m + c;
+                        let z = y * y;
+                        poison += mark(y) + mark(z);
+                        let (mut g, mut h) = ([0.0; N], zero_h);
+                        g[j as usize] = (2.0 * y) * m;
+                        if SECOND {
+                            h[packed[j as usize][j as usize]] = d2;
+                        }
+                        (z, g, h)
+                    }
                 };
                 for term in &terms[1..] {
                     match *term {
@@ -977,6 +1065,24 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                             g[j] += sign * d1;
                             if SECOND {
                                 h[jj] += sign * d2;
+                            }
+                        }
+                        Term::SquareOfVariable {
+                            a,
+                            m,
+                            c,
+                            d2,
+                            j,
+                            sign,
+                        } => {
+                            let y = vg[a as usize][0] * m + c;
+                            let z = y * y;
+                            poison += mark(y) + mark(z);
+                            let j = j as usize;
+                            s += sign * z;
+                            g[j] += sign * ((2.0 * y) * m);
+                            if SECOND {
+                                h[packed[j][j]] += sign * d2;
                             }
                         }
                     }

@@ -895,3 +895,58 @@ fn a_held_sweep_answers_only_its_own_tape_and_point() {
         assert!(h.iter().any(|&x| x != 0.0));
     }
 }
+
+/// A square of one affine step of a variable is swept by its own arithmetic
+/// (`Term::SquareOfVariable`); it must give the bits of the general shaped term it stands
+/// for — values, gradients and Hessians, signed zeros and overflow included.
+#[test]
+fn squares_of_variables_sweep_to_the_bits_of_the_general_term() {
+    let (c, _) = compile(
+        &[
+            "-1.18 * exp(-((x - (-0.44))^2 + (y - 1.06)^2 + (z + 0.99)^2) / 1.125)",
+            "(2*x - 1)^2 - (y*3)^2 + (-z)^2",
+            "0.5 * (x^2 + y^2 + z^2) / 2",
+            "(x - 1e200)^2 + x*y",
+        ],
+        &VARS,
+    );
+    let program = &c.tape.jet;
+    let (general, count) = program.with_general_terms();
+    // Three in the first objective, two in the second (`(2x − 1)²` has two affine steps
+    // before its square and stays general), three in the third, one in the last.
+    assert_eq!(count, 9);
+    let slots = c.tape.ops.len();
+    let points: [[f64; 3]; 6] = [
+        [0.3, -1.2, 2.5],
+        [-0.0, 0.0, -0.0],
+        [0.5, 0.0, -0.99],
+        [-0.44, 1.06, -0.99],
+        [1e200, -3e155, 7.0],
+        [f64::NAN, 1.0, 2.0],
+    ];
+    for theta in points {
+        let sweep = |p: &super::jet::JetProgram| {
+            let mut vg = vec![[0.0; 4]; slots];
+            let mut hes = vec![[0.0; 6]; slots];
+            let order = 0..p.ops.len();
+            let ok = super::jet::jet::<3, 4, 6, true>(
+                p,
+                &c.tape.consts,
+                &p.vars,
+                order,
+                &theta,
+                &mut vg,
+                &mut hes,
+            );
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let roots: Vec<_> = c
+                .tape
+                .roots
+                .iter()
+                .map(|&r| (bits(&vg[r as usize]), bits(&hes[r as usize])))
+                .collect();
+            (ok, roots)
+        };
+        assert_eq!(sweep(program), sweep(&general), "at {theta:?}");
+    }
+}
