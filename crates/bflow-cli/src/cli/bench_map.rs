@@ -149,6 +149,14 @@ pub fn bench_map(args: &MapBenchArgs) -> Result<(), CliError> {
         bflow.starts_per_second,
         bflow.threads
     );
+    if let (Some(cpu), Some(waiting)) = (bflow.cpu_seconds, bflow.waiting_seconds) {
+        outln!(
+            "       its threads: {cpu:.3} s on a CPU, {waiting:.3} s ready but waiting for one \
+             (medians; {:.1} of {} threads' worth of the wall time ran)",
+            cpu / bflow.seconds,
+            bflow.threads
+        );
+    }
 
     let scipy = match &file {
         None => None,

@@ -13,6 +13,7 @@
 //! seconds measured the drift as much as the ratio). Figures are medians over the repeats: seconds the
 //! mean of the two middle values for an even count, starts and counts the lower middle.
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -40,9 +41,73 @@ pub struct MapRun {
     /// The equilibria's points (not in the JSON: the peer's input carries them).
     #[serde(skip)]
     pub equilibria: Vec<Vec<f64>>,
+    /// What the process's threads did during the map (`null` where the OS does not say).
+    pub threads: Option<ThreadTimes>,
 }
 
-/// Maps `problem` once with [`MapParams::default`] and `seed`, timed.
+/// Time summed over a process's threads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ThreadTimes {
+    /// Seconds on a CPU.
+    pub cpu: f64,
+    /// Seconds ready to run but waiting for a CPU (on a run queue).
+    pub waiting: f64,
+}
+
+/// Each thread's counters at one moment: thread id → (nanoseconds on a CPU, nanoseconds
+/// waiting on a run queue), as Linux's `/proc/self/task/*/schedstat` gives them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ThreadSample(BTreeMap<u64, (u64, u64)>);
+
+impl ThreadSample {
+    /// What the threads did since `earlier`: each thread's counters less its counters then
+    /// (all of them for a thread started since). A thread that ended in between is left out,
+    /// so the figures never go down when threads come and go.
+    pub fn since(&self, earlier: &ThreadSample) -> ThreadTimes {
+        let (mut cpu, mut waiting) = (0u64, 0u64);
+        for (tid, &(run, wait)) in &self.0 {
+            let (run0, wait0) = earlier.0.get(tid).copied().unwrap_or((0, 0));
+            cpu += run.saturating_sub(run0);
+            waiting += wait.saturating_sub(wait0);
+        }
+        ThreadTimes {
+            cpu: cpu as f64 / 1e9,
+            waiting: waiting as f64 / 1e9,
+        }
+    }
+}
+
+/// The process's threads' counters now ([`ThreadSample`]); `None` where there is no
+/// `/proc/self/task` (another OS). A thread that ends while it is read is left out.
+///
+/// Why: with two threads a map's wall time says nothing of whether both ran. On this
+/// project's 2-vCPU virtual machine a map started after an idle pause often runs its two
+/// worker threads on one vCPU, taking turns (the guest's scheduler wakes the second onto
+/// the busy one); the waiting time shows it.
+pub fn sample_threads() -> Option<ThreadSample> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut sample = ThreadSample::default();
+    for task in tasks.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let mut fields = text.split_whitespace().map(str::parse::<u64>);
+        if let (Some(Ok(run)), Some(Ok(wait))) = (fields.next(), fields.next()) {
+            sample.0.insert(tid, (run, wait));
+        }
+    }
+    Some(sample)
+}
+
+/// Maps `problem` once with [`MapParams::default`] and `seed`, timed, with what the process's
+/// threads did meanwhile ([`sample_threads`]).
 ///
 /// # Errors
 /// As [`Mapper::new`], [`Mapper::run`] and [`Mapper::finish`] (a problem without a region,
@@ -52,6 +117,7 @@ pub fn map_once(problem: &Problem<f64>, seed: u64) -> Result<MapRun> {
         seed,
         ..MapParams::default()
     };
+    let before = sample_threads();
     let t = Instant::now();
     let mut mapper = Mapper::new(problem, &params)?;
     mapper.run(&mut MapControl {
@@ -63,6 +129,7 @@ pub fn map_once(problem: &Problem<f64>, seed: u64) -> Result<MapRun> {
     })?;
     let map = mapper.finish()?;
     let seconds = t.elapsed().as_secs_f64();
+    let threads = before.zip(sample_threads()).map(|(a, b)| b.since(&a));
     Ok(MapRun {
         seed,
         seconds,
@@ -70,6 +137,7 @@ pub fn map_once(problem: &Problem<f64>, seed: u64) -> Result<MapRun> {
         found: map.equilibria.len(),
         stopped: map.completeness.stopped.clone(),
         equilibria: map.equilibria.iter().map(|e| e.point.clone()).collect(),
+        threads,
     })
 }
 
@@ -202,6 +270,11 @@ pub struct BflowSummary {
     pub starts_per_second: f64,
     /// rayon worker threads the map ran on.
     pub threads: usize,
+    /// Median seconds the process's threads spent on a CPU during a map (`null` where
+    /// [`sample_threads`] is not available).
+    pub cpu_seconds: Option<f64>,
+    /// Median seconds they spent ready to run but waiting for a CPU.
+    pub waiting_seconds: Option<f64>,
     /// Every repeat.
     pub runs: Vec<MapRun>,
 }
@@ -253,6 +326,10 @@ pub fn summarise_bflow(runs: Vec<MapRun>) -> BflowSummary {
     let starts = median_count(&runs.iter().map(|r| r.starts).collect::<Vec<_>>());
     let found = median_count(&runs.iter().map(|r| r.found).collect::<Vec<_>>());
     let stopped = most_common(runs.iter().map(|r| r.stopped.as_str()));
+    let times: Vec<ThreadTimes> = runs.iter().filter_map(|r| r.threads).collect();
+    let of_times = |f: fn(&ThreadTimes) -> f64| {
+        (!times.is_empty()).then(|| median(&times.iter().map(f).collect::<Vec<_>>()))
+    };
     BflowSummary {
         seconds,
         starts,
@@ -260,6 +337,8 @@ pub fn summarise_bflow(runs: Vec<MapRun>) -> BflowSummary {
         stopped,
         starts_per_second: starts as f64 / seconds,
         threads: rayon::current_num_threads(),
+        cpu_seconds: of_times(|t| t.cpu),
+        waiting_seconds: of_times(|t| t.waiting),
         runs,
     }
 }
@@ -301,6 +380,37 @@ fn most_common<'a>(items: impl Iterator<Item = &'a str>) -> String {
 mod tests {
     use super::*;
 
+    /// The threads' CPU time grows while this thread computes (on Linux, where it is read),
+    /// whatever other threads start and end meanwhile.
+    #[test]
+    fn thread_samples_count_this_threads_work() {
+        let start = sample_threads();
+        if cfg!(target_os = "linux") {
+            assert!(start.as_ref().is_some_and(|s| !s.0.is_empty()));
+        }
+        let Some(start) = start else { return };
+        let clock = Instant::now();
+        let mut x = 1.0f64;
+        let mut spent = ThreadTimes {
+            cpu: 0.0,
+            waiting: 0.0,
+        };
+        while spent.cpu < 0.005 && clock.elapsed().as_secs_f64() < 20.0 {
+            for _ in 0..100_000 {
+                x = (x * 1.000_000_1).sqrt() + 0.5;
+            }
+            spent = sample_threads().expect("read before").since(&start);
+        }
+        std::hint::black_box(x);
+        assert!(spent.cpu >= 0.005, "{spent:?}");
+        assert!(spent.waiting >= 0.0, "{spent:?}");
+        // A thread gone since is left out, one new since counts from zero.
+        let earlier = ThreadSample([(1, (10, 5)), (2, (7, 7))].into_iter().collect());
+        let later = ThreadSample([(2, (9, 8)), (3, (4, 1))].into_iter().collect());
+        let d = later.since(&earlier);
+        assert_eq!((d.cpu, d.waiting), (6e-9, 2e-9));
+    }
+
     #[test]
     fn medians() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
@@ -324,6 +434,7 @@ mod tests {
             found: 1,
             stopped: "complete".into(),
             equilibria: vec![vec![1.0, 2.0]],
+            threads: None,
         };
         let limits = PeerLimits {
             max_starts: 5,
