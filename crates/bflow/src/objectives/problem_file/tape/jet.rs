@@ -302,9 +302,7 @@ impl Term {
             _ => Term::OfVariable { shape, u, j, sign },
         }
     }
-}
 
-impl Term {
     /// The slot it reads.
     fn input(self) -> u32 {
         match self {
