@@ -12,6 +12,9 @@
 //! seconds; timing all of bflow's repeats in a few milliseconds and then scipy's over
 //! seconds measured the drift as much as the ratio). Figures are medians over the repeats: seconds the
 //! mean of the two middle values for an even count, starts and counts the lower middle.
+//! Each map also records what the process's threads did meanwhile (Linux: their CPU time and
+//! their time ready to run but waiting for a CPU, [`sample_threads`]), which tells whether a
+//! two-thread map had its two CPUs.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -403,7 +406,6 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(spent.cpu >= 0.005, "{spent:?}");
-        assert!(spent.waiting >= 0.0, "{spent:?}");
         // A thread gone since is left out, one new since counts from zero.
         let earlier = ThreadSample([(1, (10, 5)), (2, (7, 7))].into_iter().collect());
         let later = ThreadSample([(2, (9, 8)), (3, (4, 1))].into_iter().collect());
