@@ -151,8 +151,8 @@ pub fn bench_map(args: &MapBenchArgs) -> Result<(), CliError> {
     );
     if let (Some(cpu), Some(waiting)) = (bflow.cpu_seconds, bflow.waiting_seconds) {
         outln!(
-            "       its threads: {cpu:.3} s on a CPU, {waiting:.3} s ready but waiting for one \
-             (medians; {:.1} of {} threads' worth of the wall time ran)",
+            "       the process's threads: {cpu:.3} s on a CPU, {waiting:.3} s ready but waiting \
+             for one (medians; CPU ÷ wall {:.1} with {} workers)",
             cpu / bflow.seconds,
             bflow.threads
         );

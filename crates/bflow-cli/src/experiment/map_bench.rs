@@ -45,7 +45,7 @@ pub struct MapRun {
     #[serde(skip)]
     pub equilibria: Vec<Vec<f64>>,
     /// What the process's threads did during the map (`null` where the OS does not say).
-    pub threads: Option<ThreadTimes>,
+    pub thread_times: Option<ThreadTimes>,
 }
 
 /// Time summed over a process's threads.
@@ -81,7 +81,11 @@ impl ThreadSample {
 }
 
 /// The process's threads' counters now ([`ThreadSample`]); `None` where there is no
-/// `/proc/self/task` (another OS). A thread that ends while it is read is left out.
+/// `/proc/self/task` (another OS) or every counter reads 0 (a kernel that keeps none). A
+/// thread that ends while it is read is left out. The calling thread yields first: a
+/// running thread's CPU time is brought up to date only when it is switched out or at a
+/// timer tick (4 ms here, a third of a 3-D map), and the caller is running at both ends of
+/// a map.
 ///
 /// Why: with two threads a map's wall time says nothing of whether both ran. On this
 /// project's 2-vCPU virtual machine a map started after an idle pause often runs its two
@@ -89,6 +93,7 @@ impl ThreadSample {
 /// the busy one); the waiting time shows it.
 pub fn sample_threads() -> Option<ThreadSample> {
     let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    std::thread::yield_now();
     let mut sample = ThreadSample::default();
     for task in tasks.flatten() {
         let Some(tid) = task
@@ -106,7 +111,7 @@ pub fn sample_threads() -> Option<ThreadSample> {
             sample.0.insert(tid, (run, wait));
         }
     }
-    Some(sample)
+    sample.0.values().any(|&(run, _)| run > 0).then_some(sample)
 }
 
 /// Maps `problem` once with [`MapParams::default`] and `seed`, timed, with what the process's
@@ -132,7 +137,7 @@ pub fn map_once(problem: &Problem<f64>, seed: u64) -> Result<MapRun> {
     })?;
     let map = mapper.finish()?;
     let seconds = t.elapsed().as_secs_f64();
-    let threads = before.zip(sample_threads()).map(|(a, b)| b.since(&a));
+    let thread_times = before.zip(sample_threads()).map(|(a, b)| b.since(&a));
     Ok(MapRun {
         seed,
         seconds,
@@ -140,7 +145,7 @@ pub fn map_once(problem: &Problem<f64>, seed: u64) -> Result<MapRun> {
         found: map.equilibria.len(),
         stopped: map.completeness.stopped.clone(),
         equilibria: map.equilibria.iter().map(|e| e.point.clone()).collect(),
-        threads,
+        thread_times,
     })
 }
 
@@ -329,7 +334,7 @@ pub fn summarise_bflow(runs: Vec<MapRun>) -> BflowSummary {
     let starts = median_count(&runs.iter().map(|r| r.starts).collect::<Vec<_>>());
     let found = median_count(&runs.iter().map(|r| r.found).collect::<Vec<_>>());
     let stopped = most_common(runs.iter().map(|r| r.stopped.as_str()));
-    let times: Vec<ThreadTimes> = runs.iter().filter_map(|r| r.threads).collect();
+    let times: Vec<ThreadTimes> = runs.iter().filter_map(|r| r.thread_times).collect();
     let of_times = |f: fn(&ThreadTimes) -> f64| {
         (!times.is_empty()).then(|| median(&times.iter().map(f).collect::<Vec<_>>()))
     };
@@ -436,7 +441,7 @@ mod tests {
             found: 1,
             stopped: "complete".into(),
             equilibria: vec![vec![1.0, 2.0]],
-            threads: None,
+            thread_times: None,
         };
         let limits = PeerLimits {
             max_starts: 5,

@@ -241,47 +241,19 @@ pub(crate) enum Term {
     },
 }
 
-impl JetProgram {
-    /// The program with every [`Term::SquareOfVariable`] spelt as the general
-    /// [`Term::OfVariable`] it stands for (identity steps around it), to compare sweeps.
-    #[cfg(test)]
-    pub(crate) fn with_general_terms(&self) -> (JetProgram, usize) {
-        let identity = (1.0, -0.0);
-        let mut general = self.clone();
-        let mut count = 0;
-        for term in &mut general.terms {
-            if let Term::SquareOfVariable {
-                a, m, c, j, sign, ..
-            } = *term
-            {
-                count += 1;
-                *term = Term::OfVariable {
-                    shape: Shape {
-                        a,
-                        pre: [identity, (m, c)],
-                        post: [identity; 2],
-                        out: u32::MAX,
-                    },
-                    u: Un::Square,
-                    j,
-                    sign,
-                };
-            }
-        }
-        (general, count)
-    }
-}
-
 /// Whether an affine step is the identity `v·1 + (−0)` (bit for bit: `v + 0` is not, it
 /// turns −0 into +0).
-fn is_identity((m, a): (f64, f64)) -> bool {
+pub(crate) fn is_identity((m, a): (f64, f64)) -> bool {
     m.to_bits() == 1f64.to_bits() && a.to_bits() == (-0f64).to_bits()
 }
 
 impl Term {
-    /// A term of one variable, made a [`SquareOfVariable`](Term::SquareOfVariable) when it
-    /// is one.
-    fn of_variable(shape: Shape, u: Un, j: u32, sign: f64) -> Term {
+    /// The term, made a [`SquareOfVariable`](Term::SquareOfVariable) when it is a term of
+    /// one variable of that form.
+    pub(crate) fn squared(self) -> Term {
+        let Term::OfVariable { shape, u, j, sign } = self else {
+            return self;
+        };
         let [first, second] = shape.pre;
         let step = match (is_identity(first), is_identity(second)) {
             (true, _) => Some(second),
@@ -369,6 +341,26 @@ impl JetProgram {
     /// operands used only by unary instructions recomputed at the head of each chain), then
     /// schedules the result by level.
     pub(crate) fn new(ops: &[Op], roots: &[u32], cones: &[Vec<u32>]) -> Self {
+        Self::build(ops, roots, cones, true)
+    }
+
+    /// As [`new`](Self::new) with every term of one variable left a general
+    /// [`Term::OfVariable`] (no [`Term::SquareOfVariable`]), to compare sweeps.
+    #[cfg(test)]
+    pub(crate) fn without_square_terms(ops: &[Op], roots: &[u32], cones: &[Vec<u32>]) -> Self {
+        Self::build(ops, roots, cones, false)
+    }
+
+    /// How many [`Term::SquareOfVariable`] the program holds.
+    #[cfg(test)]
+    pub(crate) fn square_terms(&self) -> usize {
+        let square = |t: &&Term| matches!(t, Term::SquareOfVariable { .. });
+        self.terms.iter().filter(square).count()
+    }
+
+    /// [`new`](Self::new); `squares` says whether squares of one affine step of a variable
+    /// become [`Term::SquareOfVariable`].
+    fn build(ops: &[Op], roots: &[u32], cones: &[Vec<u32>], squares: bool) -> Self {
         let len = ops.len();
         let mut uses = vec![0u32; len];
         let mut consumer = vec![u32::MAX; len];
@@ -637,6 +629,11 @@ impl JetProgram {
                 c
             })
             .collect();
+        let terms = if squares {
+            terms.into_iter().map(Term::squared).collect()
+        } else {
+            terms
+        };
         JetProgram {
             ops: program,
             steps,
@@ -693,7 +690,7 @@ fn inline_terms_of_one_variable(
             _ => return None,
         };
         let j = variable[shape.a as usize];
-        (j != u32::MAX).then_some((at, Term::of_variable(shape, u, j, sign)))
+        (j != u32::MAX).then_some((at, Term::OfVariable { shape, u, j, sign }))
     };
     // Where each instruction's slots go: itself, or the sum that took it in.
     let mut goes_to: Vec<u32> = (0..program.len() as u32).collect();
@@ -1124,4 +1121,75 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
         }
     }
     poison == 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_steps_are_exactly_times_one_plus_minus_zero() {
+        assert!(is_identity((1.0, -0.0)));
+        // `v + 0` turns −0 into +0; `v·(−1)` and `v·1 + c` change v.
+        assert!(!is_identity((1.0, 0.0)));
+        assert!(!is_identity((-1.0, -0.0)));
+        assert!(!is_identity((1.0, 0.44)));
+        assert!(!is_identity((f64::NAN, -0.0)));
+    }
+
+    /// Which shaped terms become squares, and with which step.
+    #[test]
+    fn only_a_square_of_one_affine_step_becomes_a_square_term() {
+        let id = (1.0, -0.0);
+        let shape = |pre: [(f64, f64); 2], post: [(f64, f64); 2]| Shape {
+            a: 7,
+            pre,
+            post,
+            out: 9,
+        };
+        let general = |pre, post, u| Term::OfVariable {
+            shape: shape(pre, post),
+            u,
+            j: 2,
+            sign: -1.0,
+        };
+        let square = |pre, post, u| match general(pre, post, u).squared() {
+            Term::SquareOfVariable {
+                a,
+                m,
+                c,
+                d2,
+                j,
+                sign,
+            } => {
+                assert_eq!((a, j, sign), (7, 2, -1.0));
+                assert_eq!(d2.to_bits(), ((2.0 * m) * m).to_bits());
+                Some((m, c))
+            }
+            _ => None,
+        };
+        assert_eq!(
+            square([id, (1.0, 0.44)], [id, id], Un::Square),
+            Some((1.0, 0.44))
+        );
+        assert_eq!(
+            square([(3.0, -0.0), id], [id, id], Un::Square),
+            Some((3.0, -0.0))
+        );
+        assert_eq!(square([id, id], [id, id], Un::Square), Some(id));
+        // Two real steps before, one after, `v + 0` before, or another function: general.
+        assert_eq!(
+            square([(2.0, -0.0), (1.0, -1.0)], [id, id], Un::Square),
+            None
+        );
+        assert_eq!(
+            square([id, (1.0, 0.5)], [id, (2.0, -0.0)], Un::Square),
+            None
+        );
+        assert_eq!(square([(1.0, 0.0), (1.0, 0.5)], [id, id], Un::Square), None);
+        let exp = Un::Call(Func::Exp);
+        assert_eq!(square([id, (1.0, 0.5)], [id, id], exp), None);
+        // A slot term stays what it is.
+        assert_eq!(Term::Slot(3, -1.0).squared(), Term::Slot(3, -1.0));
+    }
 }
