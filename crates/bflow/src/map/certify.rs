@@ -3,6 +3,7 @@
 use crate::interval::Interval;
 use crate::linalg::SymmetricEigen;
 use crate::objectives::{Objectives, sum_hessian};
+use crate::real::distance;
 
 /// What kind of stationary point of `Σ L` an equilibrium is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -271,5 +272,56 @@ pub fn certify(objectives: &dyn Objectives<f64>, point: &[f64], scale: f64) -> C
             scale * 1e-12,
             scale * 1e-3
         )),
+    }
+}
+/// Certified uniqueness boxes (a centre and an ∞-norm radius, [`Certificate`]'s
+/// `unique_radius`), sorted by their centre's first coordinate, so that a point is tested
+/// only against those whose first coordinate lies within the largest radius of its own —
+/// a search watching every iterate against hundreds of equilibria (E4 has 441) would
+/// otherwise spend more on the watching than on some of its steps.
+pub(crate) struct CertifiedBoxes {
+    /// `(first coordinate, equilibrium index, radius, centre)`, ascending in the first.
+    boxes: Vec<(f64, usize, f64, Vec<f64>)>,
+    /// The largest radius.
+    reach: f64,
+}
+
+impl CertifiedBoxes {
+    /// The boxes of `(equilibrium index, centre, radius)`; those with a radius that is not
+    /// finite and positive, or a centre whose first coordinate is not finite, are left out.
+    pub(crate) fn new<'p>(boxes: impl Iterator<Item = (usize, &'p [f64], f64)>) -> Self {
+        let mut boxes: Vec<(f64, usize, f64, Vec<f64>)> = boxes
+            .filter_map(|(k, centre, r)| {
+                let x = *centre.first()?;
+                (x.is_finite() && r.is_finite() && r > 0.0).then(|| (x, k, r, centre.to_vec()))
+            })
+            .collect();
+        boxes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let reach = boxes.iter().fold(0.0f64, |m, b| m.max(b.2));
+        Self { boxes, reach }
+    }
+
+    /// The boxes that may hold `theta`: those whose first coordinate is within the largest
+    /// radius of `theta`'s.
+    fn near<'s>(&'s self, theta: &[f64]) -> impl Iterator<Item = &'s (f64, usize, f64, Vec<f64>)> {
+        let x = theta.first().copied().unwrap_or(f64::NAN);
+        let from = self.boxes.partition_point(|b| b.0 < x - self.reach);
+        self.boxes[from..]
+            .iter()
+            .take_while(move |b| b.0 <= x + self.reach)
+    }
+
+    /// Whether a box holds `theta` (every coordinate within its radius of the centre's).
+    pub(crate) fn hold(&self, theta: &[f64]) -> bool {
+        self.near(theta)
+            .any(|(_, _, r, centre)| theta.iter().zip(centre).all(|(x, c)| (x - c).abs() <= *r))
+    }
+
+    /// The equilibrium index of the first box (by first coordinate) whose inscribed ball
+    /// holds `theta` (at most its radius from the centre).
+    pub(crate) fn ball_holding(&self, theta: &[f64]) -> Option<usize> {
+        self.near(theta)
+            .find(|(_, _, r, centre)| distance(theta, centre) <= *r)
+            .map(|b| b.1)
     }
 }

@@ -48,6 +48,7 @@
 
 use rayon::prelude::*;
 
+use super::certify::CertifiedBoxes;
 use super::{Equilibrium, Kind, classify, gradient_scale, scale_of};
 use std::ops::ControlFlow;
 
@@ -181,46 +182,8 @@ struct Context<'a> {
     gscale: f64,
     params: ConnectionParams,
     equilibria: &'a [Equilibrium],
-    /// The minima's balls a path ends in.
-    balls: MinimumBalls,
-}
-
-/// The map's minima with a certified uniqueness box, each with the ball inscribed in it
-/// (radius the box's half-width), sorted by their first coordinate so that a point is tested
-/// only against the balls whose first coordinate lies within the largest radius of its own.
-struct MinimumBalls {
-    /// `(first coordinate, equilibrium index, radius, centre)`, ascending in the first.
-    balls: Vec<(f64, usize, f64, Vec<f64>)>,
-    /// The largest radius.
-    reach: f64,
-}
-
-impl MinimumBalls {
-    fn of(equilibria: &[Equilibrium]) -> Self {
-        let mut balls: Vec<(f64, usize, f64, Vec<f64>)> = equilibria
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.classification.kind == Kind::Minimum)
-            .filter_map(|(k, e)| {
-                let (x, r) = (*e.point.first()?, e.certificate.unique_radius?);
-                (x.is_finite() && r.is_finite() && r > 0.0).then(|| (x, k, r, e.point.clone()))
-            })
-            .collect();
-        balls.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let reach = balls.iter().fold(0.0f64, |m, b| m.max(b.2));
-        Self { balls, reach }
-    }
-
-    /// The index of the minimum whose ball holds `theta` (at most its radius from the centre).
-    fn holding(&self, theta: &[f64]) -> Option<usize> {
-        let x = *theta.first()?;
-        let from = self.balls.partition_point(|b| b.0 < x - self.reach);
-        self.balls[from..]
-            .iter()
-            .take_while(|b| b.0 <= x + self.reach)
-            .find(|(_, _, r, centre)| distance(theta, centre) <= *r)
-            .map(|b| b.1)
-    }
+    /// The minima's certified boxes: a path ends in the ball inscribed in one.
+    balls: CertifiedBoxes,
 }
 
 /// One side's result.
@@ -279,7 +242,13 @@ pub fn connect(
         gscale: gradient_scale(objectives, region),
         params: *params,
         equilibria,
-        balls: MinimumBalls::of(equilibria),
+        balls: CertifiedBoxes::new(
+            equilibria
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.classification.kind == Kind::Minimum)
+                .filter_map(|(k, e)| Some((k, e.point.as_slice(), e.certificate.unique_radius?))),
+        ),
     };
     let saddles: Vec<usize> = equilibria
         .iter()
@@ -393,7 +362,7 @@ impl Context<'_> {
         };
         // The path stops on entering a minimum's ball (see the module docs, step 3).
         let mut arrived_at = None;
-        let mut arrival = |at: &Observation<'_, f64>| match self.balls.holding(at.theta) {
+        let mut arrival = |at: &Observation<'_, f64>| match self.balls.ball_holding(at.theta) {
             Some(k) => {
                 arrived_at = Some(self.equilibria[k].point.clone());
                 ControlFlow::Break(())

@@ -964,16 +964,17 @@ fn assemble_map(
     // Not after a time limit or an interruption: such a map covers the starts run so far,
     // and gets its mode starts when it is resumed to its end.
     let cut_short = matches!(stopped.as_str(), "time-limit" | "interrupted");
-    let modes = if params.mode_starts && !cut_short {
-        let ctx = search_context(&region, scale, gscale, &params);
-        let boxes: Vec<(&[f64], f64)> = equilibria
-            .iter()
-            .filter_map(|e| Some((e.point.as_slice(), e.certificate.unique_radius?)))
-            .collect();
-        modes::mode_search(obj, &ctx, &acc, &boxes, deadline)
-    } else {
-        ModeSearch::default()
-    };
+    let modes =
+        if params.mode_starts && !cut_short {
+            let ctx = search_context(&region, scale, gscale, &params);
+            let boxes =
+                certify::CertifiedBoxes::new(equilibria.iter().enumerate().filter_map(|(k, e)| {
+                    Some((k, e.point.as_slice(), e.certificate.unique_radius?))
+                }));
+            modes::mode_search(obj, &ctx, &acc, &boxes, deadline)
+        } else {
+            ModeSearch::default()
+        };
     if modes.cut_short {
         // The time limit came during the mode starts: the map keeps what they found.
         stopped = "time-limit".into();

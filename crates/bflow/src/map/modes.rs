@@ -36,7 +36,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::assemble::Accumulator;
-use super::certify::{Kind, classify_with_modes};
+use super::certify::{CertifiedBoxes, Kind, classify_with_modes};
 use super::search::{Evaluators, SearchContext};
 use crate::objectives::Objectives;
 
@@ -60,13 +60,13 @@ pub struct ModeSearch {
 
 /// The mode starts of a map whose starts found `acc.clusters` (see the module docs).
 ///
-/// `boxes` are the certified uniqueness boxes of equilibria the map has (a point and an
-/// ∞-norm radius): a search that enters one ends there ([`SearchContext::mode_newton`]).
+/// `boxes` are the certified uniqueness boxes of equilibria the map has: a search that
+/// enters one ends there ([`SearchContext::mode_newton`]).
 pub(crate) fn mode_search(
     objectives: &dyn Objectives<f64>,
     ctx: &SearchContext,
     acc: &Accumulator,
-    boxes: &[(&[f64], f64)],
+    boxes: &CertifiedBoxes,
     deadline: Option<Instant>,
 ) -> ModeSearch {
     let late = AtomicBool::new(false);

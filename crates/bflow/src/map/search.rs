@@ -4,6 +4,7 @@
 
 use std::ops::ControlFlow;
 
+use super::certify::CertifiedBoxes;
 use crate::flow::{
     ArmijoParams, Descent, LbfgsParams, Limits, Newton, NewtonParams, NoObserver, Objective,
     Observation, Observer, RunReport, Solver, StepRule, StopReason, solve_with,
@@ -332,9 +333,8 @@ impl SearchContext {
     /// that keep near the Newton flow `θ' = −J⁻¹ s`, whose basins are bounded by the folds
     /// where `J` is singular — so a start past the fold between an extremum and a saddle
     /// tends to the saddle, where long steps can jump anywhere. The equilibrium reached, if
-    /// any; `None` also when an iterate enters one of the `known` boxes (a point and an
-    /// ∞-norm radius: an equilibrium's certified uniqueness box, [`Certificate`]'s
-    /// `unique_radius`), where the Krawczyk test proved the Newton operator a contraction
+    /// any; `None` also when an iterate enters one of the `known` boxes (equilibria's
+    /// certified uniqueness boxes, [`Certificate`]'s `unique_radius`), where the Krawczyk test proved the Newton operator a contraction
     /// with that equilibrium its only zero: the search would end there, at an equilibrium
     /// the map has, and its last steps (two or three of a mode search's eight or so) would
     /// only polish it.
@@ -344,12 +344,10 @@ impl SearchContext {
         &self,
         evals: &mut Evaluators<'_>,
         start: &[f64],
-        known: &[(&[f64], f64)],
+        known: &CertifiedBoxes,
     ) -> Option<Vec<f64>> {
         let mut arrived = |at: &Observation<'_, f64>| {
-            let inside =
-                |&(p, r): &(&[f64], f64)| at.theta.iter().zip(p).all(|(x, c)| (x - c).abs() <= r);
-            if known.iter().any(inside) {
+            if known.hold(at.theta) {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())

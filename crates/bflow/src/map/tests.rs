@@ -996,10 +996,11 @@ fn a_mode_search_that_enters_a_known_certified_box_ends_there() {
         .find(|e| e.classification.kind == Kind::Minimum)
         .unwrap();
     let r = e.certificate.unique_radius.unwrap();
-    let boxes = [(e.point.as_slice(), r)];
+    let boxes = certify::CertifiedBoxes::new([(0, e.point.as_slice(), r)].into_iter());
+    let no_boxes = certify::CertifiedBoxes::new(std::iter::empty());
     let inside: Vec<f64> = e.point.iter().map(|x| x + 0.5 * r).collect();
     assert_eq!(ctx.mode_newton(&mut evals, &inside, &boxes), None);
-    let reached = ctx.mode_newton(&mut evals, &inside, &[]).unwrap();
+    let reached = ctx.mode_newton(&mut evals, &inside, &no_boxes).unwrap();
     assert!(distance(&reached, &e.point) < 1e-9 * scale, "{reached:?}");
     // Another equilibrium's neighbourhood: its search never comes near the box.
     let other = map
@@ -1010,4 +1011,48 @@ fn a_mode_search_that_enters_a_known_certified_box_ends_there() {
     let near: Vec<f64> = other.point.iter().map(|x| x + 1e-3 * scale).collect();
     let got = ctx.mode_newton(&mut evals, &near, &boxes).unwrap();
     assert!(distance(&got, &other.point) < 1e-9 * scale, "{got:?}");
+}
+
+/// The sorted boxes answer as testing every box would: which boxes hold a point, and a ball
+/// that holds it whenever one does — for random boxes of random sizes, points near and far,
+/// in 1 to 4 dimensions.
+#[test]
+fn certified_boxes_find_what_testing_every_box_finds() {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (mut held, mut balls) = (0, 0);
+    for n in 1..=4 {
+        let boxes: Vec<(Vec<f64>, f64)> = (0..60)
+            .map(|_| {
+                let centre = (0..n).map(|_| 10.0 * next() - 5.0).collect();
+                (centre, 0.01 + next() * next() * 2.0)
+            })
+            .collect();
+        let sorted = certify::CertifiedBoxes::new(
+            boxes
+                .iter()
+                .enumerate()
+                .map(|(k, (c, r))| (k, c.as_slice(), *r)),
+        );
+        for _ in 0..2000 {
+            let theta: Vec<f64> = (0..n).map(|_| 12.0 * next() - 6.0).collect();
+            let in_box =
+                |(c, r): &(Vec<f64>, f64)| theta.iter().zip(c).all(|(x, y)| (x - y).abs() <= *r);
+            let in_ball = |(c, r): &(Vec<f64>, f64)| distance(&theta, c) <= *r;
+            assert_eq!(sorted.hold(&theta), boxes.iter().any(in_box), "{theta:?}");
+            match sorted.ball_holding(&theta) {
+                Some(k) => assert!(in_ball(&boxes[k]), "{theta:?}: {k}"),
+                None => assert!(!boxes.iter().any(in_ball), "{theta:?}"),
+            }
+            held += usize::from(sorted.hold(&theta));
+            balls += usize::from(sorted.ball_holding(&theta).is_some());
+        }
+    }
+    // Both answers occur often enough to mean something.
+    assert!(held > 500 && balls > 300 && held < 7500, "{held} {balls}");
 }
