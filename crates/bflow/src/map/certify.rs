@@ -279,6 +279,7 @@ pub fn certify(objectives: &dyn Objectives<f64>, point: &[f64], scale: f64) -> C
 /// only against those whose first coordinate lies within the largest radius of its own —
 /// a search watching every iterate against hundreds of equilibria (E4 has 441) would
 /// otherwise spend more on the watching than on some of its steps.
+#[derive(Debug, Default)]
 pub(crate) struct CertifiedBoxes {
     /// `(first coordinate, equilibrium index, radius, centre)`, ascending in the first.
     boxes: Vec<(f64, usize, f64, Vec<f64>)>,
@@ -313,8 +314,19 @@ impl CertifiedBoxes {
 
     /// Whether a box holds `theta` (every coordinate within its radius of the centre's).
     pub(crate) fn hold(&self, theta: &[f64]) -> bool {
+        self.centre_holding(theta).is_some()
+    }
+
+    /// The centre of the first box (by first coordinate) that holds `theta`.
+    pub(crate) fn centre_holding(&self, theta: &[f64]) -> Option<&[f64]> {
         self.near(theta)
-            .any(|(_, _, r, centre)| theta.iter().zip(centre).all(|(x, c)| (x - c).abs() <= *r))
+            .find(|(_, _, r, centre)| theta.iter().zip(centre).all(|(x, c)| (x - c).abs() <= *r))
+            .map(|b| b.3.as_slice())
+    }
+
+    /// True when there is no box.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.boxes.is_empty()
     }
 
     /// The equilibrium index of the first box (by first coordinate) whose inscribed ball

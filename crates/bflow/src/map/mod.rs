@@ -24,8 +24,11 @@
 //!    is below ½ and its 95 % upper bound below the number found (the missing mass, the
 //!    chance that the next hit is a new equilibrium, is below ½ at 95 % confidence: a map
 //!    whose searches rarely end at an equilibrium has seen too few hits to say) — or when
-//!    `max_starts` is reached. So an adaptive map that stopped after
-//!    `N_k` starts is exactly the fixed map with `starts: Some(N_k)`. The evidence is the
+//!    `max_starts` is reached. So an adaptive map that stopped after `N_k` starts ran the
+//!    starts of the fixed map with `starts: Some(N_k)`; its searches, run in blocks of 32
+//!    starts, end where they enter the certified box of an equilibrium an earlier block
+//!    found, where the fixed map's run to their ends (on the 546 maps of docs/MAPPING.md the
+//!    same equilibria either way). The evidence is the
 //!    same at every round end — half of the starts found nothing new — and the closer the
 //!    ends, the closer the stop comes to twice the start of the last discovery: E4 stops at
 //!    2560 where doubling rounds ran to 4096.
@@ -91,7 +94,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::objectives::{Evaluator, Objectives};
 use crate::problems::Problem;
-use search::{Evaluators, SearchContext};
+use search::{Evaluators, KnownEquilibria, SearchContext};
 
 /// The most starts a map accepts: every start's index must fit the Halton sequence and the
 /// counts; memory does not grow with the starts (only with the equilibria found), so the
@@ -522,6 +525,35 @@ const MAX_BATCH: usize = 1 << 14;
 /// map loses about this much work (or one start, when a start takes longer).
 const BATCH_SECONDS: f64 = 1.0;
 
+/// An adaptive map runs its starts in blocks of this many (by index): a search of a block
+/// ends where it enters the certified uniqueness box of an equilibrium first found in an
+/// earlier block ([`KnownEquilibria`]). The blocks are fixed by the start indices, never by
+/// timing, so a start's record is the same whatever the thread count and however the run
+/// is interrupted and resumed. A map with a fixed number of starts (and its shards, which do
+/// not see each other's equilibria) runs every search to its end. On the 546 maps of the
+/// proven suite: the same equilibria, starts, stops and connections; 511 maps identical to
+/// the bit, 35 (E4, two Morse surfaces) with 1–45 more hits — searches that entered a
+/// proven box and then stalled, unresolved before. The 3-D example wells in 0.90× the
+/// instructions, E4 in 0.75× (docs/MAPPING.md).
+const KNOWN_BLOCK: usize = 32;
+
+/// An equilibrium's Krawczyk certificate and classification, made once: while an adaptive
+/// map runs (for its [`KnownEquilibria`]), then used again by the assembly.
+#[derive(Debug, Clone)]
+struct Described {
+    certificate: Certificate,
+    classification: Option<Classification>,
+}
+
+impl Described {
+    fn at(obj: &dyn Objectives<f64>, point: &[f64], scale: f64) -> Self {
+        Self {
+            certificate: certify(obj, point, scale),
+            classification: classify(obj, point),
+        }
+    }
+}
+
 /// A map in progress: feed it records from a checkpoint, run it, finish it.
 pub struct Mapper<'p> {
     problem: &'p Problem<f64>,
@@ -542,6 +574,11 @@ pub struct Mapper<'p> {
     /// The last run's time limit, as an instant: the mode starts of [`Mapper::finish`] stop
     /// there too.
     deadline: Option<Instant>,
+    /// The first clusters' certificates and classifications (an adaptive map's, those of the
+    /// blocks before the current one).
+    described: Vec<Described>,
+    /// Their boxes.
+    known: KnownEquilibria,
 }
 
 impl<'p> Mapper<'p> {
@@ -569,6 +606,8 @@ impl<'p> Mapper<'p> {
             stopped: String::new(),
             seconds: 0.0,
             deadline: None,
+            described: Vec::new(),
+            known: KnownEquilibria::default(),
         })
     }
 
@@ -737,6 +776,16 @@ impl<'p> Mapper<'p> {
                     Some(&last) if self.next_owned(last + 1) < target => last + 1,
                     _ => target,
                 };
+                // An adaptive map's batch ends with its block.
+                let (indices, hi) = if self.watches_known() {
+                    let end = (first / KNOWN_BLOCK + 1) * KNOWN_BLOCK;
+                    let cut: Vec<usize> = indices.into_iter().filter(|&i| i < end).collect();
+                    (cut, hi.min(end))
+                } else {
+                    (indices, hi)
+                };
+                self.update_known(first);
+                let known = &self.known;
                 let objectives = self.problem.objectives.as_ref();
                 let (region, seed, searchers) =
                     (&self.region, self.params.seed, &self.params.searchers);
@@ -752,7 +801,7 @@ impl<'p> Mapper<'p> {
                             let start = start_point(region, seed, i, true);
                             let searches = searchers
                                 .iter()
-                                .map(|&s| ctx.search(evals, s, &start))
+                                .map(|&s| ctx.search(evals, s, &start, known))
                                 .collect();
                             (control.progress)(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                             Some(StartRecord {
@@ -803,6 +852,43 @@ impl<'p> Mapper<'p> {
         Ok(())
     }
 
+    /// Whether the searches watch for known equilibria: an adaptive, unsharded map's.
+    fn watches_known(&self) -> bool {
+        self.params.starts.is_none() && self.params.shard.is_none()
+    }
+
+    /// Describes (certifies and classifies) the clusters first found before the block of
+    /// start `first`, and makes their boxes the known ones.
+    fn update_known(&mut self, first: usize) {
+        if !self.watches_known() {
+            return;
+        }
+        let block = first / KNOWN_BLOCK * KNOWN_BLOCK;
+        let have = self.described.len();
+        let new = self.acc.clusters[have..].partition_point(|c| c.first_start < block);
+        if new == 0 {
+            return;
+        }
+        let (obj, scale) = (self.problem.objectives.as_ref(), self.scale);
+        let described: Vec<Described> = self.acc.clusters[have..have + new]
+            .par_iter()
+            .map(|c| Described::at(obj, &c.point, scale))
+            .collect();
+        self.described.extend(described);
+        let boxes: Vec<_> = self
+            .acc
+            .clusters
+            .iter()
+            .zip(&self.described)
+            .enumerate()
+            .filter_map(|(k, (c, d))| {
+                let kind = d.classification.as_ref().map(|c| c.kind);
+                Some((k, c.point.as_slice(), d.certificate.unique_radius?, kind))
+            })
+            .collect();
+        self.known = KnownEquilibria::new(&boxes);
+    }
+
     /// The map of what has been run.
     ///
     /// # Errors
@@ -818,12 +904,13 @@ impl<'p> Mapper<'p> {
             stopped,
             seconds,
             deadline,
+            described,
             ..
         } = self;
         let clock = Instant::now();
         let stopped = finished.map_or(stopped, String::from);
         let keep = !records.is_empty() || acc.starts == 0;
-        let mut map = assemble_map(problem, params, acc, rounds, stopped, deadline)?;
+        let mut map = assemble_map(problem, params, acc, &described, rounds, stopped, deadline)?;
         map.records = keep.then_some(records);
         map.seconds = seconds + clock.elapsed().as_secs_f64();
         Ok(map)
@@ -869,8 +956,18 @@ fn search_context(
 fn equilibrium_at(
     obj: &dyn Objectives<f64>,
     eval: &mut Evaluator<'_, f64>,
-    (scale, gscale): (f64, f64),
+    scales: (f64, f64),
     p: &[f64],
+) -> Equilibrium {
+    described_equilibrium(eval, scales, p, Described::at(obj, p, scales.0))
+}
+
+/// [`equilibrium_at`] with the point's certificate and classification made already.
+fn described_equilibrium(
+    eval: &mut Evaluator<'_, f64>,
+    (_, gscale): (f64, f64),
+    p: &[f64],
+    described: Described,
 ) -> Equilibrium {
     let (b, grad_norm, common, loss_sum) = match eval.evaluate(p) {
         Ok((stats, _)) => (
@@ -882,8 +979,8 @@ fn equilibrium_at(
         Err(_) => (None, f64::NAN, false, f64::NAN),
     };
     Equilibrium {
-        certificate: certify(obj, p, scale),
-        classification: classify(obj, p).unwrap_or(Classification {
+        certificate: described.certificate,
+        classification: described.classification.unwrap_or(Classification {
             kind: Kind::Degenerate,
             morse_index: 0,
             eigenvalues: Vec::new(),
@@ -933,6 +1030,7 @@ fn assemble_map(
     problem: &Problem<f64>,
     params: MapParams,
     acc: Accumulator,
+    described: &[Described],
     rounds: usize,
     mut stopped: String,
     deadline: Option<Instant>,
@@ -948,15 +1046,22 @@ fn assemble_map(
     let mut equilibria = acc
         .clusters
         .par_iter()
+        .enumerate()
         .map_init(
             || Evaluator::new(obj),
-            |eval, c| Equilibrium {
-                first_start: c.first_start,
-                first_search: c.first_search,
-                hits: c.hits.clone(),
-                basin_starts: c.basin_starts,
-                basin_share: c.basin_starts as f64 / mapped,
-                ..equilibrium_at(obj, eval, (scale, gscale), &c.point)
+            |eval, (k, c)| {
+                let described = match described.get(k) {
+                    Some(d) => d.clone(),
+                    None => Described::at(obj, &c.point, scale),
+                };
+                Equilibrium {
+                    first_start: c.first_start,
+                    first_search: c.first_search,
+                    hits: c.hits.clone(),
+                    basin_starts: c.basin_starts,
+                    basin_share: c.basin_starts as f64 / mapped,
+                    ..described_equilibrium(eval, (scale, gscale), &c.point, described)
+                }
             },
         )
         .collect::<Vec<_>>();
@@ -1433,9 +1538,11 @@ fn verify_shard(
     let mut out = Accumulator::new(merged.dedup_tolerance, merged.spurious_tolerance, primary);
     out.starts = claimed.starts;
     out.outcomes = claimed.outcomes.clone();
+    // Shards have fixed starts, whose searches watch no known equilibria.
+    let no_known = KnownEquilibria::default();
     for c in &claimed.clusters {
         let start = start_point(region, params.seed, c.first_start, true);
-        let found = ctx.search(evals, searchers[c.first_search], &start);
+        let found = ctx.search(evals, searchers[c.first_search], &start, &no_known);
         let same = found.outcome == Outcome::Equilibrium
             && found
                 .point
@@ -1461,7 +1568,7 @@ fn verify_shard(
     }
     for sp in &claimed.spurious {
         let start = start_point(region, params.seed, sp.first_start, true);
-        let found = ctx.search(evals, searchers[sp.first_search], &start);
+        let found = ctx.search(evals, searchers[sp.first_search], &start, &no_known);
         let point = match (found.outcome, found.point) {
             (Outcome::Spurious, Some(p))
                 if crate::real::distance(&p, &sp.point) <= out.spurious_tolerance =>

@@ -4,10 +4,10 @@
 
 use std::ops::ControlFlow;
 
-use super::certify::CertifiedBoxes;
+use super::certify::{CertifiedBoxes, Kind};
 use crate::flow::{
     ArmijoParams, Descent, LbfgsParams, Limits, Newton, NewtonParams, NoObserver, Objective,
-    Observation, Observer, RunReport, Solver, StepRule, StopReason, solve_with,
+    Observation, Observer, StepRule, StopReason, solve_with,
 };
 use crate::objectives::{Evaluator, Objectives};
 use crate::real::all_finite;
@@ -205,6 +205,66 @@ pub struct StartRecord {
     pub searches: Vec<SearchRecord>,
 }
 
+/// The certified uniqueness boxes of the equilibria a map found in earlier blocks of starts
+/// ([`Certificate`]'s `unique_radius`): the Krawczyk test proved that such a box holds
+/// exactly one equilibrium, and that the Newton operator preconditioned at its centre maps
+/// the box into itself. A Newton search or polish whose iterate enters one ends there, at
+/// that equilibrium, instead of polishing it for its last two to four steps; loss-flow ends
+/// in the box of a minimum and ascent in that of a maximum, the equilibria they descend to,
+/// and skip their polish. B-flow, which hands over to its polish far outside any box,
+/// watches none. A search that would have stalled after entering a box (Newton's steps,
+/// unlike the proven operator's, use the Jacobian at each iterate) now ends at the box's
+/// equilibrium instead of `Unresolved`.
+///
+/// [`Certificate`]: super::certify::Certificate
+#[derive(Debug, Default)]
+pub(crate) struct KnownEquilibria {
+    any: CertifiedBoxes,
+    minima: CertifiedBoxes,
+    maxima: CertifiedBoxes,
+}
+
+impl KnownEquilibria {
+    /// The boxes of `(index, centre, radius, kind)`; those without a finite positive radius
+    /// are left out.
+    pub(crate) fn new(boxes: &[(usize, &[f64], f64, Option<Kind>)]) -> Self {
+        let of = |kind: Option<Kind>| {
+            CertifiedBoxes::new(
+                boxes
+                    .iter()
+                    .filter(|b| kind.is_none() || b.3 == kind)
+                    .map(|&(k, centre, r, _)| (k, centre, r)),
+            )
+        };
+        Self {
+            any: of(None),
+            minima: of(Some(Kind::Minimum)),
+            maxima: of(Some(Kind::Maximum)),
+        }
+    }
+}
+
+/// Runs `run` with an observer that stops it when an iterate enters one of `boxes`; the
+/// run's result and the centre of the box entered, if one was.
+fn watching<R>(
+    boxes: &CertifiedBoxes,
+    run: impl FnOnce(&mut dyn Observer<f64>) -> R,
+) -> (R, Option<Vec<f64>>) {
+    if boxes.is_empty() {
+        return (run(&mut NoObserver), None);
+    }
+    let mut entered = None;
+    let mut arrived = |at: &Observation<'_, f64>| match boxes.centre_holding(at.theta) {
+        Some(centre) => {
+            entered = Some(centre.to_vec());
+            ControlFlow::Break(())
+        }
+        None => ControlFlow::Continue(()),
+    };
+    let result = run(&mut arrived);
+    (result, entered)
+}
+
 /// What every search of one map shares.
 pub(crate) struct SearchContext {
     pub region: Vec<(f64, f64)>,
@@ -289,16 +349,6 @@ impl SearchContext {
         f64::EPSILON.sqrt() * self.gscale
     }
 
-    fn run(
-        &self,
-        eval: &mut Evaluator<'_, f64>,
-        start: &[f64],
-        solver: &mut dyn Solver<f64>,
-        limits: &Limits<f64>,
-    ) -> Option<RunReport<f64>> {
-        solve_with(eval, start, solver, limits, &mut NoObserver).ok()
-    }
-
     /// Newton on `s = 0` from `start` under `limits` (the searches' or the mode starts'),
     /// watched by `observer` (a run it stops is `Unresolved`): the converged point and the
     /// steps taken, or why not.
@@ -326,6 +376,24 @@ impl SearchContext {
             _ => Err(Outcome::Unresolved),
         };
         (result, r.steps)
+    }
+
+    /// [`newton_under`](Self::newton_under) ended where an iterate enters one of the `known`
+    /// boxes, at that box's equilibrium.
+    fn newton_until_known(
+        &self,
+        eval: &mut Evaluator<'_, f64>,
+        solver: &mut Newton<f64>,
+        start: &[f64],
+        known: &KnownEquilibria,
+    ) -> (Result<Vec<f64>, Outcome>, usize) {
+        let limits = &self.limits.newton;
+        match watching(&known.any, |o| {
+            self.newton_under(eval, solver, start, limits, o)
+        }) {
+            ((_, steps), Some(centre)) => (Ok(centre), steps),
+            (run, None) => run,
+        }
     }
 
     /// A mode start's search: trust-region Newton with a radius of at most [`MODE_MAX_STEP`]
@@ -389,12 +457,13 @@ impl SearchContext {
         }
     }
 
-    /// Runs `searcher` from `start`.
-    pub fn search(
+    /// Runs `searcher` from `start`; it ends early where it enters a `known` box.
+    pub(crate) fn search(
         &self,
         evals: &mut Evaluators<'_>,
         searcher: Searcher,
         start: &[f64],
+        known: &KnownEquilibria,
     ) -> SearchRecord {
         let Evaluators {
             objectives: eval,
@@ -411,8 +480,7 @@ impl SearchContext {
             polish_steps: 0,
         };
         if searcher == Searcher::Newton {
-            let (result, steps) =
-                self.newton_under(eval, newton, start, &self.limits.newton, &mut NoObserver);
+            let (result, steps) = self.newton_until_known(eval, newton, start, known);
             record.steps = steps;
             match result {
                 Ok(p) => {
@@ -433,11 +501,24 @@ impl SearchContext {
             (Searcher::Bflow, Some(terms)) => terms,
             _ => &mut *eval,
         };
-        let Some(r) = self.run(descent_eval, start, solver, limits) else {
+        let boxes = match searcher {
+            Searcher::Lossflow => &known.minima,
+            Searcher::Ascent => &known.maxima,
+            _ => &CertifiedBoxes::default(),
+        };
+        let (run, entered) = watching(boxes, |o| {
+            solve_with(descent_eval, start, solver, limits, o).ok()
+        });
+        let Some(r) = run else {
             return record;
         };
         record.steps = r.steps;
         record.b = r.b;
+        if let Some(centre) = entered {
+            record.outcome = Outcome::Equilibrium;
+            record.point = Some(centre);
+            return record;
+        }
         let end = all_finite(&r.theta).then(|| r.theta.clone());
         match r.stop {
             StopReason::Escaped => {
@@ -455,8 +536,7 @@ impl SearchContext {
             record.point = end;
             return record;
         }
-        let (polished, steps) =
-            self.newton_under(eval, newton, &r.theta, &self.limits.newton, &mut NoObserver);
+        let (polished, steps) = self.newton_until_known(eval, newton, &r.theta, known);
         record.polish_steps = steps;
         match polished {
             Ok(p) => {

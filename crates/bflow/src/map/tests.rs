@@ -1013,6 +1013,140 @@ fn a_mode_search_that_enters_a_known_certified_box_ends_there() {
     assert!(distance(&got, &other.point) < 1e-9 * scale, "{got:?}");
 }
 
+/// An adaptive map's searches end where they enter the certified box of an equilibrium an
+/// earlier block of starts found: the first block's records are those of the fixed map of
+/// the same starts bit for bit, every later search ends the same way at the same
+/// equilibrium in no more steps (fewer in all), and the maps' equilibria — points, hits,
+/// basins, certificates — and connections are equal. The records do not depend on the
+/// thread count.
+#[test]
+fn an_adaptive_maps_searches_end_at_known_equilibria_as_the_fixed_maps_do_without() {
+    let p = himmelblau_split::<f64>();
+    let run = |params: &MapParams, threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| run_with_records(&p, params))
+    };
+    let adaptive_params = MapParams::default();
+    let (adaptive, records) = run(&adaptive_params, 2);
+    let n = records.len();
+    assert!(n >= 8 * KNOWN_BLOCK, "{n} starts");
+    let (again, records_one_thread) = run(&adaptive_params, 1);
+    assert_eq!(untimed(&again), untimed(&adaptive));
+    let json = |r: &[StartRecord]| serde_json::to_string(r).unwrap();
+    assert_eq!(json(&records_one_thread), json(&records));
+    let (fixed, fixed_records) = run(
+        &MapParams {
+            starts: Some(n),
+            ..MapParams::default()
+        },
+        2,
+    );
+    assert_eq!(adaptive.equilibria, fixed.equilibria);
+    assert_eq!(adaptive.connections, fixed.connections);
+    let tol = f64::EPSILON.sqrt() * adaptive.scale;
+    let steps = |s: &SearchRecord| s.steps + s.polish_steps;
+    let (mut total, mut fixed_total, mut ended_early) = (0, 0, 0);
+    for (a, f) in records.iter().zip(&fixed_records) {
+        assert_eq!(a.index, f.index);
+        if a.index < KNOWN_BLOCK {
+            assert_eq!(json(std::slice::from_ref(a)), json(std::slice::from_ref(f)));
+        }
+        for (sa, sf) in a.searches.iter().zip(&f.searches) {
+            assert_eq!(
+                (sa.searcher, sa.outcome),
+                (sf.searcher, sf.outcome),
+                "start {}",
+                a.index
+            );
+            if sa.outcome == Outcome::Equilibrium {
+                let (pa, pf) = (sa.point.as_ref().unwrap(), sf.point.as_ref().unwrap());
+                assert!(distance(pa, pf) <= tol, "start {}: {pa:?} {pf:?}", a.index);
+            }
+            assert!(steps(sa) <= steps(sf), "start {}: {sa:?} {sf:?}", a.index);
+            ended_early += usize::from(steps(sa) < steps(sf));
+            total += steps(sa);
+            fixed_total += steps(sf);
+        }
+    }
+    assert!(ended_early > n, "{ended_early} of {} searches", 4 * n);
+    assert!(total < fixed_total, "{total} steps against {fixed_total}");
+}
+
+/// Loss-flow ends in the box of a known minimum and ascent in that of a known maximum; a
+/// Newton search ends in any known box; a saddle's box does not end a loss-flow.
+#[test]
+fn a_search_ends_in_the_known_boxes_of_the_equilibria_it_seeks() {
+    let problem = himmelblau_split::<f64>();
+    let map = map_equilibria(
+        &problem,
+        &MapParams {
+            starts: Some(64),
+            ..MapParams::default()
+        },
+    )
+    .unwrap();
+    let region = problem.region.clone().unwrap();
+    let obj = problem.objectives.as_ref();
+    let (scale, gscale) = (scale_of(&region), gradient_scale(obj, &region));
+    let ctx = search_context(&region, scale, gscale, &MapParams::default());
+    let mut evals = search::Evaluators::new(obj);
+    let of_kind = |kind: Kind| {
+        map.equilibria
+            .iter()
+            .find(|e| e.classification.kind == kind)
+            .unwrap()
+    };
+    let known = |e: &Equilibrium| {
+        KnownEquilibria::new(&[(
+            0,
+            e.point.as_slice(),
+            e.certificate.unique_radius.unwrap(),
+            Some(e.classification.kind),
+        )])
+    };
+    let near = |e: &Equilibrium| -> Vec<f64> {
+        let r = e.certificate.unique_radius.unwrap();
+        e.point.iter().map(|x| x + 2.0 * r).collect()
+    };
+    let none = KnownEquilibria::default();
+    for (kind, searcher) in [
+        (Kind::Minimum, Searcher::Lossflow),
+        (Kind::Maximum, Searcher::Ascent),
+        (Kind::Saddle, Searcher::Newton),
+        (Kind::Minimum, Searcher::Newton),
+    ] {
+        let e = of_kind(kind);
+        let start = near(e);
+        let watched = ctx.search(&mut evals, searcher, &start, &known(e));
+        let unwatched = ctx.search(&mut evals, searcher, &start, &none);
+        assert_eq!(
+            watched.outcome,
+            Outcome::Equilibrium,
+            "{kind:?} {searcher:?}"
+        );
+        assert_eq!(watched.point.as_deref(), Some(e.point.as_slice()));
+        assert_eq!(watched.polish_steps, 0);
+        let reached = unwatched.point.as_deref().unwrap();
+        assert!(distance(reached, &e.point) < 1e-9 * scale, "{reached:?}");
+        assert!(
+            watched.steps + watched.polish_steps < unwatched.steps + unwatched.polish_steps,
+            "{kind:?} {searcher:?}: {watched:?} {unwatched:?}"
+        );
+    }
+    // Loss-flow passes a saddle's box by: Newton from the same start ends in it, loss-flow
+    // goes on to a minimum.
+    let saddle = of_kind(Kind::Saddle);
+    let r = saddle.certificate.unique_radius.unwrap();
+    let on_saddle: Vec<f64> = saddle.point.iter().map(|x| x + 0.5 * r).collect();
+    let flow = ctx.search(&mut evals, Searcher::Lossflow, &on_saddle, &known(saddle));
+    let unwatched = ctx.search(&mut evals, Searcher::Lossflow, &on_saddle, &none);
+    assert_eq!(flow.point, unwatched.point);
+    assert_eq!(flow.steps, unwatched.steps);
+}
+
 /// The sorted boxes answer as testing every box would: which boxes hold a point, and a ball
 /// that holds it whenever one does — for random boxes of random sizes, points near and far,
 /// in 1 to 4 dimensions.
