@@ -65,7 +65,7 @@ fn a_killed_map_resumed_from_its_checkpoint_equals_the_uninterrupted_one() {
     let full = std::fs::read_to_string(dir.join("c.jsonl")).unwrap();
     let lines: Vec<&str> = full.lines().collect();
     assert_eq!(lines.len(), 301);
-    assert!(lines[0].starts_with(r#"{"format":"bflow-map-checkpoint","version":3,"problem":"e4""#));
+    assert!(lines[0].starts_with(r#"{"format":"bflow-map-checkpoint","version":4,"problem":"e4""#));
     assert!(
         lines[1].starts_with(r#"{"index":0,"start":["#),
         "{}",

@@ -312,12 +312,8 @@ impl CertifiedBoxes {
             .take_while(move |b| b.0 <= x + self.reach)
     }
 
-    /// Whether a box holds `theta` (every coordinate within its radius of the centre's).
-    pub(crate) fn hold(&self, theta: &[f64]) -> bool {
-        self.centre_holding(theta).is_some()
-    }
-
-    /// The centre of the first box (by first coordinate) that holds `theta`.
+    /// The centre of the first box (by first coordinate) that holds `theta` (every
+    /// coordinate within its radius of the centre's).
     pub(crate) fn centre_holding(&self, theta: &[f64]) -> Option<&[f64]> {
         self.near(theta)
             .find(|(_, _, r, centre)| theta.iter().zip(centre).all(|(x, c)| (x - c).abs() <= *r))

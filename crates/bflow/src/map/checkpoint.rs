@@ -39,7 +39,11 @@ pub const CHECKPOINT_FORMAT: &str = "bflow-map-checkpoint";
 /// first round of a 3-D map with mode starts is 128 starts, not 256, and an adaptive map
 /// stops only once its hits bound the missing mass below ½, so a version-2 checkpoint can
 /// hold records past the round where this bflow stops, or stop where this bflow would not.
-pub const CHECKPOINT_VERSION: u32 = 3;
+/// 4: an adaptive map's searches end where they enter the certified box of an equilibrium an
+/// earlier block of starts found, so a version-3 record of an adaptive map is a search run
+/// to its end that this bflow would have ended early (with other steps, and sometimes
+/// another outcome).
+pub const CHECKPOINT_VERSION: u32 = 4;
 
 /// The longest line a checkpoint may have, in bytes: a record of [`super::MAX_MAP_DIM`]
 /// parameters and three searches takes well under a tenth of it.
@@ -444,16 +448,16 @@ mod tests {
                 .unwrap_err()
                 .contains("not a bflow map checkpoint")
         );
-        let newer = line.replace("\"version\":3", "\"version\":4");
+        let newer = line.replace("\"version\":4", "\"version\":5");
         assert!(
             odd.compare_line(newer.trim_end())
                 .unwrap_err()
-                .contains("version 4")
+                .contains("version 5")
         );
         // And older ones: version 1's records were made by other searches, version 2's
-        // rounds in 3-D were longer.
-        for v in [1, 2] {
-            let older = line.replace("\"version\":3", &format!("\"version\":{v}"));
+        // rounds in 3-D were longer, version 3's adaptive searches never ended early.
+        for v in [1, 2, 3] {
+            let older = line.replace("\"version\":4", &format!("\"version\":{v}"));
             assert!(
                 odd.compare_line(older.trim_end())
                     .unwrap_err()

@@ -25,9 +25,9 @@
 //!    chance that the next hit is a new equilibrium, is below ½ at 95 % confidence: a map
 //!    whose searches rarely end at an equilibrium has seen too few hits to say) — or when
 //!    `max_starts` is reached. So an adaptive map that stopped after `N_k` starts ran the
-//!    starts of the fixed map with `starts: Some(N_k)`; its searches, run in blocks of 32
-//!    starts, end where they enter the certified box of an equilibrium an earlier block
-//!    found, where the fixed map's run to their ends (on the 546 maps of docs/MAPPING.md the
+//!    starts of the fixed map with `starts: Some(N_k)`; its searches, run in blocks
+//!    ([`known_block`]), end where they enter the certified box of an equilibrium an earlier
+//!    block found, where the fixed map's run to their ends (on the 546 maps of docs/MAPPING.md the
 //!    same equilibria either way). The evidence is the
 //!    same at every round end — half of the starts found nothing new — and the closer the
 //!    ends, the closer the stop comes to twice the start of the last discovery: E4 stops at
@@ -55,7 +55,8 @@
 //! so every shard samples the whole region evenly); it needs a fixed number of starts.
 //!
 //! **Stopping and resuming.** [`Mapper::run`] runs the starts in batches (sized to about a
-//! second each, at most 16 384 starts); every start checks the time limit before it begins,
+//! second each, at most 16 384 starts, an adaptive map's within one [`known_block`] of
+//! starts); every start checks the time limit before it begins,
 //! and the records go to the accumulator and to [`MapControl::on_record`] in start order, so
 //! a stopped map covers a prefix of its starts. [`Mapper::feed`] takes such a prefix back
 //! (closing the rounds it completes), and the map then run to its end is the uninterrupted
@@ -518,24 +519,32 @@ pub struct MapProgress {
 /// Batches of starts run in parallel; their records then go in start order to the
 /// accumulator and [`MapControl::on_record`]. A batch is sized to take about
 /// [`BATCH_SECONDS`], between one start per thread and this many starts (which bounds the
-/// records in flight).
+/// records in flight), and an adaptive map's ends with its block of starts
+/// ([`known_block`]).
 const MAX_BATCH: usize = 1 << 14;
 
 /// The duration a batch aims at: a checkpoint is flushed at every batch end, so a killed
 /// map loses about this much work (or one start, when a start takes longer).
 const BATCH_SECONDS: f64 = 1.0;
 
-/// An adaptive map runs its starts in blocks of this many (by index): a search of a block
-/// ends where it enters the certified uniqueness box of an equilibrium first found in an
-/// earlier block ([`KnownEquilibria`]). The blocks are fixed by the start indices, never by
-/// timing, so a start's record is the same whatever the thread count and however the run
-/// is interrupted and resumed. A map with a fixed number of starts (and its shards, which do
-/// not see each other's equilibria) runs every search to its end. On the 546 maps of the
-/// proven suite: the same equilibria, starts, stops and connections; 511 maps identical to
-/// the bit, 35 (E4, two Morse surfaces) with 1–45 more hits — searches that entered a
-/// proven box and then stalled, unresolved before. The 3-D example wells in 0.90× the
-/// instructions, E4 in 0.75× (docs/MAPPING.md).
-const KNOWN_BLOCK: usize = 32;
+/// The block of starts of an adaptive map whose first round is `first_round` starts: a
+/// quarter of it (32 starts for n ≤ 3, 128 in 4-D, 512 in 5-D), at least 8. The map runs
+/// its starts in blocks (by index; a batch never spans two), and a search of a block ends
+/// where it enters the certified uniqueness box of an equilibrium first found in an earlier
+/// block: a Newton search or polish in any such box, loss-flow in a minimum's, ascent in a
+/// maximum's, B-flow's descent in none (the search's record then holds that equilibrium's
+/// point). The blocks are fixed by the start indices, never by timing
+/// or threads, so a start's record is the same whatever the thread count and however the
+/// run is interrupted and resumed; a block as wide as a quarter of the first round keeps a
+/// machine of many cores busy where the maps are large. A map with a fixed number of starts
+/// (and its shards, which do not see each other's equilibria) runs every search to its end.
+/// On the 546 maps of the proven suite: the same equilibria, starts, stops and connections;
+/// 511 maps identical to the bit, 35 (E4, two Morse surfaces) with 1–45 more hits —
+/// searches that entered a proven box and then stalled, unresolved before. The 3-D example
+/// wells in 0.90× the instructions, E4 in 0.76× (docs/MAPPING.md).
+pub fn known_block(first_round: usize) -> usize {
+    (first_round / 4).max(8)
+}
 
 /// An equilibrium's Krawczyk certificate and classification, made once: while an adaptive
 /// map runs (for its [`KnownEquilibria`]), then used again by the assembly.
@@ -771,18 +780,15 @@ impl<'p> Mapper<'p> {
             let total = self.owned_below(target);
             while self.next < target {
                 let first = self.next_owned(self.next).min(target);
-                let indices: Vec<usize> = (first..target).step_by(step).take(batch).collect();
-                let hi = match indices.last() {
-                    Some(&last) if self.next_owned(last + 1) < target => last + 1,
-                    _ => target,
+                // An adaptive map's batch ends with its block of starts.
+                let stop = match self.known_block() {
+                    Some(block) => target.min((first / block + 1) * block),
+                    None => target,
                 };
-                // An adaptive map's batch ends with its block.
-                let (indices, hi) = if self.watches_known() {
-                    let end = (first / KNOWN_BLOCK + 1) * KNOWN_BLOCK;
-                    let cut: Vec<usize> = indices.into_iter().filter(|&i| i < end).collect();
-                    (cut, hi.min(end))
-                } else {
-                    (indices, hi)
+                let indices: Vec<usize> = (first..stop).step_by(step).take(batch).collect();
+                let hi = match indices.last() {
+                    Some(&last) if self.next_owned(last + 1) < stop => last + 1,
+                    _ => stop,
                 };
                 self.update_known(first);
                 let known = &self.known;
@@ -852,18 +858,20 @@ impl<'p> Mapper<'p> {
         Ok(())
     }
 
-    /// Whether the searches watch for known equilibria: an adaptive, unsharded map's.
-    fn watches_known(&self) -> bool {
-        self.params.starts.is_none() && self.params.shard.is_none()
+    /// The block of starts ([`known_block`]) of an adaptive, unsharded map, whose searches
+    /// watch for known equilibria; `None` for other maps.
+    fn known_block(&self) -> Option<usize> {
+        (self.params.starts.is_none() && self.params.shard.is_none())
+            .then(|| known_block(self.params.first_round_for(self.problem.dim())))
     }
 
     /// Describes (certifies and classifies) the clusters first found before the block of
     /// start `first`, and makes their boxes the known ones.
     fn update_known(&mut self, first: usize) {
-        if !self.watches_known() {
+        let Some(block) = self.known_block() else {
             return;
-        }
-        let block = first / KNOWN_BLOCK * KNOWN_BLOCK;
+        };
+        let block = first / block * block;
         let have = self.described.len();
         let new = self.acc.clusters[have..].partition_point(|c| c.first_start < block);
         if new == 0 {
@@ -881,9 +889,14 @@ impl<'p> Mapper<'p> {
             .iter()
             .zip(&self.described)
             .enumerate()
-            .filter_map(|(k, (c, d))| {
-                let kind = d.classification.as_ref().map(|c| c.kind);
-                Some((k, c.point.as_slice(), d.certificate.unique_radius?, kind))
+            .filter_map(|(k, (cluster, d))| {
+                let kind = d.classification.as_ref().map(|class| class.kind);
+                Some((
+                    k,
+                    cluster.point.as_slice(),
+                    d.certificate.unique_radius?,
+                    kind,
+                ))
             })
             .collect();
         self.known = KnownEquilibria::new(&boxes);
@@ -959,13 +972,13 @@ fn equilibrium_at(
     scales: (f64, f64),
     p: &[f64],
 ) -> Equilibrium {
-    described_equilibrium(eval, scales, p, Described::at(obj, p, scales.0))
+    described_equilibrium(eval, scales.1, p, Described::at(obj, p, scales.0))
 }
 
 /// [`equilibrium_at`] with the point's certificate and classification made already.
 fn described_equilibrium(
     eval: &mut Evaluator<'_, f64>,
-    (_, gscale): (f64, f64),
+    gscale: f64,
     p: &[f64],
     described: Described,
 ) -> Equilibrium {
@@ -1041,6 +1054,7 @@ fn assemble_map(
     let gscale = gradient_scale(obj, &region);
     let mapped = acc.starts.max(1) as f64;
     let estimate = estimate_unfound(&acc.hit_counts());
+    debug_assert!(described.len() <= acc.clusters.len());
     // Each equilibrium is classified and certified on its own (in parallel, collected in
     // order: the result does not depend on the thread count).
     let mut equilibria = acc
@@ -1060,7 +1074,7 @@ fn assemble_map(
                     hits: c.hits.clone(),
                     basin_starts: c.basin_starts,
                     basin_share: c.basin_starts as f64 / mapped,
-                    ..described_equilibrium(eval, (scale, gscale), &c.point, described)
+                    ..described_equilibrium(eval, gscale, &c.point, described)
                 }
             },
         )

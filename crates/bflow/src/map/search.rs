@@ -120,9 +120,11 @@ pub enum Searcher {
     /// split at their top-level `+` and `−`), so how the same terms are grouped into
     /// objectives does not change where it goes.
     Bflow,
-    /// Loss-flow (L-BFGS on `Σ L`), then a Newton polish: reaches minima of `Σ L` only.
+    /// Loss-flow (L-BFGS on `Σ L`), then a Newton polish (none when it ends in a known
+    /// minimum's box, [`known_block`](super::known_block)): reaches minima of `Σ L` only.
     Lossflow,
-    /// Ascent on `Σ L` (loss-flow on `−Σ L`), then a Newton polish: reaches maxima of `Σ L`
+    /// Ascent on `Σ L` (loss-flow on `−Σ L`), then a Newton polish (none when it ends in a
+    /// known maximum's box): reaches maxima of `Σ L`
     /// only.
     Ascent,
 }
@@ -160,7 +162,9 @@ impl std::fmt::Display for Searcher {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
-    /// The search and the polish reached an equilibrium inside the region.
+    /// The search and the polish reached an equilibrium inside the region (or the search
+    /// entered the certified box of an equilibrium the map knows:
+    /// [`known_block`](super::known_block)).
     Equilibrium,
     /// The polish failed from a B-flow end point with `B > √ε`: a minimum of B, not an
     /// equilibrium.
@@ -182,9 +186,12 @@ pub struct SearchRecord {
     pub searcher: Searcher,
     /// What became of it.
     pub outcome: Outcome,
-    /// The polished equilibrium, or the search's end point (finite values only).
+    /// The polished equilibrium — or, for a search that ended in the certified box of a
+    /// known equilibrium ([`known_block`](super::known_block)), that equilibrium's point —
+    /// or the search's end point (finite values only).
     pub point: Option<Vec<f64>>,
-    /// B at the search's end point (before the polish; `None` where undefined); for B-flow,
+    /// B at the search's end point (before the polish, or where it entered a known
+    /// equilibrium's box; `None` where undefined); for B-flow,
     /// B of the split it descended (see [`Searcher::Bflow`]).
     #[serde(rename = "B")]
     pub b: Option<f64>,
@@ -211,10 +218,15 @@ pub struct StartRecord {
 /// the box into itself. A Newton search or polish whose iterate enters one ends there, at
 /// that equilibrium, instead of polishing it for its last two to four steps; loss-flow ends
 /// in the box of a minimum and ascent in that of a maximum, the equilibria they descend to,
-/// and skip their polish. B-flow, which hands over to its polish far outside any box,
-/// watches none. A search that would have stalled after entering a box (Newton's steps,
-/// unlike the proven operator's, use the Jacobian at each iterate) now ends at the box's
-/// equilibrium instead of `Unresolved`.
+/// and skip their polish. B-flow's descent watches none (it hands over to its polish far
+/// outside any box); its polish, like every polish, watches every box. For Newton the box
+/// is where the proven operator contracts; for loss-flow and ascent, whose line searches may
+/// step farther than a box is wide, ending there is a heuristic — on the 546 maps of
+/// docs/MAPPING.md none ended elsewhere for it. A search that would have stalled after
+/// entering a box (Newton's steps, unlike the proven operator's, use the Jacobian at each
+/// iterate) now ends at the box's equilibrium instead of `Unresolved`; one whose iterate
+/// entered, just outside the region, the box of an equilibrium on its boundary ends there
+/// instead of `Escaped`.
 ///
 /// [`Certificate`]: super::certify::Certificate
 #[derive(Debug, Default)]
@@ -414,22 +426,11 @@ impl SearchContext {
         start: &[f64],
         known: &CertifiedBoxes,
     ) -> Option<Vec<f64>> {
-        let mut arrived = |at: &Observation<'_, f64>| {
-            if known.hold(at.theta) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        };
-        self.newton_under(
-            &mut evals.objectives,
-            &mut evals.newton,
-            start,
-            &self.limits.mode,
-            &mut arrived,
-        )
-        .0
-        .ok()
+        let (eval, solver, limits) = (&mut evals.objectives, &mut evals.newton, &self.limits.mode);
+        match watching(known, |o| self.newton_under(eval, solver, start, limits, o)) {
+            ((result, _), None) => result.ok(),
+            (_, Some(_)) => None,
+        }
     }
 
     /// The descent solver of `searcher` (B-flow, loss-flow or ascent), steps capped at
