@@ -26,12 +26,12 @@
 //!    whose searches rarely end at an equilibrium has seen too few hits to say) — or when
 //!    `max_starts` is reached. So an adaptive map that stopped after `N_k` starts ran the
 //!    starts of the fixed map with `starts: Some(N_k)`; its searches, run in blocks
-//!    ([`known_block`]), end where they enter the certified box of an equilibrium an earlier
-//!    block found, where the fixed map's run to their ends (on the 546 maps of docs/MAPPING.md the
-//!    same equilibria either way). The evidence is the
-//!    same at every round end — half of the starts found nothing new — and the closer the
-//!    ends, the closer the stop comes to twice the start of the last discovery: E4 stops at
-//!    2560 where doubling rounds ran to 4096.
+//!    ([`known_block`]), end where they enter the certified box of an equilibrium an
+//!    earlier block found, where the fixed map's run to their ends (on the 742 maps of
+//!    docs/MAPPING.md the same equilibria either way). The evidence is the same at every
+//!    round end — half of the starts found nothing new — and the closer the ends, the
+//!    closer the stop comes to twice the start of the last discovery: E4 stops at 2560
+//!    where doubling rounds ran to 4096.
 //! 5. **Mode starts** ([`ModeSearch`], when [`MapParams::mode_starts`]): Newton from each
 //!    nondegenerate equilibrium found, displaced along each eigenvector of its Hessian that
 //!    leads to a saddle, and from the equilibria that finds; what no start reached is added
@@ -56,11 +56,11 @@
 //!
 //! **Stopping and resuming.** [`Mapper::run`] runs the starts in batches (sized to about a
 //! second each, at most 16 384 starts, an adaptive map's within one [`known_block`] of
-//! starts); every start checks the time limit before it begins,
-//! and the records go to the accumulator and to [`MapControl::on_record`] in start order, so
-//! a stopped map covers a prefix of its starts. [`Mapper::feed`] takes such a prefix back
-//! (closing the rounds it completes), and the map then run to its end is the uninterrupted
-//! one; [`checkpoint`] stores the records as JSON Lines.
+//! starts); every start checks the time limit before it begins, and the records go to the
+//! accumulator and to [`MapControl::on_record`] in start order, so a stopped map covers a
+//! prefix of its starts. [`Mapper::feed`] takes such a prefix back (closing the rounds it
+//! completes), and the map then run to its end is the uninterrupted one; [`checkpoint`]
+//! stores the records as JSON Lines.
 
 mod assemble;
 mod certify;
@@ -533,13 +533,13 @@ const BATCH_SECONDS: f64 = 1.0;
 /// where it enters the certified uniqueness box of an equilibrium first found in an earlier
 /// block: a Newton search or polish in any such box, loss-flow in a minimum's, ascent in a
 /// maximum's, B-flow's descent in none (the search's record then holds that equilibrium's
-/// point). The blocks are fixed by the start indices, never by timing
-/// or threads, so a start's record is the same whatever the thread count and however the
-/// run is interrupted and resumed; a block as wide as a quarter of the first round keeps a
-/// machine of many cores busy where the maps are large. A map with a fixed number of starts
+/// point). The blocks are fixed by the start indices, never by timing or threads, so a
+/// start's record is the same whatever the thread count and however the run is interrupted
+/// and resumed; a block as wide as a quarter of the first round keeps a machine of many
+/// cores busy where the maps are large. A map with a fixed number of starts
 /// (and its shards, which do not see each other's equilibria) runs every search to its end.
-/// On the 546 maps of the proven suite: the same equilibria, starts, stops and connections;
-/// 511 maps identical to the bit, 35 (E4, two Morse surfaces) with 1–45 more hits —
+/// On 742 maps of 53 problems (2-D to 6-D): the same equilibria, starts, stops and
+/// connections; 707 maps identical to the bit, 35 (E4, two Morse surfaces) with 1–45 more hits —
 /// searches that entered a proven box and then stalled, unresolved before. The 3-D example
 /// wells in 0.90× the instructions, E4 in 0.76× (docs/MAPPING.md).
 pub fn known_block(first_round: usize) -> usize {

@@ -221,7 +221,7 @@ pub struct StartRecord {
 /// and skip their polish. B-flow's descent watches none (it hands over to its polish far
 /// outside any box); its polish, like every polish, watches every box. For Newton the box
 /// is where the proven operator contracts; for loss-flow and ascent, whose line searches may
-/// step farther than a box is wide, ending there is a heuristic — on the 546 maps of
+/// step farther than a box is wide, ending there is a heuristic — on the 742 maps of
 /// docs/MAPPING.md none ended elsewhere for it. A search that would have stalled after
 /// entering a box (Newton's steps, unlike the proven operator's, use the Jacobian at each
 /// iterate) now ends at the box's equilibrium instead of `Unresolved`; one whose iterate
