@@ -970,26 +970,34 @@ fn a_time_limit_reached_during_the_mode_starts_cuts_them_short_and_says_so() {
     assert_eq!(points(&cut), points(&whole));
 }
 
+/// The fixed map of 64 starts of the split Himmelblau problem.
+fn himmelblau_split_of_64_starts() -> (Problem<f64>, EquilibriumMap) {
+    let problem = himmelblau_split::<f64>();
+    let params = MapParams {
+        starts: Some(64),
+        ..MapParams::default()
+    };
+    let map = map_equilibria(&problem, &params).unwrap();
+    (problem, map)
+}
+
+/// The context a map of `problem` with `params` gives its searches, and the region's scale.
+fn searches_of(problem: &Problem<f64>, params: &MapParams) -> (SearchContext, f64) {
+    let region = problem.region.clone().unwrap();
+    let obj = problem.objectives.as_ref();
+    let (scale, gscale) = (scale_of(&region), gradient_scale(obj, &region));
+    (search_context(&region, scale, gscale, params), scale)
+}
+
 /// A mode start's Newton search ends as soon as it enters a certified uniqueness box of an
 /// equilibrium the map has: from inside the box it reports nothing (the map has that
 /// equilibrium), without the box it polishes to the same equilibrium, and a search that
 /// never enters the box still reaches its own.
 #[test]
 fn a_mode_search_that_enters_a_known_certified_box_ends_there() {
-    let problem = himmelblau_split::<f64>();
-    let map = map_equilibria(
-        &problem,
-        &MapParams {
-            starts: Some(64),
-            ..MapParams::default()
-        },
-    )
-    .unwrap();
-    let region = problem.region.clone().unwrap();
-    let obj = problem.objectives.as_ref();
-    let (scale, gscale) = (scale_of(&region), gradient_scale(obj, &region));
-    let ctx = search_context(&region, scale, gscale, &MapParams::default());
-    let mut evals = search::Evaluators::new(obj);
+    let (problem, map) = himmelblau_split_of_64_starts();
+    let (ctx, scale) = searches_of(&problem, &MapParams::default());
+    let mut evals = search::Evaluators::new(problem.objectives.as_ref());
     let e = map
         .equilibria
         .iter()
@@ -1089,11 +1097,8 @@ fn each_start_of_an_adaptive_map_knows_the_equilibria_of_the_blocks_before_its_o
     let (map, records) = run_with_records(&p, &params);
     let block = known_block(default_first_round(2));
     assert_eq!((records.len(), block), (320, 32));
-    let region = p.region.clone().unwrap();
-    let obj = p.objectives.as_ref();
-    let (scale, gscale) = (scale_of(&region), gradient_scale(obj, &region));
-    let ctx = search_context(&region, scale, gscale, &params);
-    let mut evals = search::Evaluators::new(obj);
+    let (ctx, _) = searches_of(&p, &params);
+    let mut evals = search::Evaluators::new(p.objectives.as_ref());
     let mut ended_in_a_box = 0;
     for r in &records {
         let before = r.index / block * block;
@@ -1142,20 +1147,9 @@ fn each_start_of_an_adaptive_map_knows_the_equilibria_of_the_blocks_before_its_o
 /// Newton search ends in any known box; a saddle's box does not end a loss-flow.
 #[test]
 fn a_search_ends_in_the_known_boxes_of_the_equilibria_it_seeks() {
-    let problem = himmelblau_split::<f64>();
-    let map = map_equilibria(
-        &problem,
-        &MapParams {
-            starts: Some(64),
-            ..MapParams::default()
-        },
-    )
-    .unwrap();
-    let region = problem.region.clone().unwrap();
-    let obj = problem.objectives.as_ref();
-    let (scale, gscale) = (scale_of(&region), gradient_scale(obj, &region));
-    let ctx = search_context(&region, scale, gscale, &MapParams::default());
-    let mut evals = search::Evaluators::new(obj);
+    let (problem, map) = himmelblau_split_of_64_starts();
+    let (ctx, scale) = searches_of(&problem, &MapParams::default());
+    let mut evals = search::Evaluators::new(problem.objectives.as_ref());
     let of_kind = |kind: Kind| {
         map.equilibria
             .iter()
