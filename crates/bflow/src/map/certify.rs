@@ -274,6 +274,7 @@ pub fn certify(objectives: &dyn Objectives<f64>, point: &[f64], scale: f64) -> C
         )),
     }
 }
+
 /// Certified uniqueness boxes (a centre and an ∞-norm radius, [`Certificate`]'s
 /// `unique_radius`), sorted by their centre's first coordinate, so that a point is tested
 /// only against those whose first coordinate lies within the largest radius of its own —

@@ -1228,8 +1228,8 @@ fn a_search_ends_in_the_known_boxes_of_the_equilibria_it_seeks() {
 }
 
 /// The sorted boxes answer as testing every box would: a box that holds a point (its
-/// centre) whenever one does, and a ball that holds it whenever one does — for random boxes of random sizes, points near and far,
-/// in 1 to 4 dimensions.
+/// centre) whenever one does, and a ball that holds it whenever one does — for random boxes
+/// of random sizes, points near and far, in 1 to 4 dimensions.
 #[test]
 fn certified_boxes_find_what_testing_every_box_finds() {
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
