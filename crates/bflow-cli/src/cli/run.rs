@@ -201,7 +201,7 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
     );
     let mut shown = false;
     let mut progress = |at: &Observation<'_, f64>| {
-        if !shown && at.elapsed.as_secs_f64() > 1.0 {
+        if !shown && at.elapsed().as_secs_f64() > 1.0 {
             shown = true;
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }

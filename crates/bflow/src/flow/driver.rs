@@ -255,8 +255,16 @@ pub struct Observation<'s, F: Real> {
     pub stats: &'s PointStats<F>,
     /// Evaluations so far.
     pub counts: EvalCounts,
-    /// Time since the run started.
-    pub elapsed: Duration,
+    /// When the run started ([`elapsed`](Self::elapsed) reads the clock against it, so that
+    /// an observer that does not ask costs no clock read per step).
+    started: Instant,
+}
+
+impl<F: Real> Observation<'_, F> {
+    /// Time since the run started (read from the clock at each call).
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
 }
 
 /// Sees every iterate; returning `ControlFlow::Break` stops the run with
@@ -267,7 +275,7 @@ pub trait Observer<F: Real> {
     fn observe(&mut self, at: &Observation<'_, F>) -> ControlFlow<()>;
 
     /// True when the observer ignores every observation and never stops a run: the driver
-    /// then builds none (no clock read per step). Only [`NoObserver`] says so by default.
+    /// then builds none. Only [`NoObserver`] says so by default.
     fn is_silent(&self) -> bool {
         false
     }
@@ -377,7 +385,7 @@ fn run<F: Real>(
             theta: &state.theta,
             stats: &state.stats,
             counts: counts(eval),
-            elapsed: started.elapsed(),
+            started,
         })
     };
     let mut stop = if observe(observer, &state, eval).is_break() {

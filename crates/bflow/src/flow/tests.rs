@@ -214,6 +214,33 @@ fn time_limit_stops_and_observer_sees_every_step() {
 }
 
 #[test]
+fn an_observation_reads_the_time_since_its_run_started() {
+    let p = builtin::<f64>("e3").unwrap();
+    let mut elapsed = Vec::new();
+    run_observed(
+        &p,
+        &p.start,
+        &bflow(),
+        &steps(3),
+        &mut |at: &Observation<'_, f64>| {
+            // The clock is read when asked: a time taken before the question counts.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            elapsed.push(at.elapsed());
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert_eq!(elapsed.len(), 4);
+    for (k, t) in elapsed.iter().enumerate() {
+        let slept = std::time::Duration::from_millis(2 * (k as u64 + 1));
+        assert!(
+            *t >= slept,
+            "observation {k}: {t:?} since the start, {slept:?} slept"
+        );
+    }
+}
+
+#[test]
 fn target_b_and_counts() {
     let p = builtin::<f64>("e2").unwrap();
     let limits = Limits {
