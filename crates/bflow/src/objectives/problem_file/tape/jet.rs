@@ -204,6 +204,69 @@ pub(crate) enum JetOp {
         then: u32,
         then_len: u32,
     },
+    /// Alike sums side by side ([`LaneSums`] `lanes[group]`): two or four
+    /// [`Sum`](JetOp::Sum)s of the same level (so independent of each other) whose terms
+    /// are [`Term::SquareOfVariable`]s of the same variables in the same order, with as many
+    /// shaped steps after them — the Gaussian wells of a potential, say. Each lane performs
+    /// its sum's operations in the same order, so the same bits; side by side the arithmetic
+    /// runs across lanes (and vectorises) and the sweep dispatches once for them all. Only in
+    /// the whole-program schedule ([`JetProgram::full`]); cone sweeps run the sums alone.
+    SumLanes { group: u32 },
+}
+
+/// The most sums a [`JetOp::SumLanes`] runs side by side.
+pub(crate) const LANES: usize = 4;
+
+/// A term of the sums of a [`JetOp::SumLanes`], lane by lane: `(θ_j·m + c)²` times the
+/// sign, `d2 = (2m)·m` ([`Term::SquareOfVariable`]); the slot `a` of `θ_j` is every lane's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LaneTerm {
+    a: u32,
+    j: u32,
+    m: [f64; LANES],
+    c: [f64; LANES],
+    d2: [f64; LANES],
+    sign: [f64; LANES],
+}
+
+/// A shaped step after the sums of a [`JetOp::SumLanes`], lane by lane: the affine steps
+/// `(v·m₁ + a₁)·m₂ + a₂` before the function and `(v·m₃ + a₃)·m₄ + a₄` after it ([`Shape`]'s
+/// `pre` and `post`), their slopes `m₁·m₂` and `m₃·m₄` (the products [`shaped_scalar`]
+/// forms), and the function.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LaneStep {
+    m: [[f64; LANES]; 4],
+    a: [[f64; LANES]; 4],
+    pre_d: [f64; LANES],
+    post_d: [f64; LANES],
+    u: LaneFunction,
+}
+
+/// The function of a [`LaneStep`]: one every lane shares the kind of, or one per lane.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum LaneFunction {
+    /// `v ÷ c`, with `1 ÷ c` (what [`Un::eval`] gives as the derivative).
+    DivConst {
+        c: [f64; LANES],
+        inverse: [f64; LANES],
+    },
+    /// `exp`.
+    Exp,
+    /// Any other, lane by lane.
+    Each([Un; LANES]),
+}
+
+/// The sums of one [`JetOp::SumLanes`]: how many (`lanes`, 2 to [`LANES`]), the slot each
+/// writes, and their terms and steps (`terms[first..first + len]`,
+/// `steps[then..then + then_len]` of [`JetProgram`]'s lane tables).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LaneSums {
+    lanes: u32,
+    out: [u32; LANES],
+    first: u32,
+    len: u32,
+    then: u32,
+    then_len: u32,
 }
 
 /// A term of a [`JetOp::Sum`].
@@ -309,7 +372,7 @@ impl JetOp {
             | JetOp::ShapedCos(shape)
             | JetOp::ShapedExp(shape) => ([shape.a, 0], 1),
             // A sum's terms are listed apart (see `JetProgram::level_of`).
-            JetOp::Sum { .. } => ([0, 0], 0),
+            JetOp::Sum { .. } | JetOp::SumLanes { .. } => ([0, 0], 0),
             JetOp::Add { a, b, .. }
             | JetOp::Sub { a, b, .. }
             | JetOp::Mul { a, b, .. }
@@ -333,6 +396,14 @@ pub(crate) struct JetProgram {
     pub(crate) vars: Vec<(u32, u32)>,
     pub(crate) cone_vars: Vec<Vec<(u32, u32)>>,
     pub(crate) cones: Vec<Vec<u32>>,
+    /// The whole-program schedule: `ops` with alike sums run side by side
+    /// ([`JetOp::SumLanes`]); a sweep over every objective runs it, one over a cone runs
+    /// `ops`.
+    pub(crate) full: Vec<JetOp>,
+    /// The groups of [`JetOp::SumLanes`], and their terms and steps.
+    lanes: Vec<LaneSums>,
+    lane_terms: Vec<LaneTerm>,
+    lane_steps: Vec<LaneStep>,
 }
 
 impl JetProgram {
@@ -603,7 +674,14 @@ impl JetProgram {
         for (p, &at) in order.iter().enumerate() {
             position[at as usize] = p as u32;
         }
-        let program = order.iter().map(|&at| program[at as usize]).collect();
+        let program: Vec<JetOp> = order.iter().map(|&at| program[at as usize]).collect();
+        let terms = if squares {
+            terms.into_iter().map(Term::squared).collect()
+        } else {
+            terms
+        };
+        let levels: Vec<u32> = order.iter().map(|&at| program_level[at as usize]).collect();
+        let lanes = side_by_side(&program, &levels, &terms, &steps_after);
         let cone_vars = cones
             .iter()
             .map(|cone| {
@@ -629,11 +707,6 @@ impl JetProgram {
                 c
             })
             .collect();
-        let terms = if squares {
-            terms.into_iter().map(Term::squared).collect()
-        } else {
-            terms
-        };
         JetProgram {
             ops: program,
             steps,
@@ -642,8 +715,183 @@ impl JetProgram {
             vars,
             cones,
             cone_vars,
+            full: lanes.full,
+            lanes: lanes.groups,
+            lane_terms: lanes.terms,
+            lane_steps: lanes.steps,
         }
     }
+
+    /// The program with every sum run alone: [`full`](Self::full) is `ops` (to compare
+    /// sweeps).
+    #[cfg(test)]
+    pub(crate) fn without_lanes(mut self) -> Self {
+        self.full = self.ops.clone();
+        self
+    }
+
+    /// How many sums run side by side in [`full`](Self::full).
+    #[cfg(test)]
+    pub(crate) fn sums_in_lanes(&self) -> usize {
+        self.lanes.iter().map(|g| g.lanes as usize).sum()
+    }
+}
+
+/// What sums must share to run side by side ([`side_by_side`]): their level, how many
+/// steps follow them, and each term's variable slot and index.
+type SumKey = (u32, u32, Vec<(u32, u32)>);
+
+/// [`side_by_side`]'s result: the whole-program schedule and its lane tables.
+struct SideBySide {
+    full: Vec<JetOp>,
+    groups: Vec<LaneSums>,
+    terms: Vec<LaneTerm>,
+    steps: Vec<LaneStep>,
+}
+
+/// The whole-program schedule of `program` (in level order, `levels` each instruction's):
+/// the sums of one level whose terms are all [`Term::SquareOfVariable`]s of the same
+/// variables in the same order, with as many steps after them, taken in groups of
+/// [`LANES`] (then 2) into [`JetOp::SumLanes`] at the place of the group's first; a
+/// leftover sum runs alone. The instructions of one level read only slots of lower levels,
+/// so a group may run at its first member's place.
+fn side_by_side(
+    program: &[JetOp],
+    levels: &[u32],
+    terms: &[Term],
+    steps_after: &[(Shape, Un)],
+) -> SideBySide {
+    let key = |at: usize| -> Option<SumKey> {
+        let JetOp::Sum {
+            first,
+            len,
+            then_len,
+            ..
+        } = program[at]
+        else {
+            return None;
+        };
+        let vars = terms[first as usize..(first + len) as usize]
+            .iter()
+            .map(|t| match *t {
+                Term::SquareOfVariable { a, j, .. } => Some((a, j)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some((levels[at], then_len, vars))
+    };
+    let mut alike: Vec<(usize, SumKey)> = (0..program.len())
+        .filter_map(|at| key(at).map(|k| (at, k)))
+        .collect();
+    // Stable: within a key, in program order.
+    alike.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut out = SideBySide {
+        full: Vec::with_capacity(program.len()),
+        groups: Vec::new(),
+        terms: Vec::new(),
+        steps: Vec::new(),
+    };
+    // For each instruction: the group it leads, or whether a group took it.
+    let mut leads = vec![None; program.len()];
+    let mut taken = vec![false; program.len()];
+    for run in alike.chunk_by(|a, b| a.1 == b.1) {
+        let mut rest: &[(usize, _)] = run;
+        while rest.len() >= 2 {
+            let lanes = if rest.len() >= LANES { LANES } else { 2 };
+            let (members, tail) = rest.split_at(lanes);
+            rest = tail;
+            let sums: Vec<(u32, u32, u32, u32, u32)> = members
+                .iter()
+                .filter_map(|&(at, _)| match program[at] {
+                    JetOp::Sum {
+                        out,
+                        first,
+                        len,
+                        then,
+                        then_len,
+                    } => Some((out, first, len, then, then_len)),
+                    _ => None,
+                })
+                .collect();
+            let (_, _, len, _, then_len) = sums[0];
+            let lane = |l: usize| sums[l.min(lanes - 1)];
+            let first_term = out.terms.len() as u32;
+            for t in 0..len {
+                let of = |l: usize| match terms[(lane(l).1 + t) as usize] {
+                    Term::SquareOfVariable {
+                        a,
+                        m,
+                        c,
+                        d2,
+                        j,
+                        sign,
+                    } => (a, j, m, c, d2, sign),
+                    // (`key` admitted only squares of variables.)
+                    _ => (0, 0, f64::NAN, f64::NAN, f64::NAN, f64::NAN),
+                };
+                let (a, j, ..) = of(0);
+                out.terms.push(LaneTerm {
+                    a,
+                    j,
+                    m: from_fn(|l| of(l).2),
+                    c: from_fn(|l| of(l).3),
+                    d2: from_fn(|l| of(l).4),
+                    sign: from_fn(|l| of(l).5),
+                });
+            }
+            let first_step = out.steps.len() as u32;
+            for k in 0..then_len {
+                let of = |l: usize| steps_after[(lane(l).3 + k) as usize];
+                let affine = |l: usize| {
+                    let shape = of(l).0;
+                    [shape.pre[0], shape.pre[1], shape.post[0], shape.post[1]]
+                };
+                let u: [Un; LANES] = from_fn(|l| of(l).1);
+                let divisors: Option<Vec<f64>> = u
+                    .iter()
+                    .map(|u| match *u {
+                        Un::DivConst(c) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                let function = match divisors {
+                    Some(c) => LaneFunction::DivConst {
+                        c: from_fn(|l| c[l]),
+                        inverse: from_fn(|l| 1.0 / c[l]),
+                    },
+                    None if u.iter().all(|&u| u == Un::Call(Func::Exp)) => LaneFunction::Exp,
+                    None => LaneFunction::Each(u),
+                };
+                out.steps.push(LaneStep {
+                    m: from_fn(|i| from_fn(|l| affine(l)[i].0)),
+                    a: from_fn(|i| from_fn(|l| affine(l)[i].1)),
+                    pre_d: from_fn(|l| affine(l)[0].0 * affine(l)[1].0),
+                    post_d: from_fn(|l| affine(l)[2].0 * affine(l)[3].0),
+                    u: function,
+                });
+            }
+            leads[members[0].0] = Some(out.groups.len() as u32);
+            for &(at, _) in members {
+                taken[at] = true;
+            }
+            out.groups.push(LaneSums {
+                lanes: lanes as u32,
+                out: from_fn(|l| lane(l).0),
+                first: first_term,
+                len,
+                then: first_step,
+                then_len,
+            });
+        }
+    }
+    for (at, op) in program.iter().enumerate() {
+        match leads[at] {
+            Some(group) => out.full.push(JetOp::SumLanes { group }),
+            None if !taken[at] => out.full.push(*op),
+            None => {}
+        }
+    }
+    out
 }
 
 /// Takes each single-use shaped or unary instruction of one variable that a sum (or a lone
@@ -875,17 +1123,18 @@ fn shaped_scalar<const SECOND: bool>(shape: &Shape, u: Un, x: f64) -> (f64, f64,
     (y, z, post_d * f1 * pre_d, post_d * f2 * pre_d * pre_d)
 }
 
-/// The forward-mode sweep over `order` (program positions, ascending): slot `k`'s value and
-/// gradient in `vg[k] = [v, g₁, …, g_N]` (`W = N + 1`: one load and one store per operand
-/// and result) and, when `SECOND`, its Hessian's upper triangle `hes[k]` (`T = N(N+1)/2`
-/// entries, [`upper_pairs`]). Returns whether every value written is finite (constants are
+/// The forward-mode sweep over `order` (instructions in program order: those of a cone from
+/// [`JetProgram::ops`], or all of [`JetProgram::full`]): slot `k`'s value and gradient in
+/// `vg[k] = [v, g₁, …, g_N]` (`W = N + 1`: one load and one store per operand and result)
+/// and, when `SECOND`, its Hessian's upper triangle `hes[k]` (`T = N(N+1)/2` entries,
+/// [`upper_pairs`]). Returns whether every value written is finite (constants are
 /// the caller's: see [`Constant::finite`]); the check is a floating-point sum of [`mark`]s,
 /// off the critical path.
-pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: bool>(
+pub(crate) fn jet<'p, const N: usize, const W: usize, const T: usize, const SECOND: bool>(
     program: &JetProgram,
     consts: &[Constant],
     vars: &[(u32, u32)],
-    order: impl Iterator<Item = usize>,
+    order: impl Iterator<Item = &'p JetOp>,
     theta: &[f64],
     vg: &mut [[f64; W]],
     hes: &mut [Hess<T>],
@@ -906,10 +1155,9 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
             hes[k] = zero_h;
         }
     }
-    for at in order {
+    for op in order {
         // By reference: a `JetOp` is several words (a shaped chain carries its affine steps),
         // and copying it out for each instruction was a sixth of the sweep's instructions.
-        let op = &program.ops[at];
         let load = |a: u32| -> (f64, Grad<N>) {
             let s = vg[a as usize];
             (s[0], from_fn(|p| s[p + 1]))
@@ -1091,6 +1339,14 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
                 }
                 put!(out, s, g, h)
             }
+            JetOp::SumLanes { group } => {
+                let g = &program.lanes[group as usize];
+                poison += if g.lanes as usize == LANES {
+                    sum_lanes::<N, W, T, SECOND, LANES>(program, g, vg, hes)
+                } else {
+                    sum_lanes::<N, W, T, SECOND, 2>(program, g, vg, hes)
+                };
+            }
             JetOp::Chain { a, first, len } => {
                 let steps = &program.steps[first as usize..(first + len) as usize];
                 let (mut x, gx) = load(a);
@@ -1121,6 +1377,107 @@ pub(crate) fn jet<const N: usize, const W: usize, const T: usize, const SECOND: 
         }
     }
     poison == 0.0
+}
+
+/// The sums of `group`, `L` side by side ([`JetOp::SumLanes`]): each lane performs the
+/// operations [`jet`] performs for its [`JetOp::Sum`] of [`Term::SquareOfVariable`]s and
+/// shaped steps, in the same order — value, gradient and Hessian entries lane by lane, the
+/// functions of the steps one lane at a time — and stores its slot's jet. Returns the sum of
+/// the [`mark`]s of every value (0 when all are finite).
+#[inline(always)]
+fn sum_lanes<const N: usize, const W: usize, const T: usize, const SECOND: bool, const L: usize>(
+    program: &JetProgram,
+    group: &LaneSums,
+    vg: &mut [[f64; W]],
+    hes: &mut [Hess<T>],
+) -> f64 {
+    let pairs: [(usize, usize); T] = const { upper_pairs::<N, T>() };
+    let packed: [[usize; N]; N] = const { packed_positions::<N, T>() };
+    let mut marks = [0.0; L];
+    let terms = &program.lane_terms[group.first as usize..(group.first + group.len) as usize];
+    // The value, gradient and Hessian of each lane's sum: entry by entry, lanes innermost.
+    let mut s = [0.0; L];
+    let mut g = [[0.0; L]; N];
+    let mut h = [[0.0; L]; T];
+    for (t, term) in terms.iter().enumerate() {
+        let x = vg[term.a as usize][0];
+        let (j, jj) = (term.j as usize, packed[term.j as usize][term.j as usize]);
+        let y: [f64; L] = from_fn(|l| x * term.m[l] + term.c[l]);
+        let z: [f64; L] = from_fn(|l| y[l] * y[l]);
+        for l in 0..L {
+            marks[l] += mark(y[l]) + mark(z[l]);
+        }
+        if t == 0 {
+            s = z;
+            g[j] = from_fn(|l| (2.0 * y[l]) * term.m[l]);
+            if SECOND {
+                h[jj] = from_fn(|l| term.d2[l]);
+            }
+        } else {
+            for l in 0..L {
+                s[l] += term.sign[l] * z[l];
+                g[j][l] += term.sign[l] * ((2.0 * y[l]) * term.m[l]);
+                if SECOND {
+                    h[jj][l] += term.sign[l] * term.d2[l];
+                }
+                marks[l] += mark(s[l]);
+            }
+        }
+    }
+    let steps = &program.lane_steps[group.then as usize..(group.then + group.then_len) as usize];
+    for step in steps {
+        // `shaped_scalar`, lane by lane.
+        let (m, a) = (&step.m, &step.a);
+        let y: [f64; L] = from_fn(|l| (s[l] * m[0][l] + a[0][l]) * m[1][l] + a[1][l]);
+        let (v, f1, f2): ([f64; L], [f64; L], [f64; L]) = match step.u {
+            LaneFunction::DivConst { c, inverse } => {
+                (from_fn(|l| y[l] / c[l]), from_fn(|l| inverse[l]), [0.0; L])
+            }
+            LaneFunction::Exp => {
+                let v = from_fn(|l| call::<f64, SECOND>(Func::Exp, y[l]).0);
+                (v, v, v)
+            }
+            LaneFunction::Each(u) => {
+                let f: [(f64, f64, f64); L] = from_fn(|l| u[l].eval::<SECOND>(y[l]));
+                (
+                    from_fn(|l| f[l].0),
+                    from_fn(|l| f[l].1),
+                    from_fn(|l| f[l].2),
+                )
+            }
+        };
+        let z: [f64; L] = from_fn(|l| (v[l] * m[2][l] + a[2][l]) * m[3][l] + a[3][l]);
+        let d1: [f64; L] = from_fn(|l| step.post_d[l] * f1[l] * step.pre_d[l]);
+        let d2: [f64; L] = from_fn(|l| step.post_d[l] * f2[l] * step.pre_d[l] * step.pre_d[l]);
+        for l in 0..L {
+            marks[l] += mark(s[l]) + mark(y[l]) + mark(z[l]);
+        }
+        // `chain_rule`, lane by lane: the Hessian from the gradient before it is scaled.
+        if SECOND {
+            for (t, &(p, q)) in pairs.iter().enumerate() {
+                for l in 0..L {
+                    h[t][l] = d1[l] * h[t][l] + d2[l] * (g[p][l] * g[q][l]);
+                }
+            }
+        } else {
+            h = [[0.0; L]; T];
+        }
+        for gp in &mut g {
+            for l in 0..L {
+                gp[l] *= d1[l];
+            }
+        }
+        s = z;
+    }
+    for l in 0..L {
+        marks[l] += mark(s[l]);
+        let k = group.out[l] as usize;
+        vg[k] = from_fn(|p| if p == 0 { s[l] } else { g[p - 1][l] });
+        if SECOND {
+            hes[k] = from_fn(|t| h[t][l]);
+        }
+    }
+    marks.iter().sum()
 }
 
 #[cfg(test)]

@@ -694,14 +694,14 @@ impl Tape {
         let regular = match (held, i) {
             (Some(regular), _) => regular,
             (None, Some(i)) => {
-                let order = program.cones[i].iter().map(|&k| k as usize);
+                let order = program.cones[i].iter().map(|&k| &program.ops[k as usize]);
                 let vars = &program.cone_vars[i];
                 jet::<N, W, T, SECOND>(program, consts, vars, order, theta, vg, hes)
                     && self.cone_consts_finite[i]
             }
             // The whole program in order: a plain range, no index list.
             (None, None) => {
-                let order = 0..program.ops.len();
+                let order = program.full.iter();
                 let vars = &program.vars;
                 jet::<N, W, T, SECOND>(program, consts, vars, order, theta, vg, hes)
                     && self.consts_finite

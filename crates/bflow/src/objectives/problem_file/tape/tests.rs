@@ -930,12 +930,11 @@ fn squares_of_variables_sweep_to_the_bits_of_the_general_term() {
         let sweep = |p: &super::jet::JetProgram| {
             let mut vg = vec![[0.0; 4]; slots];
             let mut hes = vec![[0.0; 6]; slots];
-            let order = 0..p.ops.len();
             let ok = super::jet::jet::<3, 4, 6, true>(
                 p,
                 &c.tape.consts,
                 &p.vars,
-                order,
+                p.ops.iter(),
                 &theta,
                 &mut vg,
                 &mut hes,
@@ -951,4 +950,110 @@ fn squares_of_variables_sweep_to_the_bits_of_the_general_term() {
         };
         assert_eq!(sweep(program), sweep(&general), "at {theta:?}");
     }
+}
+
+/// Sums run side by side ([`JetOp::SumLanes`](super::jet::JetOp)) must give, slot by slot,
+/// the bits the same sums give run alone — values, gradients and Hessians, first- and
+/// second-order sweeps, signed zeros, overflow, underflow and NaN included.
+#[test]
+fn sums_side_by_side_sweep_to_the_bits_of_sums_alone() {
+    let (c, _) = compile(
+        &[
+            // Seven Gaussian wells: four side by side, two more, one alone.
+            "-1.18 * exp(-((x - (-0.44))^2 + (y - 1.06)^2 + (z + 0.99)^2) / 1.125)",
+            "2.61 * exp(-((x - 1.15)^2 + (y - 0.03)^2 + (z - (-0.41))^2) / 1.2168)",
+            "-2.8 * exp(-((x - 1.19)^2 + (y - (-0.44))^2 + (z - 1.38)^2) / 1.1858)",
+            "2.78 * exp(-((x - 0.08)^2 + (y - 0.19)^2 + (z - (-0.84))^2) / 0.4232)",
+            "-1.35 * exp(-((x - 0.03)^2 + (y - (-0.45))^2 + (z - 0.04)^2) / 0.8450)",
+            "-2.21 * exp(-((x - 0.34)^2 + (y - 0.26)^2 + (z - (-1.09))^2) / 0.7200)",
+            "0.5 * exp(-((x - 3)^2 + (y - 1e200)^2 + (z + 2)^2) / 3)",
+            // Two with different functions after them (lane by lane), a difference among
+            // their terms.
+            "sin((x - 1)^2 - (y + 2)^2 + 0.5)",
+            "cos((x + 0.25)^2 - (y - 0.75)^2 - 1)",
+            // Two with nothing after them (the product by a constant is not shaped).
+            "0.5 * (x^2 + y^2 + z^2)",
+            "3 * ((x - 1.5)^2 + (y - 2.5)^2 + (z - 3.5)^2)",
+            // Not alike: other variables, a term that is not a square of a variable, a
+            // square another objective shares (a slot, not a term of its own).
+            "exp(-((x - 1.25)^2 + (z - 2.25)^2))",
+            "exp(-((x - 1.75)^2 + y*z + (z - 2.75)^2))",
+            "exp(-((x - 3.25)^2 + (y - 3.5)^2 + (z - 3.75)^2) / 2)",
+            "(x - 3.25)^2",
+        ],
+        &VARS,
+    );
+    let program = &c.tape.jet;
+    let alone = program.clone().without_lanes();
+    assert_eq!(program.sums_in_lanes(), 4 + 2 + 2 + 2);
+    assert_eq!(
+        alone.sums_in_lanes(),
+        4 + 2 + 2 + 2,
+        "the tables stay, unused"
+    );
+    // Each group of four takes the place of four instructions, a pair that of two.
+    assert_eq!(program.full.len() + 3 + 1 + 1 + 1, alone.full.len());
+    let slots = c.tape.ops.len();
+    let points: [[f64; 3]; 8] = [
+        [0.3, -1.2, 2.5],
+        [-0.0, 0.0, -0.0],
+        [-0.44, 1.06, -0.99],
+        [1.0, -2.0, 3.0],
+        [1e200, -3e155, 7.0],
+        [40.0, -35.0, 60.0],
+        [f64::NAN, 1.0, 2.0],
+        [0.5, f64::INFINITY, -1.0],
+    ];
+    // A NaN's sign and payload are not specified (IEEE 754): any NaN is the same.
+    let bits = |x: &[f64]| {
+        x.iter()
+            .map(|v| if v.is_nan() { u64::MAX } else { v.to_bits() })
+            .collect::<Vec<_>>()
+    };
+    for theta in points {
+        let second = |p: &super::jet::JetProgram| {
+            let mut vg = vec![[0.0; 4]; slots];
+            let mut hes = vec![[0.0; 6]; slots];
+            let ok = super::jet::jet::<3, 4, 6, true>(
+                p,
+                &c.tape.consts,
+                &p.vars,
+                p.full.iter(),
+                &theta,
+                &mut vg,
+                &mut hes,
+            );
+            (ok, bits(vg.as_flattened()), bits(hes.as_flattened()))
+        };
+        let first = |p: &super::jet::JetProgram| {
+            let mut vg = vec![[0.0; 4]; slots];
+            let mut hes = vec![[0.0; 6]; 0];
+            let ok = super::jet::jet::<3, 4, 6, false>(
+                p,
+                &c.tape.consts,
+                &p.vars,
+                p.full.iter(),
+                &theta,
+                &mut vg,
+                &mut hes,
+            );
+            (ok, bits(vg.as_flattened()))
+        };
+        assert_eq!(second(program), second(&alone), "second order at {theta:?}");
+        assert_eq!(first(program), first(&alone), "first order at {theta:?}");
+    }
+    // The finiteness flag sees a lane's non-finite value: the well whose centre is at
+    // y = 1e200 overflows at every point.
+    let mut vg = vec![[0.0; 4]; slots];
+    let mut hes = vec![[0.0; 6]; slots];
+    let ok = super::jet::jet::<3, 4, 6, true>(
+        program,
+        &c.tape.consts,
+        &program.vars,
+        program.full.iter(),
+        &[0.3, -1.2, 2.5],
+        &mut vg,
+        &mut hes,
+    );
+    assert!(!ok);
 }
