@@ -1057,3 +1057,100 @@ fn sums_side_by_side_sweep_to_the_bits_of_sums_alone() {
     );
     assert!(!ok);
 }
+
+/// The sweep compiled for AVX2 ([`jet_avx2`](super::jet::jet_avx2), which [`jet`] runs where
+/// the processor has it) gives the bits of the sweep compiled for any x86-64, first and
+/// second order, on sums side by side and alone.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_sweep_for_avx2_gives_the_bits_of_the_sweep_for_any_x86_64() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
+        eprintln!("skipped: this processor has no AVX2");
+        return;
+    }
+    let (c, _) = compile(
+        &[
+            "-1.18 * exp(-((x - (-0.44))^2 + (y - 1.06)^2 + (z + 0.99)^2) / 1.125)",
+            "2.61 * exp(-((x - 1.15)^2 + (y - 0.03)^2 + (z - (-0.41))^2) / 1.2168)",
+            "-2.8 * exp(-((x - 1.19)^2 + (y - (-0.44))^2 + (z - 1.38)^2) / 1.1858)",
+            "2.78 * exp(-((x - 0.08)^2 + (y - 0.19)^2 + (z - (-0.84))^2) / 0.4232)",
+            "-1.35 * exp(-((x - 0.03)^2 + (y - (-0.45))^2 + (z - 0.04)^2) / 0.8450)",
+            "-2.21 * exp(-((x - 0.34)^2 + (y - 0.26)^2 + (z - (-1.09))^2) / 0.7200)",
+            "0.5 * (x^2 + y^2 + z^2)",
+            "sin(x*y) / (1.5 + cos(z)) + (x - 2)^3 * y - tanh(z/3)",
+            "x / (y*y + 1) - exp(z) * (x - 1)^2",
+        ],
+        &VARS,
+    );
+    let program = &c.tape.jet;
+    assert!(program.sums_in_lanes() >= 6);
+    let slots = c.tape.ops.len();
+    let bits = |x: &[f64]| {
+        x.iter()
+            .map(|v| if v.is_nan() { u64::MAX } else { v.to_bits() })
+            .collect::<Vec<_>>()
+    };
+    let points: [[f64; 3]; 6] = [
+        [0.3, -1.2, 2.5],
+        [-0.0, 0.0, -0.0],
+        [-0.44, 1.06, -0.99],
+        [1e200, -3e155, 7.0],
+        [40.0, -35.0, 60.0],
+        [f64::NAN, 1.0, 2.0],
+    ];
+    for theta in points {
+        for ops in [&program.full, &program.ops] {
+            let run = |avx2: bool| {
+                let mut vg = vec![[0.0; 4]; slots];
+                let mut hes = vec![[0.0; 6]; slots];
+                let (vars, order) = (&program.vars, ops.iter());
+                let consts = &c.tape.consts;
+                let ok = if avx2 {
+                    // SAFETY: the processor has AVX2 (checked at the top).
+                    unsafe {
+                        super::jet::jet_avx2::<3, 4, 6, true>(
+                            program, consts, vars, order, &theta, &mut vg, &mut hes,
+                        )
+                    }
+                } else {
+                    super::jet::jet_body::<3, 4, 6, true>(
+                        program, consts, vars, order, &theta, &mut vg, &mut hes,
+                    )
+                };
+                let mut first = vec![[0.0; 4]; slots];
+                let ok_first = if avx2 {
+                    // SAFETY: as above.
+                    unsafe {
+                        super::jet::jet_avx2::<3, 4, 6, false>(
+                            program,
+                            consts,
+                            vars,
+                            ops.iter(),
+                            &theta,
+                            &mut first,
+                            &mut [],
+                        )
+                    }
+                } else {
+                    super::jet::jet_body::<3, 4, 6, false>(
+                        program,
+                        consts,
+                        vars,
+                        ops.iter(),
+                        &theta,
+                        &mut first,
+                        &mut [],
+                    )
+                };
+                (
+                    ok,
+                    ok_first,
+                    bits(vg.as_flattened()),
+                    bits(hes.as_flattened()),
+                    bits(first.as_flattened()),
+                )
+            };
+            assert_eq!(run(true), run(false), "at {theta:?}");
+        }
+    }
+}
