@@ -952,37 +952,107 @@ fn squares_of_variables_sweep_to_the_bits_of_the_general_term() {
     }
 }
 
+/// Six Gaussian wells, alike sums ([`JetOp::SumLanes`](super::jet::JetOp)): four run side by
+/// side, two more.
+const WELLS: [&str; 6] = [
+    "-1.18 * exp(-((x - (-0.44))^2 + (y - 1.06)^2 + (z + 0.99)^2) / 1.125)",
+    "2.61 * exp(-((x - 1.15)^2 + (y - 0.03)^2 + (z - (-0.41))^2) / 1.2168)",
+    "-2.8 * exp(-((x - 1.19)^2 + (y - (-0.44))^2 + (z - 1.38)^2) / 1.1858)",
+    "2.78 * exp(-((x - 0.08)^2 + (y - 0.19)^2 + (z - (-0.84))^2) / 0.4232)",
+    "-1.35 * exp(-((x - 0.03)^2 + (y - (-0.45))^2 + (z - 0.04)^2) / 0.8450)",
+    "-2.21 * exp(-((x - 0.34)^2 + (y - 0.26)^2 + (z - (-1.09))^2) / 0.7200)",
+];
+
+/// Which compiled sweep [`jet_bits`] runs.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum Sweep {
+    /// [`jet`](super::jet::jet): the processor's best.
+    Best,
+    /// [`jet_body`](super::jet::jet_body) compiled for any x86-64.
+    Plain,
+    /// [`jet_avx2`](super::jet::jet_avx2) (the processor must have AVX2).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+/// Every slot's value, gradient and Hessian after a sweep (`SECOND`: second order) of `ops`,
+/// in order, over `c`'s tape at `theta` — as bits, any NaN the same (IEEE 754 leaves a NaN's
+/// sign and payload open) — and whether every value was finite.
+fn jet_bits<const SECOND: bool>(
+    c: &CompiledObjectives,
+    program: &super::jet::JetProgram,
+    ops: &[super::jet::JetOp],
+    theta: &[f64; 3],
+    sweep: Sweep,
+) -> (bool, Vec<u64>, Vec<u64>) {
+    let slots = c.tape.ops.len();
+    let mut vg = vec![[0.0; 4]; slots];
+    let mut hes = vec![[0.0; 6]; if SECOND { slots } else { 0 }];
+    let (consts, vars, order) = (&c.tape.consts, &program.vars, ops.iter());
+    let ok = match sweep {
+        Sweep::Best => super::jet::jet::<3, 4, 6, SECOND>(
+            program, consts, vars, order, theta, &mut vg, &mut hes,
+        ),
+        Sweep::Plain => super::jet::jet_body::<3, 4, 6, SECOND>(
+            program, consts, vars, order, theta, &mut vg, &mut hes,
+        ),
+        #[cfg(target_arch = "x86_64")]
+        Sweep::Avx2 => {
+            assert!(std::arch::is_x86_feature_detected!("avx2"));
+            // SAFETY: the processor has AVX2, asserted just above.
+            unsafe {
+                super::jet::jet_avx2::<3, 4, 6, SECOND>(
+                    program, consts, vars, order, theta, &mut vg, &mut hes,
+                )
+            }
+        }
+    };
+    let bits = |x: &[f64]| {
+        x.iter()
+            .map(|v| if v.is_nan() { u64::MAX } else { v.to_bits() })
+            .collect::<Vec<_>>()
+    };
+    (ok, bits(vg.as_flattened()), bits(hes.as_flattened()))
+}
+
+/// Points for comparing sweeps bit for bit: signed zeros, a well's centre, overflow, `exp`
+/// underflow, NaN and infinity.
+const SWEEP_POINTS: [[f64; 3]; 8] = [
+    [0.3, -1.2, 2.5],
+    [-0.0, 0.0, -0.0],
+    [-0.44, 1.06, -0.99],
+    [1.0, -2.0, 3.0],
+    [1e200, -3e155, 7.0],
+    [40.0, -35.0, 60.0],
+    [f64::NAN, 1.0, 2.0],
+    [0.5, f64::INFINITY, -1.0],
+];
+
 /// Sums run side by side ([`JetOp::SumLanes`](super::jet::JetOp)) must give, slot by slot,
 /// the bits the same sums give run alone — values, gradients and Hessians, first- and
 /// second-order sweeps, signed zeros, overflow, underflow and NaN included.
 #[test]
 fn sums_side_by_side_sweep_to_the_bits_of_sums_alone() {
-    let (c, _) = compile(
-        &[
-            // Seven Gaussian wells: four side by side, two more, one alone.
-            "-1.18 * exp(-((x - (-0.44))^2 + (y - 1.06)^2 + (z + 0.99)^2) / 1.125)",
-            "2.61 * exp(-((x - 1.15)^2 + (y - 0.03)^2 + (z - (-0.41))^2) / 1.2168)",
-            "-2.8 * exp(-((x - 1.19)^2 + (y - (-0.44))^2 + (z - 1.38)^2) / 1.1858)",
-            "2.78 * exp(-((x - 0.08)^2 + (y - 0.19)^2 + (z - (-0.84))^2) / 0.4232)",
-            "-1.35 * exp(-((x - 0.03)^2 + (y - (-0.45))^2 + (z - 0.04)^2) / 0.8450)",
-            "-2.21 * exp(-((x - 0.34)^2 + (y - 0.26)^2 + (z - (-1.09))^2) / 0.7200)",
-            "0.5 * exp(-((x - 3)^2 + (y - 1e200)^2 + (z + 2)^2) / 3)",
-            // Two with different functions after them (lane by lane), a difference among
-            // their terms.
-            "sin((x - 1)^2 - (y + 2)^2 + 0.5)",
-            "cos((x + 0.25)^2 - (y - 0.75)^2 - 1)",
-            // Two with nothing after them (the product by a constant is not shaped).
-            "0.5 * (x^2 + y^2 + z^2)",
-            "3 * ((x - 1.5)^2 + (y - 2.5)^2 + (z - 3.5)^2)",
-            // Not alike: other variables, a term that is not a square of a variable, a
-            // square another objective shares (a slot, not a term of its own).
-            "exp(-((x - 1.25)^2 + (z - 2.25)^2))",
-            "exp(-((x - 1.75)^2 + y*z + (z - 2.75)^2))",
-            "exp(-((x - 3.25)^2 + (y - 3.5)^2 + (z - 3.75)^2) / 2)",
-            "(x - 3.25)^2",
-        ],
-        &VARS,
-    );
+    let mut sources = WELLS.to_vec();
+    sources.extend([
+        // A seventh well, alone.
+        "0.5 * exp(-((x - 3)^2 + (y - 1e200)^2 + (z + 2)^2) / 3)",
+        // Two with different functions after them (lane by lane), a difference among
+        // their terms.
+        "sin((x - 1)^2 - (y + 2)^2 + 0.5)",
+        "cos((x + 0.25)^2 - (y - 0.75)^2 - 1)",
+        // Two with nothing after them (the product by a constant is not shaped).
+        "0.5 * (x^2 + y^2 + z^2)",
+        "3 * ((x - 1.5)^2 + (y - 2.5)^2 + (z - 3.5)^2)",
+        // Not alike: other variables, a term that is not a square of a variable, a
+        // square another objective shares (a slot, not a term of its own).
+        "exp(-((x - 1.25)^2 + (z - 2.25)^2))",
+        "exp(-((x - 1.75)^2 + y*z + (z - 2.75)^2))",
+        "exp(-((x - 3.25)^2 + (y - 3.5)^2 + (z - 3.75)^2) / 2)",
+        "(x - 3.25)^2",
+    ]);
+    let (c, _) = compile(&sources, &VARS);
     let program = &c.tape.jet;
     let alone = program.clone().without_lanes();
     assert_eq!(program.sums_in_lanes(), 4 + 2 + 2 + 2);
@@ -993,68 +1063,17 @@ fn sums_side_by_side_sweep_to_the_bits_of_sums_alone() {
     );
     // Each group of four takes the place of four instructions, a pair that of two.
     assert_eq!(program.full.len() + 3 + 1 + 1 + 1, alone.full.len());
-    let slots = c.tape.ops.len();
-    let points: [[f64; 3]; 8] = [
-        [0.3, -1.2, 2.5],
-        [-0.0, 0.0, -0.0],
-        [-0.44, 1.06, -0.99],
-        [1.0, -2.0, 3.0],
-        [1e200, -3e155, 7.0],
-        [40.0, -35.0, 60.0],
-        [f64::NAN, 1.0, 2.0],
-        [0.5, f64::INFINITY, -1.0],
-    ];
-    // A NaN's sign and payload are not specified (IEEE 754): any NaN is the same.
-    let bits = |x: &[f64]| {
-        x.iter()
-            .map(|v| if v.is_nan() { u64::MAX } else { v.to_bits() })
-            .collect::<Vec<_>>()
-    };
-    for theta in points {
-        let second = |p: &super::jet::JetProgram| {
-            let mut vg = vec![[0.0; 4]; slots];
-            let mut hes = vec![[0.0; 6]; slots];
-            let ok = super::jet::jet::<3, 4, 6, true>(
-                p,
-                &c.tape.consts,
-                &p.vars,
-                p.full.iter(),
-                &theta,
-                &mut vg,
-                &mut hes,
-            );
-            (ok, bits(vg.as_flattened()), bits(hes.as_flattened()))
-        };
-        let first = |p: &super::jet::JetProgram| {
-            let mut vg = vec![[0.0; 4]; slots];
-            let mut hes = vec![[0.0; 6]; 0];
-            let ok = super::jet::jet::<3, 4, 6, false>(
-                p,
-                &c.tape.consts,
-                &p.vars,
-                p.full.iter(),
-                &theta,
-                &mut vg,
-                &mut hes,
-            );
-            (ok, bits(vg.as_flattened()))
-        };
+    for theta in SWEEP_POINTS {
+        let second =
+            |p: &super::jet::JetProgram| jet_bits::<true>(&c, p, &p.full, &theta, Sweep::Best);
+        let first =
+            |p: &super::jet::JetProgram| jet_bits::<false>(&c, p, &p.full, &theta, Sweep::Best);
         assert_eq!(second(program), second(&alone), "second order at {theta:?}");
         assert_eq!(first(program), first(&alone), "first order at {theta:?}");
     }
     // The finiteness flag sees a lane's non-finite value: the well whose centre is at
     // y = 1e200 overflows at every point.
-    let mut vg = vec![[0.0; 4]; slots];
-    let mut hes = vec![[0.0; 6]; slots];
-    let ok = super::jet::jet::<3, 4, 6, true>(
-        program,
-        &c.tape.consts,
-        &program.vars,
-        program.full.iter(),
-        &[0.3, -1.2, 2.5],
-        &mut vg,
-        &mut hes,
-    );
+    let (ok, ..) = jet_bits::<true>(&c, program, &program.full, &[0.3, -1.2, 2.5], Sweep::Best);
     assert!(!ok);
 }
 
@@ -1068,89 +1087,21 @@ fn the_sweep_for_avx2_gives_the_bits_of_the_sweep_for_any_x86_64() {
         eprintln!("skipped: this processor has no AVX2");
         return;
     }
-    let (c, _) = compile(
-        &[
-            "-1.18 * exp(-((x - (-0.44))^2 + (y - 1.06)^2 + (z + 0.99)^2) / 1.125)",
-            "2.61 * exp(-((x - 1.15)^2 + (y - 0.03)^2 + (z - (-0.41))^2) / 1.2168)",
-            "-2.8 * exp(-((x - 1.19)^2 + (y - (-0.44))^2 + (z - 1.38)^2) / 1.1858)",
-            "2.78 * exp(-((x - 0.08)^2 + (y - 0.19)^2 + (z - (-0.84))^2) / 0.4232)",
-            "-1.35 * exp(-((x - 0.03)^2 + (y - (-0.45))^2 + (z - 0.04)^2) / 0.8450)",
-            "-2.21 * exp(-((x - 0.34)^2 + (y - 0.26)^2 + (z - (-1.09))^2) / 0.7200)",
-            "0.5 * (x^2 + y^2 + z^2)",
-            "sin(x*y) / (1.5 + cos(z)) + (x - 2)^3 * y - tanh(z/3)",
-            "x / (y*y + 1) - exp(z) * (x - 1)^2",
-        ],
-        &VARS,
-    );
+    let mut sources = WELLS.to_vec();
+    sources.extend([
+        "0.5 * (x^2 + y^2 + z^2)",
+        "sin(x*y) / (1.5 + cos(z)) + (x - 2)^3 * y - tanh(z/3)",
+        "x / (y*y + 1) - exp(z) * (x - 1)^2",
+    ]);
+    let (c, _) = compile(&sources, &VARS);
     let program = &c.tape.jet;
-    assert!(program.sums_in_lanes() >= 6);
-    let slots = c.tape.ops.len();
-    let bits = |x: &[f64]| {
-        x.iter()
-            .map(|v| if v.is_nan() { u64::MAX } else { v.to_bits() })
-            .collect::<Vec<_>>()
-    };
-    let points: [[f64; 3]; 6] = [
-        [0.3, -1.2, 2.5],
-        [-0.0, 0.0, -0.0],
-        [-0.44, 1.06, -0.99],
-        [1e200, -3e155, 7.0],
-        [40.0, -35.0, 60.0],
-        [f64::NAN, 1.0, 2.0],
-    ];
-    for theta in points {
+    assert_eq!(program.sums_in_lanes(), 6);
+    for theta in SWEEP_POINTS {
         for ops in [&program.full, &program.ops] {
-            let run = |avx2: bool| {
-                let mut vg = vec![[0.0; 4]; slots];
-                let mut hes = vec![[0.0; 6]; slots];
-                let (vars, order) = (&program.vars, ops.iter());
-                let consts = &c.tape.consts;
-                let ok = if avx2 {
-                    // SAFETY: the processor has AVX2 (checked at the top).
-                    unsafe {
-                        super::jet::jet_avx2::<3, 4, 6, true>(
-                            program, consts, vars, order, &theta, &mut vg, &mut hes,
-                        )
-                    }
-                } else {
-                    super::jet::jet_body::<3, 4, 6, true>(
-                        program, consts, vars, order, &theta, &mut vg, &mut hes,
-                    )
-                };
-                let mut first = vec![[0.0; 4]; slots];
-                let ok_first = if avx2 {
-                    // SAFETY: as above.
-                    unsafe {
-                        super::jet::jet_avx2::<3, 4, 6, false>(
-                            program,
-                            consts,
-                            vars,
-                            ops.iter(),
-                            &theta,
-                            &mut first,
-                            &mut [],
-                        )
-                    }
-                } else {
-                    super::jet::jet_body::<3, 4, 6, false>(
-                        program,
-                        consts,
-                        vars,
-                        ops.iter(),
-                        &theta,
-                        &mut first,
-                        &mut [],
-                    )
-                };
-                (
-                    ok,
-                    ok_first,
-                    bits(vg.as_flattened()),
-                    bits(hes.as_flattened()),
-                    bits(first.as_flattened()),
-                )
-            };
-            assert_eq!(run(true), run(false), "at {theta:?}");
+            let second = |s| jet_bits::<true>(&c, program, ops, &theta, s);
+            let first = |s| jet_bits::<false>(&c, program, ops, &theta, s);
+            assert_eq!(second(Sweep::Avx2), second(Sweep::Plain), "at {theta:?}");
+            assert_eq!(first(Sweep::Avx2), first(Sweep::Plain), "at {theta:?}");
         }
     }
 }
