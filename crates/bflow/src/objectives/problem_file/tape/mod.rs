@@ -699,7 +699,7 @@ impl Tape {
                 jet::<N, W, T, SECOND>(program, consts, vars, order, theta, vg, hes)
                     && self.cone_consts_finite[i]
             }
-            // The whole program in order: a plain range, no index list.
+            // The whole-program schedule in order (alike sums side by side), no index list.
             (None, None) => {
                 let order = program.full.iter();
                 let vars = &program.vars;
