@@ -20,9 +20,7 @@ const E4_CHECKPOINTED: [&str; 8] = [
 ];
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bflow-ckpt-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(&format!("ckpt-{name}"))
 }
 
 /// Runs `bflow` and returns its stderr, asserting success.

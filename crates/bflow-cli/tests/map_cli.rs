@@ -12,8 +12,7 @@ fn without_timing(path: &std::path::Path) -> String {
 
 #[test]
 fn three_shards_merged_equal_the_unsharded_run() {
-    let dir = std::env::temp_dir().join(format!("bflow-map-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("shards");
     let run = |args: &[&str]| {
         let out = common::bflow().args(args).output().unwrap();
         assert!(
@@ -67,9 +66,7 @@ fn three_shards_merged_equal_the_unsharded_run() {
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("bflow-map-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(&format!("map-{name}"))
 }
 
 fn bflow_ok(args: &[&str]) -> String {

@@ -208,10 +208,13 @@ pub fn read_text(path: &Path, kind: FileKind) -> Result<String> {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("bflow-files-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh temporary directory, removed when dropped (at the end of the test, or as
+    /// its panic unwinds).
+    fn scratch() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("bflow-files-")
+            .tempdir()
+            .unwrap()
     }
 
     fn message(r: Result<String>) -> String {
@@ -223,7 +226,8 @@ mod tests {
 
     #[test]
     fn regular_files_read_and_missing_ones_say_so() {
-        let dir = temp_dir("regular");
+        let tmp = scratch();
+        let dir = tmp.path();
         let path = dir.join("a.txt");
         std::fs::write(&path, "hello").unwrap();
         assert_eq!(read_text(&path, PROBLEM_FILE).unwrap(), "hello");
@@ -231,13 +235,14 @@ mod tests {
             message(read_text(&dir.join("missing.txt"), PROBLEM_FILE)),
             "no such file"
         );
-        let m = message(read_text(&dir, PROBLEM_FILE));
+        let m = message(read_text(dir, PROBLEM_FILE));
         assert_eq!(m, "not a regular file (a directory)");
     }
 
     #[test]
     fn oversize_files_are_refused_with_both_figures() {
-        let dir = temp_dir("oversize");
+        let tmp = scratch();
+        let dir = tmp.path();
         let path = dir.join("big.toml");
         std::fs::write(&path, vec![b'#'; (MIB + 1) as usize]).unwrap();
         let m = message(read_text(&path, PROBLEM_FILE));
@@ -252,7 +257,8 @@ mod tests {
     fn devices_and_fifos_are_refused_without_blocking() {
         let m = message(read_text(Path::new("/dev/zero"), GRADIENTS_FILE));
         assert_eq!(m, "not a regular file (a character device)");
-        let dir = temp_dir("fifo");
+        let tmp = scratch();
+        let dir = tmp.path();
         let fifo = dir.join("pipe");
         let _ = std::fs::remove_file(&fifo);
         // mkfifo(1) is POSIX; without it the FIFO case cannot be set up here.

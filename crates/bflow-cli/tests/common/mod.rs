@@ -9,11 +9,36 @@ pub fn bflow() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bflow"))
 }
 
-/// A path in this test process's own temporary directory (created on first use).
+/// This test binary's scratch directory: `<test binary>` under the directory Cargo keeps
+/// for integration tests (`target/tmp`), emptied once per process on first use — so a run
+/// starts clean and leaves one directory per test binary behind, not one per run.
+pub fn scratch_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
+        // `map_cli-<hash>`: the hash changes with every build; the test's name does not.
+        let name = stem
+            .rsplit_once('-')
+            .map_or(stem.as_str(), |(name, _)| name);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// A path in this test binary's [`scratch_dir`].
 pub fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bflow-cli-{}", std::process::id()));
+    scratch_dir().join(name)
+}
+
+/// A fresh, empty directory `name` in this test binary's [`scratch_dir`].
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = temp_path(name);
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    dir
 }
 
 /// Parses a JSON file.

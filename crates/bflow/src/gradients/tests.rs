@@ -1,9 +1,12 @@
 use super::*;
 
-fn temp_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("bflow-gradients-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A fresh temporary directory, removed when dropped (at the end of the test, or as its
+/// panic unwinds).
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("bflow-gradients-")
+        .tempdir()
+        .unwrap()
 }
 
 fn table(text: &str) -> CsvTable {
@@ -99,6 +102,7 @@ fn an_overlong_field_is_refused_at_its_column() {
 
 #[test]
 fn csv_reads_through_a_file_and_long_rows_stay_linear() {
+    let tmp = scratch();
     // 2 rows × 200 000 values: the old reader re-scanned each row per field.
     let n = 200_000;
     let mut text = String::new();
@@ -109,7 +113,7 @@ fn csv_reads_through_a_file_and_long_rows_stay_linear() {
         text.push_str(&row.join(","));
         text.push('\n');
     }
-    let path = temp_path("long.csv");
+    let path = tmp.path().join("long.csv");
     std::fs::write(&path, &text).unwrap();
     let a = read_array(&path, Content::Gradients).unwrap();
     assert_eq!(a.shape, vec![2, n]);
@@ -128,13 +132,14 @@ fn write(path: &std::path::Path, shape: &[usize], values: NpyValues<'_>, fortran
 
 #[test]
 fn npy_float32_and_float64_in_every_order_and_byte_order() {
+    let tmp = scratch();
     // K = 2, n = 3: rows (1, 2, 3) and (-4, 5.5, -6).
     let c_order = [1.0, 2.0, 3.0, -4.0, 5.5, -6.0];
     let f_order = [1.0, -4.0, 2.0, 5.5, 3.0, -6.0];
     for fortran in [false, true] {
         for be in [false, true] {
             let stored = if fortran { f_order } else { c_order };
-            let p64 = temp_path(&format!("g64-{fortran}-{be}.npy"));
+            let p64 = tmp.path().join(format!("g64-{fortran}-{be}.npy"));
             write(&p64, &[2, 3], NpyValues::F64(&stored), fortran, be);
             let a = read_array(&p64, Content::Gradients).unwrap();
             assert_eq!(a.shape, vec![2, 3]);
@@ -145,7 +150,7 @@ fn npy_float32_and_float64_in_every_order_and_byte_order() {
             assert_eq!(m.get(0, 2), 3.0);
 
             let s32: Vec<f32> = stored.iter().map(|&x| x as f32).collect();
-            let p32 = temp_path(&format!("g32-{fortran}-{be}.npy"));
+            let p32 = tmp.path().join(format!("g32-{fortran}-{be}.npy"));
             write(&p32, &[2, 3], NpyValues::F32(&s32), fortran, be);
             let a = read_array(&p32, Content::Gradients).unwrap();
             let Values::F32(v) = &a.values else {
@@ -160,9 +165,10 @@ fn npy_float32_and_float64_in_every_order_and_byte_order() {
 
 #[test]
 fn npy_trajectories_have_three_axes() {
+    let tmp = scratch();
     // T = 2, K = 2, n = 2; C order: step-major.
     let data = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, -1.0, 0.0];
-    let path = temp_path("traj.npy");
+    let path = tmp.path().join("traj.npy");
     write(&path, &[2, 2, 2], NpyValues::F64(&data), false, false);
     let a = read_array(&path, Content::Gradients).unwrap();
     assert_eq!(a.steps(), 2);
@@ -178,7 +184,7 @@ fn npy_trajectories_have_three_axes() {
             }
         }
     }
-    let path = temp_path("traj-f.npy");
+    let path = tmp.path().join("traj-f.npy");
     write(&path, &[2, 2, 2], NpyValues::F64(&f), true, false);
     let b = read_array(&path, Content::Gradients).unwrap();
     let Values::F64(w) = &b.values else { panic!() };
@@ -197,13 +203,14 @@ fn npy_trajectories_have_three_axes() {
 
 #[test]
 fn npy_bad_content_is_refused_with_a_clear_message() {
+    let tmp = scratch();
     let e = |path: &std::path::Path| {
         read_array(path, Content::Gradients)
             .unwrap_err()
             .to_string()
     };
     // Another dtype: the header names int64.
-    let path = temp_path("int.npy");
+    let path = tmp.path().join("int.npy");
     let mut bytes = Vec::new();
     write_npy(&mut bytes, &[2, 2], NpyValues::F64(&[1.0; 4]), false, false).unwrap();
     let mut patched = bytes.clone();
@@ -213,12 +220,12 @@ fn npy_bad_content_is_refused_with_a_clear_message() {
     let m = e(&path);
     assert!(m.contains("dtype `<i8` is not supported"), "{m}");
     // Truncated data.
-    let path = temp_path("short.npy");
+    let path = tmp.path().join("short.npy");
     std::fs::write(&path, &bytes[..bytes.len() - 8]).unwrap();
     let m = e(&path);
     assert!(m.contains("truncated"), "{m}");
     // A shape whose product overflows is refused before anything multiplies it.
-    let path = temp_path("huge.npy");
+    let path = tmp.path().join("huge.npy");
     let mut huge = bytes.clone();
     let at = huge.windows(6).position(|w| w == b"(2, 2)").unwrap();
     let dict_end = huge.iter().position(|&b| b == b'\n').unwrap();
@@ -231,17 +238,18 @@ fn npy_bad_content_is_refused_with_a_clear_message() {
     let m = e(&path);
     assert!(m.contains("does not fit"), "{m}");
     // One axis, and not an npy file at all.
-    let path = temp_path("flat.npy");
+    let path = tmp.path().join("flat.npy");
     write(&path, &[4], NpyValues::F64(&[1.0; 4]), false, false);
     assert!(e(&path).contains("expected 2 axes"));
-    let path = temp_path("text.npy");
+    let path = tmp.path().join("text.npy");
     std::fs::write(&path, "1,2\n3,4\n").unwrap();
     assert!(e(&path).contains("not a .npy file"));
 }
 
 #[test]
 fn gram_files_must_be_square() {
-    let path = temp_path("gram.csv");
+    let tmp = scratch();
+    let path = tmp.path().join("gram.csv");
     std::fs::write(&path, "1,0,0\n0,1,0\n").unwrap();
     let m = read_array(&path, Content::Gram).unwrap_err().to_string();
     assert!(m.contains("a Gram matrix is K×K; this one is 2×3"), "{m}");
