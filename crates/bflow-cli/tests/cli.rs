@@ -62,18 +62,38 @@ fn bad_flag_exits_2_with_one_line() {
 }
 
 #[test]
-fn unwritable_json_path_names_the_file() {
-    let out = bflow()
-        .args(["reproduce", "--json", "/nonexistent-dir/x.json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.starts_with("bflow: error: /nonexistent-dir/x.json"),
-        "{err}"
-    );
-    assert_eq!(err.lines().count(), 1);
+fn unwritable_outputs_are_refused_before_any_work_naming_the_flag() {
+    // Every command checks its output paths first: exit 2, one line naming the flag and the
+    // file, nothing on stdout (no work done), whatever the command.
+    let cases: [&[&str]; 10] = [
+        &["reproduce", "--json"],
+        &["precision", "--json"],
+        &["diagnose", "e3", "--json"],
+        &["diagnose", "e3", "--csv"],
+        &["run", "e3", "--json"],
+        &["run", "e3", "--plot"],
+        &["compare", "e3", "--budget", "10", "--markdown"],
+        &["bench", "multitask", "--n", "10", "--k", "2", "--json"],
+        &["bench", "diagnose", "--n", "10", "--k", "2", "--json"],
+        &["map", "himmelblau-split", "--json"],
+    ];
+    for args in cases {
+        let flag = args[args.len() - 1];
+        let path = if flag == "--plot" {
+            "/nonexistent-dir/x.svg"
+        } else {
+            "/nonexistent-dir/x.json"
+        };
+        let out = bflow().args(args).arg(path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} did work before refusing");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with(&format!("bflow: error: {flag}: {path}: cannot write")),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }
 
 #[test]

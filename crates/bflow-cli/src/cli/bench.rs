@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 pub use super::bench_map::MapBenchArgs;
-use super::{CliError, write_file};
+use super::{CliError, check_writable, write_file};
 use bflow::problems::{Loss, MultiTaskParams};
 
 /// What `bflow bench` measures.
@@ -61,6 +61,9 @@ fn diagnose_bench(args: &DiagnoseBenchArgs) -> Result<(), CliError> {
     use crate::experiment::diagnose_bench::{BenchFormat, bench_diagnose};
     if args.k < 2 || (!args.gram && args.n == 0) {
         return Err(CliError::input("--k must be at least 2 and --n at least 1"));
+    }
+    if let Some(path) = &args.json {
+        check_writable("--json", path)?;
     }
     let cells = (args.k as u128) * (if args.gram { args.k } else { args.n }) as u128;
     if cells > 1 << 31 {
@@ -153,6 +156,9 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
         BenchCommand::Diagnose(args) => return diagnose_bench(args),
         BenchCommand::Map(args) => return super::bench_map::bench_map(args),
     };
+    if let Some(path) = &args.json {
+        check_writable("--json", path)?;
+    }
     let params = MultiTaskParams {
         n: args.n,
         k: args.k,

@@ -96,6 +96,13 @@ fn select(args: &CompareArgs) -> Result<Vec<SuiteProblem>, CliError> {
 pub fn run_command(args: &CompareArgs) -> Result<(), CliError> {
     if let Some(path) = &args.plot {
         super::check_plot_path("--plot", path, &["svg"])?;
+        super::check_writable("--plot", path)?;
+    }
+    if let Some(path) = &args.json {
+        super::check_writable("--json", path)?;
+    }
+    if let Some(path) = &args.markdown {
+        super::check_writable("--markdown", path)?;
     }
     let problems = select(args)?;
     // The problem --plot draws, checked before the runs: by default PROBLEM's own name

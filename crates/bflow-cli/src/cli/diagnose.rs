@@ -156,6 +156,13 @@ fn diagnose_files(
 pub fn diagnose_command(args: &DiagnoseArgs) -> Result<(), CliError> {
     if let Some(path) = &args.plot {
         super::check_plot_path("--plot", path, &["svg", "png"])?;
+        super::check_writable("--plot", path)?;
+    }
+    if let Some(path) = &args.json {
+        super::check_writable("--json", path)?;
+    }
+    if let Some(path) = args.csv.as_deref().filter(|p| *p != Path::new("-")) {
+        super::check_writable("--csv", path)?;
     }
     let params = DiagnoseParams {
         weights: args.weights.as_deref().map(parse_weights).transpose()?,

@@ -138,7 +138,7 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
 /// written is refused at once (exit 2, naming the flag) instead of after the work.
 pub fn create_output(flag: &str, path: &std::path::Path) -> Result<std::fs::File, CliError> {
     std::fs::File::create(path)
-        .map_err(|e| CliError::input(format!("{flag}: {}: cannot create: {e}", path.display())))
+        .map_err(|e| CliError::input(format!("{flag}: {}: cannot write: {e}", path.display())))
 }
 
 /// A number for a one-line message: short (`1e300`, not 301 digits).

@@ -16,6 +16,9 @@ pub struct PrecisionArgs {
 
 /// Runs and prints the table.
 pub fn precision_command(args: &PrecisionArgs) -> Result<(), CliError> {
+    if let Some(path) = &args.json {
+        super::check_writable("--json", path)?;
+    }
     let rows = crate::experiment::precision::precision_table()?;
     outln!(
         "B-flow (exact ∇B, η = 0.1) on three quadratics with equilibrium (4/3, 1), in each float type"

@@ -2,10 +2,13 @@
 
 use std::path::Path;
 
-use super::{CliError, write_file};
+use super::{CliError, check_writable, write_file};
 
 /// Reruns E1–E4, prints the table and optionally writes JSON.
 pub fn run(json: Option<&Path>) -> Result<(), CliError> {
+    if let Some(path) = json {
+        check_writable("--json", path)?;
+    }
     let started = std::time::Instant::now();
     let rep = crate::experiment::reproduce()?;
     out!("{}", crate::report::reproduce_text(&rep));

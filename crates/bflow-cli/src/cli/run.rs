@@ -181,6 +181,7 @@ pub fn run_command(args: &RunArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.plot {
         super::check_plot_path("--plot", path, &["svg", "png"])?;
+        super::check_writable("--plot", path)?;
     }
     let mut trace = match &args.csv {
         Some(path) => Some(TraceCsv::new(std::io::BufWriter::new(
