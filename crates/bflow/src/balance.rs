@@ -388,9 +388,10 @@ pub fn scale_by_pow2(x: f64, k: i32) -> f64 {
 /// `cos_ij = G_ij / √(G_ii G_jj)`.
 ///
 /// One limit, inherent to the input: `1ᵀG1` is a sum of terms as large as `tr G` that
-/// cancel near an equilibrium, so B from a Gram matrix is resolved only down to about
-/// `K ε`, where from the gradients it is resolved to about `K ε²` (see
-/// [`GramBalance::resolution`]).
+/// cancel near an equilibrium, and a Gram matrix carries no record of how accurately its
+/// entries were computed, so B from a Gram matrix is resolved only down to
+/// [`GramBalance::resolution`] — `K·τ` for the tolerance `τ` the matrix was checked to —
+/// where from the gradients it is resolved to about `K ε²`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GramBalance {
     /// B, or [`Residual::Degenerate`] when `tr G = 0`.
@@ -401,8 +402,10 @@ pub struct GramBalance {
     pub sum_norm: f64,
     /// The cosine matrix; `None` where a gradient is zero (0/0).
     pub cosines: Vec<Vec<Option<f64>>>,
-    /// The smallest B this route can tell from 0: `4 K² ε` (rounding in `1ᵀG1` relative
-    /// to `tr G`), or more for an input given to lower precision.
+    /// The smallest B this route can tell from 0: `max(4 K² ε, K τ)` — the rounding in
+    /// `1ᵀG1` relative to `tr G`, or `K` times the tolerance `τ` the entries were checked to
+    /// ([`ScaledGram::balance`]'s `tolerance`; 1e-6 for f64 input, 1e-3 for f32 in
+    /// [`crate::diagnose`]), whichever is larger.
     pub resolution: f64,
 }
 
