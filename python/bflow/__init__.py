@@ -19,16 +19,18 @@ map        every equilibrium of a problem in its region: ``bflow map --json``'s 
 run        one flow from one start: ``bflow run --json``'s content.
 merge      shard maps into one map, as ``bflow merge`` does.
 problems   the built-in problems.
+problem_toml  a problem dict as the problem file it stands for.
 dask.map   ``map`` with one Dask task per shard (``pip install bflow[dask]``).
 
 Every error for bad input raises an exception whose message is the command line's one-line
 message: :class:`InputError` (a ``ValueError``), :class:`MissingFileError` (a
 ``FileNotFoundError``), :class:`FileError` (an ``OSError``), :class:`ShardMismatch`; all
-are :class:`BflowError`.
+are :class:`BflowError`. An argument of the wrong type raises ``TypeError``, naming it.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -69,6 +71,22 @@ __all__ = [
 Problem = Union[str, "os.PathLike[str]", Dict[str, Any]]
 """A problem: a path to a problem file, a built-in name, or a dict in the problem file's
 form (see :func:`map`)."""
+
+
+_COUNT_MAX = (1 << 64) - 1
+
+
+def _count(name: str, value: Any) -> Any:
+    """An integer option as the extension takes it: ``None`` passes; a non-integer (or a
+    bool) is a ``TypeError``, a negative value or one of 2⁶⁴ or more an :class:`InputError`
+    naming the option (the extension checks each option's own range and says it)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if not 0 <= value <= _COUNT_MAX:
+        raise InputError(f"{name}: must be an integer in 0..2⁶⁴, got {value}")
+    return int(value)
 
 
 def problems() -> List[Tuple[str, str]]:
@@ -156,7 +174,8 @@ def map(  # noqa: A001 (the command's name)
         reached during them cuts them short, and the map says ``"time-limit"`` though every
         start ran.
     per_start : bool
-        Also return every start's searches (``per_start``; memory grows with the starts).
+        Also return every start's searches (``per_start``; memory grows with the starts:
+        refused, as by the command line, for a map that may run more than 65536 starts).
     prove : bool or float
         Also run the interval proof of completeness over the region (True: a 30 s budget; a
         number: that many seconds); equilibria it finds that the searches missed are added.
@@ -173,14 +192,16 @@ def map(  # noqa: A001 (the command's name)
     KeyboardInterrupt
         On Ctrl-C (checked between batches of starts).
     """
+    if searchers is None:
+        raise TypeError("searchers: expected a list of names or one comma-separated string")
     return _bflow.map(
         problem,
-        starts=starts,
-        max_starts=max_starts,
-        seed=seed,
+        starts=_count("starts", starts),
+        max_starts=_count("max_starts", max_starts),
+        seed=_count("seed", seed),
         shard=shard,
         searchers=list(searchers) if not isinstance(searchers, str) else searchers,
-        bflow_steps=bflow_steps,
+        bflow_steps=_count("bflow_steps", bflow_steps),
         mode_starts=mode_starts,
         max_time=max_time,
         per_start=per_start,
@@ -278,11 +299,11 @@ def run(
         method=method,
         rule=rule,
         start=start,
-        steps=steps,
+        steps=_count("steps", steps),
         step_size=step_size,
         eps_switch=eps_switch,
-        stagnation=stagnation,
-        floor_steps=floor_steps,
+        stagnation=_count("stagnation", stagnation),
+        floor_steps=_count("floor_steps", floor_steps),
         max_time=max_time,
         matrix_free=matrix_free,
     )

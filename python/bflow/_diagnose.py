@@ -34,8 +34,13 @@ def _as_float_array(array: Any) -> np.ndarray:
     """
     if isinstance(array, np.ndarray):
         a = array
+    elif array is None:
+        raise TypeError("array: expected an array of gradients (or Gram matrices), got None")
     else:
-        a = np.asarray(array)
+        try:
+            a = np.asarray(array)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"array: not an array of numbers ({e})") from None
         if a.dtype.kind in "biu":
             a = a.astype(np.float64)
     if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8) and not a.dtype.isnative:
@@ -55,7 +60,9 @@ def _as_float_array(array: Any) -> np.ndarray:
         s >= 0 and s % itemsize == 0 for d, s in zip(a.shape, a.strides) if d > 1
     )
     if not addressable:
-        a = np.ascontiguousarray(a)
+        # A fresh C-order copy: aligned and in native order whatever the input was
+        # (``np.ascontiguousarray`` returns a C-contiguous but misaligned array unchanged).
+        a = a.copy(order="C")
     return a
 
 
@@ -554,7 +561,10 @@ def diagnose(
     a = _as_float_array(array)
     w = None
     if weights is not None:
-        wa = np.asarray(weights, dtype=np.float64)
+        try:
+            wa = np.asarray(weights, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"weights: expected K numbers ({e})") from None
         if wa.ndim != 1:
             raise InputError(f"weights: expected K numbers, got an array of shape {wa.shape}")
         w = wa.tolist()
@@ -565,7 +575,8 @@ def diagnose(
         gram=bool(gram),
         weights=w,
         full_cosines=bool(full_cosines),
-        conflicts=int(conflicts),
+        # Any count beyond the K(K − 1)/2 pairs lists them all.
+        conflicts=min(int(conflicts), (1 << 64) - 1),
     )
     trajectory = a.ndim == 3
     _issue_warnings(cols["warnings"], trajectory)

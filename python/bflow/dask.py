@@ -9,6 +9,7 @@ Needs dask (``pip install bflow[dask]``; ``dask[distributed]`` for a cluster).
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any, Dict, Optional
 
@@ -85,10 +86,13 @@ def map(  # noqa: A001 (bflow.map's name)
     ImportError
         When dask is not installed.
     """
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+    if isinstance(shards, bool) or not isinstance(shards, numbers.Integral) or shards < 1:
         raise ValueError(f"shards: must be an integer ≥ 1, got {shards!r}")
+    shards = int(shards)
     for name, why in _REFUSED.items():
-        if options.get(name) not in (None, False):
+        # Only None and False mean "not given": max_time=0 is a time limit, and refused.
+        value = options.get(name)
+        if value is not None and value is not False:
             raise ValueError(f"{name}: not accepted by bflow.dask.map: {why}")
         options.pop(name, None)
     if options.get("starts") is None:
@@ -96,6 +100,11 @@ def map(  # noqa: A001 (bflow.map's name)
             "starts: bflow.dask.map needs a fixed number of starts (starts=N): an adaptive map "
             "decides after each round, from all starts together, whether to go on, so its "
             "shards cannot run apart; run bflow.map once to learn N (its 'starts')"
+        )
+    starts = options["starts"]
+    if isinstance(starts, numbers.Integral) and not isinstance(starts, bool) and shards > starts:
+        raise ValueError(
+            f"shards: {shards} shards for {starts} starts: at most one shard per start"
         )
     prove = options.pop("prove", False)
     # Unknown options fail here, before any task is sent.

@@ -153,7 +153,7 @@ fn nan_if_none(x: Option<f64>) -> f64 {
 /// `sum_norm`, `cosines` (T×K×K, NaN where undefined; `None` when not kept), `conflicts` (per
 /// step: a list of `(i, j, cosine)` with 0-based rows, or `None` when skipped),
 /// `b_resolution` (`None` for gradients), `notes`, `warnings` (per step), `K`, `n`, `source`.
-/// The module's `_native.diagnose`: `bflow.diagnose` prepares the array, holds the defaults
+/// The extension module's `_bflow.diagnose`: `bflow.diagnose` prepares the array, holds the defaults
 /// and builds the result classes.
 #[pyfunction]
 #[pyo3(signature = (array, *, gram, weights, full_cosines, conflicts))]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bflow::flow::{
     Limits, LinearSolver, Method, NewtonParams, Observation, StepRule, run_observed,
 };
-use bflow::map::{MapControl, MapParams, Mapper, Searcher, Shard, StartRecord};
+use bflow::map::{MAX_KEPT_RECORDS, MapControl, MapParams, Mapper, Searcher, Shard, StartRecord};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
@@ -113,7 +113,7 @@ fn parse_searchers(py: Python<'_>, searchers: &Bound<'_, PyAny>) -> PyResult<Vec
             .collect()
     } else {
         searchers.extract().map_err(|_| {
-            type_error("searchers: expected a list of names (newton, bflow, lossflow)")
+            type_error("searchers: expected a list of names (newton, bflow, lossflow, ascent)")
         })?
     };
     names
@@ -122,7 +122,9 @@ fn parse_searchers(py: Python<'_>, searchers: &Bound<'_, PyAny>) -> PyResult<Vec
             Searcher::from_name(name.trim()).ok_or_else(|| {
                 input(
                     py,
-                    format!("searchers: `{name}` is not a searcher (newton, bflow, lossflow)"),
+                    format!(
+                        "searchers: `{name}` is not a searcher (newton, bflow, lossflow, ascent)"
+                    ),
                 )
             })
         })
@@ -213,6 +215,16 @@ fn map<'py>(
         ..defaults
     };
     params.validate().map_err(|e| option_error(py, e))?;
+    let most = params.most_starts();
+    if per_start && most > MAX_KEPT_RECORDS {
+        return Err(input(
+            py,
+            format!(
+                "per_start: keeps every start in memory: at most {MAX_KEPT_RECORDS} starts, this \
+                 map may run {most}"
+            ),
+        ));
+    }
     let max_time = seconds(py, "max_time", max_time)?;
     let proof = match prove {
         Some(p) => proof_params(py, p)?,
@@ -338,7 +350,10 @@ fn parse_start(py: Python<'_>, start: &Bound<'_, PyAny>, n: usize) -> PyResult<V
         let seq = start
             .try_iter()
             .map_err(|_| type_error("start: expected a sequence of numbers or \"x,y,…\""))?;
-        seq.enumerate()
+        // At most n + 1 items are read: a longer (or endless) iterable is refused as soon as
+        // it is known to be too long.
+        seq.take(n.saturating_add(1))
+            .enumerate()
             .map(|(j, item)| {
                 item?
                     .extract::<f64>()
@@ -346,6 +361,12 @@ fn parse_start(py: Python<'_>, start: &Bound<'_, PyAny>, n: usize) -> PyResult<V
             })
             .collect::<PyResult<_>>()?
     };
+    if values.len() > n {
+        return Err(input(
+            py,
+            format!("start: more than {n} values given, the problem has {n} parameters"),
+        ));
+    }
     if values.len() != n {
         return Err(input(
             py,

@@ -91,6 +91,8 @@ fn load_named(py: Python<'_>, arg: &str) -> PyResult<Problem<f64>> {
 pub fn dict_to_toml(dict: &Bound<'_, PyDict>) -> PyResult<String> {
     let py = dict.py();
     let mut table = toml::Table::new();
+    // Which of the dict's keys gave each table entry (`objectives` gives `objective`).
+    let mut given_as = std::collections::HashMap::new();
     for (key, value) in dict.iter() {
         let key: String = key
             .extract()
@@ -107,14 +109,15 @@ pub fn dict_to_toml(dict: &Bound<'_, PyDict>) -> PyResult<String> {
                 "equilibrium".to_string(),
                 list_of_tables(&value, "point", &key)?,
             ),
-            _ => (key.clone(), to_toml(&value, &key)?),
+            _ => (key.clone(), to_toml(&value, &key, 1)?),
         };
-        if table.insert(name.clone(), converted).is_some() {
+        if let Some(earlier) = given_as.insert(name.clone(), key.clone()) {
             return Err(input(
                 py,
-                format!("{DICT_ORIGIN}: `{name}` is given twice (as `{key}` and as `{name}`)"),
+                format!("{DICT_ORIGIN}: `{name}` is given twice (as `{earlier}` and as `{key}`)"),
             ));
         }
+        table.insert(name, converted);
     }
     toml::to_string(&table).map_err(|e| {
         input(
@@ -126,7 +129,7 @@ pub fn dict_to_toml(dict: &Bound<'_, PyDict>) -> PyResult<String> {
 
 /// A list whose items are tables, or values that become `{field = value}`.
 fn list_of_tables(value: &Bound<'_, PyAny>, field: &str, at: &str) -> PyResult<toml::Value> {
-    let toml::Value::Array(items) = to_toml(value, at)? else {
+    let toml::Value::Array(items) = to_toml(value, at, 1)? else {
         return Err(type_error(format!(
             "problem dict: `{at}` must be a list, got {}",
             value.get_type().name()?
@@ -146,9 +149,25 @@ fn list_of_tables(value: &Bound<'_, PyAny>, field: &str, at: &str) -> PyResult<t
     Ok(toml::Value::Array(items))
 }
 
+/// How deeply lists and dicts may nest in a problem dict: a problem file needs three levels
+/// (`objectives[i].expr`, `region.x[0]`); a deeper value — or one that contains itself — is
+/// refused rather than followed.
+const MAX_DICT_DEPTH: usize = 32;
+
 /// A Python value as TOML: bool, number (as a float: every number in a problem file is
-/// one), str, dict with str keys, list or tuple, and anything with `tolist()` (numpy).
-fn to_toml(value: &Bound<'_, PyAny>, at: &str) -> PyResult<toml::Value> {
+/// one), str, dict with str keys, list or tuple, and anything with `tolist()` (numpy);
+/// `depth` is the value's nesting level under the problem dict (1 for its own values).
+fn to_toml(value: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<toml::Value> {
+    if depth > MAX_DICT_DEPTH {
+        // The path's top-level key names where it is: the rest repeats.
+        let top = at.split(['.', '[']).next().unwrap_or(at);
+        return Err(input(
+            value.py(),
+            format!(
+                "{DICT_ORIGIN}: `{top}` is nested more than {MAX_DICT_DEPTH} levels deep (or contains itself)"
+            ),
+        ));
+    }
     if value.is_instance_of::<PyBool>() {
         return Ok(toml::Value::Boolean(value.extract()?));
     }
@@ -165,7 +184,7 @@ fn to_toml(value: &Bound<'_, PyAny>, at: &str) -> PyResult<toml::Value> {
                 .extract()
                 .map_err(|_| type_error(format!("problem dict: `{at}`: keys must be strings")))?;
             let inner = format!("{at}.{k}");
-            t.insert(k, to_toml(&v, &inner)?);
+            t.insert(k, to_toml(&v, &inner, depth + 1)?);
         }
         return Ok(toml::Value::Table(t));
     }
@@ -173,14 +192,14 @@ fn to_toml(value: &Bound<'_, PyAny>, at: &str) -> PyResult<toml::Value> {
         let items = value
             .try_iter()?
             .enumerate()
-            .map(|(i, item)| to_toml(&item?, &format!("{at}[{i}]")))
+            .map(|(i, item)| to_toml(&item?, &format!("{at}[{i}]"), depth + 1))
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(toml::Value::Array(items));
     }
     if value.hasattr("tolist")? {
         let plain = value.call_method0("tolist")?;
         if !plain.is(value) {
-            return to_toml(&plain, at);
+            return to_toml(&plain, at, depth);
         }
     }
     if let Ok(x) = value.extract::<f64>() {

@@ -52,5 +52,11 @@ def test_adaptive_and_unmergeable_options_are_refused():
         bflow.dask.map("e4", shards=2, starts=8, max_time=1.0)
     with pytest.raises(ValueError, match="^shards: "):
         bflow.dask.map("e4", shards=0, starts=8)
+    # 0 is a time limit too (it was taken for "not given"), and more shards than starts
+    # are refused before any task runs, as merge would refuse them after.
+    with pytest.raises(ValueError, match="^max_time: "):
+        bflow.dask.map("e4", shards=2, starts=8, max_time=0)
+    with pytest.raises(ValueError, match="^shards: 100 shards for 8 starts"):
+        bflow.dask.map("e4", shards=100, starts=8)
     with pytest.raises(TypeError, match="bogus"):
         bflow.dask.map("e4", shards=2, starts=8, bogus=1)

@@ -209,6 +209,25 @@ def test_bad_dtypes_and_shapes_are_named():
         bflow.diagnose(np.ones((2, 3)), transpose=True)
 
 
+def test_hostile_counts_arrays_and_weights_are_refused_or_handled():
+    g = np.array([[1.0, 0.0], [-1.0, 0.2], [-0.5, -1.0]])
+    # Any number of conflicts asked for lists the pairs that conflict, and no more.
+    for m in (3, 2**32, 2**62, 2**70):
+        d = bflow.diagnose(g, conflicts=m)
+        assert [(c.i, c.j) for c in d.conflicts] == [(0, 1), (0, 2)]
+    # Misaligned C-contiguous data is copied, not refused.
+    raw = b"\x00" + np.arange(7.0).tobytes()
+    b = np.frombuffer(raw, dtype=np.float64, offset=1, count=6).reshape(2, 3)
+    assert not b.flags.aligned
+    assert bflow.diagnose(b).B == bflow.diagnose(b.copy()).B
+    with pytest.raises(bflow.InputError, match="^weights: expected K numbers"):
+        bflow.diagnose(g, weights="ab")
+    with pytest.raises(bflow.InputError, match="^array: not an array of numbers"):
+        bflow.diagnose([[1.0, 2.0, 3.0], [-1.0, -2.0]])
+    with pytest.raises(TypeError, match="^array: "):
+        bflow.diagnose(None)
+
+
 def test_transposed_input_warns():
     g = np.random.default_rng(0).standard_normal((10, 3))
     with pytest.warns(bflow.BflowWarning, match="transposed"):

@@ -1,6 +1,7 @@
 """bflow.map, bflow.run and bflow.merge: the command line's JSON, problems as names, files
 and dicts, and errors with the command line's messages."""
 
+import itertools
 import json
 import os
 import pathlib
@@ -165,6 +166,32 @@ def test_errors_carry_the_command_line_messages(tmp_path):
         bflow.map("e4", shard="0/2")
     with pytest.raises(bflow.InputError, match="^shard: `3/2` is not I/N"):
         bflow.map("e4", starts=8, shard="3/2")
+    with pytest.raises(bflow.InputError, match="^shard: 100/200: more shards than the 64 starts"):
+        bflow.map("e4", starts=64, shard=(100, 200))
+    for name in ("starts", "seed", "max_starts", "bflow_steps"):
+        for bad in (-1, 2**64):
+            with pytest.raises(bflow.InputError, match=f"^{name}: must be an integer"):
+                bflow.map("e4", **{name: bad})
+        with pytest.raises(TypeError, match=f"^{name}: expected an integer"):
+            bflow.map("e4", **{name: "10"})
+    with pytest.raises(bflow.InputError, match="^per_start: keeps every start in memory"):
+        bflow.map("e4", starts=10**12, per_start=True)
+    with pytest.raises(bflow.InputError, match="^steps: must be an integer"):
+        bflow.run("e3", steps=-1)
+    # An endless start is refused once it is longer than the problem's dimension.
+    with pytest.raises(bflow.InputError, match="^start: more than 4 values given, the problem has 4"):
+        bflow.run("e3", start=itertools.count())
+    # A problem dict that contains itself (or nests without end) is refused, not followed.
+    selfish = {"vars": ["x"], "region": {"x": [-1.0, 1.0]}}
+    selfish["params"] = selfish
+    with pytest.raises(bflow.InputError, match="^problem-dict: `params` is nested more than"):
+        bflow.map(selfish)
+    looped = []
+    looped.append(looped)
+    with pytest.raises(bflow.InputError, match="^problem-dict: `objectives` is nested more"):
+        bflow.problem_toml({"vars": ["x"], "objectives": looped})
+    with pytest.raises(bflow.InputError, match=r"given twice \(as `objectives` and as `objective`\)"):
+        bflow.problem_toml({"vars": ["x"], "objectives": ["x"], "objective": [{"expr": "x"}]})
     with pytest.raises(bflow.InputError, match="^searchers: `newtn` is not a searcher"):
         bflow.map("e4", starts=8, searchers=["newtn"])
     with pytest.raises(bflow.InputError, match="has no region"):

@@ -572,6 +572,13 @@ impl ScaledGram {
     /// [`Error::InvalidGram`] when `1ᵀG1` is negative beyond rounding at `tolerance` (no
     /// gradients have this Gram matrix: it is not positive semidefinite).
     pub fn balance(&self, tolerance: f64) -> Result<GramBalance> {
+        self.balance_with(tolerance, true)
+    }
+
+    /// [`balance`](Self::balance), with the cosine matrix only when `cosines` (otherwise
+    /// `GramBalance::cosines` is empty: a caller that does not keep it need not allocate
+    /// its K² entries).
+    pub(crate) fn balance_with(&self, tolerance: f64, cosines: bool) -> Result<GramBalance> {
         let k = self.k;
         let g = &self.scaled;
         let trace: f64 = (0..k).map(|i| g[i * k + i]).sum();
@@ -579,7 +586,11 @@ impl ScaledGram {
             .map(|i| sqrt_unscaled(g[i * k + i], self.exponent))
             .collect();
         let resolution = (4.0 * f64::EPSILON * (k * k) as f64).max(tolerance * k as f64);
-        let cosines = cosines_from_scaled(g, k);
+        let cosines = if cosines {
+            cosines_from_scaled(g, k)
+        } else {
+            Vec::new()
+        };
         if trace == 0.0 {
             return Ok(GramBalance {
                 residual: Residual::Degenerate,

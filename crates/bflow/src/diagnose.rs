@@ -275,6 +275,14 @@ pub const FULL_COSINES_MAX_K_DEFAULT: usize = 16;
 /// per entry (the Gram entry and the optional cosine), so K ≤ 4729.
 pub const FULL_COSINES_MAX_BYTES: u64 = 512 << 20;
 
+/// The most memory the checked, scaled copy of a K×K Gram matrix may take: 4 GiB (8 bytes
+/// per entry, so K ≤ 23170; the cap on Gram files is the same size).
+pub const GRAM_COPY_MAX_BYTES: u64 = 4 << 30;
+
+/// The most memory the diagnoses of one trajectory's steps may take, estimated per step
+/// from K and what each keeps: 1 GiB (a trajectory of more steps is diagnosed in parts).
+pub const TRAJECTORY_RESULTS_MAX_BYTES: u64 = 1 << 30;
+
 /// The most multiply-adds spent on finding the most conflicting pairs when the cosine
 /// matrix is not otherwise needed (K > 16): `K(K−1)/2 · n ≤ 2³²` (a few seconds).
 pub const PAIR_SEARCH_MAX_WORK: f64 = 4_294_967_296.0;
@@ -374,7 +382,10 @@ struct Conflicts {
 }
 
 impl Conflicts {
-    fn new(m: usize) -> Self {
+    /// The `m` most negative of the `K(K − 1)/2` pairs of `k` gradients: no more are kept
+    /// (or allocated for) than there are pairs, whatever `m` asks.
+    fn new(m: usize, k: usize) -> Self {
+        let m = m.min(k.saturating_mul(k.saturating_sub(1)) / 2);
         Self {
             m,
             pairs: Vec::with_capacity(m + 1),
@@ -599,7 +610,7 @@ fn conflicts_from_rows<T: Element>(
             rows[i * n + j] = g.get(i, j) * sc.a[i] * sc.b[i] * sc.c[i] / norm;
         }
     }
-    let mut best = Conflicts::new(m);
+    let mut best = Conflicts::new(m, k);
     for i in 0..k {
         if q[i] == 0.0 {
             continue;
@@ -618,7 +629,7 @@ fn conflicts_from_rows<T: Element>(
 }
 
 fn conflicts_from_gram(g: &[f64], k: usize, m: usize) -> Vec<PairCosine> {
-    let mut best = Conflicts::new(m);
+    let mut best = Conflicts::new(m, k);
     for i in 0..k {
         for j in i + 1..k {
             let (di, dj) = (g[i * k + i], g[j * k + j]);
@@ -751,12 +762,21 @@ pub fn diagnose_gram<T: Element>(
         return Err(Error::TooFewObjectives { found: k });
     }
     let keep_cosines = cosines_wanted(k, params)?;
+    let copy_bytes = (k as u64).saturating_mul(k as u64).saturating_mul(8);
+    if copy_bytes > GRAM_COPY_MAX_BYTES {
+        return Err(Error::TooLarge {
+            what: format!("the scaled copy of the {k}×{k} Gram matrix"),
+            needed_bytes: copy_bytes,
+            cap_bytes: GRAM_COPY_MAX_BYTES,
+            hint: "; diagnose from the gradients, or from fewer objectives".into(),
+        });
+    }
     let tolerance = T::GRAM_TOLERANCE;
     let mut gram = ScaledGram::from_entries(k, tolerance, |i, j| g.get(i, j), k * k)?;
     if let Some(w) = &params.weights {
         gram = gram.weighted(w)?;
     }
-    let bal = gram.balance(tolerance)?;
+    let bal = gram.balance_with(tolerance, keep_cosines)?;
     let conflicts = conflicts_from_gram(&gram.scaled, k, params.conflicts);
     let mut notes = Vec::new();
     if let Some(b) = bal.b()
@@ -832,6 +852,7 @@ pub fn diagnose_gradient_trajectory<T: Element>(
     v: &TrajectoryView<'_, T>,
     params: &DiagnoseParams,
 ) -> Result<Vec<Diagnosis>> {
+    check_trajectory_results(v.steps(), v.rows, params)?;
     (0..v.steps())
         .map(|t| {
             v.step(t)
@@ -849,6 +870,7 @@ pub fn diagnose_gram_trajectory<T: Element>(
     v: &TrajectoryView<'_, T>,
     params: &DiagnoseParams,
 ) -> Result<Vec<Diagnosis>> {
+    check_trajectory_results(v.steps(), v.rows, params)?;
     (0..v.steps())
         .map(|t| {
             v.step(t)
@@ -856,6 +878,37 @@ pub fn diagnose_gram_trajectory<T: Element>(
                 .map_err(|e| at_step(t, e))
         })
         .collect()
+}
+
+/// Refuses, with the figure, a trajectory whose per-step diagnoses would take more than
+/// [`TRAJECTORY_RESULTS_MAX_BYTES`]: each step keeps its `Diagnosis`, K norms, its listed
+/// pairs, the cosine matrix when kept, and a little text.
+fn check_trajectory_results(steps: usize, k: usize, params: &DiagnoseParams) -> Result<()> {
+    let k64 = k as u64;
+    let pairs = (params.conflicts as u64).min(k64.saturating_mul(k64.saturating_sub(1)) / 2);
+    // A cosine matrix above its own cap is refused as such, whatever the number of steps.
+    let cosines = if cosines_wanted(k, params)? {
+        k64.saturating_mul(
+            std::mem::size_of::<Vec<Option<f64>>>() as u64
+                + k64.saturating_mul(std::mem::size_of::<Option<f64>>() as u64),
+        )
+    } else {
+        0
+    };
+    let per_step = (std::mem::size_of::<Diagnosis>() as u64 + 128)
+        .saturating_add(k64.saturating_mul(8))
+        .saturating_add(pairs.saturating_mul(std::mem::size_of::<PairCosine>() as u64))
+        .saturating_add(cosines);
+    let needed = per_step.saturating_mul(steps as u64);
+    if needed > TRAJECTORY_RESULTS_MAX_BYTES {
+        return Err(Error::TooLarge {
+            what: format!("the diagnoses of {steps} steps (about {per_step} bytes each)"),
+            needed_bytes: needed,
+            cap_bytes: TRAJECTORY_RESULTS_MAX_BYTES,
+            hint: "; diagnose the trajectory in parts".into(),
+        });
+    }
+    Ok(())
 }
 
 fn at_step(step: usize, e: Error) -> Error {

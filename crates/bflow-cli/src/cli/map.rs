@@ -20,12 +20,9 @@ use crate::report::MapContext;
 use bflow::map::checkpoint::CheckpointHeader;
 use bflow::map::completeness::ProofParams;
 use bflow::map::{
-    MAX_STARTS, MapControl, MapParams, MapProgress, Mapper, Searcher, Shard, StartRecord, merge,
+    MAX_KEPT_RECORDS, MAX_STARTS, MapControl, MapParams, MapProgress, Mapper, Searcher, Shard,
+    StartRecord, merge,
 };
-
-/// The most starts `--per-start` keeps in memory and writes into the JSON (about 4 KB of
-/// peak memory each, measured: the JSON is built as a tree before it is written).
-const MAX_PER_START: usize = 1 << 16;
 
 /// The most start records a plot keeps for its basin panel: the first starts, a prefix of
 /// the Halton sequence and so spread evenly over the region (the legend's counts are of all
@@ -232,15 +229,11 @@ fn map_params(args: &MapArgs) -> Result<MapParams, CliError> {
         other => CliError::input(other),
     })?;
     if args.per_start {
-        let most = match (params.starts, params.shard) {
-            (Some(n), Some(s)) => n.saturating_sub(s.index).div_ceil(s.count),
-            (Some(n), None) => n,
-            (None, _) => params.max_starts,
-        };
-        if most > MAX_PER_START {
+        let most = params.most_starts();
+        if most > MAX_KEPT_RECORDS {
             return Err(CliError::input(format!(
-                "--per-start keeps every start in memory: at most {MAX_PER_START} starts, this \
-                 map may run {most} (--checkpoint PATH writes every start's record to disk)"
+                "--per-start keeps every start in memory: at most {MAX_KEPT_RECORDS} starts, \
+                 this map may run {most} (--checkpoint PATH writes every start's record to disk)"
             )));
         }
     }

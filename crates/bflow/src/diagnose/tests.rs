@@ -293,6 +293,72 @@ fn many_objectives_give_pairs_not_a_matrix() {
 }
 
 #[test]
+fn asking_for_more_conflicts_than_pairs_gives_every_conflicting_pair() {
+    // Three gradients: pairs (1,2) and (1,3) conflict, (2,3) does not. Any count asked for,
+    // up to usize::MAX, keeps (and allocates for) at most the K(K − 1)/2 = 3 pairs.
+    let g = vec![vec![1.0, 0.0], vec![-1.0, 0.2], vec![-0.5, -1.0]];
+    let data = rows(&g);
+    let gram = gram_matrix(&g).unwrap().concat();
+    for m in [3, 4, 1 << 32, usize::MAX - 1, usize::MAX] {
+        let params = DiagnoseParams {
+            conflicts: m,
+            ..DiagnoseParams::default()
+        };
+        let from_rows =
+            diagnose_gradients(&MatrixView::row_major(&data, 3, 2).unwrap(), &params).unwrap();
+        let from_gram =
+            diagnose_gram(&MatrixView::row_major(&gram, 3, 3).unwrap(), &params).unwrap();
+        for d in [from_rows, from_gram] {
+            let pairs = d.conflicts.unwrap();
+            let ij: Vec<(usize, usize)> = pairs.iter().map(|p| (p.i, p.j)).collect();
+            assert_eq!(ij, [(1, 2), (1, 3)], "m = {m}");
+        }
+    }
+}
+
+#[test]
+fn oversize_gram_copies_and_trajectory_results_are_refused_with_the_figure() {
+    // A broadcast 30000×30000 Gram matrix (one stored value): its scaled copy would take
+    // 7.2 GB, above the 4 GiB cap — refused before anything is allocated or read.
+    let one = [1.0f32];
+    let gram = MatrixView::new(&one, 30_000, 30_000, 0, 0, 0).unwrap();
+    match diagnose_gram(&gram, &DiagnoseParams::default()) {
+        Err(Error::TooLarge {
+            needed_bytes,
+            cap_bytes,
+            ..
+        }) => {
+            assert_eq!(needed_bytes, 30_000 * 30_000 * 8);
+            assert_eq!(cap_bytes, GRAM_COPY_MAX_BYTES);
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // Ten million steps of K = 2 gradients (broadcast): about 300 bytes of results a step.
+    let data = [1.0f64, 0.0, -1.0, 0.5];
+    let steps = 10_000_000;
+    let v = TrajectoryView::new(&data, [steps, 2, 2], 0, [0, 2, 1]).unwrap();
+    match diagnose_gradient_trajectory(&v, &DiagnoseParams::default()) {
+        Err(Error::TooLarge {
+            needed_bytes,
+            cap_bytes,
+            ..
+        }) => {
+            assert!(
+                needed_bytes > TRAJECTORY_RESULTS_MAX_BYTES,
+                "{needed_bytes}"
+            );
+            assert_eq!(cap_bytes, TRAJECTORY_RESULTS_MAX_BYTES);
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // A thousand steps are far below the cap, and each is diagnosed.
+    let v = TrajectoryView::new(&data, [1000, 2, 2], 0, [0, 2, 1]).unwrap();
+    let d = diagnose_gradient_trajectory(&v, &DiagnoseParams::default()).unwrap();
+    assert_eq!(d.len(), 1000);
+    assert_eq!(d[999].b, d[0].b);
+}
+
+#[test]
 fn tall_inputs_use_the_row_pair_search_and_warn() {
     // K = 3000 > 2896 rows of n = 2: the pair search runs over normalised rows.
     let (k, n) = (3000, 2);

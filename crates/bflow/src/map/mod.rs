@@ -102,6 +102,12 @@ use search::{Evaluators, KnownEquilibria, SearchContext};
 /// bound is on time, which `max_time` controls.
 pub const MAX_STARTS: usize = 1 << 48;
 
+/// The most starts whose records a map keeps in memory when asked to
+/// ([`MapControl::keep_records`], `--per-start`): 65536 (about 4 KB of peak memory each
+/// where they are written out as JSON, built as a tree first); beyond, a checkpoint keeps
+/// every start's record on disk instead.
+pub const MAX_KEPT_RECORDS: usize = 1 << 16;
+
 /// The largest step budget of one search (`bflow_steps`, `newton_steps`, `lossflow_steps`):
 /// a search that has not converged in a million steps will not, and a budget read from a
 /// shard file must not make a merge run without end.
@@ -172,6 +178,16 @@ impl Default for MapParams {
 }
 
 impl MapParams {
+    /// The most starts this map (or shard) may run: its slice of `starts`, or `max_starts`
+    /// for an adaptive map.
+    pub fn most_starts(&self) -> usize {
+        match (self.starts, self.shard) {
+            (Some(n), Some(s)) => n.saturating_sub(s.index).div_ceil(s.count.max(1)),
+            (Some(n), None) => n,
+            (None, _) => self.max_starts,
+        }
+    }
+
     /// The parameters a map of `k` objectives runs with: with one objective B ≡ 1 has no
     /// gradient, so B-flow is dropped from the searchers (the map then works on `s = ∇L`
     /// alone; [`Mapper::new`] does this, and the map's `params` show it).
@@ -232,13 +248,27 @@ impl MapParams {
                     format!("must be I/N with 0 ≤ I < N, got {}/{}", s.index, s.count),
                 );
             }
-            if self.starts.is_none() {
-                return bad(
-                    "shard",
-                    "needs a fixed number of starts: an adaptive map decides when to stop from \
-                     all starts together"
-                        .into(),
-                );
+            match self.starts {
+                None => {
+                    return bad(
+                        "shard",
+                        "needs a fixed number of starts: an adaptive map decides when to stop \
+                         from all starts together"
+                            .into(),
+                    );
+                }
+                // `merge` refuses such shards: at most one shard per start.
+                Some(starts) if s.count > starts => {
+                    return bad(
+                        "shard",
+                        format!(
+                            "{}/{}: more shards than the {starts} starts (at most one shard per \
+                             start)",
+                            s.index, s.count
+                        ),
+                    );
+                }
+                Some(_) => {}
             }
         }
         if self.searchers.is_empty() {

@@ -1276,3 +1276,30 @@ fn certified_boxes_find_what_testing_every_box_finds() {
     // Both answers occur often enough to mean something.
     assert!(held > 500 && balls > 300 && held < 7500, "{held} {balls}");
 }
+
+#[test]
+fn a_shard_slice_counts_its_starts_and_more_shards_than_starts_are_refused() {
+    let with = |starts: Option<usize>, shard: Option<(usize, usize)>| MapParams {
+        starts,
+        shard: shard.map(|(index, count)| Shard { index, count }),
+        ..MapParams::default()
+    };
+    // 10 starts in 3 shards: indices 0, 3, 6, 9 / 1, 4, 7 / 2, 5, 8.
+    assert_eq!(with(Some(10), Some((0, 3))).most_starts(), 4);
+    assert_eq!(with(Some(10), Some((1, 3))).most_starts(), 3);
+    assert_eq!(with(Some(10), Some((2, 3))).most_starts(), 3);
+    assert_eq!(with(Some(10), None).most_starts(), 10);
+    assert_eq!(
+        with(None, None).most_starts(),
+        MapParams::default().max_starts
+    );
+    // One shard per start is the most: merge refuses more, so the map does too.
+    assert!(with(Some(8), Some((7, 8))).validate().is_ok());
+    match with(Some(8), Some((3, 10))).validate() {
+        Err(Error::InvalidParameter { name, reason }) => {
+            assert_eq!(name, "shard");
+            assert!(reason.contains("more shards than the 8 starts"), "{reason}");
+        }
+        other => panic!("expected InvalidParameter, got {other:?}"),
+    }
+}
