@@ -524,3 +524,28 @@ fn run_matrix_free_newton_reaches_the_floor_on_a_multitask_problem() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn bench_repeats_outside_1_to_1000_are_refused_before_anything_is_allocated() {
+    // u64::MAX repeats once made `bench diagnose` and `bench multitask` panic (capacity
+    // overflow); 0 was taken as 1.
+    for bench in [
+        &["bench", "diagnose", "--k", "3", "--n", "10"][..],
+        &["bench", "multitask", "--n", "100"],
+        &["bench", "map", "himmelblau-split"],
+    ] {
+        for repeats in ["0", "1001", "18446744073709551615"] {
+            let out = bflow()
+                .args(bench)
+                .args(["--repeats", repeats])
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{bench:?} {repeats}");
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(
+                err,
+                format!("bflow: error: --repeats: must be from 1 to 1000, got {repeats}\n")
+            );
+        }
+    }
+}

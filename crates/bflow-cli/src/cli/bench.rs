@@ -62,6 +62,7 @@ fn diagnose_bench(args: &DiagnoseBenchArgs) -> Result<(), CliError> {
     if args.k < 2 || (!args.gram && args.n == 0) {
         return Err(CliError::input("--k must be at least 2 and --n at least 1"));
     }
+    check_repeats(args.repeats)?;
     if let Some(path) = &args.json {
         check_writable("--json", path)?;
     }
@@ -149,6 +150,18 @@ pub struct MultitaskArgs {
     pub json: Option<PathBuf>,
 }
 
+/// The timing repeats of a bench: 1 to 1000 (as `bench map`), checked before anything is
+/// allocated for them.
+pub fn check_repeats(repeats: usize) -> Result<(), CliError> {
+    if (1..=1000).contains(&repeats) {
+        Ok(())
+    } else {
+        Err(CliError::input(format!(
+            "--repeats: must be from 1 to 1000, got {repeats}"
+        )))
+    }
+}
+
 /// Runs the benchmark and prints the figures.
 pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
     let args = match cmd {
@@ -156,6 +169,7 @@ pub fn bench_command(cmd: &BenchCommand) -> Result<(), CliError> {
         BenchCommand::Diagnose(args) => return diagnose_bench(args),
         BenchCommand::Map(args) => return super::bench_map::bench_map(args),
     };
+    check_repeats(args.repeats)?;
     if let Some(path) = &args.json {
         check_writable("--json", path)?;
     }

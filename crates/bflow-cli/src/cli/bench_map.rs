@@ -47,9 +47,7 @@ pub struct MapBenchArgs {
 
 /// Runs `bflow bench map`.
 pub fn bench_map(args: &MapBenchArgs) -> Result<(), CliError> {
-    if !(1..=1000).contains(&args.repeats) {
-        return Err(CliError::input("--repeats: must be from 1 to 1000"));
-    }
+    super::bench::check_repeats(args.repeats)?;
     if args.peer_max_starts == 0 {
         return Err(CliError::input("--peer-max-starts: must be at least 1"));
     }

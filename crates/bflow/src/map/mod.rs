@@ -1320,6 +1320,25 @@ impl EquilibriumMap {
     }
 }
 
+/// A name read from a file, for a one-line message: control characters escaped, and cut to
+/// 80 characters (a shard's JSON may hold a name of any length).
+fn name_for_message(name: &str) -> String {
+    const MAX: usize = 80;
+    let mut out = String::new();
+    for (k, c) in name.chars().enumerate() {
+        if k == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Merges shard outputs into the map one unsharded run with the same settings gives.
 ///
 /// Nothing a shard file says is taken on trust beyond what cannot be checked without
@@ -1371,7 +1390,8 @@ pub fn merge(problem: &Problem<f64>, parts: &[ShardData]) -> Result<EquilibriumM
         if part.problem != problem.name {
             return Err(mismatch(format!(
                 "shard {which} is of problem `{}`, not `{}`",
-                part.problem, problem.name
+                name_for_message(&part.problem),
+                name_for_message(&problem.name)
             )));
         }
         let same = part.fingerprint.len() == fingerprint.len()

@@ -1303,3 +1303,13 @@ fn a_shard_slice_counts_its_starts_and_more_shards_than_starts_are_refused() {
         other => panic!("expected InvalidParameter, got {other:?}"),
     }
 }
+
+#[test]
+fn names_from_files_are_cut_and_escaped_in_messages() {
+    assert_eq!(name_for_message("wells"), "wells");
+    assert_eq!(name_for_message("a\u{1b}[2J\nb"), "a\\u{1b}[2J\\nb");
+    let long = "A".repeat(1 << 20);
+    let shown = name_for_message(&long);
+    assert_eq!(shown.chars().count(), 81);
+    assert!(shown.ends_with("A…"));
+}
