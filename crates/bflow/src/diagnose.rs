@@ -279,6 +279,12 @@ pub const FULL_COSINES_MAX_BYTES: u64 = 512 << 20;
 /// per entry, so K ≤ 23170; the cap on Gram files is the same size).
 pub const GRAM_COPY_MAX_BYTES: u64 = 4 << 30;
 
+/// The most working memory a diagnosis from gradients may take per objective, summed over
+/// the K objectives (their scales, sums, norms and a block of each row): 1 GiB, so K up to
+/// about 6 million for n ≥ 16 — a file of many more rows than columns is most likely
+/// transposed.
+pub const OBJECTIVES_WORK_MAX_BYTES: u64 = 1 << 30;
+
 /// The most memory the diagnoses of one trajectory's steps may take, estimated per step
 /// from K and what each keeps: 1 GiB (a trajectory of more steps is diagnosed in parts).
 pub const TRAJECTORY_RESULTS_MAX_BYTES: u64 = 1 << 30;
@@ -671,6 +677,23 @@ pub fn diagnose_gradients<T: Element>(
         return Err(Error::TooFewObjectives { found: k });
     }
     let keep_cosines = cosines_wanted(k, params)?;
+    // Per objective: its row scales, sums and norm, and a block of its row (at least 16
+    // entries, or n): refused with the figure before any of it is allocated.
+    let work = (k as u64).saturating_mul(48 + 8 * n.min(16) as u64);
+    if work > OBJECTIVES_WORK_MAX_BYTES {
+        return Err(Error::TooLarge {
+            what: format!("the working memory for K = {k} gradients of n = {n} parameters"),
+            needed_bytes: work,
+            cap_bytes: OBJECTIVES_WORK_MAX_BYTES,
+            hint: if k > n {
+                "; if each column is one task, the input is transposed (one gradient per row \
+                 expected)"
+                    .into()
+            } else {
+                String::new()
+            },
+        });
+    }
     let sc = row_scales(g, params.weights.as_deref())?;
     let mut notes = Vec::new();
     let mut warnings = Vec::new();

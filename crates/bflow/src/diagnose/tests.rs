@@ -351,6 +351,18 @@ fn oversize_gram_copies_and_trajectory_results_are_refused_with_the_figure() {
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
+    // 10⁸ gradients of one parameter (a transposed file): about 5.6 GB of working memory,
+    // refused with the figure and the likely cause.
+    let one = [1.0f64];
+    let tall = MatrixView::new(&one, 100_000_000, 1, 0, 0, 0).unwrap();
+    match diagnose_gradients(&tall, &DiagnoseParams::default()) {
+        Err(e @ Error::TooLarge { .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("K = 100000000 gradients of n = 1"), "{m}");
+            assert!(m.contains("transposed"), "{m}");
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
     // A thousand steps are far below the cap, and each is diagnosed.
     let v = TrajectoryView::new(&data, [1000, 2, 2], 0, [0, 2, 1]).unwrap();
     let d = diagnose_gradient_trajectory(&v, &DiagnoseParams::default()).unwrap();
