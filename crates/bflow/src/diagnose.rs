@@ -432,16 +432,27 @@ fn cosines_wanted(k: usize, params: &DiagnoseParams) -> Result<bool> {
     if !params.full_cosines {
         return Ok(false);
     }
-    let needed = (k as u64).saturating_mul(k as u64).saturating_mul(24);
-    if needed > FULL_COSINES_MAX_BYTES {
-        return Err(Error::TooLarge {
-            what: format!("the {k}×{k} cosine matrix"),
-            needed_bytes: needed,
-            cap_bytes: FULL_COSINES_MAX_BYTES,
-            hint: "; the most conflicting pairs are listed without it".into(),
-        });
-    }
+    within_cap(
+        (k as u64).saturating_mul(k as u64).saturating_mul(24),
+        FULL_COSINES_MAX_BYTES,
+        || format!("the {k}×{k} cosine matrix"),
+        "; the most conflicting pairs are listed without it",
+    )?;
     Ok(true)
+}
+
+/// `Ok` when `needed ≤ cap` bytes; otherwise [`Error::TooLarge`] for `what`, with both
+/// figures and the `hint` (empty, or starting with `"; "`).
+fn within_cap(needed: u64, cap: u64, what: impl FnOnce() -> String, hint: &str) -> Result<()> {
+    if needed <= cap {
+        return Ok(());
+    }
+    Err(Error::TooLarge {
+        what: what(),
+        needed_bytes: needed,
+        cap_bytes: cap,
+        hint: hint.into(),
+    })
 }
 
 /// Per-row scaling: `v_ij = ((g_ij · a_i) · b_i) · c_i = w_i g_ij / 2^E`.
@@ -679,21 +690,17 @@ pub fn diagnose_gradients<T: Element>(
     let keep_cosines = cosines_wanted(k, params)?;
     // Per objective: its row scales, sums and norm, and a block of its row (at least 16
     // entries, or n): refused with the figure before any of it is allocated.
-    let work = (k as u64).saturating_mul(48 + 8 * n.min(16) as u64);
-    if work > OBJECTIVES_WORK_MAX_BYTES {
-        return Err(Error::TooLarge {
-            what: format!("the working memory for K = {k} gradients of n = {n} parameters"),
-            needed_bytes: work,
-            cap_bytes: OBJECTIVES_WORK_MAX_BYTES,
-            hint: if k > n {
-                "; if each column is one task, the input is transposed (one gradient per row \
-                 expected)"
-                    .into()
-            } else {
-                String::new()
-            },
-        });
-    }
+    within_cap(
+        (k as u64).saturating_mul(48 + 8 * n.min(16) as u64),
+        OBJECTIVES_WORK_MAX_BYTES,
+        || format!("the working memory for K = {k} gradients of n = {n} parameters"),
+        if k > n {
+            "; if each column is one task, the input is transposed (one gradient per row \
+             expected)"
+        } else {
+            ""
+        },
+    )?;
     let sc = row_scales(g, params.weights.as_deref())?;
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
@@ -785,15 +792,12 @@ pub fn diagnose_gram<T: Element>(
         return Err(Error::TooFewObjectives { found: k });
     }
     let keep_cosines = cosines_wanted(k, params)?;
-    let copy_bytes = (k as u64).saturating_mul(k as u64).saturating_mul(8);
-    if copy_bytes > GRAM_COPY_MAX_BYTES {
-        return Err(Error::TooLarge {
-            what: format!("the scaled copy of the {k}×{k} Gram matrix"),
-            needed_bytes: copy_bytes,
-            cap_bytes: GRAM_COPY_MAX_BYTES,
-            hint: "; diagnose from the gradients, or from fewer objectives".into(),
-        });
-    }
+    within_cap(
+        (k as u64).saturating_mul(k as u64).saturating_mul(8),
+        GRAM_COPY_MAX_BYTES,
+        || format!("the scaled copy of the {k}×{k} Gram matrix"),
+        "; diagnose from the gradients, or from fewer objectives",
+    )?;
     let tolerance = T::GRAM_TOLERANCE;
     let mut gram = ScaledGram::from_entries(k, tolerance, |i, j| g.get(i, j), k * k)?;
     if let Some(w) = &params.weights {
@@ -922,16 +926,12 @@ fn check_trajectory_results(steps: usize, k: usize, params: &DiagnoseParams) -> 
         .saturating_add(k64.saturating_mul(8))
         .saturating_add(pairs.saturating_mul(std::mem::size_of::<PairCosine>() as u64))
         .saturating_add(cosines);
-    let needed = per_step.saturating_mul(steps as u64);
-    if needed > TRAJECTORY_RESULTS_MAX_BYTES {
-        return Err(Error::TooLarge {
-            what: format!("the diagnoses of {steps} steps (about {per_step} bytes each)"),
-            needed_bytes: needed,
-            cap_bytes: TRAJECTORY_RESULTS_MAX_BYTES,
-            hint: "; diagnose the trajectory in parts".into(),
-        });
-    }
-    Ok(())
+    within_cap(
+        per_step.saturating_mul(steps as u64),
+        TRAJECTORY_RESULTS_MAX_BYTES,
+        || format!("the diagnoses of {steps} steps (about {per_step} bytes each)"),
+        "; diagnose the trajectory in parts",
+    )
 }
 
 fn at_step(step: usize, e: Error) -> Error {
