@@ -568,6 +568,11 @@ def diagnose(
         if wa.ndim != 1:
             raise InputError(f"weights: expected K numbers, got an array of shape {wa.shape}")
         w = wa.tolist()
+    for name, flag in (("gram", gram), ("full_cosines", full_cosines)):
+        # A string such as "False" would be true: only booleans (and None for the default
+        # of full_cosines) are taken.
+        if not (isinstance(flag, (bool, np.bool_)) or (flag is None and name == "full_cosines")):
+            raise TypeError(f"{name}: expected True or False, got {type(flag).__name__}")
     if isinstance(conflicts, bool) or not isinstance(conflicts, (int, np.integer)) or conflicts < 0:
         raise InputError(f"conflicts: expected a count ≥ 0, got {conflicts!r}")
     cols = _bflow.diagnose(

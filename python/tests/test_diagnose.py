@@ -210,7 +210,7 @@ def test_bad_dtypes_and_shapes_are_named():
 
 
 def test_hostile_counts_arrays_and_weights_are_refused_or_handled():
-    g = np.array([[1.0, 0.0], [-1.0, 0.2], [-0.5, -1.0]])
+    g = np.array([[1.0, 0.0, 0.0], [-1.0, 0.2, 0.0], [-0.5, -1.0, 0.0]])
     # Any number of conflicts asked for lists the pairs that conflict, and no more.
     for m in (3, 2**32, 2**62, 2**70):
         d = bflow.diagnose(g, conflicts=m)
@@ -226,6 +226,12 @@ def test_hostile_counts_arrays_and_weights_are_refused_or_handled():
         bflow.diagnose([[1.0, 2.0, 3.0], [-1.0, -2.0]])
     with pytest.raises(TypeError, match="^array: "):
         bflow.diagnose(None)
+    # Flags are booleans: the string "False" is not taken for True.
+    with pytest.raises(TypeError, match="^gram: expected True or False, got str"):
+        bflow.diagnose(g, gram="False")
+    with pytest.raises(TypeError, match="^full_cosines: expected True or False"):
+        bflow.diagnose(g, full_cosines="no")
+    assert bflow.diagnose(g, gram=np.bool_(False)).B == bflow.diagnose(g).B
 
 
 def test_transposed_input_warns():
