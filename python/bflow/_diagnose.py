@@ -543,7 +543,11 @@ def diagnose(
     InputError
         For a dtype other than float32/float64 (the message names it), a shape that is not
         2-D or 3-D, K < 2, a NaN or infinite entry (named by task and component, and by
-        step for a trajectory), a wrong number of weights, or an invalid Gram matrix.
+        step for a trajectory), a wrong number of weights, or an invalid Gram matrix; and,
+        with the figure, inputs whose results would exceed a memory cap (a Gram matrix
+        above K = 23170, a trajectory whose per-step results would pass 1 GiB).
+    TypeError
+        For ``array=None``, or ``gram`` / ``full_cosines`` that are not booleans.
 
     Warns
     -----
