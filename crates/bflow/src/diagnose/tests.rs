@@ -333,7 +333,7 @@ fn oversize_gram_copies_and_trajectory_results_are_refused_with_the_figure() {
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    // Ten million steps of K = 2 gradients (broadcast): about 300 bytes of results a step.
+    // Ten million steps of K = 2 gradients (broadcast): about 540 bytes of results a step.
     let data = [1.0f64, 0.0, -1.0, 0.5];
     let steps = 10_000_000;
     let v = TrajectoryView::new(&data, [steps, 2, 2], 0, [0, 2, 1]).unwrap();
