@@ -167,7 +167,10 @@ def map(  # noqa: A001 (the command's name)
         maximum), displaced along each eigenvector of its Hessian that leads to a saddle (a
         few hundred searches in 4-D): they find saddles whose basins are too small for the
         random starts. What they add is marked
-        ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``.
+        ``found_by == ["modes"]``, and counted in ``completeness["mode_found"]``. The
+        passes after the first run at most as many searches as the first;
+        ``completeness["mode_budget_spent"]`` is true when they reached that budget (the
+        starts missed much of the set: run more starts or prove the map).
     max_time : float, optional
         Stop after this many seconds; the map then covers the starts run so far and says so
         (``completeness.stopped == "time-limit"``). Such a map runs no mode starts; a limit

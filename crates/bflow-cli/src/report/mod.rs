@@ -572,8 +572,15 @@ pub fn completeness_text(m: &bflow::map::EquilibriumMap) -> String {
         let _ = writeln!(
             out,
             "              mode starts: {} Newton searches from the equilibria along their \
-             Hessians' eigenvectors found {found}",
-            c.mode_searches
+             Hessians' eigenvectors found {found}{}",
+            c.mode_searches,
+            if c.mode_budget_spent {
+                " — then stopped at their budget (the passes after the first ran as many \
+                 searches as it did and still found more: the starts missed much of the set; \
+                 run more starts or add --prove)"
+            } else {
+                ""
+            }
         );
     }
     match (&c.degree, &c.degree_note) {

@@ -81,7 +81,7 @@ pub use certify::{
 pub use connections::{Connection, ConnectionParams, PathEnd, connect, displacement};
 pub use estimate::{UnfoundEstimate, estimate_unfound};
 pub use json::shard_from_json;
-pub use modes::{MODE_PASSES, MODE_STEPS, ModeSearch};
+pub use modes::{MODE_LATER_PASSES_BUDGET, MODE_PASSES, MODE_STEPS, ModeSearch};
 pub use search::{Outcome, SearchRecord, Searcher, StartRecord};
 pub use starts::{MAX_MAP_DIM, Shard, region_of, scale_of, start_point};
 
@@ -386,6 +386,11 @@ pub struct Completeness {
     /// statistical stop had called it complete without them).
     #[serde(default)]
     pub mode_found: usize,
+    /// The mode starts' passes after the first reached their budget
+    /// ([`MODE_LATER_PASSES_BUDGET`]): they kept finding equilibria the starts had missed, and
+    /// the searches past the budget were not run — the starts missed much of the set.
+    #[serde(default)]
+    pub mode_budget_spent: bool,
 }
 
 /// A distinct equilibrium found by the map.
@@ -1162,6 +1167,7 @@ fn assemble_map(
             proof: completeness::ProofReport::not_run("the proof was not requested".into(), 0.0),
             mode_searches: modes.searches,
             mode_found: equilibria.len() - acc.clusters.len(),
+            mode_budget_spent: modes.budget_spent,
         },
         params,
         equilibria,

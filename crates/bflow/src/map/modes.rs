@@ -56,12 +56,33 @@ pub struct ModeSearch {
     pub found: Vec<Vec<f64>>,
     /// The map's time limit came first: the searches after it were not run.
     pub cut_short: bool,
+    /// The passes after the first ran into their budget ([`MODE_LATER_PASSES_BUDGET`]): the
+    /// mode starts found so many equilibria that the map's starts had missed a large part of
+    /// the set, and the searches past the budget were not run.
+    pub budget_spent: bool,
 }
+
+/// The passes after the first run at most this many times the first pass's searches, all
+/// together. The first pass — `2n · 3` searches at most from each equilibrium the starts
+/// found — grows with the map; the later ones, from the equilibria the mode starts found,
+/// would grow with those in turn: on a 10-D sum of double wells (3¹⁰ equilibria) a map of
+/// 256 starts found 484, and three unbounded passes ran 903 216 Newton searches from them
+/// for minutes. A map whose later passes keep finding equilibria missed much of the set,
+/// which more starts (or `--prove`) address better. On the maps of docs/MAPPING.md the later
+/// passes run a few searches or none (nothing new to start from).
+pub const MODE_LATER_PASSES_BUDGET: usize = 1;
+
+/// The equilibria whose mode starts are built and run at a time: a pass's starts are never
+/// all held at once (from 10⁵ equilibria in 16-D they would take gigabytes).
+const MODE_CHUNK: usize = 1024;
 
 /// The mode starts of a map whose starts found `acc.clusters` (see the module docs).
 ///
 /// `boxes` are the certified uniqueness boxes of equilibria the map has: a search that
-/// enters one ends there ([`SearchContext::mode_newton`]).
+/// enters one ends there ([`SearchContext::mode_newton`]). The searches and what they find
+/// do not depend on [`MODE_CHUNK`] or the thread count: every search starts from a point
+/// fixed by the equilibrium it leaves and watches the same boxes, and what they find is
+/// taken in the order of their starts.
 pub(crate) fn mode_search(
     objectives: &dyn Objectives<f64>,
     ctx: &SearchContext,
@@ -69,55 +90,86 @@ pub(crate) fn mode_search(
     boxes: &CertifiedBoxes,
     deadline: Option<Instant>,
 ) -> ModeSearch {
+    mode_search_in_chunks(objectives, ctx, acc, boxes, deadline, MODE_CHUNK)
+}
+
+/// [`mode_search`], building and running the starts of `chunk` equilibria at a time.
+fn mode_search_in_chunks(
+    objectives: &dyn Objectives<f64>,
+    ctx: &SearchContext,
+    acc: &Accumulator,
+    boxes: &CertifiedBoxes,
+    deadline: Option<Instant>,
+    chunk: usize,
+) -> ModeSearch {
     let late = AtomicBool::new(false);
     let n = ctx.region.len();
     let mut known = acc.clone();
     let mut report = ModeSearch::default();
     let mut frontier: Vec<Vec<f64>> = acc.clusters.iter().map(|c| c.point.clone()).collect();
+    // Searches the later passes may still run (none set during the first pass).
+    let mut left: Option<usize> = None;
     for _ in 0..MODE_PASSES {
-        let starts: Vec<Vec<f64>> = frontier
-            .iter()
-            .flat_map(|p| mode_starts(objectives, ctx, p, n))
-            .collect();
-        if starts.is_empty() {
-            break;
-        }
-        // Per start: whether it ran (not past the deadline), and the equilibrium it reached.
-        let ends: Vec<(bool, Option<Vec<f64>>)> = starts
-            .par_iter()
-            .map_init(
-                || Evaluators::new(objectives),
-                |evals, start| {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        late.store(true, Ordering::Relaxed);
-                        return (false, None);
-                    }
-                    (true, ctx.mode_newton(evals, start, boxes))
-                },
-            )
-            .collect();
-        report.searches += ends.iter().filter(|(ran, _)| *ran).count();
-        frontier.clear();
-        for p in ends.into_iter().filter_map(|(_, p)| p) {
-            if known.find(&p).is_none() {
-                known.insert(super::assemble::Cluster {
-                    point: p.clone(),
-                    first_start: usize::MAX,
-                    first_search: 0,
-                    hits: Default::default(),
-                    basin_starts: 0,
-                });
-                report.found.push(p.clone());
-                frontier.push(p);
+        let mut next = Vec::new();
+        for chunk in frontier.chunks(chunk.max(1)) {
+            let mut starts: Vec<Vec<f64>> = chunk
+                .par_iter()
+                .flat_map_iter(|p| mode_starts(objectives, ctx, p, n))
+                .collect();
+            if let Some(left) = left
+                && starts.len() > left
+            {
+                starts.truncate(left);
+                report.budget_spent = true;
+            }
+            // Per start: whether it ran (not past the deadline), and the equilibrium it
+            // reached.
+            let ends: Vec<(bool, Option<Vec<f64>>)> = starts
+                .par_iter()
+                .map_init(
+                    || Evaluators::new(objectives),
+                    |evals, start| {
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            late.store(true, Ordering::Relaxed);
+                            return (false, None);
+                        }
+                        (true, ctx.mode_newton(evals, start, boxes))
+                    },
+                )
+                .collect();
+            let ran = ends.iter().filter(|(ran, _)| *ran).count();
+            report.searches += ran;
+            if let Some(left) = left.as_mut() {
+                *left -= ran.min(*left);
+            }
+            for p in ends.into_iter().filter_map(|(_, p)| p) {
+                if known.find(&p).is_none() {
+                    known.insert(super::assemble::Cluster {
+                        point: p.clone(),
+                        first_start: usize::MAX,
+                        first_search: 0,
+                        hits: Default::default(),
+                        basin_starts: 0,
+                    });
+                    report.found.push(p.clone());
+                    next.push(p);
+                }
+            }
+            if late.load(Ordering::Relaxed) {
+                report.cut_short = true;
+                return report;
+            }
+            if report.budget_spent {
+                return report;
             }
         }
-        if late.load(Ordering::Relaxed) {
-            report.cut_short = true;
+        if left.is_none() {
+            left = Some(report.searches.saturating_mul(MODE_LATER_PASSES_BUDGET));
+        }
+        if next.is_empty() {
             break;
         }
-        if frontier.is_empty() {
-            break;
-        }
+        frontier = next;
     }
     report
 }
@@ -179,7 +231,11 @@ fn leads_to_saddle(m: usize, negative: bool, n: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::leads_to_saddle;
+    use super::*;
+    use crate::map::search::Searcher;
+    use crate::map::{MapParams, map_equilibria};
+    use crate::objectives::problem_file::parse_problem;
+    use crate::problems::Problem;
 
     #[test]
     fn the_modes_that_lead_to_saddles() {
@@ -196,5 +252,81 @@ mod tests {
         assert!(leads_to_saddle(2, true, 3) && !leads_to_saddle(2, false, 3));
         // A negative mode at index 0 cannot occur; it leads nowhere.
         assert!(!leads_to_saddle(0, true, 3));
+    }
+
+    /// Σ (x_j² − 1)² over `n` parameters in [−1.6, 1.6]ⁿ: 3ⁿ equilibria, a lattice along
+    /// whose modes every equilibrium leads to others.
+    fn double_wells(n: usize) -> Problem<f64> {
+        let vars: Vec<String> = (0..n).map(|j| format!("\"x{j}\"")).collect();
+        let mut text = format!("vars = [{}]\n", vars.join(", "));
+        for j in 0..n {
+            text += &format!("[[objective]]\nexpr = \"(x{j}^2 - 1)^2\"\n");
+        }
+        text += "[region]\n";
+        for j in 0..n {
+            text += &format!("x{j} = [-1.6, 1.6]\n");
+        }
+        parse_problem(&text, "double-wells.toml").unwrap()
+    }
+
+    #[test]
+    fn the_later_passes_stop_at_their_budget_on_a_map_that_missed_most_of_the_set() {
+        // 16 starts find a few of the 3⁵ = 243 equilibria; the mode starts from those find
+        // more, and from those more again. Unbounded, the three passes ran 5 × 1452 searches.
+        let p = double_wells(5);
+        let sparse = map_equilibria(
+            &p,
+            &MapParams {
+                starts: Some(16),
+                ..MapParams::default()
+            },
+        )
+        .unwrap();
+        let c = &sparse.completeness;
+        assert!(c.mode_budget_spent);
+        // The first pass runs at most 2n · 3 = 30 searches from each equilibrium the starts
+        // found; the later ones at most as many again, all together.
+        let from_starts = sparse.equilibria.len() - c.mode_found;
+        let first_at_most = 30 * from_starts;
+        assert!(
+            c.mode_searches <= (1 + MODE_LATER_PASSES_BUDGET) * first_at_most,
+            "{} mode searches from {from_starts} equilibria",
+            c.mode_searches
+        );
+        assert!(c.mode_found > 0 && sparse.equilibria.len() < 243);
+        // The adaptive map finds the whole lattice with its starts; its mode starts find
+        // nothing new and never reach the budget.
+        let adaptive = map_equilibria(&double_wells(4), &MapParams::default()).unwrap();
+        assert_eq!(adaptive.equilibria.len(), 81);
+        assert!(!adaptive.completeness.mode_budget_spent);
+        assert_eq!(adaptive.completeness.mode_found, 0);
+    }
+
+    #[test]
+    fn the_mode_starts_do_not_depend_on_how_many_equilibria_run_at_a_time() {
+        let p = double_wells(4);
+        let region = p.region.clone().unwrap();
+        let scale = super::super::starts::scale_of(&region);
+        let gscale = super::super::gradient_scale(&*p.objectives, &region);
+        let params = MapParams::default();
+        let ctx = super::super::search_context(&region, scale, gscale, &params);
+        // Three equilibria of the lattice, as a map's starts might have found them.
+        let mut acc = Accumulator::new(1e-8 * scale, 1e-8, Searcher::Newton);
+        for point in [[1.0, 1.0, 1.0, 1.0], [0.0, 1.0, -1.0, 0.0], [0.0; 4]] {
+            acc.insert(super::super::assemble::Cluster {
+                point: point.to_vec(),
+                first_start: 0,
+                first_search: 0,
+                hits: Default::default(),
+                basin_starts: 1,
+            });
+        }
+        let boxes = CertifiedBoxes::default();
+        let whole = mode_search_in_chunks(&*p.objectives, &ctx, &acc, &boxes, None, MODE_CHUNK);
+        assert!(whole.found.len() > 10, "{} found", whole.found.len());
+        for chunk in [1, 2, 7] {
+            let parts = mode_search_in_chunks(&*p.objectives, &ctx, &acc, &boxes, None, chunk);
+            assert_eq!(parts, whole, "chunks of {chunk}");
+        }
     }
 }
