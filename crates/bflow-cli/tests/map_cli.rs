@@ -511,3 +511,27 @@ fn one_objective_maps_without_bflow_and_run_refuses_bflow() {
     let text = bflow_ok(&["run", file, "--rule", "newton", "--start=0.5,-1"]);
     assert!(text.contains("stopped"), "{text}");
 }
+
+#[test]
+fn a_proof_box_budget_beyond_the_memory_cap_is_refused_before_any_work() {
+    // 2 · 10¹² boxes of 3 intervals: hundreds of TiB. Refused with the figures and the
+    // largest budget that fits, before the map runs (nothing on stdout).
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/problems/gaussian-wells-3d.toml"
+    );
+    let out = common::bflow()
+        .args(["map", file, "--prove", "--prove-boxes", "1000000000000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "the map ran before refusing");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--prove-boxes")
+            && err.contains("TiB")
+            && err.contains("at most 19173961 boxes"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -25,7 +25,7 @@ use crate::balance::{
     ScaledGram, binary_exponent, check_weights, cosines_from_scaled, scale_by_pow2, split_weights,
     sqrt_unscaled,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, within_cap};
 use crate::objectives::Objectives;
 
 /// The element types gradients and Gram matrices can be given in.
@@ -439,20 +439,6 @@ fn cosines_wanted(k: usize, params: &DiagnoseParams) -> Result<bool> {
         "; the most conflicting pairs are listed without it",
     )?;
     Ok(true)
-}
-
-/// `Ok` when `needed ≤ cap` bytes; otherwise [`Error::TooLarge`] for `what`, with both
-/// figures and the `hint` (empty, or starting with `"; "`).
-fn within_cap(needed: u64, cap: u64, what: impl FnOnce() -> String, hint: &str) -> Result<()> {
-    if needed <= cap {
-        return Ok(());
-    }
-    Err(Error::TooLarge {
-        what: what(),
-        needed_bytes: needed,
-        cap_bytes: cap,
-        hint: hint.into(),
-    })
 }
 
 /// Per-row scaling: `v_ij = ((g_ij · a_i) · b_i) · c_i = w_i g_ij / 2^E`.

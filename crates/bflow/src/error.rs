@@ -182,3 +182,22 @@ pub enum Error {
 
 /// `Result` with bflow's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// `Ok` when `needed ≤ cap` bytes; otherwise [`Error::TooLarge`] for `what`, with both
+/// figures and the `hint` (empty, or starting with `"; "`).
+pub(crate) fn within_cap(
+    needed: u64,
+    cap: u64,
+    what: impl FnOnce() -> String,
+    hint: &str,
+) -> Result<()> {
+    if needed <= cap {
+        return Ok(());
+    }
+    Err(Error::TooLarge {
+        what: what(),
+        needed_bytes: needed,
+        cap_bytes: cap,
+        hint: hint.into(),
+    })
+}

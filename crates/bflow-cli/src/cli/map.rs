@@ -185,6 +185,24 @@ impl ProveArgs {
         })?;
         Ok(Some(params))
     }
+
+    /// [`params`](Self::params), and that the proof's boxes fit its memory cap over `n`
+    /// parameters.
+    fn params_for(&self, n: usize) -> Result<Option<ProofParams>, CliError> {
+        let params = self.params()?;
+        if let Some(p) = &params {
+            check_proof_memory(p, n)?;
+        }
+        Ok(params)
+    }
+}
+
+/// Refuses `--prove-boxes` whose boxes would not fit the proof's memory cap over `n`
+/// parameters ([`ProofParams::validate_for`]), before any work.
+fn check_proof_memory(params: &ProofParams, n: usize) -> Result<(), CliError> {
+    params
+        .validate_for(n)
+        .map_err(|e| CliError::input(format!("--prove-boxes: {e}")))
 }
 
 fn parse_shard(text: &str) -> Result<Shard, CliError> {
@@ -330,7 +348,7 @@ fn output(
 pub fn map_command(args: &MapArgs) -> Result<(), CliError> {
     let (problem, names) = load_problem_named(&args.problem)?;
     let params = map_params(args)?;
-    let proof = args.prove.params()?;
+    let proof = args.prove.params_for(problem.objectives.dim())?;
     let to = Outputs {
         json: args.json.as_deref(),
         csv: args.csv.as_deref(),
@@ -495,6 +513,9 @@ pub fn merge_command(args: &MergeArgs) -> Result<(), CliError> {
     // relative to where that command ran); the merge checks every shard's fingerprint.
     let source = sources[0].clone();
     let (problem, names) = load_problem_named(&source)?;
+    if let Some(proof) = &proof {
+        check_proof_memory(proof, problem.objectives.dim())?;
+    }
     let to = Outputs {
         json: args.json.as_deref(),
         csv: args.csv.as_deref(),

@@ -99,7 +99,7 @@ use std::time::{Duration, Instant};
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, within_cap};
 use crate::interval::Interval;
 use crate::objectives::{Objectives, sum_hessian};
 
@@ -114,12 +114,17 @@ pub const MAX_PROOF_DIM: usize = 12;
 /// at round coordinates (the origin, ±1, a region's centre) do not sit on the cut.
 const SPLIT: f64 = 0.5 + 0.618_033_988_749_894_8 / 128.0;
 
+/// The most memory [`ProofParams::max_boxes`] may let the proof's boxes take: 4 GiB
+/// ([`ProofParams::bytes_for`]).
+pub const PROOF_BOXES_MAX_BYTES: u64 = 4 << 30;
+
 /// Budgets and tolerances of [`prove`]. Build with [`Default`] and struct update syntax.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProofParams {
     /// Most boxes processed, and most boxes waiting in the queue (default 1 000 000). Each
-    /// box holds `n` intervals, so memory stays below `max_boxes · 16 n` bytes plus
-    /// overhead.
+    /// box holds `n` intervals; the waiting boxes and the unresolved ones take at most
+    /// [`bytes_for`](Self::bytes_for)`(n)`, which may not exceed
+    /// [`PROOF_BOXES_MAX_BYTES`].
     pub max_boxes: usize,
     /// Wall-clock budget (default 30 s).
     pub max_time: Duration,
@@ -157,6 +162,39 @@ impl ProofParams {
             });
         }
         Ok(())
+    }
+
+    /// The most memory the proof's boxes may take over `n` parameters: `max_boxes` waiting
+    /// and as many unresolved, each `n` intervals of 16 bytes plus 64 bytes of bookkeeping
+    /// (its vector, its place in the queue, the allocator's header).
+    pub fn bytes_for(&self, n: usize) -> u64 {
+        (self.max_boxes as u64)
+            .saturating_mul(2)
+            .saturating_mul((n as u64).saturating_mul(16).saturating_add(64))
+    }
+
+    /// [`validate`](Self::validate), and that the boxes of a proof over `n` parameters fit
+    /// [`PROOF_BOXES_MAX_BYTES`].
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate); [`Error::TooLarge`] when
+    /// [`bytes_for`](Self::bytes_for)`(n)` exceeds the cap.
+    pub fn validate_for(&self, n: usize) -> Result<()> {
+        self.validate()?;
+        within_cap(
+            self.bytes_for(n),
+            PROOF_BOXES_MAX_BYTES,
+            || {
+                format!(
+                    "a proof over {n} parameters with a budget of {} boxes",
+                    self.max_boxes
+                )
+            },
+            &format!(
+                "; at most {} boxes in {n} dimensions",
+                PROOF_BOXES_MAX_BYTES / (2 * (16 * n as u64 + 64))
+            ),
+        )
     }
 }
 
@@ -797,7 +835,8 @@ pub fn check(
 /// ```
 ///
 /// # Errors
-/// As [`ProofParams::validate`]; [`Error::DimensionMismatch`] or
+/// As [`ProofParams::validate_for`] (a box budget beyond [`PROOF_BOXES_MAX_BYTES`] is
+/// [`Error::TooLarge`]); [`Error::DimensionMismatch`] or
 /// [`Error::InvalidParameter`] when `region` or a found point does not fit the objectives
 /// (a side must be finite with `lo < hi`).
 pub fn prove(
@@ -806,8 +845,8 @@ pub fn prove(
     found: &[Vec<f64>],
     params: &ProofParams,
 ) -> Result<ProofReport> {
-    params.validate()?;
     let n = objectives.dim();
+    params.validate_for(n)?;
     check_inputs(n, region, found)?;
     let started = Instant::now();
     if n > MAX_PROOF_DIM {

@@ -889,3 +889,39 @@ z = [-3, 3]"#;
     assert_eq!(map.completeness.proof.status, ProofStatus::Proven);
     assert!(map.completeness.proof.missed.is_empty());
 }
+
+#[test]
+fn a_box_budget_is_refused_where_its_boxes_would_not_fit_the_memory_cap() {
+    // 2 · max_boxes · (16 n + 64) bytes: 1 000 000 boxes in 3-D take 224 MB.
+    let defaults = ProofParams::default();
+    assert_eq!(defaults.bytes_for(3), 224_000_000);
+    assert!(defaults.validate_for(12).is_ok());
+    // The largest budget the message offers fits; one more box does not.
+    let most = PROOF_BOXES_MAX_BYTES / (2 * (16 * 3 + 64));
+    let at = |max_boxes: u64| ProofParams {
+        max_boxes: max_boxes as usize,
+        ..ProofParams::default()
+    };
+    assert!(at(most).validate_for(3).is_ok());
+    match at(most + 1).validate_for(3) {
+        Err(Error::TooLarge {
+            needed_bytes,
+            cap_bytes,
+            hint,
+            ..
+        }) => {
+            assert_eq!(cap_bytes, PROOF_BOXES_MAX_BYTES);
+            assert!(needed_bytes > cap_bytes);
+            assert!(hint.contains(&format!("at most {most} boxes")), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // No overflow at the largest budget; prove refuses it without starting.
+    assert_eq!(at(u64::MAX).bytes_for(12), u64::MAX);
+    let text = "vars = [\"x\"]\n[[objective]]\nexpr = \"x^2\"\n";
+    let p = crate::objectives::problem_file::parse_problem(text, "x.toml").unwrap();
+    assert!(matches!(
+        prove(&*p.objectives, &[(-1.0, 1.0)], &[], &at(u64::MAX)),
+        Err(Error::TooLarge { .. })
+    ));
+}
