@@ -349,16 +349,21 @@ fn compare_rejects_bad_input_with_one_line_naming_the_flag() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1);
-    let out = bflow()
-        .args(["compare", "e1", "--budget", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("--budget: must be ≥ 1")
-    );
+    // A budget of 0, or one whose runs would take hours, is refused naming the flag, the
+    // range and the value.
+    for (budget, shown) in [("0", "got 0"), ("100000001", "got 100000001")] {
+        let out = bflow()
+            .args(["compare", "e1", "--budget", budget])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("--budget: must be from 1 to 100000000") && err.contains(shown),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
 }
 
 #[test]

@@ -310,10 +310,17 @@ pub fn configs() -> Vec<Config> {
     v
 }
 
+/// The largest work budget per run a comparison takes, in gradient-equivalents: 10⁸, about
+/// ten seconds of runs per problem on E4 (2 · 10⁷ took 2 s with `--floor-steps` so large
+/// that every run spends its budget), against the default 20 000. A comparison's time grows
+/// with its budget; above this it would run for hours.
+pub const MAX_BUDGET: u64 = 100_000_000;
+
 /// Settings of a comparison.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CompareParams {
-    /// Work budget per run in gradient-equivalents (default 20 000).
+    /// Work budget per run in gradient-equivalents (default 20 000, at most
+    /// [`MAX_BUDGET`]).
     pub budget: u64,
     /// Iterates at the floor before a run stops (default 3).
     pub floor_steps: usize,
@@ -333,12 +340,17 @@ impl Default for CompareParams {
 
 impl CompareParams {
     /// # Errors
-    /// [`Error::InvalidParameter`] naming `budget` or `floor_steps` when zero.
+    /// [`Error::InvalidParameter`] naming `budget` (zero or above [`MAX_BUDGET`]) or
+    /// `floor_steps` (zero).
     pub fn validate(&self) -> Result<()> {
-        if self.budget == 0 {
+        if self.budget == 0 || self.budget > MAX_BUDGET {
             return Err(Error::InvalidParameter {
                 name: "budget".into(),
-                reason: "must be ≥ 1".into(),
+                reason: format!(
+                    "must be from 1 to {MAX_BUDGET} gradient-equivalents per run (the \
+                     comparison's time grows with it), got {}",
+                    self.budget
+                ),
             });
         }
         if self.floor_steps == 0 {
