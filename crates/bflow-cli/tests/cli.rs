@@ -93,6 +93,30 @@ fn unwritable_outputs_are_refused_before_any_work_naming_the_flag() {
             "{args:?}: {err}"
         );
         assert_eq!(err.lines().count(), 1, "{err}");
+        // `-` is no file and, but for `diagnose --csv -`, no way to ask for stdout either:
+        // refused the same way, and no file named `-` appears (a plot path must end in
+        // .svg or .png: refused for that first).
+        if (args[..2] == ["diagnose", "e3"] && flag == "--csv") || flag == "--plot" {
+            continue;
+        }
+        let dir = common::temp_dir(&format!("dash-{}", args.join("-")));
+        let out = bflow()
+            .args(args)
+            .arg("-")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} -");
+        assert!(out.stdout.is_empty(), "{args:?} - did work before refusing");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with(&format!(
+                "bflow: error: {flag}: `-` (standard output) is not supported"
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(!dir.join("-").exists(), "{args:?} wrote a file named -");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
 

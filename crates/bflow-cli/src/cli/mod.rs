@@ -136,7 +136,10 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
 
 /// Creates (or truncates) an output file before any work is done, so a path that cannot be
 /// written is refused at once (exit 2, naming the flag) instead of after the work.
+///
+/// `-` is refused, as by [`check_writable`].
 pub fn create_output(flag: &str, path: &std::path::Path) -> Result<std::fs::File, CliError> {
+    refuse_dash(flag, path)?;
     std::fs::File::create(path)
         .map_err(|e| CliError::input(format!("{flag}: {}: cannot write: {e}", path.display())))
 }
@@ -169,9 +172,23 @@ pub fn check_plot_path(
     }
 }
 
+/// Refuses the output path `-`: only `bflow diagnose --csv -` writes to standard output;
+/// anywhere else it would be a file named `-`.
+fn refuse_dash(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
+    if path == std::path::Path::new("-") {
+        return Err(CliError::input(format!(
+            "{flag}: `-` (standard output) is not supported here; give a file path"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks before any work is done that `path` can be written (an existing file is opened for
 /// appending and left as it was; a new one is created and removed again), naming the flag.
+///
+/// `-` is refused ([`refuse_dash`]).
 pub fn check_writable(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
+    refuse_dash(flag, path)?;
     let existed = path.exists();
     std::fs::OpenOptions::new()
         .append(true)
