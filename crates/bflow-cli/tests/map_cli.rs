@@ -535,3 +535,39 @@ fn a_proof_box_budget_beyond_the_memory_cap_is_refused_before_any_work() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_problem_undefined_over_its_region_maps_with_a_warning() {
+    // √(−1 − x²) is NaN everywhere: every search diverges. The map (no equilibria, every
+    // search counted as diverged) is printed, and stderr says why in one line.
+    let dir = temp_dir("undefined");
+    let file = dir.join("undefined.toml");
+    std::fs::write(
+        &file,
+        "vars = [\"x\", \"y\"]\n[[objective]]\nexpr = \"sqrt(-1 - x^2) + y^2\"\n\
+         [[objective]]\nexpr = \"x^2\"\n[region]\nx = [-1, 1]\ny = [-1, 1]\n",
+    )
+    .unwrap();
+    let out = common::bflow()
+        .args(["map", file.to_str().unwrap(), "--starts", "16"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("0 equilibria") && text.contains("diverged 16"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("bflow: warning: every one of the 64 searches diverged"),
+        "{err}"
+    );
+    // A defined problem gets no such line.
+    let out = common::bflow()
+        .args(["map", "himmelblau-split", "--starts", "16"])
+        .output()
+        .unwrap();
+    assert!(out.stderr.is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -311,6 +311,19 @@ fn output(
 ) -> Result<(), CliError> {
     let ctx = MapContext::new(names, map);
     out!("{}", crate::report::map_text(map, &ctx));
+    let searches: u64 = map
+        .outcomes
+        .values()
+        .map(|o| o.equilibrium + o.spurious + o.escaped + o.diverged + o.unresolved)
+        .sum();
+    let diverged: u64 = map.outcomes.values().map(|o| o.diverged).sum();
+    if searches > 0 && diverged == searches {
+        super::write_stderr(format_args!(
+            "bflow: warning: every one of the {searches} searches diverged: the objectives are \
+             NaN or infinite wherever they were evaluated (check their domain against the \
+             region)\n"
+        ));
+    }
     if let Some(path) = to.json {
         let mut value = crate::report::map_json(map);
         if !to.per_start
