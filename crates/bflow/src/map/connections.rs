@@ -46,8 +46,6 @@
 //! it depends on the equilibria only (not on the starts that found them): a merged map
 //! recomputes exactly the connections of the unsharded one.
 
-use rayon::prelude::*;
-
 use super::certify::CertifiedBoxes;
 use super::{Equilibrium, Kind, classify, gradient_scale, scale_of};
 use std::ops::ControlFlow;
@@ -264,21 +262,19 @@ pub fn connect(
     let paths: Vec<(usize, f64)> = (0..saddles.len())
         .flat_map(|s| [(s, 1.0), (s, -1.0)])
         .collect();
-    let mut sides = paths
-        .par_iter()
-        .map_init(
-            || Evaluator::new(objectives),
-            |eval, &(s, sign)| match &directions[s] {
-                Some(u) => ctx.side(eval, saddles[s], u, sign),
-                None => {
-                    let note = "the Hessian of Σ L at the saddle is not finite or has no \
-                                negative eigenvalue: no unstable direction to descend along";
-                    Side::failed(PathEnd::Diverged, None, 0, note.into())
-                }
-            },
-        )
-        .collect::<Vec<Side>>()
-        .into_iter();
+    let mut sides = super::parallel::broadcast_map(
+        &paths,
+        || Evaluator::new(objectives),
+        |eval, &(s, sign)| match &directions[s] {
+            Some(u) => ctx.side(eval, saddles[s], u, sign),
+            None => {
+                let note = "the Hessian of Σ L at the saddle is not finite or has no \
+                            negative eigenvalue: no unstable direction to descend along";
+                Side::failed(PathEnd::Diverged, None, 0, note.into())
+            }
+        },
+    )
+    .into_iter();
     saddles
         .iter()
         .zip(&directions)

@@ -70,6 +70,7 @@ mod connections;
 mod estimate;
 mod json;
 mod modes;
+mod parallel;
 mod search;
 mod starts;
 
@@ -89,8 +90,6 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::objectives::{Evaluator, Objectives};
@@ -831,28 +830,26 @@ impl<'p> Mapper<'p> {
                 let (region, seed, searchers) =
                     (&self.region, self.params.seed, &self.params.searchers);
                 let batch_clock = Instant::now();
-                let results: Vec<Option<StartRecord>> = indices
-                    .par_iter()
-                    .map_init(
-                        || Evaluators::new(objectives),
-                        |evals, &i| {
-                            if deadline.is_some_and(|d| Instant::now() >= d) {
-                                return None;
-                            }
-                            let start = start_point(region, seed, i, true);
-                            let searches = searchers
-                                .iter()
-                                .map(|&s| ctx.search(evals, s, &start, known))
-                                .collect();
-                            (control.progress)(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                            Some(StartRecord {
-                                index: i,
-                                start,
-                                searches,
-                            })
-                        },
-                    )
-                    .collect();
+                let results: Vec<Option<StartRecord>> = parallel::broadcast_map(
+                    &indices,
+                    || Evaluators::new(objectives),
+                    |evals, &i| {
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            return None;
+                        }
+                        let start = start_point(region, seed, i, true);
+                        let searches = searchers
+                            .iter()
+                            .map(|&s| ctx.search(evals, s, &start, known))
+                            .collect();
+                        (control.progress)(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                        Some(StartRecord {
+                            index: i,
+                            start,
+                            searches,
+                        })
+                    },
+                );
                 let batch_seconds = batch_clock.elapsed().as_secs_f64();
                 for r in results {
                     let Some(r) = r else {
@@ -913,10 +910,11 @@ impl<'p> Mapper<'p> {
             return;
         }
         let (obj, scale) = (self.problem.objectives.as_ref(), self.scale);
-        let described: Vec<Described> = self.acc.clusters[have..have + new]
-            .par_iter()
-            .map(|c| Described::at(obj, &c.point, scale))
-            .collect();
+        let described: Vec<Described> = parallel::broadcast_map(
+            &self.acc.clusters[have..have + new],
+            || (),
+            |_, c| Described::at(obj, &c.point, scale),
+        );
         self.described.extend(described);
         let boxes: Vec<_> = self
             .acc
@@ -1092,28 +1090,24 @@ fn assemble_map(
     debug_assert!(described.len() <= acc.clusters.len());
     // Each equilibrium is classified and certified on its own (in parallel, collected in
     // order: the result does not depend on the thread count).
-    let mut equilibria = acc
-        .clusters
-        .par_iter()
-        .enumerate()
-        .map_init(
-            || Evaluator::new(obj),
-            |eval, (k, c)| {
-                let described = match described.get(k) {
-                    Some(d) => d.clone(),
-                    None => Described::at(obj, &c.point, scale),
-                };
-                Equilibrium {
-                    first_start: c.first_start,
-                    first_search: c.first_search,
-                    hits: c.hits.clone(),
-                    basin_starts: c.basin_starts,
-                    basin_share: c.basin_starts as f64 / mapped,
-                    ..described_equilibrium(eval, gscale, &c.point, described)
-                }
-            },
-        )
-        .collect::<Vec<_>>();
+    let mut equilibria = parallel::broadcast_map(
+        &acc.clusters.iter().enumerate().collect::<Vec<_>>(),
+        || Evaluator::new(obj),
+        |eval, &(k, c)| {
+            let described = match described.get(k) {
+                Some(d) => d.clone(),
+                None => Described::at(obj, &c.point, scale),
+            };
+            Equilibrium {
+                first_start: c.first_start,
+                first_search: c.first_search,
+                hits: c.hits.clone(),
+                basin_starts: c.basin_starts,
+                basin_share: c.basin_starts as f64 / mapped,
+                ..described_equilibrium(eval, gscale, &c.point, described)
+            }
+        },
+    );
     // Mode starts from the equilibria the starts found; what they find is added after them.
     // Not after a time limit or an interruption: such a map covers the starts run so far,
     // and gets its mode starts when it is resumed to its end.

@@ -33,8 +33,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use rayon::prelude::*;
-
 use super::assemble::Accumulator;
 use super::certify::{CertifiedBoxes, Kind, classify_with_modes};
 use super::search::{Evaluators, SearchContext};
@@ -112,10 +110,14 @@ fn mode_search_in_chunks(
     for _ in 0..MODE_PASSES {
         let mut next = Vec::new();
         for chunk in frontier.chunks(chunk.max(1)) {
-            let mut starts: Vec<Vec<f64>> = chunk
-                .par_iter()
-                .flat_map_iter(|p| mode_starts(objectives, ctx, p, n))
-                .collect();
+            let mut starts: Vec<Vec<f64>> = super::parallel::broadcast_map(
+                chunk,
+                || (),
+                |_, p| mode_starts(objectives, ctx, p, n),
+            )
+            .into_iter()
+            .flatten()
+            .collect();
             if let Some(left) = left
                 && starts.len() > left
             {
@@ -124,19 +126,17 @@ fn mode_search_in_chunks(
             }
             // Per start: whether it ran (not past the deadline), and the equilibrium it
             // reached.
-            let ends: Vec<(bool, Option<Vec<f64>>)> = starts
-                .par_iter()
-                .map_init(
-                    || Evaluators::new(objectives),
-                    |evals, start| {
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
-                            late.store(true, Ordering::Relaxed);
-                            return (false, None);
-                        }
-                        (true, ctx.mode_newton(evals, start, boxes))
-                    },
-                )
-                .collect();
+            let ends: Vec<(bool, Option<Vec<f64>>)> = super::parallel::broadcast_map(
+                &starts,
+                || Evaluators::new(objectives),
+                |evals, start| {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        late.store(true, Ordering::Relaxed);
+                        return (false, None);
+                    }
+                    (true, ctx.mode_newton(evals, start, boxes))
+                },
+            );
             let ran = ends.iter().filter(|(ran, _)| *ran).count();
             report.searches += ran;
             if let Some(left) = left.as_mut() {

@@ -1,0 +1,90 @@
+//! Running a batch of independent items on every thread of the current rayon pool at once.
+//!
+//! A map runs its starts in batches (the blocks of [`known_block`](super::known_block) and
+//! the mode starts' passes), each ending in a join. With a parallel iterator each batch
+//! wakes the pool's threads one from another as work is split; on a machine whose idle
+//! CPUs are slow to be given a woken thread, a 2-thread pool whose batches last a
+//! millisecond then often ran both threads on one CPU for a whole map (a 3-D map of eight
+//! blocks after a pause: as long as on one thread). [`broadcast_map`] wakes every thread of
+//! the pool together ([`rayon::broadcast`]) and lets each take the next item from a shared
+//! counter until none is left: the same balancing of uneven items, one wake-up per thread
+//! per batch, no splitting. The result is in item order whichever thread ran an item.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `f(state, item)` for every item of `items`, in item order: every thread of the current
+/// rayon pool (or the global one) takes the next item from a shared counter until none is
+/// left, with its own `state`, made by `init` when it takes its first item. The results do
+/// not depend on the number of threads or on which thread ran which item, as long as
+/// `f`'s result depends only on the item (and not on what `state` saw before).
+pub(crate) fn broadcast_map<I, T, S>(
+    items: &[I],
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &I) -> T + Sync,
+) -> Vec<T>
+where
+    I: Sync,
+    T: Send,
+{
+    let next = AtomicUsize::new(0);
+    let parts: Vec<Vec<(usize, T)>> = rayon::broadcast(|_| {
+        let mut state: Option<S> = None;
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            let state = state.get_or_insert_with(&init);
+            done.push((i, f(state, item)));
+        }
+    });
+    let mut slots: Vec<Option<T>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    for (i, t) in parts.into_iter().flatten() {
+        slots[i] = Some(t);
+    }
+    // Each index below items.len() was taken by exactly one thread.
+    debug_assert!(slots.iter().all(Option::is_some));
+    slots.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_in_item_order_on_any_number_of_threads() {
+        let items: Vec<u64> = (0..1000).collect();
+        // Uneven items: item i spins i mod 7 rounds, so threads take different shares.
+        let work = |calls: &mut usize, &x: &u64| {
+            *calls += 1;
+            (0..x % 7).fold(x, |a, k| a.wrapping_mul(31).wrapping_add(k))
+        };
+        let serial: Vec<u64> = items.iter().map(|x| work(&mut 0, x)).collect();
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| broadcast_map(&items, || 0usize, work));
+            assert_eq!(got, serial, "{threads} threads");
+        }
+        // No items: every thread finds the counter past the end at once.
+        assert!(broadcast_map(&[] as &[u64], || 0usize, work).is_empty());
+    }
+
+    #[test]
+    fn each_thread_makes_its_state_once_and_only_if_it_takes_an_item() {
+        let made = AtomicUsize::new(0);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let items = [1u8; 64];
+        let got = pool
+            .install(|| broadcast_map(&items, || made.fetch_add(1, Ordering::Relaxed), |_, &x| x));
+        assert_eq!(got, items);
+        let made = made.load(Ordering::Relaxed);
+        assert!((1..=4).contains(&made), "{made} states for 4 threads");
+    }
+}
