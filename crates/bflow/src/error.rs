@@ -201,3 +201,18 @@ pub(crate) fn within_cap(
         hint: hint.into(),
     })
 }
+
+/// `text` with every control character escaped (`\u{1b}`, `\n`, `\t`): messages quote
+/// what a user wrote, and a terminal must not take a quoted escape sequence for a command,
+/// nor a quoted newline break a message's one line.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1324,19 +1324,10 @@ impl EquilibriumMap {
 /// 80 characters (a shard's JSON may hold a name of any length).
 fn name_for_message(name: &str) -> String {
     const MAX: usize = 80;
-    let mut out = String::new();
-    for (k, c) in name.chars().enumerate() {
-        if k == MAX {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+    match name.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", crate::error::printable(&name[..cut])),
+        None => crate::error::printable(name),
     }
-    out
 }
 
 /// Merges shard outputs into the map one unsharded run with the same settings gives.

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! name = "himmelblau-split"          # optional (default: the file name)
-//! description = "one line"           # optional
+//! description = "one line"           # optional (names and descriptions: no control characters)
 //! vars = ["x", "y"]                   # parameter names, in order
 //! [params]                            # optional named constants
 //! a = 11.0
@@ -70,7 +70,7 @@ use toml::Spanned;
 
 use super::expr::{Expr, MAX_NODES, is_reserved_name};
 use super::{AdObjectives, AutoDiff, Objectives};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, printable};
 use crate::interval::Interval;
 use crate::problems::Problem;
 pub use tape::CompiledObjectives;
@@ -235,8 +235,8 @@ type VarTable<T> = BTreeMap<Spanned<String>, Spanned<T>>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSpec {
-    name: Option<String>,
-    description: Option<String>,
+    name: Option<Spanned<String>>,
+    description: Option<Spanned<String>>,
     vars: Spanned<Vec<Spanned<String>>>,
     params: Option<VarTable<f64>>,
     objective: Option<Spanned<Vec<ObjectiveSpec>>>,
@@ -248,7 +248,7 @@ struct FileSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ObjectiveSpec {
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     expr: Spanned<String>,
 }
 
@@ -270,10 +270,10 @@ impl Ctx<'_> {
     fn at(&self, offset: usize, message: impl Into<String>) -> Error {
         let (line, column) = line_col(self.text, offset);
         Error::ProblemFile {
-            file: self.file.to_string(),
+            file: printable(self.file),
             line,
             column,
-            message: message.into(),
+            message: printable(&message.into()),
         }
     }
 
@@ -283,9 +283,9 @@ impl Ctx<'_> {
 
     fn field(&self, field: &str, message: impl Into<String>) -> Error {
         Error::ProblemFileField {
-            file: self.file.to_string(),
-            field: field.to_string(),
-            message: message.into(),
+            file: printable(self.file),
+            field: printable(field),
+            message: printable(&message.into()),
         }
     }
 }
@@ -325,6 +325,18 @@ fn offset_in_string(text: &str, span: &Range<usize>, value: &str, offset: usize)
     match raw.get(open..raw.len().saturating_sub(close)) {
         Some(content) if content == value => span.start + open + offset,
         _ => span.start,
+    }
+}
+
+/// Refuses a `what` (a name or a description, printed in every report) holding a control
+/// character: a terminal would take an escape sequence in it for a command.
+fn check_printable(ctx: &Ctx<'_>, text: &Spanned<String>, what: &str) -> Result<()> {
+    match text.get_ref().chars().find(|c| c.is_control()) {
+        Some(c) => Err(ctx.span(
+            text,
+            format!("{what} holds the control character {}", c.escape_default()),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -396,13 +408,21 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
     if objective.get_ref().is_empty() {
         return Err(ctx.span(&objective, "need at least 1 objective, got 0".to_string()));
     }
+    for (text, what) in [(&spec.name, "name"), (&spec.description, "description")] {
+        if let Some(text) = text {
+            check_printable(ctx, text, what)?;
+        }
+    }
     let var_refs: Vec<&str> = vars.iter().map(String::as_str).collect();
     let param_refs: Vec<(&str, f64)> = params.iter().map(|(p, v)| (p.as_str(), *v)).collect();
     let mut names = Vec::new();
     let mut exprs = Vec::new();
     let mut total_nodes = 0usize;
     for (i, o) in objective.get_ref().iter().enumerate() {
-        let label = match &o.name {
+        if let Some(name) = &o.name {
+            check_printable(ctx, name, "objective name")?;
+        }
+        let label = match o.name.as_ref().map(Spanned::get_ref) {
             Some(name) => format!("objective {} (`{name}`)", i + 1),
             None => format!("objective {}", i + 1),
         };
@@ -427,7 +447,11 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
                 ),
             ));
         }
-        names.push(o.name.clone().unwrap_or_else(|| format!("L{}", i + 1)));
+        names.push(
+            o.name
+                .as_ref()
+                .map_or_else(|| format!("L{}", i + 1), |n| n.get_ref().clone()),
+        );
         exprs.push(e);
     }
 
@@ -535,7 +559,7 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
         equilibria.push(p.clone());
     }
 
-    let name = spec.name.unwrap_or_else(|| {
+    let name = spec.name.map(Spanned::into_inner).unwrap_or_else(|| {
         Path::new(ctx.file).file_stem().map_or_else(
             || ctx.file.to_string(),
             |s| s.to_string_lossy().into_owned(),
@@ -543,6 +567,7 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
     });
     let description = spec
         .description
+        .map(Spanned::into_inner)
         .unwrap_or_else(|| format!("{} objectives on {n} vars from {}", exprs.len(), ctx.file));
     let objectives = ExprObjectives::new(vars, names, exprs);
 

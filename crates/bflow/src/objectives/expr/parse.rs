@@ -93,7 +93,7 @@ fn error(text: &str, offset: usize, message: impl Into<String>) -> ExprError {
     ExprError {
         offset,
         column: column_of(text, offset),
-        message: message.into(),
+        message: crate::error::printable(&message.into()),
     }
 }
 

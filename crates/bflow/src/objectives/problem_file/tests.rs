@@ -540,3 +540,37 @@ fn saddle_example_is_a_saddle_with_nonvanishing_gradients() {
     assert!((hv_sum[0][0] - 5.0).abs() < 1e-12 && hv_sum[0][1].abs() < 1e-12);
     assert!((hv_sum[1][1] + 1.0).abs() < 1e-12 && hv_sum[1][0].abs() < 1e-12);
 }
+
+#[test]
+fn control_characters_are_refused_in_names_and_escaped_in_messages() {
+    // A name or description is printed by every report: an escape sequence in it would
+    // reach the user's terminal. Refused where it stands.
+    let named = |field: &str| format!("{field}\n{}", with(""));
+    assert_fails(
+        &named("name = \"a\\u001b[31mb\""),
+        "p.toml:1:8: ",
+        "name holds the control character \\u{1b}",
+    );
+    assert_fails(
+        &named("description = \"one\\ntwo\""),
+        "p.toml:1:15: ",
+        "description holds the control character \\n",
+    );
+    assert_fails(
+        "vars = [\"x\"]\n[[objective]]\nname = \"o\\u0007\"\nexpr = \"x^2\"\n",
+        "p.toml:3:8: ",
+        "objective name holds the control character \\u{7}",
+    );
+    // What an error quotes from the file is escaped: no raw control character in a message.
+    for text in [
+        "vars = [\"x\"]\n[[objective]]\nexpr = \"x + \\u001b[31m\"\n",
+        "vars = [\"x\\u0007\"]\n[[objective]]\nexpr = \"x\"\n",
+    ] {
+        let msg = fail(text);
+        assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        assert!(msg.contains("\\u{1b}") || msg.contains("\\u{7}"), "{msg}");
+    }
+    // Printable Unicode stays as it is.
+    let p = parse_problem(&named("name = \"Müller–Brown θ\""), "p.toml").unwrap();
+    assert_eq!(p.name, "Müller–Brown θ");
+}
