@@ -323,6 +323,7 @@ mod exact_floats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::map::Outcome;
     use crate::map::tests::{run_with_records, untimed};
 
     fn checkpoint_of(header: &CheckpointHeader, records: &[StartRecord]) -> Vec<u8> {
@@ -505,6 +506,37 @@ mod tests {
             e.to_string(),
             "line 4: record 3 does not continue this map (expected start 2 with 4 searches of \
              2 parameters)"
+        );
+        // A record whose start is not its index's, or whose equilibrium is none, is refused:
+        // resumed, it would put a false equilibrium on the map.
+        let mut moved = records[..3].to_vec();
+        moved[2].start[0] += 0.25;
+        let e = fresh(&checkpoint_of(&header, &moved)).unwrap_err();
+        assert!(
+            e.to_string().starts_with("line 4: record 2: its start [")
+                && e.to_string().contains("is not start 2 of this map"),
+            "{e}"
+        );
+        let mut false_equilibrium = records[..3].to_vec();
+        let search = false_equilibrium[1]
+            .searches
+            .iter_mut()
+            .find(|s| s.outcome == Outcome::Equilibrium)
+            .expect("a search of start 1 reached an equilibrium");
+        let searcher = search.searcher;
+        search.point = Some(vec![0.5, 0.5]);
+        let e = fresh(&checkpoint_of(&header, &false_equilibrium)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "line 3: record 1: its `{searcher}` search ends at [0.5, 0.5], which is no \
+                 equilibrium inside the region"
+            )
+        );
+        // The records as written resume.
+        assert_eq!(
+            fresh(&checkpoint_of(&header, &records)).unwrap().records,
+            12
         );
         // A line longer than the cap is refused, not read into memory.
         let mut long = line.clone().into_bytes();

@@ -774,6 +774,12 @@ impl<'p> Mapper<'p> {
                 ),
             });
         }
+        if let Some(reason) = self.foreign_claim(&record) {
+            return Err(Error::InvalidParameter {
+                name: "checkpoint".into(),
+                reason: format!("record {}: {reason}", record.index),
+            });
+        }
         self.acc.add(&record);
         self.next = record.index + 1;
         if keep {
@@ -888,6 +894,50 @@ impl<'p> Mapper<'p> {
         }
         self.seconds += clock.elapsed().as_secs_f64();
         Ok(())
+    }
+
+    /// Why `record` cannot be this map's (`None` when it can): its start is not the start
+    /// of its index, or a point it says a search ended at as an equilibrium is not one — not
+    /// finite, outside the region (beyond the slack a search's Newton accepts), or with
+    /// `‖s‖` above what a converged search leaves (`√ε` of the gradient scale, or `4ε Σ‖g_i‖`
+    /// where that is larger). A record edited by hand, or of another map, would otherwise put
+    /// a false equilibrium on the map; this costs one evaluation per equilibrium claimed.
+    fn foreign_claim(&self, record: &StartRecord) -> Option<String> {
+        let start = start_point(&self.region, self.params.seed, record.index, true);
+        if record
+            .start
+            .iter()
+            .zip(&start)
+            .any(|(a, b)| a.to_bits() != b.to_bits())
+        {
+            return Some(format!(
+                "its start {:?} is not start {} of this map, {start:?}",
+                record.start, record.index
+            ));
+        }
+        let slack = search::INSIDE_SLACK * self.scale;
+        let mut eval = Evaluator::new(self.problem.objectives.as_ref());
+        for s in &record.searches {
+            let (Outcome::Equilibrium, Some(p)) = (s.outcome, &s.point) else {
+                continue;
+            };
+            let inside = p
+                .iter()
+                .zip(&self.region)
+                .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack);
+            let converged = inside
+                && eval.evaluate(p).is_ok_and(|(stats, _)| {
+                    let floor = 4.0 * f64::EPSILON * stats.gradient_norm_sum;
+                    stats.sum_norm <= (f64::EPSILON.sqrt() * self.gscale).max(floor)
+                });
+            if !converged {
+                return Some(format!(
+                    "its `{}` search ends at {p:?}, which is no equilibrium inside the region",
+                    s.searcher
+                ));
+            }
+        }
+        None
     }
 
     /// The block of starts ([`known_block`]) of an adaptive, unsharded map, whose searches
