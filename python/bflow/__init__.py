@@ -89,6 +89,16 @@ def _count(name: str, value: Any) -> Any:
     return int(value)
 
 
+def _number(name: str, value: Any) -> Any:
+    """A real-valued option as the extension takes it: ``None`` passes; a bool (``True``
+    would be taken for 1) or a non-number is a ``TypeError`` naming the option."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    return float(value)
+
+
 def problems() -> List[Tuple[str, str]]:
     """The built-in problems as ``(name, summary)`` pairs, as ``bflow problems`` lists them.
     Pass a name as ``problem`` to :func:`map` or :func:`run`."""
@@ -206,7 +216,7 @@ def map(  # noqa: A001 (the command's name)
         searchers=list(searchers) if not isinstance(searchers, str) else searchers,
         bflow_steps=_count("bflow_steps", bflow_steps),
         mode_starts=mode_starts,
-        max_time=max_time,
+        max_time=_number("max_time", max_time),
         per_start=per_start,
         prove=prove,
     )
@@ -303,10 +313,10 @@ def run(
         rule=rule,
         start=start,
         steps=_count("steps", steps),
-        step_size=step_size,
-        eps_switch=eps_switch,
+        step_size=_number("step_size", step_size),
+        eps_switch=_number("eps_switch", eps_switch),
         stagnation=_count("stagnation", stagnation),
         floor_steps=_count("floor_steps", floor_steps),
-        max_time=max_time,
+        max_time=_number("max_time", max_time),
         matrix_free=matrix_free,
     )

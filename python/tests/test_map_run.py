@@ -174,6 +174,14 @@ def test_errors_carry_the_command_line_messages(tmp_path):
                 bflow.map("e4", **{name: bad})
         with pytest.raises(TypeError, match=f"^{name}: expected an integer"):
             bflow.map("e4", **{name: "10"})
+    # A bool is no number of seconds or step size: True would have been taken for 1.
+    with pytest.raises(TypeError, match="^max_time: expected a number, got bool"):
+        bflow.map("e4", max_time=True)
+    for name in ("max_time", "step_size", "eps_switch"):
+        with pytest.raises(TypeError, match=f"^{name}: expected a number, got bool"):
+            bflow.run("e3", **{name: True})
+        with pytest.raises(TypeError, match=f"^{name}: expected a number, got str"):
+            bflow.run("e3", **{name: "1"})
     with pytest.raises(bflow.InputError, match="^per_start: keeps every start in memory"):
         bflow.map("e4", starts=10**12, per_start=True)
     with pytest.raises(bflow.InputError, match="^steps: must be an integer"):
