@@ -74,6 +74,31 @@ mod tests {
     }
 
     #[test]
+    fn maps_run_at_once_from_the_pools_own_threads_finish_and_agree() {
+        // Each map broadcasts to every thread while the others' broadcasts are pending: a
+        // thread waiting for its broadcast to finish runs the others' (rayon services
+        // broadcast jobs while it waits), so none waits for ever, and each map is the one
+        // it is alone.
+        use crate::map::tests::untimed;
+        use crate::map::{MapParams, map_equilibria};
+        let p = crate::problems::himmelblau_split::<f64>();
+        let params = MapParams {
+            starts: Some(24),
+            ..MapParams::default()
+        };
+        let alone = untimed(&map_equilibria(&p, &params).unwrap());
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let maps: Vec<String> = pool.install(|| {
+            use rayon::prelude::*;
+            (0..4)
+                .into_par_iter()
+                .map(|_| untimed(&map_equilibria(&p, &params).unwrap()))
+                .collect()
+        });
+        assert!(maps.iter().all(|m| *m == alone));
+    }
+
+    #[test]
     fn each_thread_makes_its_state_once_and_only_if_it_takes_an_item() {
         let made = AtomicUsize::new(0);
         let pool = rayon::ThreadPoolBuilder::new()
