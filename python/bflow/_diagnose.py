@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Union
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Union,
+    overload,
+)
 
 import numpy as np
 
@@ -351,8 +362,20 @@ class Trajectory:
     def __len__(self) -> int:
         return len(self.B)
 
-    def __getitem__(self, t: int) -> Diagnosis:
-        """The diagnosis at position ``t`` (0-based, not the step label)."""
+    @overload
+    def __getitem__(self, t: int) -> Diagnosis: ...
+
+    @overload
+    def __getitem__(self, t: slice) -> List[Diagnosis]: ...
+
+    def __getitem__(self, t: Union[int, slice]) -> Union[Diagnosis, List[Diagnosis]]:
+        """The diagnosis at position ``t`` (0-based, not the step label; negative counts
+        from the end), or a list of them for a slice (``traj[-10:]``)."""
+        if isinstance(t, slice):
+            return [self[i] for i in range(*t.indices(len(self)))]
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral):
+            raise TypeError(f"step position: expected an integer or a slice, got {type(t).__name__}")
+        t = int(t)
         if not -len(self) <= t < len(self):
             raise IndexError(f"step position {t} of {len(self)}")
         t = t % len(self)

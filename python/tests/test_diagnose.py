@@ -113,6 +113,19 @@ def test_trajectories_equal_their_steps():
         assert np.array_equal(traj.norms[s], one.norms)
         assert np.array_equal(traj.cosines[s], one.cosines)
         assert traj[s].conflicts == one.conflicts
+    # Negative positions count from the end; a slice gives a list of diagnoses.
+    assert traj[-1].B == traj.B[t - 1]
+    tail = traj[-3:]
+    assert [d.B for d in tail] == list(traj.B[t - 3 :])
+    assert [d.B for d in traj[::2]] == list(traj.B[::2])
+    assert traj[10:] == []
+    with pytest.raises(IndexError):
+        traj[t]
+    with pytest.raises(TypeError, match="^step position: expected an integer or a slice"):
+        traj["1"]
+    with pytest.raises(TypeError):
+        traj[True]
+    assert traj[np.int64(2)].B == traj.B[2]
     # Fortran order and Gram trajectories agree.
     assert np.array_equal(bflow.diagnose(np.asfortranarray(g)).B, traj.B)
     grams = np.einsum("tkn,tln->tkl", g, g)
