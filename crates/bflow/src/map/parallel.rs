@@ -87,7 +87,10 @@ mod tests {
             ..MapParams::default()
         };
         let alone = untimed(&map_equilibria(&p, &params).unwrap());
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         let maps: Vec<String> = pool.install(|| {
             use rayon::prelude::*;
             (0..4)
