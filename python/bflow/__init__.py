@@ -203,7 +203,7 @@ def map(  # noqa: A001 (the command's name)
     TypeError
         For an unknown option.
     KeyboardInterrupt
-        On Ctrl-C (checked between batches of starts).
+        On Ctrl-C (checked between batches of starts, and every 64 boxes of the proof).
     """
     if searchers is None:
         raise TypeError("searchers: expected a list of names or one comma-separated string")
@@ -250,6 +250,8 @@ def merge(
     ShardMismatch
         When the maps are of different problems or settings, a slice is missing or given
         twice, or a map claims an equilibrium that polishing does not confirm.
+    KeyboardInterrupt
+        On Ctrl-C during the proof (checked every 64 boxes).
     """
     return _bflow.merge(list(maps), problem, prove=prove)
 

@@ -233,18 +233,19 @@ fn map<'py>(
     let problem = &loaded.problem;
     let (map, interrupted) = py.detach(|| {
         let mut signals = SignalCheck::new();
-        let mut on_record = |_: &StartRecord| signals.poll();
         let result = Mapper::new(problem, &params).and_then(|mut mapper| {
             mapper.run(&mut MapControl {
                 max_time,
                 keep_records: per_start,
                 progress: &|_, _| {},
-                on_record: &mut on_record,
+                on_record: &mut |_: &StartRecord| signals.poll(),
                 on_batch: &mut |_| ControlFlow::Continue(()),
             })?;
             let mut map = mapper.finish()?;
-            if let Some(proof) = &proof {
-                map.prove(problem, proof)?;
+            if let Some(proof) = &proof
+                && signals.error.is_none()
+            {
+                map.prove_with(problem, proof, &mut || signals.poll())?;
             }
             Ok(map)
         });
@@ -291,15 +292,20 @@ fn merge<'py>(
         None => None,
     };
     let problem = &loaded.problem;
-    let map = py
-        .detach(|| {
-            let mut map = bflow::map::merge(problem, &parts)?;
+    let (map, interrupted) = py.detach(|| {
+        let mut signals = SignalCheck::new();
+        let result = bflow::map::merge(problem, &parts).and_then(|mut map| {
             if let Some(proof) = &proof {
-                map.prove(problem, proof)?;
+                map.prove_with(problem, proof, &mut || signals.poll())?;
             }
             Ok(map)
-        })
-        .py(py)?;
+        });
+        (result, signals.error)
+    });
+    if let Some(e) = interrupted {
+        return Err(e);
+    }
+    let map = map.py(py)?;
     map_to_python(py, &map, loaded.source.as_deref())
 }
 

@@ -1,6 +1,7 @@
 """bflow.map, bflow.run and bflow.merge: the command line's JSON, problems as names, files
 and dicts, and errors with the command line's messages."""
 
+import _thread
 import itertools
 import json
 import os
@@ -8,6 +9,8 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -287,3 +290,23 @@ def test_the_3d_surface_generator_writes_problems_that_map(kind, tmp_path):
     m = bflow.map(str(path), starts=64)
     assert m["equilibria"] and all(len(e["point"]) == 3 for e in m["equilibria"])
     assert m["completeness"]["stopped"] == "fixed"
+
+
+def test_ctrl_c_stops_a_long_proof():
+    # Σ (x_j² − 1)² in 8-D has 3⁸ = 6561 equilibria: proving a 16-start map complete would
+    # run for its whole minute. Ctrl-C (simulated half a second in) ends it within a poll.
+    names = [f"x{j}" for j in range(8)]
+    problem = {
+        "vars": names,
+        "objective": [{"expr": f"({x}^2 - 1)^2"} for x in names],
+        "region": {x: [-1.6, 1.6] for x in names},
+    }
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    began = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bflow.map(problem, starts=16, prove=60)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - began < 10

@@ -95,6 +95,7 @@ pub use degree::{
     BoundaryDegree, DegreeCheck, DegreeParams, NoDegree, boundary_degree, degree_check,
 };
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use nalgebra::{DMatrix, DVector};
@@ -845,6 +846,24 @@ pub fn prove(
     found: &[Vec<f64>],
     params: &ProofParams,
 ) -> Result<ProofReport> {
+    prove_with(objectives, region, found, params, &mut || {
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`prove`], asking `poll` before each found point it verifies and every 64 boxes whether
+/// to go on (a caller's Ctrl-C, say): `Break` ends the proof there, not proven, its reason
+/// `"interrupted after N boxes"`. `poll` runs on the calling thread.
+///
+/// # Errors
+/// As [`prove`].
+pub fn prove_with(
+    objectives: &dyn Objectives<f64>,
+    region: &[(f64, f64)],
+    found: &[Vec<f64>],
+    params: &ProofParams,
+    poll: &mut dyn FnMut() -> ControlFlow<()>,
+) -> Result<ProofReport> {
     let n = objectives.dim();
     params.validate_for(n)?;
     check_inputs(n, region, found)?;
@@ -889,6 +908,14 @@ pub fn prove(
     let mut found_unverified = Vec::new();
     let mut budget_reason = None;
     for (k, p) in found.iter().enumerate() {
+        if poll().is_break() {
+            budget_reason = Some(format!(
+                "interrupted while verifying the found points ({k} of {})",
+                found.len()
+            ));
+            found_unverified.extend(k..found.len());
+            break;
+        }
         if started.elapsed() > params.max_time {
             budget_reason = Some(format!(
                 "time budget of {:.1} s reached while verifying the found points ({k} of {})",
@@ -934,14 +961,24 @@ pub fn prove(
             ));
             break;
         }
-        if report.boxes_processed.is_multiple_of(64) && started.elapsed() > params.max_time {
-            queue.push(work);
-            budget_reason = Some(format!(
-                "time budget of {:.1} s reached after {} boxes",
-                params.max_time.as_secs_f64(),
-                report.boxes_processed
-            ));
-            break;
+        if report.boxes_processed.is_multiple_of(64) {
+            if poll().is_break() {
+                queue.push(work);
+                budget_reason = Some(format!(
+                    "interrupted after {} boxes",
+                    report.boxes_processed
+                ));
+                break;
+            }
+            if started.elapsed() > params.max_time {
+                queue.push(work);
+                budget_reason = Some(format!(
+                    "time budget of {:.1} s reached after {} boxes",
+                    params.max_time.as_secs_f64(),
+                    report.boxes_processed
+                ));
+                break;
+            }
         }
         report.boxes_processed += 1;
         prover.step(work, &mut queue, &mut unresolved, &mut report);

@@ -1256,10 +1256,25 @@ impl EquilibriumMap {
         problem: &Problem<f64>,
         params: &completeness::ProofParams,
     ) -> Result<()> {
+        self.prove_with(problem, params, &mut || ControlFlow::Continue(()))
+    }
+
+    /// [`prove`](Self::prove), asking `poll` as the proof goes whether to go on
+    /// ([`completeness::prove_with`]): `Break` ends the proof there, not proven; the
+    /// equilibria it had already proven missing are added as by [`prove`](Self::prove).
+    ///
+    /// # Errors
+    /// As [`prove`](Self::prove).
+    pub fn prove_with(
+        &mut self,
+        problem: &Problem<f64>,
+        params: &completeness::ProofParams,
+        poll: &mut dyn FnMut() -> ControlFlow<()>,
+    ) -> Result<()> {
         let region = region_of(problem)?;
         let obj = problem.objectives.as_ref();
         let points: Vec<Vec<f64>> = self.equilibria.iter().map(|e| e.point.clone()).collect();
-        let report = completeness::prove(obj, &region, &points, params)?;
+        let report = completeness::prove_with(obj, &region, &points, params, poll)?;
         let gscale = gradient_scale(obj, &region);
         let mut eval = Evaluator::new(obj);
         for p in &report.missed {

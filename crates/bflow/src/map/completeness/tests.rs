@@ -925,3 +925,33 @@ fn a_box_budget_is_refused_where_its_boxes_would_not_fit_the_memory_cap() {
         Err(Error::TooLarge { .. })
     ));
 }
+
+#[test]
+fn a_proof_asked_to_stop_ends_there_not_proven() {
+    // The 3-D example wells prove complete; a poll that says stop after its third call ends
+    // the proof in the verification of the found points or among the first boxes.
+    let p = example("gaussian-wells-3d.toml");
+    let region = p.region.clone().unwrap();
+    let map = map_equilibria(&p, &MapParams::default()).unwrap();
+    let found: Vec<Vec<f64>> = map.equilibria.iter().map(|e| e.point.clone()).collect();
+    let params = ProofParams::default();
+    let whole = prove(&*p.objectives, &region, &found, &params).unwrap();
+    assert_eq!(whole.status, ProofStatus::Proven);
+    let mut calls = 0;
+    let mut poll = || {
+        calls += 1;
+        if calls > 3 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    };
+    let cut = prove_with(&*p.objectives, &region, &found, &params, &mut poll).unwrap();
+    assert_eq!(cut.status, ProofStatus::NotProven);
+    let reason = cut.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("interrupted while verifying the found points (3 of 11)"),
+        "{reason}"
+    );
+    assert_eq!(calls, 4);
+}
