@@ -9,6 +9,14 @@
 //! the pool together ([`rayon::broadcast`]) and lets each take the next item from a shared
 //! counter until none is left: the same balancing of uneven items, one wake-up per thread
 //! per batch, no splitting. The result is in item order whichever thread ran an item.
+//!
+//! A broadcast returns only once every thread of the pool has taken its share; called from
+//! a thread of the pool itself — a map run inside the caller's own parallel work — it would
+//! wait for threads that may be blocked or busy outside rayon (on a lock the caller holds,
+//! say: for ever). There the batch runs as a parallel iterator, which the calling thread
+//! can finish alone.
+
+use rayon::prelude::*;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,16 +24,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// rayon pool (or the global one) takes the next item from a shared counter until none is
 /// left, with its own `state`, made by `init` when it takes its first item. The results do
 /// not depend on the number of threads or on which thread ran which item, as long as
-/// `f`'s result depends only on the item (and not on what `state` saw before).
+/// `f`'s result depends only on the item (and not on what `state` saw before). Called from
+/// a thread of a rayon pool, a parallel iterator instead (see the module docs).
 pub(crate) fn broadcast_map<I, T, S>(
     items: &[I],
-    init: impl Fn() -> S + Sync,
-    f: impl Fn(&mut S, &I) -> T + Sync,
+    init: impl Fn() -> S + Sync + Send,
+    f: impl Fn(&mut S, &I) -> T + Sync + Send,
 ) -> Vec<T>
 where
     I: Sync,
     T: Send,
 {
+    if rayon::current_thread_index().is_some() {
+        return items.par_iter().map_init(init, f).collect();
+    }
     let next = AtomicUsize::new(0);
     let parts: Vec<Vec<(usize, T)>> = rayon::broadcast(|_| {
         let mut state: Option<S> = None;
@@ -61,6 +73,10 @@ mod tests {
             (0..x % 7).fold(x, |a, k| a.wrapping_mul(31).wrapping_add(k))
         };
         let serial: Vec<u64> = items.iter().map(|x| work(&mut 0, x)).collect();
+        // From this (non-pool) thread: the broadcast over the global pool.
+        assert!(rayon::current_thread_index().is_none());
+        assert_eq!(broadcast_map(&items, || 0usize, work), serial);
+        // From a pool's own thread: the parallel iterator, on any number of threads.
         for threads in [1, 2, 3, 8] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -75,10 +91,10 @@ mod tests {
 
     #[test]
     fn maps_run_at_once_from_the_pools_own_threads_finish_and_agree() {
-        // Each map broadcasts to every thread while the others' broadcasts are pending: a
-        // thread waiting for its broadcast to finish runs the others' (rayon services
-        // broadcast jobs while it waits), so none waits for ever, and each map is the one
-        // it is alone.
+        // Maps run by the pool's own threads at once (their batches as parallel iterators)
+        // and maps from outside it at once (broadcasts: a thread waiting for its broadcast
+        // to finish runs the others', which rayon services while it waits): none waits for
+        // ever, and each map is the one it is alone.
         use crate::map::tests::untimed;
         use crate::map::{MapParams, map_equilibria};
         let p = crate::problems::himmelblau_split::<f64>();
@@ -99,20 +115,61 @@ mod tests {
                 .collect()
         });
         assert!(maps.iter().all(|m| *m == alone));
+        let outside: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| scope.spawn(|| untimed(&map_equilibria(&p, &params).unwrap())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(outside.iter().all(|m| *m == alone));
+    }
+
+    #[test]
+    fn a_map_run_by_a_pool_thread_finishes_while_the_other_is_blocked() {
+        // One thread of a 2-thread pool holds a lock and maps; the other waits for the lock.
+        // A broadcast would wait for the blocked thread for ever; from inside the pool the
+        // batches run as parallel iterators, which the mapping thread finishes alone.
+        use crate::map::tests::untimed;
+        use crate::map::{MapParams, map_equilibria};
+        let p = crate::problems::himmelblau_split::<f64>();
+        let params = MapParams {
+            starts: Some(24),
+            ..MapParams::default()
+        };
+        let alone = untimed(&map_equilibria(&p, &params).unwrap());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let lock = std::sync::Mutex::new(());
+        let taken = std::sync::Barrier::new(2);
+        let (inside, ()) = pool.install(|| {
+            rayon::join(
+                || {
+                    let _held = lock.lock().unwrap();
+                    taken.wait();
+                    untimed(&map_equilibria(&p, &params).unwrap())
+                },
+                || {
+                    taken.wait();
+                    drop(lock.lock().unwrap());
+                },
+            )
+        });
+        assert_eq!(inside, alone);
     }
 
     #[test]
     fn each_thread_makes_its_state_once_and_only_if_it_takes_an_item() {
+        // The broadcast (from this non-pool thread, over the global pool).
         let made = AtomicUsize::new(0);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(4)
-            .build()
-            .unwrap();
         let items = [1u8; 64];
-        let got = pool
-            .install(|| broadcast_map(&items, || made.fetch_add(1, Ordering::Relaxed), |_, &x| x));
+        let got = broadcast_map(&items, || made.fetch_add(1, Ordering::Relaxed), |_, &x| x);
         assert_eq!(got, items);
-        let made = made.load(Ordering::Relaxed);
-        assert!((1..=4).contains(&made), "{made} states for 4 threads");
+        let (made, threads) = (made.load(Ordering::Relaxed), rayon::current_num_threads());
+        assert!(
+            (1..=threads).contains(&made),
+            "{made} states for {threads} threads"
+        );
     }
 }
