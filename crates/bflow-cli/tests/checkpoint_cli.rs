@@ -319,3 +319,29 @@ fn a_plot_keeps_records_for_its_panel_but_the_json_has_them_only_with_per_start(
     assert_eq!(b["per_start"].as_array().unwrap().len(), 64);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_checkpoint_named_dash_is_refused_not_written() {
+    // `-` is no file: refused naming the flag, and no file named `-` appears.
+    let dir = temp_dir("dash");
+    let out = common::bflow()
+        .args([
+            "map",
+            "himmelblau-split",
+            "--starts",
+            "8",
+            "--checkpoint",
+            "-",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("bflow: error: --checkpoint: `-` (standard output) is not supported"),
+        "{err}"
+    );
+    assert!(!dir.join("-").exists());
+}

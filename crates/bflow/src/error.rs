@@ -202,13 +202,22 @@ pub(crate) fn within_cap(
     })
 }
 
-/// `text` with every control character escaped (`\u{1b}`, `\n`, `\t`): messages quote
-/// what a user wrote, and a terminal must not take a quoted escape sequence for a command,
-/// nor a quoted newline break a message's one line.
+/// Whether `c` would act on a terminal or on the text around it rather than show: a
+/// control character (an escape sequence's start, a bell, a newline) or a bidirectional
+/// formatting character (U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), which reorders
+/// what follows it.
+pub(crate) fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every [`unprintable`] character escaped (`\u{1b}`, `\n`, `\u{202e}`):
+/// messages and reports quote what a user wrote, and a terminal must not take a quoted
+/// escape sequence for a command, nor a quoted newline break a message's one line.
 pub(crate) fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if unprintable(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);

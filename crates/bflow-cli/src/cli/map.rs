@@ -320,8 +320,8 @@ fn output(
     if searches > 0 && diverged == searches {
         super::write_stderr(format_args!(
             "bflow: warning: every one of the {searches} searches diverged: the objectives are \
-             NaN or infinite wherever they were evaluated (check their domain against the \
-             region)\n"
+             NaN or infinite wherever the searches evaluated them (check their domain against \
+             the region)\n"
         ));
     }
     if let Some(path) = to.json {

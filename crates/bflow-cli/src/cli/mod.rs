@@ -174,7 +174,7 @@ pub fn check_plot_path(
 
 /// Refuses the output path `-`: only `bflow diagnose --csv -` writes to standard output;
 /// anywhere else it would be a file named `-`.
-fn refuse_dash(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
+pub fn refuse_dash(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
     if path == std::path::Path::new("-") {
         return Err(CliError::input(format!(
             "{flag}: `-` (standard output) is not supported here; give a file path"

@@ -575,9 +575,9 @@ pub fn completeness_text(m: &bflow::map::EquilibriumMap) -> String {
              Hessians' eigenvectors found {found}{}",
             c.mode_searches,
             if c.mode_budget_spent {
-                " — then stopped at their budget (the passes after the first ran as many \
-                 searches as it did and still found more: the starts missed much of the set; \
-                 run more starts or add --prove)"
+                " — then stopped at their budget (the passes from what the first found had \
+                 more starts than the first pass's searches: the starts likely missed much of \
+                 the set; run more starts or add --prove)"
             } else {
                 ""
             }

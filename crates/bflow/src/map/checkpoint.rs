@@ -4,7 +4,7 @@
 //! A checkpoint is JSON Lines (UTF-8, one JSON value per line, each ended by `\n`):
 //!
 //! * line 1, the header ([`CheckpointHeader`]): `format` (`"bflow-map-checkpoint"`),
-//!   `version` (3), `problem` (its name), `fingerprint` ([`problem_fingerprint`]; a value
+//!   `version` (4), `problem` (its name), `fingerprint` ([`problem_fingerprint`]; a value
 //!   that is not finite is written as the string `"NaN"`, `"inf"` or `"-inf"`),
 //!   `problem_source` (what the problem was loaded from: a built-in name or a file path) and
 //!   `params` (the [`MapParams`]: everything that decides the result);

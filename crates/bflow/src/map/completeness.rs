@@ -179,9 +179,14 @@ impl ProofParams {
     ///
     /// # Errors
     /// As [`validate`](Self::validate); [`Error::TooLarge`] when
-    /// [`bytes_for`](Self::bytes_for)`(n)` exceeds the cap.
+    /// [`bytes_for`](Self::bytes_for)`(n)` exceeds the cap and `n ≤` [`MAX_PROOF_DIM`]
+    /// (beyond it the proof does not run, so no box is made).
     pub fn validate_for(&self, n: usize) -> Result<()> {
         self.validate()?;
+        if n > MAX_PROOF_DIM {
+            // No box is made: `prove` does not run there.
+            return Ok(());
+        }
         within_cap(
             self.bytes_for(n),
             PROOF_BOXES_MAX_BYTES,
@@ -853,7 +858,8 @@ pub fn prove(
 
 /// [`prove`], asking `poll` before each found point it verifies and every 64 boxes whether
 /// to go on (a caller's Ctrl-C, say): `Break` ends the proof there, not proven, its reason
-/// `"interrupted after N boxes"`. `poll` runs on the calling thread.
+/// `"interrupted while verifying the found points (k of N)"` or `"interrupted after N
+/// boxes"`. `poll` runs on the calling thread.
 ///
 /// # Errors
 /// As [`prove`].

@@ -386,8 +386,9 @@ pub struct Completeness {
     #[serde(default)]
     pub mode_found: usize,
     /// The mode starts' passes after the first reached their budget
-    /// ([`MODE_LATER_PASSES_BUDGET`]): they kept finding equilibria the starts had missed, and
-    /// the searches past the budget were not run — the starts missed much of the set.
+    /// ([`MODE_LATER_PASSES_BUDGET`]): the first pass found equilibria the starts had missed,
+    /// the passes from those had more starts than the budget, and the searches past it were
+    /// not run — a sign that the starts missed much of the set.
     #[serde(default)]
     pub mode_budget_spent: bool,
 }
@@ -738,7 +739,9 @@ impl<'p> Mapper<'p> {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] (`checkpoint`) when the record is not the next start (or
-    /// the map is already done), or has points of the wrong length or other searchers.
+    /// the map is already done), has points of the wrong length or other searchers, a start
+    /// that is not the start of its index, or a point it calls an equilibrium that is none
+    /// (not finite, outside the region, or `‖s‖` above what a converged search leaves).
     pub fn feed(&mut self, record: StartRecord, keep: bool) -> Result<()> {
         let end = self.round_end();
         let expected = self.next_owned(self.next);
@@ -927,8 +930,7 @@ impl<'p> Mapper<'p> {
                 .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack);
             let converged = inside
                 && eval.evaluate(p).is_ok_and(|(stats, _)| {
-                    let floor = 4.0 * f64::EPSILON * stats.gradient_norm_sum;
-                    stats.sum_norm <= (f64::EPSILON.sqrt() * self.gscale).max(floor)
+                    stats.sum_norm <= (f64::EPSILON.sqrt() * self.gscale).max(4.0 * stats.floor())
                 });
             if !converged {
                 return Some(format!(

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! name = "himmelblau-split"          # optional (default: the file name)
-//! description = "one line"           # optional (names and descriptions: no control characters)
+//! description = "one line"           # optional (names and descriptions: no control or bidi characters)
 //! vars = ["x", "y"]                   # parameter names, in order
 //! [params]                            # optional named constants
 //! a = 11.0
@@ -70,7 +70,7 @@ use toml::Spanned;
 
 use super::expr::{Expr, MAX_NODES, is_reserved_name};
 use super::{AdObjectives, AutoDiff, Objectives};
-use crate::error::{Error, Result, printable};
+use crate::error::{Error, Result, printable, unprintable};
 use crate::interval::Interval;
 use crate::problems::Problem;
 pub use tape::CompiledObjectives;
@@ -329,12 +329,16 @@ fn offset_in_string(text: &str, span: &Range<usize>, value: &str, offset: usize)
 }
 
 /// Refuses a `what` (a name or a description, printed in every report) holding a control
-/// character: a terminal would take an escape sequence in it for a command.
+/// or bidirectional formatting character ([`unprintable`]): a terminal would take an escape
+/// sequence in it for a command, and an override would reorder what follows.
 fn check_printable(ctx: &Ctx<'_>, text: &Spanned<String>, what: &str) -> Result<()> {
-    match text.get_ref().chars().find(|c| c.is_control()) {
+    match text.get_ref().chars().find(|&c| unprintable(c)) {
         Some(c) => Err(ctx.span(
             text,
-            format!("{what} holds the control character {}", c.escape_default()),
+            format!(
+                "{what} holds {}, a control or bidirectional formatting character",
+                c.escape_default()
+            ),
         )),
         None => Ok(()),
     }
@@ -559,16 +563,24 @@ fn build(ctx: &Ctx<'_>, spec: FileSpec) -> Result<ProblemFile> {
         equilibria.push(p.clone());
     }
 
+    // Without a name or a description the file's path makes them: escaped, as a name in the
+    // file may not hold such characters at all.
     let name = spec.name.map(Spanned::into_inner).unwrap_or_else(|| {
-        Path::new(ctx.file).file_stem().map_or_else(
+        printable(&Path::new(ctx.file).file_stem().map_or_else(
             || ctx.file.to_string(),
             |s| s.to_string_lossy().into_owned(),
-        )
+        ))
     });
     let description = spec
         .description
         .map(Spanned::into_inner)
-        .unwrap_or_else(|| format!("{} objectives on {n} vars from {}", exprs.len(), ctx.file));
+        .unwrap_or_else(|| {
+            format!(
+                "{} objectives on {n} vars from {}",
+                exprs.len(),
+                printable(ctx.file)
+            )
+        });
     let objectives = ExprObjectives::new(vars, names, exprs);
 
     // An explicit start must be usable. A default start (region centre or origin) is not

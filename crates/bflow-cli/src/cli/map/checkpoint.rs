@@ -49,6 +49,7 @@ impl CheckpointFile {
         keep: bool,
         seen: &mut dyn FnMut(&StartRecord),
     ) -> Result<(Self, Resumed), CliError> {
+        crate::cli::refuse_dash("--checkpoint", path)?;
         let shown = path.display();
         if path.exists() && !path.is_file() {
             return Err(CliError::input(format!(

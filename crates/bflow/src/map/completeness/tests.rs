@@ -916,8 +916,11 @@ fn a_box_budget_is_refused_where_its_boxes_would_not_fit_the_memory_cap() {
         }
         other => panic!("{other:?}"),
     }
-    // No overflow at the largest budget; prove refuses it without starting.
+    // No overflow at the largest budget; prove refuses it without starting. Above
+    // MAX_PROOF_DIM no box is made (the proof reports itself not run), so nothing to refuse.
     assert_eq!(at(u64::MAX).bytes_for(12), u64::MAX);
+    assert!(at(u64::MAX).validate_for(MAX_PROOF_DIM).is_err());
+    assert!(at(u64::MAX).validate_for(MAX_PROOF_DIM + 1).is_ok());
     let text = "vars = [\"x\"]\n[[objective]]\nexpr = \"x^2\"\n";
     let p = crate::objectives::problem_file::parse_problem(text, "x.toml").unwrap();
     assert!(matches!(

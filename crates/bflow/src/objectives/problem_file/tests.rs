@@ -549,17 +549,17 @@ fn control_characters_are_refused_in_names_and_escaped_in_messages() {
     assert_fails(
         &named("name = \"a\\u001b[31mb\""),
         "p.toml:1:8: ",
-        "name holds the control character \\u{1b}",
+        "name holds \\u{1b}, a control or bidirectional formatting character",
     );
     assert_fails(
         &named("description = \"one\\ntwo\""),
         "p.toml:1:15: ",
-        "description holds the control character \\n",
+        "description holds \\n, a control",
     );
     assert_fails(
         "vars = [\"x\"]\n[[objective]]\nname = \"o\\u0007\"\nexpr = \"x^2\"\n",
         "p.toml:3:8: ",
-        "objective name holds the control character \\u{7}",
+        "objective name holds \\u{7}, a control",
     );
     // What an error quotes from the file is escaped: no raw control character in a message.
     for text in [
@@ -570,6 +570,20 @@ fn control_characters_are_refused_in_names_and_escaped_in_messages() {
         assert!(!msg.chars().any(char::is_control), "{msg:?}");
         assert!(msg.contains("\\u{1b}") || msg.contains("\\u{7}"), "{msg}");
     }
+    // A bidirectional override would reorder what the report prints after it.
+    assert_fails(
+        &named("name = \"abc\\u202Edef\""),
+        "p.toml:1:8: ",
+        "name holds \\u{202e}, a control or bidirectional formatting character",
+    );
+    // Without a name, the file's stem names the problem: escaped.
+    let p = parse_problem(&with(""), "a\u{1b}[31mred.toml").unwrap();
+    assert_eq!(p.name, "a\\u{1b}[31mred");
+    assert!(
+        !p.description.chars().any(char::is_control),
+        "{}",
+        p.description
+    );
     // Printable Unicode stays as it is.
     let p = parse_problem(&named("name = \"Müller–Brown θ\""), "p.toml").unwrap();
     assert_eq!(p.name, "Müller–Brown θ");
