@@ -89,12 +89,9 @@ mod tests {
         assert!(broadcast_map(&[] as &[u64], || 0usize, work).is_empty());
     }
 
-    #[test]
-    fn maps_run_at_once_from_the_pools_own_threads_finish_and_agree() {
-        // Maps run by the pool's own threads at once (their batches as parallel iterators)
-        // and maps from outside it at once (broadcasts: a thread waiting for its broadcast
-        // to finish runs the others', which rayon services while it waits): none waits for
-        // ever, and each map is the one it is alone.
+    /// A fixed 24-start map of Himmelblau's split surface (as untimed JSON), what it gives
+    /// on its own, and a 2-thread pool to run it in.
+    fn small_map_and_pool() -> (impl Fn() -> String + Sync, String, rayon::ThreadPool) {
         use crate::map::tests::untimed;
         use crate::map::{MapParams, map_equilibria};
         let p = crate::problems::himmelblau_split::<f64>();
@@ -102,23 +99,29 @@ mod tests {
             starts: Some(24),
             ..MapParams::default()
         };
-        let alone = untimed(&map_equilibria(&p, &params).unwrap());
+        let map = move || untimed(&map_equilibria(&p, &params).unwrap());
+        let alone = map();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .unwrap();
+        (map, alone, pool)
+    }
+
+    #[test]
+    fn maps_run_at_once_from_the_pools_own_threads_finish_and_agree() {
+        // Maps run by the pool's own threads at once (their batches as parallel iterators)
+        // and maps from outside it at once (broadcasts: a thread waiting for its broadcast
+        // to finish runs the others', which rayon services while it waits): none waits for
+        // ever, and each map is the one it is alone.
+        let (map, alone, pool) = small_map_and_pool();
         let maps: Vec<String> = pool.install(|| {
             use rayon::prelude::*;
-            (0..4)
-                .into_par_iter()
-                .map(|_| untimed(&map_equilibria(&p, &params).unwrap()))
-                .collect()
+            (0..4).into_par_iter().map(|_| map()).collect()
         });
         assert!(maps.iter().all(|m| *m == alone));
         let outside: Vec<String> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..3)
-                .map(|_| scope.spawn(|| untimed(&map_equilibria(&p, &params).unwrap())))
-                .collect();
+            let handles: Vec<_> = (0..3).map(|_| scope.spawn(&map)).collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(outside.iter().all(|m| *m == alone));
@@ -129,18 +132,7 @@ mod tests {
         // One thread of a 2-thread pool holds a lock and maps; the other waits for the lock.
         // A broadcast would wait for the blocked thread for ever; from inside the pool the
         // batches run as parallel iterators, which the mapping thread finishes alone.
-        use crate::map::tests::untimed;
-        use crate::map::{MapParams, map_equilibria};
-        let p = crate::problems::himmelblau_split::<f64>();
-        let params = MapParams {
-            starts: Some(24),
-            ..MapParams::default()
-        };
-        let alone = untimed(&map_equilibria(&p, &params).unwrap());
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let (map, alone, pool) = small_map_and_pool();
         let lock = std::sync::Mutex::new(());
         let taken = std::sync::Barrier::new(2);
         let (inside, ()) = pool.install(|| {
@@ -148,7 +140,7 @@ mod tests {
                 || {
                     let _held = lock.lock().unwrap();
                     taken.wait();
-                    untimed(&map_equilibria(&p, &params).unwrap())
+                    map()
                 },
                 || {
                     taken.wait();
