@@ -311,12 +311,8 @@ fn output(
 ) -> Result<(), CliError> {
     let ctx = MapContext::new(names, map);
     out!("{}", crate::report::map_text(map, &ctx));
-    let searches: u64 = map
-        .outcomes
-        .values()
-        .map(|o| o.equilibrium + o.spurious + o.escaped + o.diverged + o.unresolved)
-        .sum();
-    let diverged: u64 = map.outcomes.values().map(|o| o.diverged).sum();
+    let searches: u128 = map.outcomes.values().map(|o| o.total()).sum();
+    let diverged: u128 = map.outcomes.values().map(|o| u128::from(o.diverged)).sum();
     if searches > 0 && diverged == searches {
         super::write_stderr(format_args!(
             "bflow: warning: every one of the {searches} searches diverged: the objectives are \

@@ -55,6 +55,21 @@ pub struct OutcomeCounts {
 }
 
 impl OutcomeCounts {
+    /// Searches counted, every outcome together (in `u128`: a shard's counts are claims,
+    /// and their sum must not wrap).
+    pub fn total(&self) -> u128 {
+        [
+            self.equilibrium,
+            self.spurious,
+            self.escaped,
+            self.diverged,
+            self.unresolved,
+        ]
+        .iter()
+        .map(|&x| u128::from(x))
+        .sum()
+    }
+
     fn add(&mut self, o: Outcome) {
         match o {
             Outcome::Equilibrium => self.equilibrium += 1,

@@ -169,9 +169,7 @@ impl ProofParams {
     /// and as many unresolved, each `n` intervals of 16 bytes plus 64 bytes of bookkeeping
     /// (its vector, its place in the queue, the allocator's header).
     pub fn bytes_for(&self, n: usize) -> u64 {
-        (self.max_boxes as u64)
-            .saturating_mul(2)
-            .saturating_mul((n as u64).saturating_mul(16).saturating_add(64))
+        (self.max_boxes as u64).saturating_mul(box_pair_bytes(n))
     }
 
     /// [`validate`](Self::validate), and that the boxes of a proof over `n` parameters fit
@@ -198,10 +196,19 @@ impl ProofParams {
             },
             &format!(
                 "; at most {} boxes in {n} dimensions",
-                PROOF_BOXES_MAX_BYTES / (2 * (16 * n as u64 + 64))
+                PROOF_BOXES_MAX_BYTES / box_pair_bytes(n)
             ),
         )
     }
+}
+
+/// The bytes one box of the budget may cost over `n` parameters ([`ProofParams::bytes_for`]):
+/// one waiting and one unresolved, each `n` intervals of 16 bytes plus 64 of bookkeeping.
+fn box_pair_bytes(n: usize) -> u64 {
+    (n as u64)
+        .saturating_mul(16)
+        .saturating_add(64)
+        .saturating_mul(2)
 }
 
 /// The verdict of [`prove`].

@@ -924,11 +924,7 @@ impl<'p> Mapper<'p> {
             let (Outcome::Equilibrium, Some(p)) = (s.outcome, &s.point) else {
                 continue;
             };
-            let inside = p
-                .iter()
-                .zip(&self.region)
-                .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack);
-            let converged = inside
+            let converged = search::inside_region(&self.region, p, slack)
                 && eval.evaluate(p).is_ok_and(|(stats, _)| {
                     stats.sum_norm <= (f64::EPSILON.sqrt() * self.gscale).max(4.0 * stats.floor())
                 });
@@ -1110,11 +1106,7 @@ fn unreached_equilibrium(
     (scale, gscale, slack): (f64, f64, f64),
     p: &[f64],
 ) -> Option<Equilibrium> {
-    let inside = p
-        .iter()
-        .zip(region)
-        .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack);
-    if !inside {
+    if !search::inside_region(region, p, slack) {
         return None;
     }
     let e = equilibrium_at(obj, eval, (scale, gscale), p);
@@ -1549,16 +1541,7 @@ fn verify_shard(
     let outcome = |s: &Searcher| claimed.outcomes.get(s).copied().unwrap_or_default();
     for s in searchers {
         let o = outcome(s);
-        let sum = [
-            o.equilibrium,
-            o.spurious,
-            o.escaped,
-            o.diverged,
-            o.unresolved,
-        ]
-        .iter()
-        .map(|&x| u128::from(x))
-        .sum::<u128>();
+        let sum = o.total();
         if sum != claimed.starts as u128 {
             return Err(format!(
                 "counts {sum} outcomes of `{s}` for {} starts",

@@ -277,6 +277,15 @@ fn watching<R>(
     (result, entered)
 }
 
+/// Whether every coordinate of `theta` lies in its side of `region`, grown by `slack` at
+/// both ends.
+pub(crate) fn inside_region(region: &[(f64, f64)], theta: &[f64], slack: f64) -> bool {
+    theta
+        .iter()
+        .zip(region)
+        .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack)
+}
+
 /// What every search of one map shares.
 pub(crate) struct SearchContext {
     pub region: Vec<(f64, f64)>,
@@ -347,10 +356,7 @@ impl SearchContext {
     }
 
     pub(crate) fn inside(&self, theta: &[f64], slack: f64) -> bool {
-        theta
-            .iter()
-            .zip(&self.region)
-            .all(|(&x, &(lo, hi))| x >= lo - slack && x <= hi + slack)
+        inside_region(&self.region, theta, slack)
     }
 
     /// The largest `‖s‖` a polished point may have: `√ε` of the problem's gradient scale.
